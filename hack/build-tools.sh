@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Builds the pinned toolchain (kube-apiserver, kubectl, etcd, helm, helm3) from Go
+# modules into a per-version cache outside the clone, then links the binaries into
+# .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
+#
+#   hack/build-tools.sh            build what is missing and link everything
+#   TOOLS="helm etcd" hack/...     only these tools
+set -euo pipefail
+
+KUBE_VERSION=v1.37.2      # k8s.io/kubernetes; its staging modules are v0.37.2
+ETCD_VERSION=v3.7.3       # go.etcd.io/etcd/server/v3
+HELM_VERSION=v4.3.1       # helm.sh/helm/v4
+HELM3_VERSION=v3.22.0     # helm.sh/helm/v3
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
+BIN="$ROOT/.tools/bin"
+TOOLS="${TOOLS:-kube-apiserver kubectl etcd helm helm3}"
+export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
+export CGO_ENABLED=0
+
+mkdir -p "$CACHE" "$BIN"
+
+log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# A wrapper module for k8s.io/kubernetes: the upstream go.mod replaces its staging
+# modules with ./staging paths, which do not exist in the module zip, so we replace
+# each one with its published v0.x release instead. The list is read from the real
+# go.mod so it cannot drift from the pinned version.
+kube_wrapper() {
+  local dir="$CACHE/src/kubernetes-$KUBE_VERSION"
+  if [ -f "$dir/.ready" ]; then echo "$dir"; return; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  local gomod staging
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  staging="v0.${KUBE_VERSION#v1.}"
+  {
+    echo "module alecton.dev/tools/kubernetes"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    echo "replace ("
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" |
+      while read -r mod; do echo "	$mod => $mod $staging"; done
+    echo ")"
+  } >"$dir/go.mod"
+  cat >"$dir/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  (cd "$dir" && go mod tidy >&2)
+  touch "$dir/.ready"
+  echo "$dir"
+}
+
+kube_ldflags() {
+  local pkg minor
+  minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+  local flags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitCommit=alecton-modbuild -X $pkg.gitTreeState=clean"
+    flags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
+build_kube() { # name
+  local name="$1" out="$CACHE/$1-$KUBE_VERSION" dir
+  dir="$(kube_wrapper)"
+  (cd "$dir" && go build -ldflags "$(kube_ldflags)" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$out.tmp" "$out"
+}
+
+build_etcd() {
+  local out="$CACHE/etcd-$ETCD_VERSION" dir="$CACHE/src/etcd-$ETCD_VERSION"
+  if [ ! -f "$dir/.ready" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    local gomod
+    gomod="$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    {
+      echo "module alecton.dev/tools/etcd"
+      echo
+      echo "go 1.26"
+      echo
+      echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
+      echo
+      echo "replace ("
+      # etcd's sibling modules are replaced with ../ paths upstream; use their releases.
+      sed -n 's#^[[:space:]]*\(go.etcd.io/etcd/[a-z0-9/]*\) => \.\./.*#\1#p' "$gomod" |
+        while read -r mod; do echo "	$mod => $mod $ETCD_VERSION"; done
+      echo ")"
+    } >"$dir/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$dir/tools.go"
+    (cd "$dir" && go mod tidy >&2)
+    touch "$dir/.ready"
+  fi
+  (cd "$dir" && go build -ldflags "-s -w" -o "$out.tmp" go.etcd.io/etcd/server/v3)
+  mv "$out.tmp" "$out"
+}
+
+build_helm() { # major version
+  local major="$1" version out
+  if [ "$major" = 4 ]; then version=$HELM_VERSION; out="$CACHE/helm-$version"
+  else version=$HELM3_VERSION; out="$CACHE/helm3-$version"; fi
+  local gobin
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" go install \
+    -ldflags "-s -w -X helm.sh/helm/v$major/internal/version.version=$version -X helm.sh/helm/v$major/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v$major/cmd/helm@$version"
+  mv "$gobin/helm" "$out"
+  rm -rf "$gobin"
+}
+
+version_of() {
+  case "$1" in
+    kube-apiserver|kubectl) echo "$KUBE_VERSION" ;;
+    etcd) echo "$ETCD_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    helm3) echo "$HELM3_VERSION" ;;
+    *) echo "unknown tool $1" >&2; exit 2 ;;
+  esac
+}
+
+for tool in $TOOLS; do
+  version="$(version_of "$tool")"
+  cached="$CACHE/$tool-$version"
+  if [ -x "$cached" ]; then
+    log "$tool $version: cached"
+  else
+    log "$tool $version: building (cold builds take minutes; kube-apiserver the longest)"
+    start=$SECONDS
+    case "$tool" in
+      kube-apiserver|kubectl) build_kube "$tool" ;;
+      etcd) build_etcd ;;
+      helm) build_helm 4 ;;
+      helm3) build_helm 3 ;;
+    esac
+    log "$tool $version: built in $((SECONDS - start)) s"
+  fi
+  ln -sf "$cached" "$BIN/$tool"
+done
+log "ready in $BIN"

@@ -1,0 +1,254 @@
+"""Typed views of the alecton custom resources.
+
+The API server has already validated bodies against the CRD schemas; parsing here
+turns the dicts into frozen dataclasses the pure reconcile code works on, and
+raises `InvalidResourceError` (with a message a person can act on) for anything the
+schema could not express or that slipped past an older CRD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP = "alecton.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+FINALIZER = f"{GROUP}/helm-release"
+
+PLURALS = {
+    "Image": "images",
+    "Application": "applications",
+    "Cluster": "clusters",
+    "Deployment": "deployments",
+}
+
+DEFAULT_KUBECONFIG_KEY = "kubeconfig"
+DEFAULT_IMAGE_REF_PATH = "image"
+
+
+class InvalidResourceError(ValueError):
+    """A resource body that cannot be used as it is."""
+
+
+def _spec(body: dict[str, Any]) -> dict[str, Any]:
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        raise InvalidResourceError("spec is missing or not an object")
+    return spec
+
+
+def _str(spec: dict[str, Any], key: str, required: bool = True) -> str:
+    value = spec.get(key)
+    if value is None or value == "":
+        if required:
+            raise InvalidResourceError(f"spec.{key} is required")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidResourceError(f"spec.{key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _values(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidResourceError(f"{where} must be an object (a map of chart values)")
+    return raw
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _ref(body: dict[str, Any]) -> ObjectRef:
+    meta = body.get("metadata") or {}
+    return ObjectRef(namespace=meta.get("namespace", ""), name=meta.get("name", ""))
+
+
+@dataclass(frozen=True)
+class Image:
+    ref: ObjectRef
+    name: str
+    version: str
+    image: str
+    created: str  # creationTimestamp: the oldest Image of a (name, version) pair wins
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Image:
+        spec = _spec(body)
+        return cls(
+            ref=_ref(body),
+            name=_str(spec, "name"),
+            version=_str(spec, "version"),
+            image=_str(spec, "image"),
+            created=(body.get("metadata") or {}).get("creationTimestamp") or "",
+        )
+
+
+@dataclass(frozen=True)
+class ImageValues:
+    """Where the image reference goes in the chart values (dotted paths)."""
+
+    ref: str | None = DEFAULT_IMAGE_REF_PATH
+    repository: str | None = None
+    tag: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> ImageValues:
+        if not raw:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InvalidResourceError("spec.imageValues must be an object")
+        repository, tag = raw.get("repository"), raw.get("tag")
+        if bool(repository) != bool(tag):
+            raise InvalidResourceError("spec.imageValues.repository and .tag must be set together")
+        # With the split form and no explicit `ref`, only the split keys are set.
+        ref = raw.get("ref") or (None if repository else DEFAULT_IMAGE_REF_PATH)
+        return cls(ref=ref, repository=repository, tag=tag)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    cluster: str
+    namespace: str
+    values: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class Application:
+    ref: ObjectRef
+    chart: str
+    image: str
+    repository: str = ""
+    chart_version: str = ""
+    image_values: ImageValues = ImageValues()
+    values: dict[str, Any] = field(default_factory=dict, hash=False)
+    targets: tuple[Target, ...] = ()
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Application:
+        spec = _spec(body)
+        raw_targets = spec.get("targets") or []
+        if not isinstance(raw_targets, list):
+            raise InvalidResourceError("spec.targets must be a list")
+        targets: list[Target] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_targets):
+            where = f"spec.targets[{index}]"
+            if not isinstance(raw, dict):
+                raise InvalidResourceError(f"{where} must be an object")
+            target = Target(
+                name=_str(raw, "name"),
+                cluster=_str(raw, "cluster"),
+                namespace=_str(raw, "namespace"),
+                values=_values(raw.get("values"), f"{where}.values"),
+            )
+            if target.name in seen:
+                raise InvalidResourceError(f"target name {target.name!r} is used twice")
+            seen.add(target.name)
+            targets.append(target)
+        return cls(
+            ref=_ref(body),
+            chart=_str(spec, "chart"),
+            image=_str(spec, "image"),
+            repository=_str(spec, "repository", required=False),
+            chart_version=_str(spec, "chartVersion", required=False),
+            image_values=ImageValues.parse(spec.get("imageValues")),
+            values=_values(spec.get("values"), "spec.values"),
+            targets=tuple(targets),
+        )
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str = DEFAULT_KUBECONFIG_KEY
+
+
+@dataclass(frozen=True)
+class Cluster:
+    ref: ObjectRef
+    context: str = ""
+    kubeconfig_secret: SecretKeyRef | None = None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Cluster:
+        spec = body.get("spec") or {}
+        secret = spec.get("kubeconfigSecretRef")
+        secret_ref = None
+        if secret:
+            if not isinstance(secret, dict) or not secret.get("name"):
+                raise InvalidResourceError("spec.kubeconfigSecretRef.name is required")
+            secret_ref = SecretKeyRef(
+                name=secret["name"], key=secret.get("key") or DEFAULT_KUBECONFIG_KEY
+            )
+        return cls(ref=_ref(body), context=_str(spec, "context", False), kubeconfig_secret=secret_ref)
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    revision: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    ref: ObjectRef
+    uid: str
+    generation: int
+    created: str
+    application: str
+    target: str
+    version: str
+    rollback: RollbackRequest | None = None
+    suspend: bool = False
+    orphan_on_delete: bool = False
+    deleting: bool = False
+    has_finalizer: bool = False
+
+    @property
+    def release_name(self) -> str:
+        return release_name(self.application, self.target)
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Deployment:
+        spec = _spec(body)
+        meta = body.get("metadata") or {}
+        rollback = None
+        raw_rollback = spec.get("rollback")
+        if raw_rollback:
+            revision = raw_rollback.get("revision") if isinstance(raw_rollback, dict) else None
+            if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
+                raise InvalidResourceError("spec.rollback.revision must be a positive integer")
+            rollback = RollbackRequest(revision, str(raw_rollback.get("requestId") or ""))
+        policy = spec.get("deletionPolicy") or "Delete"
+        if policy not in ("Delete", "Orphan"):
+            raise InvalidResourceError("spec.deletionPolicy must be Delete or Orphan")
+        return cls(
+            ref=_ref(body),
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 0),
+            created=meta.get("creationTimestamp") or "",
+            application=_str(spec, "application"),
+            target=_str(spec, "target"),
+            version=_str(spec, "version"),
+            rollback=rollback,
+            suspend=bool(spec.get("suspend", False)),
+            orphan_on_delete=policy == "Orphan",
+            deleting=bool(meta.get("deletionTimestamp")),
+            has_finalizer=FINALIZER in (meta.get("finalizers") or []),
+        )
+
+
+def release_name(application: str, target: str) -> str:
+    return f"{application}-{target}"

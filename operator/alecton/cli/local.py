@@ -1,0 +1,72 @@
+"""`alecton local`: the embedded control plane (one etcd, two kube-apiservers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from alecton.cli.output import OutputFormat, emit, fail
+from alecton.local.controlplane import ControlPlaneError, LocalControlPlane, context_name
+from alecton.local.tools import ToolsMissingError
+
+app = typer.Typer(
+    help="Run a real local control plane: etcd plus two kube-apiservers (contexts "
+    "alecton-a and alecton-b), for trying alecton and for its tests.",
+    no_args_is_help=True,
+)
+
+StateDir = typer.Option(
+    None,
+    "--state-dir",
+    envvar="ALECTON_LOCAL_DIR",
+    help="Where certificates, the kubeconfig, data and logs live "
+    "(default: ~/.local/state/alecton/local).",
+)
+
+
+def _progress(message: str) -> None:
+    typer.secho(f"» {message}", err=True, fg=typer.colors.BLUE)
+
+
+@app.command()
+def up(state_dir: Path | None = StateDir, timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz.")) -> None:
+    """Start etcd and two kube-apiservers and write a kubeconfig with two contexts."""
+    plane = LocalControlPlane(state_dir, log=_progress)
+    try:
+        state = plane.up(timeout=timeout)
+    except (ToolsMissingError, ControlPlaneError) as error:
+        fail(str(error))
+    typer.echo(
+        f"Local control plane is up (kubeconfig {state.kubeconfig}).\n"
+        f"  export KUBECONFIG={state.kubeconfig}\n"
+        f"  contexts: {context_name('a')} (management cluster), {context_name('b')} (target)\n"
+        f"  logs and state: {state.state_dir}; stop with `alecton local down`"
+    )
+
+
+@app.command()
+def down(state_dir: Path | None = StateDir) -> None:
+    """Stop everything `local up` started and remove its state directory."""
+    LocalControlPlane(state_dir, log=_progress).down()
+
+
+@app.command()
+def status(
+    state_dir: Path | None = StateDir,
+    output: OutputFormat = typer.Option(OutputFormat.table, "-o", "--output", help="Output format."),
+) -> None:
+    """Say whether the control plane runs, where its kubeconfig and logs are."""
+    info = LocalControlPlane(state_dir, log=_progress).status()
+    if output is not OutputFormat.table:
+        emit(info, output)
+    elif not info.get("kubeconfig"):
+        typer.echo(f"not running (no state in {info['stateDir']})")
+    else:
+        typer.echo(f"running: {info['running']}  kubeconfig: {info['kubeconfig']}")
+        for name, cluster in info["clusters"].items():
+            typer.echo(f"  {name}: {cluster['server']} ready={cluster['ready']}")
+        for proc in info["processes"]:
+            typer.echo(f"  {proc['name']} pid {proc['pid']} alive={proc['alive']} log {proc['log']}")
+    if not info["running"]:
+        raise typer.Exit(1)

@@ -1,0 +1,30 @@
+"""The `alecton` command."""
+
+from __future__ import annotations
+
+import typer
+
+from alecton import __version__
+from alecton.cli import local
+
+app = typer.Typer(
+    help="alecton deploys CI-recorded container images through Helm charts.\n\n"
+    "Images, Applications, Clusters and Deployments are Kubernetes resources "
+    "(group alecton.dev); the operator reconciles Deployments with helm.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local.app, name="local")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"alecton {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """alecton: Helm releases for CI-built images, as Kubernetes resources."""
