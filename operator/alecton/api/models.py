@@ -189,9 +189,7 @@ class Cluster:
         if secret:
             if not isinstance(secret, dict) or not secret.get("name"):
                 raise InvalidResourceError("spec.kubeconfigSecretRef.name is required")
-            secret_ref = SecretKeyRef(
-                name=secret["name"], key=secret.get("key") or DEFAULT_KUBECONFIG_KEY
-            )
+            secret_ref = SecretKeyRef(name=secret["name"], key=secret.get("key") or DEFAULT_KUBECONFIG_KEY)
         return cls(ref=_ref(body), context=_str(spec, "context", False), kubeconfig_secret=secret_ref)
 
 

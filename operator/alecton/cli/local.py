@@ -20,8 +20,7 @@ StateDir = typer.Option(
     None,
     "--state-dir",
     envvar="ALECTON_LOCAL_DIR",
-    help="Where certificates, the kubeconfig, data and logs live "
-    "(default: ~/.local/state/alecton/local).",
+    help="Where certificates, the kubeconfig, data and logs live (default: ~/.local/state/alecton/local).",
 )
 
 
@@ -30,7 +29,10 @@ def _progress(message: str) -> None:
 
 
 @app.command()
-def up(state_dir: Path | None = StateDir, timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz.")) -> None:
+def up(
+    state_dir: Path | None = StateDir,
+    timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz."),
+) -> None:
     """Start etcd and two kube-apiservers and write a kubeconfig with two contexts."""
     plane = LocalControlPlane(state_dir, log=_progress)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from alecton import __version__
-from alecton.cli import local
+from alecton.cli import local, operator
 
 app = typer.Typer(
     help="alecton deploys CI-recorded container images through Helm charts.\n\n"
@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(local.app, name="local")
+app.add_typer(operator.app, name="operator")
 
 
 def _version(value: bool) -> None:
@@ -25,6 +26,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """alecton: Helm releases for CI-built images, as Kubernetes resources."""

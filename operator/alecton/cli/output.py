@@ -22,7 +22,7 @@ EXIT_CONFLICT = 4  # immutability or ownership conflict
 EXIT_TIMEOUT = 5  # --wait ran out of time
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"

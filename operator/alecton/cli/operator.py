@@ -1,0 +1,120 @@
+"""`alecton operator run`: the reconciler, in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+import typer
+
+from alecton.cli.output import fail
+from alecton.handlers.config import OperatorConfig
+from alecton.reconcile.access import ContextPolicy
+
+app = typer.Typer(help="Run the alecton operator.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    kubeconfig: str | None = typer.Option(
+        None,
+        "--kubeconfig",
+        envvar="ALECTON_KUBECONFIG",
+        help="Kubeconfig of the management cluster "
+        "(default: $KUBECONFIG, ~/.kube/config, then in-cluster). Its contexts are the Cluster contexts.",
+    ),
+    context: str | None = typer.Option(
+        None, "--context", envvar="ALECTON_CONTEXT", help="Context of the management cluster."
+    ),
+    namespace: list[str] = typer.Option(
+        [],
+        "--namespace",
+        "-n",
+        envvar="ALECTON_NAMESPACES",
+        help="Watch only these namespaces (repeatable; default: all).",
+    ),
+    helm: str = typer.Option("helm", "--helm", envvar="ALECTON_HELM", help="The helm binary (Helm 4 or 3)."),
+    helm_concurrency: int = typer.Option(
+        4,
+        "--helm-concurrency",
+        envvar="ALECTON_HELM_CONCURRENCY",
+        min=1,
+        max=64,
+        help="How many helm processes may run at once (different releases only).",
+    ),
+    helm_timeout: float = typer.Option(
+        300.0,
+        "--helm-timeout",
+        envvar="ALECTON_HELM_TIMEOUT",
+        min=5,
+        help="Seconds a helm command may take before it is stopped.",
+    ),
+    history_max: int = typer.Option(
+        10,
+        "--history-max",
+        envvar="ALECTON_HISTORY_MAX",
+        min=1,
+        max=100,
+        help="Release revisions helm keeps, and that status.history shows.",
+    ),
+    charts_dir: Path | None = typer.Option(
+        None,
+        "--charts-dir",
+        envvar="ALECTON_CHARTS_DIR",
+        help="Directory of charts that Applications may name directly (bundled charts).",
+    ),
+    allow_context: list[str] = typer.Option(
+        [],
+        "--allow-context",
+        envvar="ALECTON_ALLOW_CONTEXTS",
+        help="Grant contexts of the operator's kubeconfig to a namespace: NAMESPACE=CTX[,CTX] "
+        "(repeatable; `*` for every namespace). Without any grant every context is allowed.",
+    ),
+    allow_insecure_kubeconfig: bool = typer.Option(
+        False,
+        "--allow-insecure-kubeconfig",
+        envvar="ALECTON_ALLOW_INSECURE_KUBECONFIG",
+        help="Accept Secret kubeconfigs with exec plugins, auth providers or file paths.",
+    ),
+    log_format: str = typer.Option("text", "--log-format", envvar="ALECTON_LOG_FORMAT", help="text or json."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Watch Images, Applications, Clusters and Deployments and reconcile Deployments with helm."""
+    try:
+        policy = ContextPolicy.parse(allow_context)
+    except ValueError as error:
+        fail(str(error), 2)
+    config = OperatorConfig(
+        kubeconfig=kubeconfig,
+        context=context,
+        namespaces=tuple(namespace),
+        helm_binary=helm,
+        helm_concurrency=helm_concurrency,
+        helm_timeout=helm_timeout,
+        history_max=history_max,
+        charts_dir=charts_dir.resolve() if charts_dir else None,
+        context_policy=policy,
+        allow_insecure_kubeconfig=allow_insecure_kubeconfig,
+        helm_home=Path(tempfile.gettempdir()) / "alecton-helm",
+    )
+    from alecton.handlers.logs import setup_logging
+
+    setup_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    if not policy.grants:
+        logging.getLogger("alecton").warning(
+            "no --allow-context grants: every namespace may use every context of the operator's kubeconfig"
+        )
+    asyncio.run(_run(config))
+
+
+async def _run(config: OperatorConfig) -> None:
+    from alecton.handlers.kopf_app import run_operator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_operator(config, stop)

@@ -1,0 +1,50 @@
+"""Turning a Cluster into the kubeconfig and context helm runs with."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from alecton.api.models import Cluster
+from alecton.handlers.config import OperatorConfig
+from alecton.helm.actions import KubeAccess, private_file
+from alecton.kube.client import KubeClient
+from alecton.reconcile.access import check_kubeconfig
+
+
+class ClusterAccessError(Exception):
+    """The Cluster cannot be used as it is; the message says what to change."""
+
+
+@contextlib.asynccontextmanager
+async def cluster_access(
+    cluster: Cluster, config: OperatorConfig, kube: KubeClient
+) -> AsyncIterator[KubeAccess]:
+    """Yield how to reach `cluster`. A Secret-held kubeconfig lives in a 0600 temporary
+    file only for the duration of the block."""
+    namespace = cluster.ref.namespace
+    secret = cluster.kubeconfig_secret
+    if secret is None:
+        context = cluster.context or config.context or ""
+        if not config.context_policy.allows(namespace, context or "in-cluster"):
+            raise ClusterAccessError(
+                f"Cluster {cluster.ref.name!r} uses context {context or 'in-cluster'!r}, which the "
+                f"operator does not grant to namespace {namespace!r} (ask an administrator to add "
+                f"--allow-context {namespace}={context or 'in-cluster'})"
+            )
+        yield KubeAccess(config.kubeconfig_path or "", context)
+        return
+    raw = await kube.read_secret_key(namespace, secret.name, secret.key)
+    if raw is None:
+        raise ClusterAccessError(
+            f"Cluster {cluster.ref.name!r}: Secret {secret.name!r} with key {secret.key!r} "
+            f"does not exist in namespace {namespace!r}"
+        )
+    try:
+        check_kubeconfig(raw, config.allow_insecure_kubeconfig)
+    except ValueError as error:
+        raise ClusterAccessError(
+            f"Cluster {cluster.ref.name!r}: kubeconfig in Secret {secret.name!r} refused: {error}"
+        ) from None
+    with private_file(raw, ".kubeconfig") as path:
+        yield KubeAccess(str(path), cluster.context)

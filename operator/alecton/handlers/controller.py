@@ -1,0 +1,508 @@
+"""The Deployment controller: a keyed work queue drained by a fixed pool of workers.
+
+kopf watches the four kinds and keeps them in in-memory indexes (`handlers.kopf_app`);
+every watch event enqueues the Deployments it can affect. A worker takes one
+Deployment, asks `reconcile.plan.decide` what to do, runs that helm action and
+writes the status. The pool size is the helm concurrency limit, and the queue
+guarantees one release never has two helm processes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alecton.api.models import (
+    FINALIZER,
+    Application,
+    Cluster,
+    Deployment,
+    Image,
+    InvalidResourceError,
+    ObjectRef,
+)
+from alecton.handlers.access import ClusterAccessError, cluster_access
+from alecton.handlers.config import OperatorConfig
+from alecton.handlers.queue import WorkQueue
+from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
+from alecton.helm.release import owner_description, release_owner
+from alecton.helm.runner import HelmTimeoutError
+from alecton.kube.client import ApiException, KubeClient
+from alecton.reconcile import status as st
+from alecton.reconcile.plan import (
+    Action,
+    DesiredRelease,
+    Missing,
+    Plan,
+    RecordedStatus,
+    backoff_seconds,
+    decide,
+    owner_of,
+    pick_image,
+    resolve,
+)
+
+log = logging.getLogger("alecton.controller")
+
+ADOPT_ANNOTATION = "alecton.dev/adopt"
+
+
+@dataclass(frozen=True)
+class DeploymentSnapshot:
+    """What the index keeps of a Deployment: the raw body's few parts we use."""
+
+    body: dict[str, Any]  # apiVersion, kind, metadata, spec, status
+
+    @property
+    def ref(self) -> ObjectRef:
+        meta = self.body["metadata"]
+        return ObjectRef(meta["namespace"], meta["name"])
+
+    @property
+    def resource_version(self) -> int:
+        try:
+            return int(self.body["metadata"].get("resourceVersion") or 0)
+        except ValueError:
+            return 0
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.body.get("status") or {}
+
+
+class Indexes:
+    """Read access to kopf's live indexes, bound when kopf first calls a handler."""
+
+    def __init__(self) -> None:
+        self.deployments: Mapping[Any, Any] = {}
+        self.pairs: Mapping[Any, Any] = {}
+        self.applications: Mapping[Any, Any] = {}
+        self.clusters: Mapping[Any, Any] = {}
+        self.images: Mapping[Any, Any] = {}
+
+    @staticmethod
+    def _one(index: Mapping[Any, Any], key: Any) -> Any:
+        store = index.get(key) if key in index else None
+        return next(iter(store), None) if store is not None else None
+
+    def deployment(self, ref: ObjectRef) -> DeploymentSnapshot | None:
+        return self._one(self.deployments, (ref.namespace, ref.name))
+
+    def application(self, namespace: str, name: str) -> Application | str | None:
+        return self._one(self.applications, (namespace, name))
+
+    def cluster(self, namespace: str, name: str) -> Cluster | None:
+        return self._one(self.clusters, (namespace, name))
+
+    def images_for(self, namespace: str, name: str, version: str) -> list[Image]:
+        key = (namespace, name, version)
+        return list(self.images[key]) if key in self.images else []
+
+    def deployments_for_pair(self, namespace: str, application: str, target: str) -> list[Deployment]:
+        key = (namespace, application, target)
+        return list(self.pairs[key]) if key in self.pairs else []
+
+    def deployment_refs(self, namespace: str) -> Iterable[ObjectRef]:
+        return [ObjectRef(ns, name) for ns, name in list(self.deployments) if ns == namespace]
+
+
+class Controller:
+    def __init__(self, config: OperatorConfig, kube: KubeClient, helm: HelmActions) -> None:
+        self.config = config
+        self.kube = kube
+        self.helm = helm
+        self.indexes = Indexes()
+        self.queue: WorkQueue[ObjectRef] = WorkQueue()
+        # Bodies returned by our own writes, newer than the index until the watch
+        # delivers them; without this a quick re-reconcile would act on stale status.
+        self._written: dict[ObjectRef, DeploymentSnapshot] = {}
+        self._retry_at: dict[ObjectRef, tuple[str, float]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self.reconciles: dict[str, int] = {}
+        self.helm_runs: dict[str, int] = {}
+
+    # ----- triggers (called from kopf handlers) --------------------------------------
+
+    def deployment_event(self, ref: ObjectRef, resource_version: int, deleted: bool) -> None:
+        written = self._written.get(ref)
+        if written and (deleted or resource_version >= written.resource_version):
+            del self._written[ref]
+        if deleted:
+            self.queue.forget(ref)
+            self._retry_at.pop(ref, None)
+            return
+        self.queue.add(ref)
+
+    def namespace_changed(self, namespace: str, application: str | None = None) -> None:
+        """An Application, Cluster or Image changed: requeue the Deployments it may affect.
+
+        Reconciling an unaffected Deployment is a cheap no-op (its fingerprint matches).
+        """
+        for ref in self.indexes.deployment_refs(namespace):
+            if application is None:
+                self.queue.add(ref)
+                continue
+            snap = self.indexes.deployment(ref)
+            if snap and (snap.body.get("spec") or {}).get("application") == application:
+                self.queue.add(ref)
+
+    # ----- workers --------------------------------------------------------------------
+
+    def start(self) -> None:
+        for number in range(self.config.helm_concurrency):
+            self._workers.append(asyncio.create_task(self._work(), name=f"alecton-worker-{number}"))
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers.clear()
+
+    async def _work(self) -> None:
+        while True:
+            ref = await self.queue.get()
+            try:
+                result = await self.reconcile(ref)
+                self.reconciles[result] = self.reconciles.get(result, 0) + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Never let one Deployment kill a worker; retry it later.
+                log.exception("reconcile of %s failed unexpectedly; retrying in 30 s", ref)
+                self.reconciles["error"] = self.reconciles.get("error", 0) + 1
+                self.queue.add_after(ref, 30.0)
+            finally:
+                self.queue.done(ref)
+
+    # ----- one reconcile --------------------------------------------------------------
+
+    def _snapshot(self, ref: ObjectRef) -> DeploymentSnapshot | None:
+        indexed = self.indexes.deployment(ref)
+        written = self._written.get(ref)
+        if written and (indexed is None or written.resource_version > indexed.resource_version):
+            return written
+        return indexed
+
+    async def reconcile(self, ref: ObjectRef) -> str:
+        snap = self._snapshot(ref)
+        if snap is None:
+            return "gone"
+        try:
+            deployment = Deployment.parse(snap.body)
+        except InvalidResourceError as error:
+            await self._write_if_changed(snap, Plan(Action.REFUSED, "InvalidSpec", f"invalid spec: {error}"))
+            return "invalid"
+        plan = self._plan(deployment, snap)
+        logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
+        if plan.action is Action.NOTHING:
+            await self._settle(snap, deployment)
+            return "unchanged"
+        if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED):
+            await self._write_if_changed(snap, plan)
+            return plan.action.value.lower()
+        if plan.action is Action.RELEASE_FINALIZER:
+            if plan.reason != "NotOwner":
+                await self._event(snap, "Normal", plan.reason, plan.message)
+            await self._remove_finalizer(snap)
+            return "finalized"
+        if plan.action is Action.UNINSTALL:
+            await self._uninstall(snap, deployment, plan, logger)
+            return "uninstalled"
+        assert plan.desired is not None
+        if self._backing_off(ref, plan.desired.fingerprint):
+            return "backoff"
+        return await self._release(snap, deployment, plan, logger)
+
+    def _plan(self, deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
+        ns = deployment.ref.namespace
+        app = self.indexes.application(ns, deployment.application)
+        resolution: Any
+        if isinstance(app, str):  # the Application failed to parse
+            resolution = Missing("InvalidApplication", f"Application {deployment.application!r}: {app}")
+        else:
+            resolution = resolve(
+                deployment,
+                app,
+                lambda name: self.indexes.cluster(ns, name),
+                self.indexes.images_for(ns, app.image, deployment.version) if app else [],
+            )
+        owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
+        return decide(
+            deployment,
+            RecordedStatus.parse(snap.status),
+            resolution,
+            owner.ref if owner else deployment.ref,
+            self.config.charts_dir,
+        )
+
+    def _backing_off(self, ref: ObjectRef, fingerprint: str) -> bool:
+        """True while a failed attempt at these same inputs waits for its retry time."""
+        retry = self._retry_at.get(ref)
+        if retry is None or retry[0] != fingerprint:
+            return False
+        remaining = retry[1] - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.queue.add_after(ref, remaining)
+        return True
+
+    async def _release(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        logger: logging.LoggerAdapter,
+    ) -> str:
+        desired = plan.desired
+        assert desired is not None
+        ref = deployment.ref
+        recorded = RecordedStatus.parse(snap.status)
+        ctx = self._ctx(snap, deployment.generation)
+        rollback_record = None
+        if plan.action is Action.ROLLBACK and deployment.rollback:
+            rollback_record = {
+                "revision": deployment.rollback.revision,
+                "requestId": deployment.rollback.request_id,
+            }
+        snap = await self._ensure_finalizer(snap)
+        try:
+            async with cluster_access(desired.cluster, self.config, self.kube) as access:
+                if recorded.release_name != desired.name:
+                    conflict = await self._foreign_owner(snap, deployment, desired, access)
+                    if conflict:
+                        await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
+                        return "conflict"
+                snap = await self._write_status(snap, st.in_progress_status(ctx, plan.action, desired))
+                if plan.action is Action.ROLLBACK and deployment.rollback:
+                    logger.info(
+                        "helm rollback %s to revision %s",
+                        desired.name,
+                        deployment.rollback.revision,
+                    )
+                    self._count("rollback")
+                    await self.helm.rollback(
+                        desired.name, desired.namespace, deployment.rollback.revision, access
+                    )
+                else:
+                    logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
+                    self._count("upgrade")
+                    await self.helm.upgrade(
+                        desired.name,
+                        desired.namespace,
+                        desired.chart,
+                        desired.values,
+                        access,
+                        owner_description(desired.version, str(ref)),
+                    )
+                self._count("history")
+                history = await self.helm.history(desired.name, desired.namespace, access)
+        except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
+            return await self._failed(snap, deployment, plan, recorded, str(error), rollback_record, logger)
+        self._retry_at.pop(ref, None)
+        if rollback_record is not None:
+            rollback_record["result"] = "Succeeded"
+        status = st.succeeded_status(
+            self._ctx(snap, deployment.generation),
+            plan.action,
+            desired,
+            history,
+            lambda version: self._image_ref(deployment, version),
+            rollback_record,
+        )
+        await self._write_status(snap, status)
+        await self._event(snap, "Normal", f"{plan.action.value}Succeeded", status["message"])
+        logger.info("%s", status["message"])
+        return plan.action.value.lower()
+
+    async def _failed(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        recorded: RecordedStatus,
+        error: str,
+        rollback_record: dict[str, Any] | None,
+        logger: logging.LoggerAdapter,
+    ) -> str:
+        assert plan.desired is not None
+        failures = recorded.failures + 1
+        delay = backoff_seconds(failures)
+        if rollback_record is not None:
+            rollback_record["result"] = "Failed"
+        else:
+            self._retry_at[deployment.ref] = (plan.desired.fingerprint, time.monotonic() + delay)
+            self.queue.add_after(deployment.ref, delay)
+        status = st.failed_status(
+            self._ctx(snap, deployment.generation),
+            plan.action,
+            error,
+            failures,
+            delay,
+            rollback_record,
+        )
+        await self._write_status(snap, status)
+        await self._event(snap, "Warning", f"{plan.action.value}Failed", error)
+        logger.warning("%s", status["message"])
+        return "failed"
+
+    async def _foreign_owner(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        desired: DesiredRelease,
+        access: KubeAccess,
+    ) -> str | None:
+        """A message when the release exists and was not made by this Deployment."""
+        self._count("history")
+        history = await self.helm.history(desired.name, desired.namespace, access)
+        if not history:
+            return None
+        owner = release_owner(history)
+        if owner == str(deployment.ref):
+            return None
+        annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
+        if owner is None and annotations.get(ADOPT_ANNOTATION) == "true":
+            return None
+        where = f"release {desired.name!r} in namespace {desired.namespace!r} of Cluster {desired.cluster.ref.name!r}"
+        if owner is None:
+            return (
+                f"{where} already exists and was not made by alecton; to let this Deployment "
+                f"take it over, annotate it: kubectl annotate deployments.alecton.dev "
+                f"{deployment.ref.name} -n {deployment.ref.namespace} {ADOPT_ANNOTATION}=true"
+            )
+        return f"{where} belongs to alecton Deployment {owner}; it is not taken over"
+
+    async def _uninstall(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        logger: logging.LoggerAdapter,
+    ) -> None:
+        resolved = plan.resolved
+        assert resolved is not None
+        release, namespace = deployment.release_name, resolved.target.namespace
+        try:
+            async with cluster_access(resolved.cluster, self.config, self.kube) as access:
+                logger.info("helm uninstall %s", release)
+                self._count("uninstall")
+                removed = await self.helm.uninstall(release, namespace, access)
+        except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
+            failures = RecordedStatus.parse(snap.status).failures + 1
+            delay = backoff_seconds(failures)
+            await self._write_status(
+                snap,
+                self._ctx(snap, deployment.generation).patch(
+                    st.DELETING,
+                    f"uninstall failed: {error} (retrying in {delay:.0f} s)",
+                    [st.Condition(st.READY, False, "UninstallFailed", str(error))],
+                    failures=failures,
+                ),
+            )
+            await self._event(snap, "Warning", "UninstallFailed", str(error))
+            self.queue.add_after(deployment.ref, delay)
+            return
+        message = f"uninstalled {release}" if removed else f"release {release} was already gone"
+        await self._event(snap, "Normal", "UninstallSucceeded", message)
+        await self._remove_finalizer(snap)
+
+    # ----- status and metadata writes -------------------------------------------------
+
+    def _ctx(self, snap: DeploymentSnapshot, generation: int) -> st.StatusContext:
+        return st.StatusContext(generation, snap.status, st.now_rfc3339())
+
+    async def _settle(self, snap: DeploymentSnapshot, deployment: Deployment) -> None:
+        """Inputs match the applied release: make sure the status says so (cheaply)."""
+        status = snap.status
+        settled = status.get("phase") in (st.DEPLOYED, st.ROLLED_BACK)
+        if settled and status.get("observedGeneration") == deployment.generation:
+            return
+        phase = status.get("phase") if settled else st.DEPLOYED
+        message = status.get("message") if settled else "the release matches the desired state"
+        await self._write_status(
+            snap,
+            self._ctx(snap, deployment.generation).patch(
+                phase,
+                message,
+                [
+                    st.Condition(st.READY, True, "Succeeded", message),
+                    st.Condition(st.STALLED, False, "Succeeded", ""),
+                ],
+            ),
+        )
+
+    async def _write_if_changed(self, snap: DeploymentSnapshot, plan: Plan) -> None:
+        generation = int(snap.body["metadata"].get("generation") or 0)
+        status = st.waiting_status(self._ctx(snap, generation), plan)
+        current = snap.status
+        if (
+            current.get("phase") == status["phase"]
+            and current.get("message") == status["message"]
+            and current.get("observedGeneration") == generation
+        ):
+            return  # no write, no event: this is what keeps a waiting Deployment quiet
+        await self._write_status(snap, status)
+        event_type = "Normal" if plan.action in (Action.WAIT, Action.SUSPENDED) else "Warning"
+        await self._event(snap, event_type, plan.reason, plan.message)
+
+    async def _write_status(self, snap: DeploymentSnapshot, status: dict[str, Any]) -> DeploymentSnapshot:
+        ref = snap.ref
+        try:
+            body = await self.kube.patch_status("Deployment", ref.namespace, ref.name, status)
+        except ApiException as error:
+            if error.status == 404:
+                return snap
+            raise
+        written = DeploymentSnapshot(body)
+        self._written[ref] = written
+        return written
+
+    async def _ensure_finalizer(self, snap: DeploymentSnapshot) -> DeploymentSnapshot:
+        finalizers = list(snap.body["metadata"].get("finalizers") or [])
+        if FINALIZER in finalizers:
+            return snap
+        return await self._patch_finalizers(snap, [*finalizers, FINALIZER])
+
+    async def _remove_finalizer(self, snap: DeploymentSnapshot) -> None:
+        finalizers = list(snap.body["metadata"].get("finalizers") or [])
+        if FINALIZER in finalizers:
+            await self._patch_finalizers(snap, [f for f in finalizers if f != FINALIZER])
+
+    async def _patch_finalizers(self, snap: DeploymentSnapshot, finalizers: list[str]) -> DeploymentSnapshot:
+        ref = snap.ref
+        meta = snap.body["metadata"]
+        # resourceVersion makes this an optimistic write: a concurrent change of the
+        # finalizer list fails with 409 and the reconcile is retried.
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
+        try:
+            body = await self.kube.patch("Deployment", ref.namespace, ref.name, patch)
+        except ApiException as error:
+            if error.status == 404:
+                return snap
+            raise
+        written = DeploymentSnapshot(body)
+        self._written[ref] = written
+        return written
+
+    async def _event(self, snap: DeploymentSnapshot, event_type: str, reason: str, message: str) -> None:
+        try:
+            await self.kube.post_event(snap.body, event_type, reason, message)
+        except ApiException as error:  # an Event is best effort; the status is the record
+            log.warning("could not post event %s for %s: %s", reason, snap.ref, error.reason)
+
+    def _image_ref(self, deployment: Deployment, version: str) -> str:
+        app = self.indexes.application(deployment.ref.namespace, deployment.application)
+        if not isinstance(app, Application):
+            return ""
+        image = pick_image(self.indexes.images_for(deployment.ref.namespace, app.image, version))
+        return image.image if image else ""
+
+    def _count(self, action: str) -> None:
+        self.helm_runs[action] = self.helm_runs.get(action, 0) + 1

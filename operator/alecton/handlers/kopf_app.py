@@ -1,0 +1,178 @@
+"""kopf wiring: login, settings, indexes of the four kinds, and event handlers that
+feed the controller's queue. Thin on purpose: decisions live in `reconcile/`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from alecton.api.models import (
+    GROUP,
+    VERSION,
+    Application,
+    Cluster,
+    Deployment,
+    Image,
+    InvalidResourceError,
+    ObjectRef,
+)
+from alecton.handlers.config import OperatorConfig
+from alecton.handlers.controller import Controller, DeploymentSnapshot
+from alecton.helm.actions import HelmActions
+from alecton.helm.runner import HelmRunner
+from alecton.kube.client import KubeClient, load_configuration
+
+log = logging.getLogger("alecton.operator")
+
+
+def _raw(body: kopf.Body) -> dict[str, Any]:
+    """A plain-dict copy of the parts of a body we keep in memory."""
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": dict(body.get("metadata") or {}),
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def _key(body: kopf.Body) -> tuple[str, str]:
+    return (body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+def build_registry(controller: Controller, config: OperatorConfig) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    # ----- login and settings -----------------------------------------------------------
+
+    @kopf.on.login(registry=registry)
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        cfg = await load_configuration(config.kubeconfig, config.context)
+        token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+        scheme, _, token_value = (token or "").partition(" ")
+        return kopf.ConnectionInfo(
+            server=cfg.host,
+            ca_path=cfg.ssl_ca_cert,
+            insecure=not cfg.verify_ssl,
+            certificate_path=cfg.cert_file,
+            private_key_path=cfg.key_file,
+            scheme=scheme or None,
+            token=token_value or None,
+        )
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # We never write kopf's own annotations or finalizers: all handlers are
+        # event handlers and indexes, and the controller owns the finalizer.
+        settings.persistence.finalizer = "alecton.dev/kopf"
+        settings.posting.enabled = False
+        settings.watching.server_timeout = 270
+        settings.watching.client_timeout = 300
+        settings.watching.connect_timeout = 30
+        settings.networking.request_timeout = 60
+        settings.batching.batch_window = 0.05
+        controller.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await controller.stop()
+
+    # ----- indexes (ready before any handler runs) ---------------------------------------
+
+    @kopf.index(GROUP, VERSION, "deployments", id="deployments", registry=registry)
+    async def deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {_key(body): DeploymentSnapshot(_raw(body))}
+
+    @kopf.index(GROUP, VERSION, "deployments", id="deployment_pairs", registry=registry)
+    async def deployment_pairs(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        try:
+            dep = Deployment.parse(_raw(body))
+        except InvalidResourceError:
+            return {}
+        return {(dep.ref.namespace, dep.application, dep.target): dep}
+
+    @kopf.index(GROUP, VERSION, "applications", id="applications", registry=registry)
+    async def applications(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        try:
+            return {_key(body): Application.parse(_raw(body))}
+        except InvalidResourceError as error:
+            return {_key(body): str(error)}
+
+    @kopf.index(GROUP, VERSION, "clusters", id="clusters", registry=registry)
+    async def clusters(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        try:
+            return {_key(body): Cluster.parse(_raw(body))}
+        except InvalidResourceError:
+            return {}
+
+    @kopf.index(GROUP, VERSION, "images", id="images", registry=registry)
+    async def images(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        try:
+            image = Image.parse(_raw(body))
+        except InvalidResourceError:
+            return {}
+        return {(image.ref.namespace, image.name, image.version): image}
+
+    def bind(kwargs: dict[str, Any]) -> None:
+        idx = controller.indexes
+        idx.deployments = kwargs["deployments"]
+        idx.pairs = kwargs["deployment_pairs"]
+        idx.applications = kwargs["applications"]
+        idx.clusters = kwargs["clusters"]
+        idx.images = kwargs["images"]
+
+    # ----- events -> queue ---------------------------------------------------------------
+    # Handlers are async: kopf runs sync handlers in threads, and the queue is not thread-safe.
+
+    @kopf.on.event(GROUP, VERSION, "deployments", registry=registry)
+    async def deployment_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        bind(kwargs)
+        namespace, name = _key(body)
+        try:
+            resource_version = int(body["metadata"].get("resourceVersion") or 0)
+        except ValueError:
+            resource_version = 0
+        ref = ObjectRef(namespace, name)
+        controller.deployment_event(ref, resource_version, deleted=type == "DELETED")
+        # A deleted Deployment can hand its application/target to a Conflict-ed one.
+        if type == "DELETED":
+            spec = body.get("spec") or {}
+            controller.namespace_changed(namespace, spec.get("application"))
+
+    @kopf.on.event(GROUP, VERSION, "applications", registry=registry)
+    async def application_event(body: kopf.Body, **kwargs: Any) -> None:
+        bind(kwargs)
+        namespace, name = _key(body)
+        controller.namespace_changed(namespace, name)
+
+    @kopf.on.event(GROUP, VERSION, "clusters", registry=registry)
+    async def cluster_event(body: kopf.Body, **kwargs: Any) -> None:
+        bind(kwargs)
+        controller.namespace_changed(body["metadata"]["namespace"])
+
+    @kopf.on.event(GROUP, VERSION, "images", registry=registry)
+    async def image_event(body: kopf.Body, **kwargs: Any) -> None:
+        bind(kwargs)
+        controller.namespace_changed(body["metadata"]["namespace"])
+
+    return registry
+
+
+async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
+    kube = await KubeClient.connect(config.kubeconfig, config.context)
+    runner = HelmRunner(binary=config.helm_binary, timeout=config.helm_timeout, home=config.helm_home)
+    controller = Controller(config, kube, HelmActions(runner, history_max=config.history_max))
+    registry = build_registry(controller, config)
+    try:
+        await kopf.operator(
+            registry=registry,
+            standalone=True,
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            stop_flag=stop,
+        )
+    finally:
+        await kube.close()

@@ -1,0 +1,133 @@
+"""Helm's JSON output, parsed into small typed records (Helm 3 and Helm 4 agree here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+# The description alecton gives every revision it makes. It is how a later
+# reconcile (or another tenant's Deployment) can tell who made a release, and how
+# history entries get their Image version back.
+_OWNER_RE = re.compile(r"^alecton: deployed version (?P<version>\S+) for (?P<owner>\S+/\S+)$")
+_ROLLBACK_RE = re.compile(r"^Rollback to (?P<revision>\d+)$")
+
+
+def owner_description(version: str, owner: str) -> str:
+    return f"alecton: deployed version {version} for {owner}"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    updated: str
+    description: str
+    version: str = ""  # Image version, when alecton made (or rolled back to) the revision
+
+    @property
+    def owner(self) -> str | None:
+        match = _OWNER_RE.match(self.description)
+        return match["owner"] if match else None
+
+    def as_status(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "revision": self.revision,
+            "status": self.status,
+            "chart": self.chart,
+            "appVersion": self.app_version,
+            "updated": self.updated,
+            "description": self.description,
+        }
+        if self.version:
+            entry["version"] = self.version
+        return entry
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """The fields of `helm upgrade -o json` alecton needs. Values are never kept:
+    they may hold secrets and must not reach logs or status."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    last_deployed: str
+    description: str
+
+
+class HelmOutputError(ValueError):
+    pass
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HelmOutputError(f"helm printed something that is not JSON: {error}") from None
+
+
+def parse_release(text: str) -> ReleaseInfo:
+    data = _load(text)
+    if not isinstance(data, dict):
+        raise HelmOutputError("helm release output is not an object")
+    info = data.get("info") or {}
+    meta = (data.get("chart") or {}).get("metadata") or {}
+    return ReleaseInfo(
+        name=str(data.get("name", "")),
+        namespace=str(data.get("namespace", "")),
+        revision=int(data.get("version") or 0),
+        status=str(info.get("status", "")),
+        chart=f"{meta.get('name', '')}-{meta.get('version', '')}",
+        app_version=str(meta.get("appVersion", "")),
+        last_deployed=str(info.get("last_deployed", "")),
+        description=str(info.get("description", "")),
+    )
+
+
+def parse_history(text: str) -> list[HistoryEntry]:
+    """`helm history -o json`, newest first, with Image versions filled in where known."""
+    data = _load(text)
+    if not isinstance(data, list):
+        raise HelmOutputError("helm history output is not a list")
+    entries = [
+        HistoryEntry(
+            revision=int(item.get("revision") or 0),
+            status=str(item.get("status", "")),
+            chart=str(item.get("chart", "")),
+            app_version=str(item.get("app_version", "")),
+            updated=str(item.get("updated", "")),
+            description=str(item.get("description", "")),
+        )
+        for item in data
+        if isinstance(item, dict)
+    ]
+    entries.sort(key=lambda e: e.revision)
+    versions: dict[int, str] = {}
+    resolved: list[HistoryEntry] = []
+    for entry in entries:  # oldest first, so a rollback finds its source's version
+        version = ""
+        if match := _OWNER_RE.match(entry.description):
+            version = match["version"]
+        elif match := _ROLLBACK_RE.match(entry.description):
+            version = versions.get(int(match["revision"]), "")
+        versions[entry.revision] = version
+        resolved.append(replace(entry, version=version))
+    return list(reversed(resolved))
+
+
+def release_owner(history: list[HistoryEntry]) -> str | None:
+    """The alecton Deployment (`namespace/name`) that last deployed this release, if any."""
+    for entry in history:  # newest first
+        if owner := entry.owner:
+            return owner
+    return None
+
+
+PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})

@@ -1,0 +1,110 @@
+"""The one place that spawns helm: an asyncio subprocess, no shell, bounded in time.
+
+On timeout or cancellation the child gets SIGTERM (helm then marks the release
+failed instead of leaving it pending), a grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Helm's own error lines start with this; we surface them to users verbatim.
+_ERROR_PREFIX = "Error: "
+
+
+@dataclass(frozen=True)
+class HelmResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def error(self) -> str:
+        """Helm's error message (its `Error: ...` line), or the stderr tail."""
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        errors = [line.removeprefix(_ERROR_PREFIX) for line in lines if line.startswith(_ERROR_PREFIX)]
+        if errors:
+            return errors[-1]
+        return lines[-1] if lines else f"helm exited with code {self.returncode}"
+
+
+class HelmTimeoutError(Exception):
+    def __init__(self, action: str, seconds: float) -> None:
+        super().__init__(f"helm {action} did not finish within {seconds:.0f} s and was stopped")
+
+
+@dataclass
+class HelmRunner:
+    binary: str
+    timeout: float = 300.0
+    kill_grace: float = 10.0
+    # Shared cache/config dirs: helm reuses its repository index and OCI cache between
+    # runs instead of starting cold each time.
+    home: Path | None = None
+    invocations: int = 0
+
+    def _env(self) -> dict[str, str]:
+        env = {key: os.environ[key] for key in ("PATH", "TMPDIR", "HOME") if key in os.environ}
+        if self.home:
+            env["HELM_CACHE_HOME"] = str(self.home / "cache")
+            env["HELM_CONFIG_HOME"] = str(self.home / "config")
+            env["HELM_DATA_HOME"] = str(self.home / "data")
+        # Never inherit the operator's KUBECONFIG: every call names its kubeconfig.
+        env["KUBECONFIG"] = os.devnull
+        return env
+
+    async def run(self, args: list[str], timeout: float | None = None) -> HelmResult:
+        limit = self.timeout if timeout is None else timeout
+        started = time.monotonic()
+        self.invocations += 1
+        process = await asyncio.create_subprocess_exec(
+            self.binary,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env(),
+            start_new_session=True,  # our signals reach helm only when we send them
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=limit)
+        except TimeoutError:
+            await self._stop(process)
+            raise HelmTimeoutError(args[0], limit) from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop(process))
+            raise
+        return HelmResult(
+            args=tuple(args),
+            returncode=process.returncode if process.returncode is not None else -1,
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+            seconds=time.monotonic() - started,
+        )
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        if process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=self.kill_grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()

@@ -1,0 +1,180 @@
+"""The small Kubernetes API client shared by the operator and the CLI.
+
+Built on kubernetes_asyncio; every call the project makes to the API server
+(custom objects, their status, Events, kubeconfig Secrets) goes through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from alecton.api.models import GROUP, PLURALS, VERSION
+
+__all__ = ["ApiException", "KubeClient", "load_configuration"]
+
+
+def kubeconfig_path(explicit: str | None = None) -> str | None:
+    """kubectl's rules: an explicit file, else $KUBECONFIG (its first file), else
+    ~/.kube/config if it exists; None means in-cluster configuration."""
+    if explicit:
+        return explicit
+    if env := os.environ.get("KUBECONFIG"):
+        return env.split(os.pathsep)[0]
+    default = os.path.expanduser("~/.kube/config")
+    return default if os.path.exists(default) else None
+
+
+async def load_configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
+    configuration = client.Configuration()
+    path = kubeconfig_path(kubeconfig)
+    if path:
+        await config.load_kube_config(
+            config_file=path, context=context or None, client_configuration=configuration
+        )
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return configuration
+
+
+def current_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace kubectl would use: the context's, else `default`."""
+    try:
+        loader = config.kube_config._get_kube_config_loader(
+            filename=kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"),
+            active_context=context or None,
+        )
+        return str(loader.current_context["context"].get("namespace") or "default")
+    except Exception:  # no kubeconfig: in-cluster or unset
+        return "default"
+
+
+@dataclass
+class KubeClient:
+    api: client.ApiClient
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+        return cls(client.ApiClient(await load_configuration(kubeconfig, context)))
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    @property
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    # ----- custom objects -------------------------------------------------------------
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return await self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
+
+    async def list(
+        self, kind: str, namespace: str | None, field_selector: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if namespace:
+            result = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[kind], **kwargs
+            )
+        else:
+            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind], **kwargs)
+        return list(result.get("items", []))
+
+    async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], body
+        )
+
+    async def replace(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._custom.replace_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name, body
+        )
+
+    async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the object (spec or metadata)."""
+        return await self._custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURALS[kind],
+            name,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURALS[kind],
+            name,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+        )
+
+    # ----- core -----------------------------------------------------------------------
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> bytes | None:
+        """One key of a Secret, decoded; None when the Secret or key does not exist."""
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        raw = (secret.data or {}).get(key)
+        return base64.b64decode(raw) if raw is not None else None
+
+    async def post_event(
+        self,
+        involved: dict[str, Any],
+        event_type: str,
+        reason: str,
+        message: str,
+        component: str = "alecton",
+    ) -> None:
+        meta = involved.get("metadata") or {}
+        timestamp = dt.datetime.now(dt.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                name=f"{meta.get('name', 'object')}.{uuid.uuid4().hex[:12]}",
+                namespace=meta.get("namespace"),
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=involved.get("apiVersion"),
+                kind=involved.get("kind"),
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            type=event_type,
+            reason=reason,
+            message=message[:1024],
+            source=client.V1EventSource(component=component),
+            reporting_component=component,
+            reporting_instance=os.environ.get("HOSTNAME", component),
+            first_timestamp=timestamp,
+            last_timestamp=timestamp,
+            count=1,
+        )
+        await self._core.create_namespaced_event(meta.get("namespace"), event)

@@ -1,0 +1,248 @@
+"""What to do for one Deployment: a pure decision over typed inputs.
+
+The handlers gather the inputs (indexes, the Deployment's status); this module
+decides; the handlers then run the chosen helm action and write the status that
+`alecton.reconcile.status` builds. Nothing here touches the network or helm.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
+from alecton.reconcile.chart import ChartRefusedError, ChartSource, resolve_chart
+from alecton.reconcile.values import compute_values
+
+
+class Action(enum.Enum):
+    NOTHING = "Nothing"  # desired state already applied
+    WAIT = "Wait"  # a reference is missing: Pending until it appears
+    CONFLICT = "Conflict"  # another Deployment owns this application/target
+    SUSPENDED = "Suspended"
+    REFUSED = "Refused"  # the inputs can never work as they are (bad chart path, ...)
+    UPGRADE = "Upgrade"  # helm upgrade --install
+    ROLLBACK = "Rollback"
+    UNINSTALL = "Uninstall"  # deletion with policy Delete
+    RELEASE_FINALIZER = "ReleaseFinalizer"  # deletion without a helm action
+
+
+@dataclass(frozen=True)
+class DesiredRelease:
+    """Everything `helm upgrade --install` needs, computed from scratch."""
+
+    name: str
+    namespace: str
+    cluster: Cluster
+    chart: ChartSource
+    values: dict[str, Any] = field(hash=False)
+    image: str
+    version: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of every input of the upgrade: equal digests mean nothing to do."""
+        material = {
+            "release": self.name,
+            "namespace": self.namespace,
+            "cluster": {
+                "name": self.cluster.ref.name,
+                "context": self.cluster.context,
+                "secret": (
+                    [self.cluster.kubeconfig_secret.name, self.cluster.kubeconfig_secret.key]
+                    if self.cluster.kubeconfig_secret
+                    else None
+                ),
+            },
+            "chart": [self.chart.chart, self.chart.repository, self.chart.version],
+            "values": self.values,
+            "version": self.version,
+        }
+        encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
+        return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Missing:
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    application: Application
+    target: Target
+    cluster: Cluster
+    image: Image
+
+
+@dataclass(frozen=True)
+class RecordedStatus:
+    """The parts of a Deployment's status that drive decisions."""
+
+    applied_fingerprint: str = ""
+    release_name: str = ""  # set once this Deployment has made the release
+    rollback_revision: int | None = None
+    rollback_request_id: str = ""
+    failures: int = 0
+
+    @classmethod
+    def parse(cls, status: dict[str, Any] | None) -> RecordedStatus:
+        status = status or {}
+        last_rollback = status.get("lastRollback") or {}
+        return cls(
+            applied_fingerprint=str(status.get("appliedFingerprint") or ""),
+            release_name=str((status.get("release") or {}).get("name") or ""),
+            rollback_revision=last_rollback.get("revision"),
+            rollback_request_id=str(last_rollback.get("requestId") or ""),
+            failures=int(status.get("failures") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    reason: str = ""
+    message: str = ""
+    desired: DesiredRelease | None = None
+    resolved: Resolved | None = None
+
+
+def pick_image(candidates: Iterable[Image]) -> Image | None:
+    """The authoritative Image of a (name, version): the one created first."""
+    return min(candidates, key=lambda i: (i.created, i.ref.name), default=None)
+
+
+def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
+    """Of several Deployments for one application/target, the oldest owns the release."""
+    return min(candidates, key=lambda d: (d.created, d.ref.name), default=None)
+
+
+def resolve(
+    deployment: Deployment,
+    application: Application | None,
+    find_cluster: Callable[[str], Cluster | None],
+    images: Iterable[Image],
+) -> Resolved | Missing:
+    """`find_cluster` looks up this namespace's Clusters; `images` are this namespace's
+    Images with the application's image name and the deployment's version."""
+    ns = deployment.ref.namespace
+    if application is None:
+        return Missing(
+            "ApplicationNotFound",
+            f"Application {deployment.application!r} does not exist in namespace {ns!r}",
+        )
+    target = application.target(deployment.target)
+    if target is None:
+        known = ", ".join(t.name for t in application.targets) or "none"
+        return Missing(
+            "TargetNotFound",
+            f"Application {application.ref.name!r} has no target {deployment.target!r} (targets: {known})",
+        )
+    cluster = find_cluster(target.cluster)
+    if cluster is None:
+        return Missing(
+            "ClusterNotFound",
+            f"Cluster {target.cluster!r} (target {target.name!r}) does not exist in namespace {ns!r}",
+        )
+    image = pick_image(images)
+    if image is None:
+        return Missing(
+            "ImageNotFound",
+            f"no Image with name {application.image!r} and version {deployment.version!r} "
+            f"in namespace {ns!r}; create it (alecton image create {application.image} "
+            f"{deployment.version} REF) and the deployment proceeds",
+        )
+    return Resolved(application, target, cluster, image)
+
+
+def desired_release(resolved: Resolved, deployment: Deployment, charts_dir: Path | None) -> DesiredRelease:
+    app, target = resolved.application, resolved.target
+    return DesiredRelease(
+        name=deployment.release_name,
+        namespace=target.namespace,
+        cluster=resolved.cluster,
+        chart=resolve_chart(app, charts_dir),
+        values=compute_values(app.values, target.values, resolved.image.image, app.image_values),
+        image=resolved.image.image,
+        version=deployment.version,
+    )
+
+
+def rollback_pending(deployment: Deployment, recorded: RecordedStatus) -> bool:
+    request = deployment.rollback
+    if request is None:
+        return False
+    return (request.revision, request.request_id) != (
+        recorded.rollback_revision,
+        recorded.rollback_request_id,
+    )
+
+
+def decide(
+    deployment: Deployment,
+    recorded: RecordedStatus,
+    resolution: Resolved | Missing,
+    owner: ObjectRef,
+    charts_dir: Path | None,
+) -> Plan:
+    """The single decision of a reconcile. `owner` is the Deployment that owns the pair."""
+    is_owner = owner == deployment.ref
+    resolved = resolution if isinstance(resolution, Resolved) else None
+
+    if deployment.deleting:
+        if not deployment.has_finalizer:
+            return Plan(Action.NOTHING)
+        if deployment.orphan_on_delete:
+            return Plan(
+                Action.RELEASE_FINALIZER,
+                "Orphaned",
+                "deletionPolicy is Orphan: the release is left running",
+            )
+        if not is_owner or not recorded.release_name:
+            return Plan(
+                Action.RELEASE_FINALIZER,
+                "NotOwner",
+                "this Deployment never made the release: nothing to uninstall",
+            )
+        if resolved is None:
+            # Without the Cluster we cannot reach the release; do not block deletion forever.
+            return Plan(
+                Action.RELEASE_FINALIZER,
+                "ClusterUnknown",
+                f"cannot uninstall: {resolution.message}; the release may still be running",  # type: ignore[union-attr]
+            )
+        return Plan(Action.UNINSTALL, resolved=resolved)
+
+    if not is_owner:
+        return Plan(
+            Action.CONFLICT,
+            "DuplicateDeployment",
+            f"Deployment {owner.name!r} already deploys application {deployment.application!r} "
+            f"to target {deployment.target!r}; delete one of the two",
+        )
+    if deployment.suspend:
+        return Plan(Action.SUSPENDED, "Suspended", "spec.suspend is true: helm is not run")
+    if isinstance(resolution, Missing):
+        return Plan(Action.WAIT, resolution.reason, resolution.message)
+    try:
+        desired = desired_release(resolution, deployment, charts_dir)
+    except ChartRefusedError as error:
+        return Plan(Action.REFUSED, "ChartRefused", str(error), resolved=resolution)
+    if rollback_pending(deployment, recorded):
+        return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
+    if desired.fingerprint != recorded.applied_fingerprint:
+        return Plan(Action.UPGRADE, desired=desired, resolved=resolution)
+    return Plan(Action.NOTHING, desired=desired, resolved=resolution)
+
+
+def backoff_seconds(failures: int, base: float = 5.0, cap: float = 300.0) -> float:
+    """Capped exponential backoff after `failures` consecutive failures (1 -> base)."""
+    if failures <= 0:
+        return 0.0
+    return float(min(cap, base * 2 ** (failures - 1)))

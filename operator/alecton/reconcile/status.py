@@ -1,0 +1,207 @@
+"""The Deployment status alecton writes: phase, conditions, release, history, message.
+
+Pure functions from an outcome to a status patch (a JSON merge patch of `.status`).
+Conditions follow Kubernetes conventions: lastTransitionTime changes only when the
+condition's status changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from alecton.helm.release import HistoryEntry
+from alecton.reconcile.plan import Action, DesiredRelease, Plan
+
+READY = "Ready"
+RELEASED = "Released"
+STALLED = "Stalled"
+
+# Phases a person sees in `kubectl get alecton`.
+PENDING, DEPLOYING, DEPLOYED, FAILED = "Pending", "Deploying", "Deployed", "Failed"
+ROLLING_BACK, ROLLED_BACK, CONFLICT = "RollingBack", "RolledBack", "Conflict"
+SUSPENDED, DELETING = "Suspended", "Deleting"
+
+_MAX_MESSAGE = 1024
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _truncate(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool | None  # None = Unknown
+    reason: str
+    message: str
+
+
+def merge_conditions(
+    previous: list[dict[str, Any]] | None,
+    updates: list[Condition],
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    by_type = {c.get("type"): c for c in previous or [] if isinstance(c, dict)}
+    for update in updates:
+        status = "Unknown" if update.status is None else ("True" if update.status else "False")
+        old = by_type.get(update.type) or {}
+        by_type[update.type] = {
+            "type": update.type,
+            "status": status,
+            "reason": update.reason,
+            "message": _truncate(update.message),
+            "observedGeneration": generation,
+            "lastTransitionTime": (
+                old.get("lastTransitionTime", now) if old.get("status") == status else now
+            ),
+        }
+    order = {READY: 0, RELEASED: 1, STALLED: 2}
+    return sorted(by_type.values(), key=lambda c: (order.get(c["type"], 9), c["type"]))
+
+
+@dataclass(frozen=True)
+class StatusContext:
+    generation: int
+    previous: dict[str, Any]
+    now: str
+
+    def patch(self, phase: str, message: str, conditions: list[Condition], **fields: Any) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "observedGeneration": self.generation,
+            "phase": phase,
+            "message": _truncate(message),
+            "conditions": merge_conditions(
+                self.previous.get("conditions"), conditions, self.generation, self.now
+            ),
+        }
+        status.update(fields)
+        return status
+
+
+def waiting_status(ctx: StatusContext, plan: Plan) -> dict[str, Any]:
+    """Pending, Conflict, Suspended and Refused: no helm action was taken."""
+    if plan.action is Action.WAIT:
+        phase, stalled = PENDING, False
+    elif plan.action is Action.CONFLICT:
+        phase, stalled = CONFLICT, True
+    elif plan.action is Action.SUSPENDED:
+        phase, stalled = SUSPENDED, False
+    else:
+        phase, stalled = FAILED, True
+    conditions = [
+        Condition(READY, False, plan.reason, plan.message),
+        Condition(
+            STALLED,
+            stalled,
+            plan.reason if stalled else "Progressing",
+            plan.message if stalled else "",
+        ),
+    ]
+    return ctx.patch(phase, plan.message, conditions)
+
+
+def in_progress_status(ctx: StatusContext, action: Action, desired: DesiredRelease) -> dict[str, Any]:
+    if action is Action.ROLLBACK:
+        phase, message = ROLLING_BACK, f"rolling back {desired.name}"
+    elif action is Action.UNINSTALL:
+        phase, message = DELETING, f"uninstalling {desired.name}"
+    else:
+        phase, message = DEPLOYING, f"deploying version {desired.version} as {desired.name}"
+    return ctx.patch(phase, message, [Condition(READY, None, "Progressing", message)])
+
+
+def release_status(
+    desired: DesiredRelease, history: list[HistoryEntry], image_for_version: Callable[[str], str]
+) -> dict[str, Any]:
+    latest = history[0] if history else None
+    release: dict[str, Any] = {
+        "name": desired.name,
+        "namespace": desired.namespace,
+        "cluster": desired.cluster.ref.name,
+    }
+    if latest is not None:
+        version = latest.version or desired.version
+        release.update(
+            revision=latest.revision,
+            status=latest.status,
+            chart=latest.chart,
+            appVersion=latest.app_version,
+            version=version,
+            image=image_for_version(version) if latest.version else desired.image,
+            lastDeployed=latest.updated,
+        )
+    return release
+
+
+def succeeded_status(
+    ctx: StatusContext,
+    action: Action,
+    desired: DesiredRelease,
+    history: list[HistoryEntry],
+    image_for_version: Callable[[str], str],
+    rollback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    release = release_status(desired, history, image_for_version)
+    revision = release.get("revision")
+    if action is Action.ROLLBACK:
+        phase = ROLLED_BACK
+        message = (
+            f"rolled back {desired.name} to revision {rollback and rollback['revision']} "
+            f"(now revision {revision}, version {release.get('version')})"
+        )
+    else:
+        phase = DEPLOYED
+        message = f"deployed version {desired.version} as {desired.name} revision {revision}"
+    fields: dict[str, Any] = {
+        "release": release,
+        "history": [entry.as_status() for entry in history],
+        # A rollback also settles the current spec: it stays rolled back until the
+        # version, Application or Cluster changes.
+        "appliedFingerprint": desired.fingerprint,
+        "failures": 0,
+    }
+    if rollback is not None:
+        fields["lastRollback"] = rollback
+    return ctx.patch(
+        phase,
+        message,
+        [
+            Condition(READY, True, "Succeeded" if action is Action.UPGRADE else "RolledBack", message),
+            Condition(RELEASED, True, f"{action.value}Succeeded", message),
+            Condition(STALLED, False, "Succeeded", ""),
+        ],
+        **fields,
+    )
+
+
+def failed_status(
+    ctx: StatusContext,
+    action: Action,
+    error: str,
+    failures: int,
+    retry_in: float,
+    rollback: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
+    fields: dict[str, Any] = {"failures": failures}
+    if rollback is not None:
+        # A rollback is tried once per request: record it as done (failed) so it does not loop.
+        fields["lastRollback"] = rollback
+        message = f"{error} (rollback requests run once; set a new revision or requestId to retry)"
+    return ctx.patch(
+        FAILED,
+        message,
+        [
+            Condition(READY, False, f"{action.value}Failed", message),
+            Condition(RELEASED, False, f"{action.value}Failed", error),
+        ],
+        **fields,
+    )
