@@ -213,6 +213,7 @@ class Deployment:
     orphan_on_delete: bool = False
     deleting: bool = False
     has_finalizer: bool = False
+    made_release: bool = False  # status records a release this Deployment made
 
     @property
     def release_name(self) -> str:
@@ -245,6 +246,7 @@ class Deployment:
             orphan_on_delete=policy == "Orphan",
             deleting=bool(meta.get("deletionTimestamp")),
             has_finalizer=FINALIZER in (meta.get("finalizers") or []),
+            made_release=bool(((body.get("status") or {}).get("release") or {}).get("name")),
         )
 
 

@@ -45,6 +45,7 @@ from alecton.reconcile.plan import (
     owner_of,
     pick_image,
     resolve,
+    retry_wait,
 )
 
 log = logging.getLogger("alecton.controller")
@@ -121,7 +122,6 @@ class Controller:
         # Bodies returned by our own writes, newer than the index until the watch
         # delivers them; without this a quick re-reconcile would act on stale status.
         self._written: dict[ObjectRef, DeploymentSnapshot] = {}
-        self._retry_at: dict[ObjectRef, tuple[str, float]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self.reconciles: dict[str, int] = {}
         self.helm_runs: dict[str, int] = {}
@@ -134,7 +134,6 @@ class Controller:
             del self._written[ref]
         if deleted:
             self.queue.forget(ref)
-            self._retry_at.pop(ref, None)
             return
         self.queue.add(ref)
 
@@ -216,7 +215,11 @@ class Controller:
             await self._uninstall(snap, deployment, plan, logger)
             return "uninstalled"
         assert plan.desired is not None
-        if self._backing_off(ref, plan.desired.fingerprint):
+        wait = retry_wait(RecordedStatus.parse(snap.status), plan.desired.fingerprint, time.time())
+        if wait > 0:
+            # A failed attempt at these same inputs waits for its retry time; the
+            # time is in status, so backoff survives an operator restart.
+            self.queue.add_after(ref, wait)
             return "backoff"
         return await self._release(snap, deployment, plan, logger)
 
@@ -241,17 +244,6 @@ class Controller:
             owner.ref if owner else deployment.ref,
             self.config.charts_dir,
         )
-
-    def _backing_off(self, ref: ObjectRef, fingerprint: str) -> bool:
-        """True while a failed attempt at these same inputs waits for its retry time."""
-        retry = self._retry_at.get(ref)
-        if retry is None or retry[0] != fingerprint:
-            return False
-        remaining = retry[1] - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.queue.add_after(ref, remaining)
-        return True
 
     async def _release(
         self,
@@ -305,7 +297,6 @@ class Controller:
                 history = await self.helm.history(desired.name, desired.namespace, access)
         except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
             return await self._failed(snap, deployment, plan, recorded, str(error), rollback_record, logger)
-        self._retry_at.pop(ref, None)
         if rollback_record is not None:
             rollback_record["result"] = "Succeeded"
         status = st.succeeded_status(
@@ -337,7 +328,6 @@ class Controller:
         if rollback_record is not None:
             rollback_record["result"] = "Failed"
         else:
-            self._retry_at[deployment.ref] = (plan.desired.fingerprint, time.monotonic() + delay)
             self.queue.add_after(deployment.ref, delay)
         status = st.failed_status(
             self._ctx(snap, deployment.generation),
@@ -345,6 +335,7 @@ class Controller:
             error,
             failures,
             delay,
+            plan.desired.fingerprint,
             rollback_record,
         )
         await self._write_status(snap, status)
@@ -422,7 +413,9 @@ class Controller:
         """Inputs match the applied release: make sure the status says so (cheaply)."""
         status = snap.status
         settled = status.get("phase") in (st.DEPLOYED, st.ROLLED_BACK)
-        if settled and status.get("observedGeneration") == deployment.generation:
+        same_generation = status.get("observedGeneration") == deployment.generation
+        # A failed rollback (run once per request) stays visible until the spec changes.
+        if same_generation and (settled or status.get("phase") == st.FAILED):
             return
         phase = status.get("phase") if settled else st.DEPLOYED
         message = status.get("message") if settled else "the release matches the desired state"

@@ -7,6 +7,7 @@ decides; the handlers then run the chosen helm action and write the status that
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 import json
@@ -90,6 +91,8 @@ class RecordedStatus:
     rollback_revision: int | None = None
     rollback_request_id: str = ""
     failures: int = 0
+    failed_fingerprint: str = ""  # inputs of the last failed attempt
+    retry_after: float = 0.0  # epoch seconds before which those inputs are not retried
 
     @classmethod
     def parse(cls, status: dict[str, Any] | None) -> RecordedStatus:
@@ -101,6 +104,8 @@ class RecordedStatus:
             rollback_revision=last_rollback.get("revision"),
             rollback_request_id=str(last_rollback.get("requestId") or ""),
             failures=int(status.get("failures") or 0),
+            failed_fingerprint=str(status.get("failedFingerprint") or ""),
+            retry_after=_epoch(status.get("retryAfter")),
         )
 
 
@@ -119,8 +124,15 @@ def pick_image(candidates: Iterable[Image]) -> Image | None:
 
 
 def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
-    """Of several Deployments for one application/target, the oldest owns the release."""
-    return min(candidates, key=lambda d: (d.created, d.ref.name), default=None)
+    """Of several Deployments for one application/target, which one owns the release:
+    the one that already made it, else the oldest (creation times have one-second
+    resolution, so ties go to the canonical name `<application>-<target>`, then by name).
+    """
+    return min(
+        candidates,
+        key=lambda d: (not d.made_release, d.created, d.ref.name != d.release_name, d.ref.name),
+        default=None,
+    )
 
 
 def resolve(
@@ -239,6 +251,25 @@ def decide(
     if desired.fingerprint != recorded.applied_fingerprint:
         return Plan(Action.UPGRADE, desired=desired, resolved=resolution)
     return Plan(Action.NOTHING, desired=desired, resolved=resolution)
+
+
+def _epoch(timestamp: Any) -> float:
+    if not timestamp:
+        return 0.0
+    try:
+        return dt.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def retry_wait(recorded: RecordedStatus, fingerprint: str, now: float) -> float:
+    """Seconds to wait before retrying `fingerprint`; 0 when it may run now.
+
+    Only the inputs that failed wait: a spec change (new fingerprint) runs at once.
+    """
+    if recorded.failed_fingerprint != fingerprint:
+        return 0.0
+    return max(0.0, recorded.retry_after - now)
 
 
 def backoff_seconds(failures: int, base: float = 5.0, cap: float = 300.0) -> float:

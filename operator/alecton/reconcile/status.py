@@ -188,10 +188,16 @@ def failed_status(
     error: str,
     failures: int,
     retry_in: float,
+    fingerprint: str,
     rollback: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
-    fields: dict[str, Any] = {"failures": failures}
+    retry_at = dt.datetime.fromisoformat(ctx.now.replace("Z", "+00:00")) + dt.timedelta(seconds=retry_in)
+    fields: dict[str, Any] = {
+        "failures": failures,
+        "failedFingerprint": fingerprint,
+        "retryAfter": retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     if rollback is not None:
         # A rollback is tried once per request: record it as done (failed) so it does not loop.
         fields["lastRollback"] = rollback

@@ -1,0 +1,3 @@
+from alecton.cli.main import app
+
+app(prog_name="alecton")

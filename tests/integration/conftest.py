@@ -1,0 +1,60 @@
+"""Session fixtures: the real local control plane (etcd + two kube-apiservers), the
+CRDs, and the operator running as a child process with Helm 4 or Helm 3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alecton.local.controlplane import LocalControlPlane
+from alecton.local.tools import ToolsMissingError, tools_bin
+from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
+
+
+@pytest.fixture(scope="session")
+def bin_dir() -> Path:
+    try:
+        return tools_bin()
+    except ToolsMissingError as error:
+        pytest.fail(str(error), pytrace=False)  # never skip: CI must build the tools
+
+
+@pytest.fixture(scope="session")
+def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    state_dir = tmp_path_factory.mktemp("control-plane")
+    plane = LocalControlPlane(state_dir, log=lambda message: print(f"[control plane] {message}"))
+    state = plane.up()
+    try:
+        yield Cluster(state.kubeconfig, bin_dir)
+    finally:
+        plane.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Cluster:
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    # Established comes a moment before the storage serves lists; wait for that too.
+    wait_for(lambda: cluster.kubectl("get", "alecton", "-A", check=False).returncode == 0, 30, "CR storage")
+    return cluster
+
+
+HELM_BINARIES = os.environ.get("ALECTON_TEST_HELMS", "helm,helm3").split(",")
+
+
+@pytest.fixture(scope="session", params=HELM_BINARIES)
+def operator(
+    request: pytest.FixtureRequest, crds: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, once with Helm 4 (`helm`) and once with Helm 3 (`helm3`)."""
+    process = OperatorProcess(crds, request.param, tmp_path_factory.mktemp("operator"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        if request.session.testsfailed:
+            print(f"--- operator log ({process.log_path}) ---\n{process.log_since_start()[-8000:]}")

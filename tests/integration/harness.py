@@ -1,0 +1,169 @@
+"""Helpers the integration tests share: kubectl/helm runners, waiting, the operator process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = REPO / "charts"
+TEST_CHARTS = REPO / "tests" / "charts"
+
+
+class Cluster:
+    """The local control plane as the tests see it: a kubeconfig and the pinned tools."""
+
+    def __init__(self, kubeconfig: str, bin_dir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.bin = bin_dir
+
+    def run(
+        self, tool: str, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.bin / tool), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": self.kubeconfig},
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def kubectl(
+        self, *args: str, context: str = "alecton-a", check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", "--context", context, *args, check=check, stdin=stdin)
+
+    def apply(self, *docs: dict[str, Any], namespace: str, context: str = "alecton-a") -> None:
+        self.kubectl("apply", "-n", namespace, "-f", "-", context=context, stdin=yaml.safe_dump_all(docs))
+
+    def get(self, kind: str, name: str, namespace: str, context: str = "alecton-a") -> dict[str, Any] | None:
+        proc = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", context=context, check=False)
+        if proc.returncode != 0:
+            if "NotFound" in proc.stderr:
+                return None
+            raise AssertionError(proc.stderr)
+        return json.loads(proc.stdout)
+
+    def helm_json(self, helm: str, *args: str, context: str = "alecton-b") -> Any:
+        proc = self.run(helm, *args, "--kube-context", context, "-o", "json")
+        return json.loads(proc.stdout)
+
+    def new_namespace(self, prefix: str, context: str = "alecton-a") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.kubectl("create", "namespace", name, context=context)
+        return name
+
+
+def wait_for(
+    check: Callable[[], Any], timeout: float = 60.0, what: str = "condition", interval: float = 0.2
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
+
+
+class OperatorProcess:
+    """`alecton operator run` as a real child process, its log captured to a file."""
+
+    def __init__(self, cluster: Cluster, helm: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.cluster = cluster
+        self.helm = helm
+        self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child)
+        self._log_offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "alecton",
+                "operator",
+                "run",
+                "--kubeconfig",
+                self.cluster.kubeconfig,
+                "--context",
+                "alecton-a",
+                "--helm",
+                str(self.cluster.bin / self.helm),
+                "--charts-dir",
+                str(CHARTS),
+                "--helm-timeout",
+                "60",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_since_start(self) -> str:
+        with open(self.log_path, "rb") as handle:
+            handle.seek(self._log_offset)
+            return handle.read().decode(errors="replace")
+
+    def count(self, needle: str) -> int:
+        return self.log_since_start().count(needle)
+
+
+def wait_phase(
+    cluster: Cluster, namespace: str, name: str, phase: str, timeout: float = 60.0, **match: Any
+) -> dict[str, Any]:
+    """Wait until Deployment `name` reports `phase` for its current generation (and any
+    extra status fields in `match`), and return it."""
+
+    def check() -> dict[str, Any] | None:
+        obj = cluster.get("deployments.alecton.dev", name, namespace)
+        if not obj:
+            return None
+        status = obj.get("status") or {}
+        if status.get("phase") != phase or status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        if any(status.get(k) != v for k, v in match.items()):
+            return None
+        return obj
+
+    try:
+        return wait_for(check, timeout, f"Deployment {namespace}/{name} to be {phase}")
+    except AssertionError:
+        obj = cluster.get("deployments.alecton.dev", name, namespace)
+        raise AssertionError(
+            f"Deployment {namespace}/{name} never became {phase}; now: {json.dumps((obj or {}).get('status'), indent=1)}"
+        ) from None

@@ -1,0 +1,68 @@
+"""Builders for alecton resources used by the integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API = "alecton.dev/v1alpha1"
+
+
+def image(name: str, version: str, ref: str, object_name: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Image",
+        "metadata": {"name": object_name or f"{name}-{version}"},
+        "spec": {"name": name, "version": version, "image": ref},
+    }
+
+
+def cluster(name: str = "target-b", context: str = "alecton-b", secret: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"context": context} if context else {}
+    if secret:
+        spec["kubeconfigSecretRef"] = {"name": secret, "key": "kubeconfig"}
+    return {"apiVersion": API, "kind": "Cluster", "metadata": {"name": name}, "spec": spec}
+
+
+def application(
+    name: str,
+    target_namespace: str,
+    image_name: str = "web",
+    chart: str = "webapp",
+    values: dict[str, Any] | None = None,
+    target_values: dict[str, Any] | None = None,
+    cluster_name: str = "target-b",
+    target: str = "staging",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Application",
+        "metadata": {"name": name},
+        "spec": {
+            "chart": chart,
+            "image": image_name,
+            "values": values or {},
+            "targets": [
+                {
+                    "name": target,
+                    "cluster": cluster_name,
+                    "namespace": target_namespace,
+                    "values": target_values or {},
+                }
+            ],
+        },
+    }
+
+
+def deployment(
+    application_name: str,
+    version: str,
+    target: str = "staging",
+    name: str | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Deployment",
+        "metadata": {"name": name or f"{application_name}-{target}"},
+        "spec": {"application": application_name, "target": target, "version": version, **spec},
+    }
