@@ -1,0 +1,35 @@
+# alecton: common tasks. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS_BIN := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: help tools install lint test test-unit test-integration demo clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+tools: ## Build kube-apiserver, kubectl, etcd, helm (v4) and helm3 from Go modules (cached)
+	@bash hack/build-tools.sh
+
+install: ## Install alecton and its test dependencies (pip, editable)
+	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis' 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test]'
+
+lint: install ## ruff check and ruff format --check
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test-unit: install ## Unit tests only (no cluster, seconds)
+	$(PYTHON) -m pytest tests/unit -q
+
+test-integration: install tools ## Integration tests on the real local control plane
+	$(PYTHON) -m pytest tests/integration -q
+
+test: install tools lint ## Everything: installs what is missing, lints, runs the whole suite
+	$(PYTHON) -m pytest tests -q
+
+demo: install tools ## Deploy, upgrade and roll back the samples on a local control plane (KEEP=1 keeps it)
+	@bash hack/demo.sh
+
+clean: ## Remove the project-local tool links and caches (the Go build cache stays)
+	rm -rf .tools .pytest_cache .ruff_cache .local
