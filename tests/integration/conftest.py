@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import ToolsMissingError, tools_bin
+
 from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
 
 

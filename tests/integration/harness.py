@@ -165,5 +165,6 @@ def wait_phase(
     except AssertionError:
         obj = cluster.get("deployments.alecton.dev", name, namespace)
         raise AssertionError(
-            f"Deployment {namespace}/{name} never became {phase}; now: {json.dumps((obj or {}).get('status'), indent=1)}"
+            f"Deployment {namespace}/{name} never became {phase}; "
+            f"now: {json.dumps((obj or {}).get('status'), indent=1)}"
         ) from None

@@ -128,7 +128,7 @@ def test_helm_installs_into_target_cluster_only(cluster: Cluster, helm: str, maj
     assert release not in [r["name"] for r in in_a]
 
 
-def test_local_cli_up_status_down_leaves_nothing_running(bin_dir, tmp_path) -> None:  # noqa: ANN001
+def test_local_cli_up_status_down_leaves_nothing_running(bin_dir, tmp_path) -> None:
     import os
     import subprocess
     import sys

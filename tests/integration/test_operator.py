@@ -18,7 +18,7 @@ PODINFO_1 = "ghcr.io/stefanprodan/podinfo:6.7.0"
 PODINFO_2 = "ghcr.io/stefanprodan/podinfo:6.8.0"
 
 
-def setup_app(cluster: Cluster, prefix: str, **app_kwargs) -> tuple[str, str]:  # noqa: ANN003
+def setup_app(cluster: Cluster, prefix: str, **app_kwargs) -> tuple[str, str]:
     """A tenant namespace with a Cluster, an Application `web` and Image web 1.0.0."""
     ns = cluster.new_namespace(prefix)
     target_ns = f"{ns}-web"

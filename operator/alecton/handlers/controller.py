@@ -361,7 +361,10 @@ class Controller:
         annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
         if owner is None and annotations.get(ADOPT_ANNOTATION) == "true":
             return None
-        where = f"release {desired.name!r} in namespace {desired.namespace!r} of Cluster {desired.cluster.ref.name!r}"
+        where = (
+            f"release {desired.name!r} in namespace {desired.namespace!r} "
+            f"of Cluster {desired.cluster.ref.name!r}"
+        )
         if owner is None:
             return (
                 f"{where} already exists and was not made by alecton; to let this Deployment "

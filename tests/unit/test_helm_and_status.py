@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from alecton.api.models import Application, Cluster, Image
+from alecton.handlers.queue import WorkQueue
+from alecton.helm.actions import private_file
+from alecton.helm.release import (
+    HelmOutputError,
+    owner_description,
+    parse_history,
+    parse_release,
+    release_owner,
+)
+from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
+from alecton.reconcile import status as st
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, Resolved, decide
+
+from tests.unit.test_plan import APP, CHARTS, CLUSTER, deployment, image
+
+HISTORY = [
+    {
+        "revision": 1,
+        "updated": "t1",
+        "status": "superseded",
+        "chart": "webapp-1.0.0",
+        "app_version": "1.0",
+        "description": owner_description("1.0", "team/web-staging"),
+    },
+    {
+        "revision": 2,
+        "updated": "t2",
+        "status": "superseded",
+        "chart": "webapp-1.0.0",
+        "app_version": "1.0",
+        "description": owner_description("2.0", "team/web-staging"),
+    },
+    {
+        "revision": 3,
+        "updated": "t3",
+        "status": "deployed",
+        "chart": "webapp-1.0.0",
+        "app_version": "1.0",
+        "description": "Rollback to 1",
+    },
+]
+
+
+def test_history_is_newest_first_with_versions_through_rollbacks() -> None:
+    entries = parse_history(json.dumps(HISTORY))
+    assert [(e.revision, e.version) for e in entries] == [(3, "1.0"), (2, "2.0"), (1, "1.0")]
+    assert entries[0].as_status()["version"] == "1.0"
+    assert release_owner(entries) == "team/web-staging"
+
+
+def test_owner_of_hand_made_release_is_none() -> None:
+    entries = parse_history(json.dumps([{**HISTORY[0], "description": "Install complete"}]))
+    assert release_owner(entries) is None
+
+
+def test_release_output_parsed_without_values() -> None:
+    text = json.dumps(
+        {
+            "name": "web-staging",
+            "namespace": "ns",
+            "version": 4,
+            "info": {"status": "deployed", "last_deployed": "t", "description": "d"},
+            "chart": {"metadata": {"name": "webapp", "version": "1.0.0", "appVersion": "1.0"}},
+            "config": {"password": "hunter2"},
+        }
+    )
+    release = parse_release(text)
+    assert (release.revision, release.chart, release.status) == (4, "webapp-1.0.0", "deployed")
+    assert "hunter2" not in repr(release)
+    with pytest.raises(HelmOutputError):
+        parse_release("Error: not json")
+
+
+def test_helm_error_line_is_surfaced() -> None:
+    result = HelmResult(("upgrade",), 1, "", "WARNING: x\nError: UPGRADE FAILED: chart not found\n", 0.1)
+    assert result.error == "UPGRADE FAILED: chart not found"
+
+
+def test_private_file_is_0600_and_removed() -> None:
+    with private_file(b"secret", ".yaml") as path:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert path.read_bytes() == b"secret"
+    assert not path.exists()
+
+
+def test_runner_kills_on_timeout(tmp_path: Path) -> None:
+    script = tmp_path / "slow-helm"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    script.chmod(0o755)
+    runner = HelmRunner(binary=str(script), timeout=0.5, kill_grace=1)
+    started = time.monotonic()
+    with pytest.raises(HelmTimeoutError, match="did not finish within"):
+        asyncio.run(runner.run(["upgrade"]))
+    assert time.monotonic() - started < 5
+
+
+def test_runner_passes_arguments_without_a_shell(tmp_path: Path) -> None:
+    script = tmp_path / "echo-helm"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    script.chmod(0o755)
+    result = asyncio.run(HelmRunner(binary=str(script)).run(["upgrade", "a; rm -rf /", "$(id)"]))
+    assert result.ok and json.loads(result.stdout) == ["upgrade", "a; rm -rf /", "$(id)"]
+
+
+def test_conditions_keep_transition_time_when_status_is_unchanged() -> None:
+    first = st.merge_conditions([], [st.Condition("Ready", True, "Succeeded", "ok")], 1, "t1")
+    second = st.merge_conditions(first, [st.Condition("Ready", True, "Succeeded", "still ok")], 2, "t2")
+    third = st.merge_conditions(second, [st.Condition("Ready", False, "Failed", "broken")], 3, "t3")
+    assert second[0]["lastTransitionTime"] == "t1" and second[0]["observedGeneration"] == 2
+    assert third[0]["lastTransitionTime"] == "t3" and third[0]["status"] == "False"
+
+
+def test_succeeded_and_failed_status() -> None:
+    dep = deployment()
+    plan = decide(dep, RecordedStatus(), Resolved(APP, APP.targets[0], CLUSTER, image()), dep.ref, CHARTS)
+    assert plan.desired is not None
+    ctx = st.StatusContext(1, {}, "2026-01-01T00:00:00Z")
+    history = parse_history(json.dumps(HISTORY[:1]))
+    ok = st.succeeded_status(ctx, Action.UPGRADE, plan.desired, history, lambda v: f"img:{v}")
+    assert ok["phase"] == "Deployed" and ok["appliedFingerprint"] == plan.desired.fingerprint
+    assert ok["release"]["revision"] == 1 and ok["release"]["image"] == "img:1.0"
+    failed = st.failed_status(
+        ctx, Action.UPGRADE, "helm upgrade failed: boom", 2, 10, plan.desired.fingerprint
+    )
+    assert failed["phase"] == "Failed" and failed["retryAfter"] == "2026-01-01T00:00:10Z"
+    assert "boom" in failed["message"] and "retrying in 10 s" in failed["message"]
+    waiting = st.waiting_status(ctx, Plan(Action.WAIT, "ImageNotFound", "no image"))
+    assert waiting["phase"] == "Pending"
+    stalled = {
+        c["type"]: c["status"]
+        for c in st.waiting_status(ctx, Plan(Action.REFUSED, "ChartRefused", "x"))["conditions"]
+    }
+    assert stalled["Stalled"] == "True"
+
+
+def test_work_queue_dedups_and_requeues_dirty_keys() -> None:
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("a")
+        queue.add("a")
+        assert len(queue) == 1
+        key = await queue.get()
+        queue.add("a")  # changed while being processed
+        assert len(queue) == 0
+        queue.done(key)
+        assert len(queue) == 1
+        seen = [await queue.get()]
+        queue.done("a")
+        queue.add_after("b", 0.05)
+        seen.append(await asyncio.wait_for(queue.get(), 1))
+        return seen
+
+    assert asyncio.run(scenario()) == ["a", "b"]
+
+
+def test_cluster_and_image_parse() -> None:
+    cluster = Cluster.parse(
+        {"metadata": {"namespace": "n", "name": "c"}, "spec": {"kubeconfigSecretRef": {"name": "s"}}}
+    )
+    assert cluster.kubeconfig_secret is not None and cluster.kubeconfig_secret.key == "kubeconfig"
+    assert Image.parse({"metadata": {}, "spec": {"name": "w", "version": "1", "image": "r"}}).image == "r"
+    split = Application.parse(
+        {
+            "metadata": {},
+            "spec": {
+                "chart": "c",
+                "image": "i",
+                "imageValues": {"repository": "image.repository", "tag": "image.tag"},
+            },
+        }
+    )
+    assert split.image_values.ref is None

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
+from alecton.reconcile.plan import (
+    Action,
+    Missing,
+    RecordedStatus,
+    Resolved,
+    backoff_seconds,
+    decide,
+    owner_of,
+    pick_image,
+    resolve,
+    retry_wait,
+)
+
+CHARTS = Path(__file__).resolve().parents[2] / "charts"
+NS = "team"
+
+
+def deployment(
+    name: str = "web-staging", created: str = "2026-01-01T00:00:00Z", status: dict | None = None, **spec: Any
+) -> Deployment:
+    meta: dict[str, Any] = {
+        "namespace": NS,
+        "name": name,
+        "uid": "u1",
+        "generation": 1,
+        "creationTimestamp": created,
+    }
+    for key in ("deletionTimestamp", "finalizers"):
+        if key in spec:
+            meta[key] = spec.pop(key)
+    body = {
+        "metadata": meta,
+        "spec": {"application": "web", "target": "staging", "version": "1.0", **spec},
+        "status": status or {},
+    }
+    return Deployment.parse(body)
+
+
+APP = Application.parse(
+    {
+        "metadata": {"namespace": NS, "name": "web"},
+        "spec": {
+            "chart": "webapp",
+            "image": "web",
+            "values": {"a": 1},
+            "targets": [{"name": "staging", "cluster": "b", "namespace": "web-staging", "values": {"a": 2}}],
+        },
+    }
+)
+CLUSTER = Cluster.parse({"metadata": {"namespace": NS, "name": "b"}, "spec": {"context": "alecton-b"}})
+
+
+def image(
+    version: str = "1.0", ref: str = "r/web:1.0", created: str = "2026-01-01T00:00:00Z", name: str = "i"
+) -> Image:
+    return Image.parse(
+        {
+            "metadata": {"namespace": NS, "name": name, "creationTimestamp": created},
+            "spec": {"name": "web", "version": version, "image": ref},
+        }
+    )
+
+
+def resolved() -> Resolved:
+    return Resolved(APP, APP.targets[0], CLUSTER, image())
+
+
+def plan_for(
+    dep: Deployment,
+    recorded: RecordedStatus | None = None,
+    resolution: Any = None,
+    owner: ObjectRef | None = None,
+):
+    return decide(dep, recorded or RecordedStatus(), resolution or resolved(), owner or dep.ref, CHARTS)
+
+
+def test_missing_references_are_named_precisely() -> None:
+    dep = deployment()
+    assert resolve(dep, None, lambda _: CLUSTER, [image()]).reason == "ApplicationNotFound"  # type: ignore[union-attr]
+    other = deployment(target="prod")
+    missing = resolve(other, APP, lambda _: CLUSTER, [image()])
+    assert (
+        isinstance(missing, Missing) and missing.reason == "TargetNotFound" and "staging" in missing.message
+    )
+    assert resolve(dep, APP, lambda _: None, [image()]).reason == "ClusterNotFound"  # type: ignore[union-attr]
+    missing = resolve(dep, APP, lambda _: CLUSTER, [])
+    assert (
+        isinstance(missing, Missing)
+        and missing.reason == "ImageNotFound"
+        and "alecton image create web 1.0" in missing.message
+    )
+    assert isinstance(resolve(dep, APP, lambda _: CLUSTER, [image()]), Resolved)
+
+
+def test_first_upgrade_then_nothing_once_applied() -> None:
+    dep = deployment()
+    plan = plan_for(dep)
+    assert plan.action is Action.UPGRADE
+    assert plan.desired is not None and plan.desired.values == {"a": 2, "image": "r/web:1.0"}
+    applied = RecordedStatus(applied_fingerprint=plan.desired.fingerprint, release_name="web-staging")
+    assert plan_for(dep, applied).action is Action.NOTHING
+
+
+def test_any_input_change_changes_the_fingerprint() -> None:
+    base = plan_for(deployment()).desired
+    assert base is not None
+    other_image = decide(
+        deployment(),
+        RecordedStatus(),
+        Resolved(APP, APP.targets[0], CLUSTER, image(ref="r/web:1.1")),
+        deployment().ref,
+        CHARTS,
+    ).desired
+    other_cluster = Cluster.parse({"metadata": {"namespace": NS, "name": "b"}, "spec": {"context": "other"}})
+    moved = decide(
+        deployment(),
+        RecordedStatus(),
+        Resolved(APP, APP.targets[0], other_cluster, image()),
+        deployment().ref,
+        CHARTS,
+    ).desired
+    assert other_image and moved
+    assert len({base.fingerprint, other_image.fingerprint, moved.fingerprint}) == 3
+    assert base.fingerprint == plan_for(deployment()).desired.fingerprint  # type: ignore[union-attr]
+
+
+def test_rollback_runs_once_per_request() -> None:
+    dep = deployment(rollback={"revision": 1})
+    desired = plan_for(dep).desired
+    assert plan_for(dep).action is Action.ROLLBACK
+    done = RecordedStatus(applied_fingerprint=desired.fingerprint, rollback_revision=1)  # type: ignore[union-attr]
+    assert plan_for(dep, done).action is Action.NOTHING
+    again = deployment(rollback={"revision": 1, "requestId": "second"})
+    assert plan_for(again, done).action is Action.ROLLBACK
+    # After the rollback, a new version deploys normally.
+    newer = deployment(version="2.0", rollback={"revision": 1})
+    assert (
+        decide(
+            newer, done, Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0")), newer.ref, CHARTS
+        ).action
+        is Action.UPGRADE
+    )
+
+
+def test_waiting_conflict_suspend_refused() -> None:
+    dep = deployment()
+    assert plan_for(dep, resolution=Missing("ImageNotFound", "no image")).action is Action.WAIT
+    conflict = plan_for(dep, owner=ObjectRef(NS, "other"))
+    assert conflict.action is Action.CONFLICT and "'other' already deploys" in conflict.message
+    assert plan_for(deployment(suspend=True)).action is Action.SUSPENDED
+    bad_app = Application.parse(
+        {
+            "metadata": {"namespace": NS, "name": "web"},
+            "spec": {
+                "chart": "../etc",
+                "image": "web",
+                "targets": [{"name": "staging", "cluster": "b", "namespace": "x"}],
+            },
+        }
+    )
+    refused = plan_for(dep, resolution=Resolved(bad_app, bad_app.targets[0], CLUSTER, image()))
+    assert refused.action is Action.REFUSED and "outside" in refused.message
+
+
+def test_deletion_decisions() -> None:
+    gone = {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["alecton.dev/helm-release"]}
+    made = RecordedStatus(release_name="web-staging")
+    assert plan_for(deployment(**gone), made).action is Action.UNINSTALL
+    assert plan_for(deployment(deletionPolicy="Orphan", **gone), made).action is Action.RELEASE_FINALIZER
+    # Never made the release (or not the owner): nothing to uninstall.
+    assert plan_for(deployment(**gone)).action is Action.RELEASE_FINALIZER
+    assert plan_for(deployment(**gone), made, owner=ObjectRef(NS, "other")).action is Action.RELEASE_FINALIZER
+    assert plan_for(deployment(deletionTimestamp="2026-01-01T00:00:00Z"), made).action is Action.NOTHING
+
+
+def test_owner_is_the_maker_then_oldest_then_canonical_name() -> None:
+    first = deployment("zzz", created="2026-01-01T00:00:00Z")
+    later = deployment("aaa", created="2026-01-02T00:00:00Z")
+    assert owner_of([later, first]) is first
+    tie_canonical = deployment("web-staging", created="2026-01-01T00:00:00Z")
+    assert owner_of([first, tie_canonical]) is tie_canonical
+    maker = deployment("newer", created="2026-02-01T00:00:00Z", status={"release": {"name": "web-staging"}})
+    assert owner_of([first, tie_canonical, maker]) is maker
+    assert owner_of([]) is None
+
+
+def test_oldest_image_of_a_pair_wins() -> None:
+    old = image(created="2026-01-01T00:00:00Z", ref="first", name="b")
+    new = image(created="2026-01-05T00:00:00Z", ref="second", name="a")
+    assert pick_image([new, old]) is old
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    assert [backoff_seconds(n) for n in range(6)] == [0, 5, 10, 20, 40, 80]
+    assert backoff_seconds(30) == 300
+
+
+def test_retry_wait_only_for_the_inputs_that_failed() -> None:
+    recorded = RecordedStatus.parse({"failedFingerprint": "sha256:x", "retryAfter": "2026-01-01T00:00:10Z"})
+    now = recorded.retry_after - 4
+    assert retry_wait(recorded, "sha256:x", now) == 4
+    assert retry_wait(recorded, "sha256:y", now) == 0
+    assert retry_wait(recorded, "sha256:x", recorded.retry_after + 1) == 0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"application": "web", "target": "staging"},
+        {"application": "web", "target": 3, "version": "1"},
+        {"application": "web", "target": "s", "version": "1", "rollback": {"revision": 0}},
+        {"application": "web", "target": "s", "version": "1", "deletionPolicy": "Keep"},
+    ],
+)
+def test_invalid_deployments_are_reported(spec: dict) -> None:
+    with pytest.raises(InvalidResourceError):
+        Deployment.parse({"metadata": {"namespace": NS, "name": "x"}, "spec": spec})
+
+
+def test_duplicate_target_names_rejected() -> None:
+    with pytest.raises(InvalidResourceError, match="used twice"):
+        Application.parse(
+            {
+                "metadata": {},
+                "spec": {
+                    "chart": "c",
+                    "image": "i",
+                    "targets": [{"name": "a", "cluster": "c", "namespace": "n"}] * 2,
+                },
+            }
+        )
