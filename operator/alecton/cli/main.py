@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from alecton import __version__
-from alecton.cli import local, operator
+from alecton.cli import deploy, images, local, operator
 
 app = typer.Typer(
     help="alecton deploys CI-recorded container images through Helm charts.\n\n"
@@ -13,7 +13,11 @@ app = typer.Typer(
     "(group alecton.dev); the operator reconciles Deployments with helm.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
+app.add_typer(images.image_app, name="image")
+app.add_typer(images.app_app, name="app")
+deploy.register(app)
 app.add_typer(local.app, name="local")
 app.add_typer(operator.app, name="operator")
 

@@ -1,0 +1,296 @@
+"""`alecton deploy`, `rollback`, `releases` and `status`: DeployApplication,
+RollbackApplication, ListReleases and the at-a-glance view."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from alecton.cli.logic import (
+    WaitOutcome,
+    age,
+    deploy_outcome,
+    deployment_body,
+    field_selector,
+    rollback_outcome,
+    status_rows,
+)
+from alecton.cli.output import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_TIMEOUT, OutputFormat, emit, table
+from alecton.cli.session import (
+    CliError,
+    ContextOption,
+    KubeconfigOption,
+    NamespaceOption,
+    OutputOption,
+    Target,
+    handle_errors,
+    run_api,
+)
+from alecton.kube.client import KubeClient
+
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Wait for the operator's result; exit non-zero on failure.")
+]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.", min=1)]
+
+_POLL_SECONDS = 0.5
+
+
+async def find_deployment(
+    client: KubeClient, namespace: str, application: str, target: str
+) -> dict[str, Any] | None:
+    """The Deployment for an application/target: the canonical `<app>-<target>` if it
+    exists, else any Deployment with that pair."""
+    selector = field_selector(**{"spec.application": application, "spec.target": target})
+    found = await client.list("Deployment", namespace, field_selector=selector)
+    found.sort(
+        key=lambda d: (
+            d["metadata"]["name"] != f"{application}-{target}",
+            d["metadata"].get("creationTimestamp", ""),
+        )
+    )
+    return found[0] if found else None
+
+
+async def require_deployment(
+    client: KubeClient, namespace: str, application: str, target: str
+) -> dict[str, Any]:
+    dep = await find_deployment(client, namespace, application, target)
+    if dep is None:
+        raise CliError(
+            f"no Deployment of application {application!r} to target {target!r} in namespace {namespace!r}; "
+            f"deploy it first: alecton deploy {application} {target} VERSION",
+            EXIT_NOT_FOUND,
+        )
+    return dep
+
+
+async def wait_for(
+    client: KubeClient,
+    namespace: str,
+    name: str,
+    outcome: Callable[[dict[str, Any]], WaitOutcome],
+    timeout: float,
+    what: str,
+) -> tuple[WaitOutcome, dict[str, Any]]:
+    console = Console(stderr=True)
+    deadline = time.monotonic() + timeout
+    last_message = ""
+    with console.status(f"{what}...") as spinner:
+        while True:
+            obj = await client.get("Deployment", namespace, name)
+            result = outcome(obj)
+            if result.done:
+                return result, obj
+            if result.message != last_message:
+                last_message = result.message
+                spinner.update(f"{what}: {result.message}")
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"timed out after {timeout:.0f} s {what.lower()}; last state: {result.message}",
+                    EXIT_TIMEOUT,
+                )
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def _finish(result: WaitOutcome | None, obj: dict[str, Any], output: OutputFormat, summary: str) -> None:
+    if output is not OutputFormat.table:
+        emit(
+            {
+                "name": obj["metadata"]["name"],
+                "namespace": obj["metadata"]["namespace"],
+                "spec": obj["spec"],
+                "status": obj.get("status", {}),
+            },
+            output,
+        )
+    elif result is None:
+        typer.echo(summary)
+    else:
+        typer.echo(result.message or summary)
+    if result is not None and not result.ok:
+        if output is not OutputFormat.table:
+            typer.secho(f"error: {result.message}", err=True, fg=typer.colors.RED)
+        else:
+            typer.secho("deployment did not succeed", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_ERROR)
+
+
+def deploy(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    version: Annotated[str, typer.Argument(help="The Image version to deploy.")],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 300.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Deploy VERSION of APPLICATION to TARGET (DeployApplication): creates or updates the
+    Deployment `<application>-<target>`."""
+    where = Target.of(kubeconfig, context, namespace)
+
+    async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
+        existing = await find_deployment(client, where.namespace, application, target)
+        if existing is None:
+            obj = await client.create(
+                "Deployment", where.namespace, deployment_body(application, target, version)
+            )
+        else:
+            obj = await client.patch(
+                "Deployment", where.namespace, existing["metadata"]["name"], {"spec": {"version": version}}
+            )
+        if not wait:
+            return None, obj
+        generation = int(obj["metadata"]["generation"])
+        return await wait_for(
+            client,
+            where.namespace,
+            obj["metadata"]["name"],
+            lambda o: deploy_outcome(o, generation),
+            timeout,
+            f"Deploying {application} {version} to {target}",
+        )
+
+    result, obj = run_api(run, where)
+    _finish(result, obj, output, f"deployment {obj['metadata']['name']}: version {version} requested")
+
+
+def rollback(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    revision: Annotated[
+        int, typer.Argument(help="The Helm revision to roll back to (see `alecton releases`).", min=1)
+    ],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 300.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Roll APPLICATION on TARGET back to REVISION (RollbackApplication)."""
+    where = Target.of(kubeconfig, context, namespace)
+    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+    async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
+        dep = await require_deployment(client, where.namespace, application, target)
+        name = dep["metadata"]["name"]
+        obj = await client.patch(
+            "Deployment",
+            where.namespace,
+            name,
+            {"spec": {"rollback": {"revision": revision, "requestId": request_id}}},
+        )
+        if not wait:
+            return None, obj
+        return await wait_for(
+            client,
+            where.namespace,
+            name,
+            lambda o: rollback_outcome(o, revision, request_id),
+            timeout,
+            f"Rolling back {application} on {target} to revision {revision}",
+        )
+
+    result, obj = run_api(run, where)
+    _finish(
+        result,
+        obj,
+        output,
+        f"deployment {obj['metadata']['name']}: rollback to revision {revision} requested",
+    )
+
+
+def releases(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """The release history of APPLICATION on TARGET, newest first (ListReleases)."""
+    where = Target.of(kubeconfig, context, namespace)
+    dep = run_api(lambda c: require_deployment(c, where.namespace, application, target), where)
+    history = (dep.get("status") or {}).get("history") or []
+    if output is not OutputFormat.table:
+        emit(history, output)
+        return
+    table(
+        ["REVISION", "STATUS", "VERSION", "CHART", "APP VERSION", "UPDATED", "DESCRIPTION"],
+        [
+            [
+                h.get("revision"),
+                h.get("status"),
+                h.get("version", ""),
+                h.get("chart"),
+                h.get("appVersion"),
+                h.get("updated", "")[:19],
+                h.get("description", ""),
+            ]
+            for h in history
+        ],
+    )
+
+
+def status(
+    application: Annotated[str | None, typer.Argument(help="Only this Application.")] = None,
+    target: Annotated[str | None, typer.Argument(help="Only this target.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Every target of every Application: version, phase, revision, age."""
+    where = Target.of(kubeconfig, context, namespace)
+
+    async def run(client: KubeClient) -> list[dict[str, Any]]:
+        apps = await client.list(
+            "Application", where.namespace, field_selector=field_selector(**{"metadata.name": application})
+        )
+        deps = await client.list(
+            "Deployment",
+            where.namespace,
+            field_selector=field_selector(**{"spec.application": application, "spec.target": target}),
+        )
+        rows = status_rows(apps, deps)
+        return [
+            r
+            for r in rows
+            if (not application or r["application"] == application) and (not target or r["target"] == target)
+        ]
+
+    rows = run_api(run, where)
+    if output is not OutputFormat.table:
+        emit(rows, output)
+        return
+    table(
+        ["APPLICATION", "TARGET", "CLUSTER", "VERSION", "PHASE", "REVISION", "AGE", "MESSAGE"],
+        [
+            [
+                r["application"],
+                r["target"],
+                r["cluster"],
+                r["version"],
+                r["phase"],
+                r["revision"] or "",
+                age(r["lastDeployed"][:19] + "Z" if r["lastDeployed"] else None),
+                r["message"][:80],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    for command in (deploy, rollback, releases, status):
+        app.command(command.__name__)(handle_errors(command))

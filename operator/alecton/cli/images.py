@@ -1,0 +1,226 @@
+"""`alecton image ...` and `alecton app ...`: CreateImage, ListImages, CreateApplication,
+UpdateApplication, ListApplications."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from alecton.cli.logic import age, field_selector, image_body
+from alecton.cli.output import EXIT_CONFLICT, EXIT_NOT_FOUND, OutputFormat, emit, table
+from alecton.cli.session import (
+    CliError,
+    ContextOption,
+    KubeconfigOption,
+    NamespaceOption,
+    OutputOption,
+    Target,
+    handle_errors,
+    run_api,
+)
+from alecton.kube.client import ApiException, KubeClient
+
+image_app = typer.Typer(help="Record and list container images (CI creates these).", no_args_is_help=True)
+app_app = typer.Typer(help="Create, replace and list Applications.", no_args_is_help=True)
+
+
+def _show(objects: list[dict[str, Any]], output: OutputFormat, columns: list[str], row: Any) -> None:
+    if output is OutputFormat.table:
+        table(columns, [row(o) for o in objects])
+    else:
+        emit(objects, output)
+
+
+@image_app.command("create")
+@handle_errors
+def image_create(
+    name: Annotated[str, typer.Argument(help="Logical image name, e.g. `web`.")],
+    version: Annotated[str, typer.Argument(help="The version, usually the tag, e.g. `1.4.2`.")],
+    image_ref: Annotated[
+        str, typer.Argument(metavar="IMAGE_REF", help="Full reference: registry/repo:tag or @sha256:...")
+    ],
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Record an image (CreateImage). Idempotent for the same reference; images are immutable."""
+    target = Target.of(kubeconfig, context, namespace)
+    body = image_body(name, version, image_ref)
+
+    async def create(client: KubeClient) -> tuple[str, dict[str, Any]]:
+        selector = field_selector(**{"spec.name": name, "spec.version": version})
+        for existing in await client.list("Image", target.namespace, field_selector=selector):
+            return _same_or_immutable(existing, image_ref)
+        try:
+            return "created", await client.create("Image", target.namespace, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        # Created concurrently (a CI retry): same rules as above.
+        return _same_or_immutable(
+            await client.get("Image", target.namespace, body["metadata"]["name"]), image_ref
+        )
+
+    result, obj = run_api(create, target)
+    if output is OutputFormat.table:
+        typer.echo(f"image {name} {version} {result} ({obj['metadata']['name']}: {obj['spec']['image']})")
+    else:
+        emit(obj, output)
+
+
+def _same_or_immutable(existing: dict[str, Any], image_ref: str) -> tuple[str, dict[str, Any]]:
+    spec = existing["spec"]
+    if spec["image"] == image_ref:
+        return "unchanged", existing
+    raise CliError(
+        f"images are immutable: {spec['name']} {spec['version']} already records {spec['image']} "
+        f"(Image {existing['metadata']['name']}); record the new build as a new version",
+        EXIT_CONFLICT,
+    )
+
+
+@image_app.command("list")
+@handle_errors
+def image_list(
+    name: Annotated[str | None, typer.Option("--name", help="Only this logical image name.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Only this version.")] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List images, optionally filtered by name and version (ListImages)."""
+    target = Target.of(kubeconfig, context, namespace)
+    selector = field_selector(**{"spec.name": name, "spec.version": version})
+    images = run_api(lambda c: c.list("Image", target.namespace, field_selector=selector), target)
+    images.sort(key=lambda i: (i["spec"]["name"], i["metadata"].get("creationTimestamp", "")))
+    _show(
+        images,
+        output,
+        ["NAME", "VERSION", "IMAGE", "OBJECT", "AGE"],
+        lambda i: [
+            i["spec"]["name"],
+            i["spec"]["version"],
+            i["spec"]["image"],
+            i["metadata"]["name"],
+            age(i["metadata"].get("creationTimestamp")),
+        ],
+    )
+
+
+def _load_application(path: Path, namespace: str) -> dict[str, Any]:
+    try:
+        text = path.read_text() if str(path) != "-" else typer.get_text_stream("stdin").read()
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except (OSError, yaml.YAMLError) as error:
+        raise CliError(f"cannot read {path}: {error}") from None
+    if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "Application":
+        raise CliError(f"{path} must hold exactly one Application (kind: Application)")
+    body = docs[0]
+    body.setdefault("apiVersion", "alecton.dev/v1alpha1")
+    meta = body.setdefault("metadata", {})
+    if not meta.get("name"):
+        raise CliError(f"{path}: metadata.name is required")
+    if meta.get("namespace") and meta["namespace"] != namespace:
+        raise CliError(f"{path} is for namespace {meta['namespace']!r}, not {namespace!r} (use -n)")
+    meta["namespace"] = namespace
+    body.pop("status", None)
+    return body
+
+
+FileOption = Annotated[
+    Path, typer.Option("--filename", "-f", help="YAML file with one Application (- for stdin).")
+]
+
+
+@app_app.command("create")
+@handle_errors
+def app_create(
+    filename: FileOption,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Create an Application from a file (CreateApplication)."""
+    target = Target.of(kubeconfig, context, namespace)
+    body = _load_application(filename, target.namespace)
+    obj = run_api(lambda c: c.create("Application", target.namespace, body), target)
+    _report(obj, "created", output)
+
+
+@app_app.command("update")
+@handle_errors
+def app_update(
+    filename: FileOption,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Replace an Application with the file's content (UpdateApplication: no merge)."""
+    target = Target.of(kubeconfig, context, namespace)
+    body = _load_application(filename, target.namespace)
+    name = body["metadata"]["name"]
+
+    async def replace(client: KubeClient) -> dict[str, Any]:
+        try:
+            current = await client.get("Application", target.namespace, name)
+        except ApiException as error:
+            if error.status == 404:
+                raise CliError(
+                    f"Application {name!r} does not exist in {target.namespace!r}; use `alecton app create`",
+                    EXIT_NOT_FOUND,
+                ) from None
+            raise
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return await client.replace("Application", target.namespace, name, body)
+
+    _report(run_api(replace, target), "replaced", output)
+
+
+def _report(obj: dict[str, Any], verb: str, output: OutputFormat) -> None:
+    if output is OutputFormat.table:
+        targets = ", ".join(t["name"] for t in obj["spec"].get("targets") or []) or "none"
+        typer.echo(
+            f"application {obj['metadata']['name']} {verb} (chart {obj['spec']['chart']}, targets: {targets})"
+        )
+    else:
+        emit(obj, output)
+
+
+@app_app.command("list")
+@handle_errors
+def app_list(
+    name: Annotated[str | None, typer.Option("--name", help="Only this Application.")] = None,
+    chart: Annotated[str | None, typer.Option("--chart", help="Only Applications of this chart.")] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="Only Applications of this image name.")
+    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """List Applications, optionally filtered (ListApplications)."""
+    target = Target.of(kubeconfig, context, namespace)
+    selector = field_selector(**{"metadata.name": name, "spec.chart": chart, "spec.image": image})
+    apps = run_api(lambda c: c.list("Application", target.namespace, field_selector=selector), target)
+    apps.sort(key=lambda a: a["metadata"]["name"])
+    _show(
+        apps,
+        output,
+        ["NAME", "CHART", "CHART VERSION", "IMAGE", "TARGETS", "AGE"],
+        lambda a: [
+            a["metadata"]["name"],
+            a["spec"]["chart"],
+            a["spec"].get("chartVersion", ""),
+            a["spec"]["image"],
+            ",".join(t["name"] for t in a["spec"].get("targets") or []),
+            age(a["metadata"].get("creationTimestamp")),
+        ],
+    )

@@ -1,0 +1,158 @@
+"""Pure decisions of the CLI: object names, request bodies, wait outcomes, table rows.
+
+Kept apart from the commands so they are unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from alecton.api.models import API_VERSION, release_name
+
+_DNS_INVALID = re.compile(r"[^a-z0-9.-]+")
+_LABEL_INVALID = re.compile(r"[^A-Za-z0-9_.-]+")
+
+IMAGE_NAME_LABEL = "alecton.dev/image-name"
+IMAGE_VERSION_LABEL = "alecton.dev/image-version"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def image_object_name(name: str, version: str) -> str:
+    """A valid, deterministic object name for an Image: `<name>-<version>`, cleaned up.
+
+    When cleaning changed anything (uppercase, `+`, `_`, overlong), a short hash of the
+    original pair keeps different versions from colliding.
+    """
+    raw = f"{name}-{version}"
+    cleaned = _DNS_INVALID.sub("-", raw.lower()).strip("-.")
+    if cleaned == raw and len(cleaned) <= 253:
+        return cleaned
+    return f"{cleaned[:240].rstrip('-.')}-{_short_hash(raw)}"
+
+
+def label_value(value: str) -> str:
+    cleaned = _LABEL_INVALID.sub("-", value).strip("-_.")
+    if cleaned == value and len(cleaned) <= 63:
+        return cleaned
+    return f"{cleaned[:54].rstrip('-_.')}-{_short_hash(value)}"
+
+
+def image_body(name: str, version: str, reference: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Image",
+        "metadata": {
+            "name": image_object_name(name, version),
+            "labels": {IMAGE_NAME_LABEL: label_value(name), IMAGE_VERSION_LABEL: label_value(version)},
+        },
+        "spec": {"name": name, "version": version, "image": reference},
+    }
+
+
+def field_selector(**fields: str | None) -> str:
+    """`spec.name=web,spec.version=1.0` from the filters that are set."""
+    return ",".join(f"{key}={value}" for key, value in fields.items() if value)
+
+
+def deployment_body(application: str, target: str, version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Deployment",
+        "metadata": {"name": release_name(application, target)},
+        "spec": {"application": application, "target": target, "version": version},
+    }
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    done: bool
+    ok: bool = False
+    message: str = ""
+
+
+def deploy_outcome(obj: dict[str, Any], generation: int) -> WaitOutcome:
+    """Has the operator finished with generation `generation` of this Deployment?"""
+    status = obj.get("status") or {}
+    phase = status.get("phase", "")
+    message = status.get("message", "")
+    if int(status.get("observedGeneration") or 0) < generation:
+        return WaitOutcome(False, message="waiting for the operator to pick up the change")
+    if phase in ("Deployed", "RolledBack"):
+        return WaitOutcome(True, True, message)
+    if phase in ("Failed", "Conflict"):
+        return WaitOutcome(True, False, f"{phase}: {message}")
+    stalled = any(
+        c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    if stalled:
+        return WaitOutcome(True, False, f"Stalled: {message}")
+    return WaitOutcome(False, message=f"{phase or 'Pending'}: {message}")
+
+
+def rollback_outcome(obj: dict[str, Any], revision: int, request_id: str) -> WaitOutcome:
+    status = obj.get("status") or {}
+    last = status.get("lastRollback") or {}
+    if last.get("requestId") != request_id or last.get("revision") != revision:
+        phase = status.get("phase") or "Pending"
+        return WaitOutcome(False, message=f"{phase}: {status.get('message', '')}")
+    if last.get("result") == "Succeeded":
+        return WaitOutcome(True, True, status.get("message", ""))
+    return WaitOutcome(True, False, f"rollback failed: {status.get('message', '')}")
+
+
+def age(timestamp: str | None, now: dt.datetime | None = None) -> str:
+    """kubectl-style age: 45s, 3m, 5h, 2d."""
+    if not timestamp:
+        return ""
+    then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def status_rows(
+    applications: list[dict[str, Any]], deployments: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per target of every Application, with the Deployment's state if any;
+    Deployments whose Application or target does not exist appear too."""
+    by_pair: dict[tuple[str, str], dict[str, Any]] = {}
+    for dep in deployments:
+        spec = dep.get("spec") or {}
+        by_pair.setdefault((spec.get("application", ""), spec.get("target", "")), dep)
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for app in applications:
+        app_name = app["metadata"]["name"]
+        for target in (app.get("spec") or {}).get("targets") or []:
+            pair = (app_name, target.get("name", ""))
+            seen.add(pair)
+            rows.append(_row(pair, by_pair.get(pair), target.get("cluster", "")))
+    for pair, dep in by_pair.items():
+        if pair not in seen:
+            rows.append(_row(pair, dep, ""))
+    return sorted(rows, key=lambda r: (r["application"], r["target"]))
+
+
+def _row(pair: tuple[str, str], dep: dict[str, Any] | None, cluster: str) -> dict[str, Any]:
+    status = (dep or {}).get("status") or {}
+    release = status.get("release") or {}
+    return {
+        "application": pair[0],
+        "target": pair[1],
+        "cluster": release.get("cluster") or cluster,
+        "deployment": (dep or {}).get("metadata", {}).get("name", ""),
+        "version": (dep or {}).get("spec", {}).get("version", ""),
+        "phase": status.get("phase", "NotDeployed" if dep is None else "Pending"),
+        "revision": release.get("revision"),
+        "lastDeployed": release.get("lastDeployed", ""),
+        "message": status.get("message", ""),
+    }
