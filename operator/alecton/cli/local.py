@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -51,6 +52,17 @@ def up(
 def down(state_dir: Path | None = StateDir) -> None:
     """Stop everything `local up` started and remove its state directory."""
     LocalControlPlane(state_dir, log=_progress).down()
+
+
+@app.command()
+def env(state_dir: Path | None = StateDir) -> None:
+    """Print `export KUBECONFIG=...` for the running control plane: eval "$(alecton local env)"."""
+    info = LocalControlPlane(state_dir, log=_progress).status()
+    if not info.get("kubeconfig"):
+        fail(
+            f"the local control plane is not running (no state in {info['stateDir']}): run `alecton local up`"
+        )
+    typer.echo(f"export KUBECONFIG={shlex.quote(info['kubeconfig'])}")
 
 
 @app.command()

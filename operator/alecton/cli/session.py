@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -70,13 +71,32 @@ def api_error_message(error: ApiException) -> str:
         return f"{error.status} {error.reason}"
 
 
+_RETRY_429_SECONDS = 30.0
+
+
+def _retry_after(error: ApiException) -> float:
+    try:
+        return min(5.0, max(0.2, float((error.headers or {}).get("Retry-After", 1))))
+    except (TypeError, ValueError):
+        return 1.0
+
+
 def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target) -> T:
     """Run one command's API work; turn every failure into one line and an exit code."""
 
     async def main() -> T:
         client = await target.client()
         try:
-            return await coro_fn(client)
+            deadline = time.monotonic() + _RETRY_429_SECONDS
+            while True:
+                try:
+                    return await coro_fn(client)
+                except ApiException as error:
+                    # 429 means "not processed, try later" (a starting API server, or
+                    # priority and fairness): safe to retry, as kubectl does.
+                    if error.status != 429 or time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(_retry_after(error))
         finally:
             await client.close()
 
