@@ -13,11 +13,13 @@ tools: ## Build kube-apiserver, kubectl, etcd, helm (v4) and helm3 from Go modul
 	@bash hack/build-tools.sh
 
 install: ## Install alecton and its test dependencies (pip, editable)
-	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis' 2>/dev/null || $(PYTHON) -m pip install -q -e '.[test]'
+	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis' 2>/dev/null && command -v hadolint >/dev/null \
+	  || $(PYTHON) -m pip install -q -e '.[test]'
 
-lint: install ## ruff check and ruff format --check
+lint: install ## ruff check, ruff format --check, hadolint on the Dockerfile
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	hadolint Dockerfile
 
 test-unit: install ## Unit tests only (no cluster, seconds)
 	$(PYTHON) -m pytest tests/unit -q

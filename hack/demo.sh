@@ -32,7 +32,7 @@ mkdir -p "$ROOT/.local"
 alecton local up
 
 step "Installing the CRDs into alecton-a"
-kubectl apply -f crds/
+kubectl apply -k crds/
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 until kubectl get alecton >/dev/null 2>&1; do sleep 0.2; done
 

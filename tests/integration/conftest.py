@@ -28,14 +28,14 @@ def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     plane = LocalControlPlane(state_dir, log=lambda message: print(f"[control plane] {message}"))
     state = plane.up()
     try:
-        yield Cluster(state.kubeconfig, bin_dir)
+        yield Cluster(state.kubeconfig, bin_dir, state_dir)
     finally:
         plane.down(quiet=True)
 
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
-    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    cluster.kubectl("apply", "-k", str(REPO / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     # Established comes a moment before the storage serves lists; wait for that too.
     wait_for(lambda: cluster.kubectl("get", "alecton", "-A", check=False).returncode == 0, 30, "CR storage")

@@ -23,9 +23,10 @@ TEST_CHARTS = REPO / "tests" / "charts"
 class Cluster:
     """The local control plane as the tests see it: a kubeconfig and the pinned tools."""
 
-    def __init__(self, kubeconfig: str, bin_dir: Path) -> None:
+    def __init__(self, kubeconfig: str, bin_dir: Path, state_dir: Path | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.bin = bin_dir
+        self.state_dir = state_dir  # where the API servers write their audit logs
 
     def run(
         self, tool: str, *args: str, check: bool = True, stdin: str | None = None
@@ -84,8 +85,16 @@ def wait_for(
 class OperatorProcess:
     """`alecton operator run` as a real child process, its log captured to a file."""
 
-    def __init__(self, cluster: Cluster, helm: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        helm: str,
+        log_dir: Path,
+        extra_args: tuple[str, ...] = (),
+        kubeconfig: str | None = None,
+    ) -> None:
         self.cluster = cluster
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.helm = helm
         self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
         self.extra_args = extra_args
@@ -103,7 +112,7 @@ class OperatorProcess:
                 "operator",
                 "run",
                 "--kubeconfig",
-                self.cluster.kubeconfig,
+                self.kubeconfig,
                 "--context",
                 "alecton-a",
                 "--helm",

@@ -29,6 +29,13 @@ def run(
     context: str | None = typer.Option(
         None, "--context", envvar="ALECTON_CONTEXT", help="Context of the management cluster."
     ),
+    target_kubeconfig: str | None = typer.Option(
+        None,
+        "--target-kubeconfig",
+        envvar="ALECTON_TARGET_KUBECONFIG",
+        help="Kubeconfig whose contexts Clusters name (default: the operator's kubeconfig). "
+        "In a pod: a mounted Secret, while the operator itself uses its ServiceAccount.",
+    ),
     namespace: list[str] = typer.Option(
         [],
         "--namespace",
@@ -79,6 +86,12 @@ def run(
         envvar="ALECTON_ALLOW_INSECURE_KUBECONFIG",
         help="Accept Secret kubeconfigs with exec plugins, auth providers or file paths.",
     ),
+    probe_address: str = typer.Option(
+        "",
+        "--probe-address",
+        envvar="ALECTON_PROBE_ADDRESS",
+        help="Serve /healthz, /readyz and Prometheus /metrics on HOST:PORT (e.g. :8080); off when empty.",
+    ),
     log_format: str = typer.Option("text", "--log-format", envvar="ALECTON_LOG_FORMAT", help="text or json."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
@@ -90,6 +103,7 @@ def run(
     config = OperatorConfig(
         kubeconfig=kubeconfig,
         context=context,
+        target_kubeconfig=target_kubeconfig,
         namespaces=tuple(namespace),
         helm_binary=helm,
         helm_concurrency=helm_concurrency,
@@ -99,6 +113,7 @@ def run(
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,
         helm_home=Path(tempfile.gettempdir()) / "alecton-helm",
+        probe_address=probe_address,
     )
     from alecton.handlers.logs import setup_logging
 

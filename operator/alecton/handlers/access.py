@@ -11,6 +11,8 @@ from alecton.helm.actions import KubeAccess, private_file
 from alecton.kube.client import KubeClient
 from alecton.reconcile.access import check_kubeconfig
 
+IN_CLUSTER = "in-cluster"  # the policy name of "the cluster the operator runs in"
+
 
 class ClusterAccessError(Exception):
     """The Cluster cannot be used as it is; the message says what to change."""
@@ -25,14 +27,18 @@ async def cluster_access(
     namespace = cluster.ref.namespace
     secret = cluster.kubeconfig_secret
     if secret is None:
+        # No context: the cluster the operator itself runs against (its kubeconfig and
+        # context, or in-cluster credentials when it has no kubeconfig).
         context = cluster.context or config.context or ""
-        if not config.context_policy.allows(namespace, context or "in-cluster"):
+        policy_name = context or IN_CLUSTER
+        if not config.context_policy.allows(namespace, policy_name):
             raise ClusterAccessError(
-                f"Cluster {cluster.ref.name!r} uses context {context or 'in-cluster'!r}, which the "
+                f"Cluster {cluster.ref.name!r} uses context {policy_name!r}, which the "
                 f"operator does not grant to namespace {namespace!r} (ask an administrator to add "
-                f"--allow-context {namespace}={context or 'in-cluster'})"
+                f"--allow-context {namespace}={policy_name})"
             )
-        yield KubeAccess(config.kubeconfig_path or "", context)
+        kubeconfig = config.target_kubeconfig_path if cluster.context else config.kubeconfig_path
+        yield KubeAccess(kubeconfig or "", context)
         return
     raw = await kube.read_secret_key(namespace, secret.name, secret.key)
     if raw is None:

@@ -13,6 +13,7 @@ from alecton.reconcile.access import ContextPolicy
 class OperatorConfig:
     kubeconfig: str | None = None  # the operator's own kubeconfig (None: $KUBECONFIG / in-cluster)
     context: str | None = None  # context of the management cluster in that kubeconfig
+    target_kubeconfig: str | None = None  # whose contexts Clusters name (default: `kubeconfig`)
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     helm_binary: str = "helm"
     helm_concurrency: int = 4
@@ -22,8 +23,14 @@ class OperatorConfig:
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)
     allow_insecure_kubeconfig: bool = False
     helm_home: Path | None = None
+    probe_address: str = ""  # host:port for /healthz, /readyz, /metrics; empty: off
 
     @property
     def kubeconfig_path(self) -> str | None:
-        """The file helm gets for contexts of the operator's kubeconfig."""
+        """The operator's own kubeconfig file (None: in-cluster)."""
         return kubeconfig_path(self.kubeconfig)
+
+    @property
+    def target_kubeconfig_path(self) -> str | None:
+        """The file helm gets for the contexts that Clusters name."""
+        return self.target_kubeconfig or self.kubeconfig_path

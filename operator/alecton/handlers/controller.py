@@ -33,6 +33,7 @@ from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
 from alecton.helm.release import owner_description, release_owner
 from alecton.helm.runner import HelmTimeoutError
 from alecton.kube.client import ApiException, KubeClient
+from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import (
     Action,
@@ -113,7 +114,9 @@ class Indexes:
 
 
 class Controller:
-    def __init__(self, config: OperatorConfig, kube: KubeClient, helm: HelmActions) -> None:
+    def __init__(
+        self, config: OperatorConfig, kube: KubeClient, helm: HelmActions, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         self.kube = kube
         self.helm = helm
@@ -123,8 +126,16 @@ class Controller:
         # delivers them; without this a quick re-reconcile would act on stale status.
         self._written: dict[ObjectRef, DeploymentSnapshot] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self.reconciles: dict[str, int] = {}
-        self.helm_runs: dict[str, int] = {}
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_phases(self._phases)
+
+    def _phases(self) -> list[str]:
+        snapshots = (next(iter(store), None) for store in list(self.indexes.deployments.values()))
+        return [(snap.status.get("phase") or "Pending") for snap in snapshots if snap is not None]
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._workers)
 
     # ----- triggers (called from kopf handlers) --------------------------------------
 
@@ -169,13 +180,13 @@ class Controller:
             ref = await self.queue.get()
             try:
                 result = await self.reconcile(ref)
-                self.reconciles[result] = self.reconciles.get(result, 0) + 1
+                self.metrics.reconciles.labels(result).inc()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # Never let one Deployment kill a worker; retry it later.
                 log.exception("reconcile of %s failed unexpectedly; retrying in 30 s", ref)
-                self.reconciles["error"] = self.reconciles.get("error", 0) + 1
+                self.metrics.reconciles.labels("error").inc()
                 self.queue.add_after(ref, 30.0)
             finally:
                 self.queue.done(ref)
@@ -278,13 +289,11 @@ class Controller:
                         desired.name,
                         deployment.rollback.revision,
                     )
-                    self._count("rollback")
                     await self.helm.rollback(
                         desired.name, desired.namespace, deployment.rollback.revision, access
                     )
                 else:
                     logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
-                    self._count("upgrade")
                     await self.helm.upgrade(
                         desired.name,
                         desired.namespace,
@@ -293,7 +302,6 @@ class Controller:
                         access,
                         owner_description(desired.version, str(ref)),
                     )
-                self._count("history")
                 history = await self.helm.history(desired.name, desired.namespace, access)
         except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
             return await self._failed(snap, deployment, plan, recorded, str(error), rollback_record, logger)
@@ -351,7 +359,6 @@ class Controller:
         access: KubeAccess,
     ) -> str | None:
         """A message when the release exists and was not made by this Deployment."""
-        self._count("history")
         history = await self.helm.history(desired.name, desired.namespace, access)
         if not history:
             return None
@@ -386,7 +393,6 @@ class Controller:
         try:
             async with cluster_access(resolved.cluster, self.config, self.kube) as access:
                 logger.info("helm uninstall %s", release)
-                self._count("uninstall")
                 removed = await self.helm.uninstall(release, namespace, access)
         except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
             failures = RecordedStatus.parse(snap.status).failures + 1
@@ -499,6 +505,3 @@ class Controller:
             return ""
         image = pick_image(self.indexes.images_for(deployment.ref.namespace, app.image, version))
         return image.image if image else ""
-
-    def _count(self, action: str) -> None:
-        self.helm_runs[action] = self.helm_runs.get(action, 0) + 1

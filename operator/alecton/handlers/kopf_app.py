@@ -21,9 +21,11 @@ from alecton.api.models import (
 )
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller, DeploymentSnapshot
+from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions
 from alecton.helm.runner import HelmRunner
 from alecton.kube.client import KubeClient, load_configuration
+from alecton.metrics import Metrics
 
 log = logging.getLogger("alecton.operator")
 
@@ -69,6 +71,9 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         # event handlers and indexes, and the controller owns the finalizer.
         settings.persistence.finalizer = "alecton.dev/kopf"
         settings.posting.enabled = False
+        # No runtime watching of CRDs and namespaces: the four kinds are discovered once
+        # at start-up, so the operator needs no RBAC on customresourcedefinitions.
+        settings.scanning.disabled = True
         settings.watching.server_timeout = 270
         settings.watching.client_timeout = 300
         settings.watching.connect_timeout = 30
@@ -163,9 +168,17 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
 
 async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
     kube = await KubeClient.connect(config.kubeconfig, config.context)
-    runner = HelmRunner(binary=config.helm_binary, timeout=config.helm_timeout, home=config.helm_home)
-    controller = Controller(config, kube, HelmActions(runner, history_max=config.history_max))
+    metrics = Metrics()
+    runner = HelmRunner(
+        binary=config.helm_binary, timeout=config.helm_timeout, home=config.helm_home, metrics=metrics
+    )
+    controller = Controller(config, kube, HelmActions(runner, history_max=config.history_max), metrics)
     registry = build_registry(controller, config)
+    probes = None
+    if config.probe_address:
+        host, _, port = config.probe_address.rpartition(":")
+        probes = ProbeServer(metrics, lambda: controller.ready, host or "0.0.0.0", int(port))  # noqa: S104
+        await probes.start()
     try:
         await kopf.operator(
             registry=registry,
@@ -175,4 +188,6 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
             stop_flag=stop,
         )
     finally:
+        if probes:
+            await probes.stop()
         await kube.close()

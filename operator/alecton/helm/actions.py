@@ -36,7 +36,8 @@ class KubeAccess:
     context: str = ""
 
     def args(self) -> list[str]:
-        args = ["--kubeconfig", self.kubeconfig]
+        # No kubeconfig: helm falls back to in-cluster credentials.
+        args = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
         if self.context:
             args += ["--kube-context", self.context]
         return args

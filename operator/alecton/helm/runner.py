@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from alecton.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 # Helm's own error lines start with this; we surface them to users verbatim.
@@ -56,22 +58,33 @@ class HelmRunner:
     # Shared cache/config dirs: helm reuses its repository index and OCI cache between
     # runs instead of starting cold each time.
     home: Path | None = None
-    invocations: int = 0
+    metrics: Metrics | None = None
 
     def _env(self) -> dict[str, str]:
-        env = {key: os.environ[key] for key in ("PATH", "TMPDIR", "HOME") if key in os.environ}
+        passed = ("PATH", "TMPDIR", "HOME", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+        env = {key: os.environ[key] for key in passed if key in os.environ}
         if self.home:
             env["HELM_CACHE_HOME"] = str(self.home / "cache")
             env["HELM_CONFIG_HOME"] = str(self.home / "config")
             env["HELM_DATA_HOME"] = str(self.home / "data")
-        # Never inherit the operator's KUBECONFIG: every call names its kubeconfig.
-        env["KUBECONFIG"] = os.devnull
+        # KUBECONFIG is not passed on: every call names its kubeconfig, or none (in-cluster).
         return env
 
     async def run(self, args: list[str], timeout: float | None = None) -> HelmResult:
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
-        self.invocations += 1
+        if self.metrics:
+            self.metrics.helm_started()
+        ok = False
+        try:
+            result = await self._run(args, limit, started)
+            ok = result.ok
+            return result
+        finally:
+            if self.metrics:
+                self.metrics.helm_finished(args[0], started, ok)
+
+    async def _run(self, args: list[str], limit: float, started: float) -> HelmResult:
         process = await asyncio.create_subprocess_exec(
             self.binary,
             *args,

@@ -30,6 +30,17 @@ CLUSTERS = ("a", "b")
 CONTEXT_PREFIX = "alecton-"
 STATE_FILE = "state.json"
 
+# Requests made by service accounts are audited (metadata only), so tests can compare
+# the verbs an operator identity used with the RBAC rules it was granted.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
 
 def default_state_dir() -> Path:
     if env := os.environ.get("ALECTON_LOCAL_DIR"):
@@ -167,6 +178,7 @@ class LocalControlPlane:
         sa_keys = pki.service_account_keys()
         pki.write_private(pki_dir / "sa.key", sa_keys.key_pem)
         (pki_dir / "sa.pub").write_bytes(sa_keys.cert_pem)
+        (self.state_dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
 
         etcd_port, peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -269,6 +281,9 @@ class LocalControlPlane:
             ],
         }
 
+    def audit_log(self, cluster: str) -> Path:
+        return self.state_dir / f"audit-{cluster}.log"
+
     # ----- process plumbing -----------------------------------------------------------
 
     def _apiserver_args(
@@ -296,6 +311,10 @@ class LocalControlPlane:
             "--disable-admission-plugins=ServiceAccount",
             f"--cert-dir={pki_dir / ('certs-' + cluster)}",
             "--profiling=false",
+            f"--audit-policy-file={self.state_dir / 'audit-policy.yaml'}",
+            f"--audit-log-path={self.audit_log(cluster)}",
+            "--audit-log-mode=batch",
+            "--audit-log-batch-max-wait=1s",
             "--v=1",
         ]
 

@@ -1,0 +1,59 @@
+"""Prometheus metrics of the operator (exposed by `handlers.probes`)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class PhaseCollector(Collector):
+    """`alecton_deployments{phase}`, counted from the in-memory index at scrape time."""
+
+    def __init__(self, phases: Callable[[], Iterable[str]]) -> None:
+        self._phases = phases
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("alecton_deployments", "Deployments by phase", labels=["phase"])
+        for phase, count in sorted(Tally(self._phases()).items()):
+            family.add_metric([phase], count)
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter(
+            "alecton_reconciles", "Deployment reconciles by result", ["result"], registry=self.registry
+        )
+        self.helm_invocations = Counter(
+            "alecton_helm_invocations",
+            "helm commands run, by action and outcome",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.helm_duration = Histogram(
+            "alecton_helm_duration_seconds",
+            "Duration of helm commands",
+            ["action"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.helm_in_flight = Gauge(
+            "alecton_helm_in_flight", "helm processes running now", registry=self.registry
+        )
+
+    def watch_phases(self, phases: Callable[[], Iterable[str]]) -> None:
+        self.registry.register(PhaseCollector(phases))
+
+    def helm_started(self) -> None:
+        self.helm_in_flight.inc()
+
+    def helm_finished(self, action: str, started: float, ok: bool) -> None:
+        self.helm_in_flight.dec()
+        self.helm_duration.labels(action).observe(time.monotonic() - started)
+        self.helm_invocations.labels(action, "success" if ok else "failure").inc()

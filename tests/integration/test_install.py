@@ -1,0 +1,238 @@
+"""Installing alecton like a real operator: kustomize base, least-privilege RBAC proven
+by the API server's audit log, the Helm chart, metrics and probes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alecton.local.controlplane import free_port
+from tests.integration import resources as r
+from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+
+SA_USER = "system:serviceaccount:alecton-system:alecton"
+
+
+def granted_rules(docs: list[dict]) -> set[tuple[str, str, str]]:
+    role = next(d for d in docs if d and d["kind"] == "ClusterRole")
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.fixture(scope="module")
+def installed(crds: Cluster) -> Cluster:
+    # A server-side dry run cannot create the namespace its other objects go into.
+    crds.kubectl("apply", "-f", str(REPO / "deploy" / "namespace.yaml"))
+    dry = crds.kubectl("apply", "-k", str(REPO / "deploy"), "--dry-run=server")
+    assert "deployment.apps/alecton-operator created (server dry run)" in dry.stdout
+    crds.kubectl("apply", "-k", str(REPO / "deploy"))
+    operator = json.loads(
+        crds.kubectl("get", "deployment", "alecton-operator", "-n", "alecton-system", "-o", "json").stdout
+    )
+    pod = operator["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert operator["spec"]["strategy"]["type"] == "Recreate" and operator["spec"]["replicas"] == 1
+    assert (
+        pod["securityContext"]["runAsNonRoot"]
+        and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    )
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    return crds
+
+
+@pytest.fixture(scope="module")
+def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """The operator with the deploy/ ServiceAccount's identity on the management cluster
+    (a real token from the TokenRequest API), admin on the target cluster."""
+    cluster = installed
+    token = cluster.kubectl(
+        "create", "token", "alecton", "-n", "alecton-system", "--duration=2h"
+    ).stdout.strip()
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config["users"].append({"name": "alecton-sa", "user": {"token": token}})
+    for context in config["contexts"]:
+        if context["name"] == "alecton-a":
+            context["context"]["user"] = "alecton-sa"
+    path = tmp_path_factory.mktemp("sa") / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    port = free_port()
+    process = OperatorProcess(
+        cluster,
+        "helm",
+        tmp_path_factory.mktemp("sa-operator"),
+        extra_args=("--probe-address", f"127.0.0.1:{port}"),
+        kubeconfig=str(path),
+    )
+    process.port = port  # type: ignore[attr-defined]
+    process.start()
+    yield process
+    process.stop()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
+    cluster = sa_operator.cluster
+    ns = cluster.new_namespace("rbac")
+    target_ns = f"{ns}-web"
+    full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    only_b = {
+        **full,
+        "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
+        "current-context": "alecton-b",
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "b"},
+        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(only_b).encode()).decode()},
+    }
+    cluster.apply(
+        secret,
+        r.cluster(name="target-b", context="", secret="b"),
+        r.application("web", target_ns),
+        r.image("web", "1.0.0", "r/web:1"),
+        r.image("web", "2.0.0", "r/web:2"),
+        r.deployment("web", "1.0.0"),
+        namespace=ns,
+    )
+    # The full flow: deploy -> upgrade -> rollback -> delete.
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    cluster.kubectl(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"2.0.0"}}',
+    )
+    wait_for(
+        lambda: (
+            (cluster.get("deployments.alecton.dev", "web-staging", ns) or {})
+            .get("status", {})
+            .get("release", {})
+            .get("revision")
+            == 2
+        ),
+        30,
+        "revision 2",
+    )
+    cluster.kubectl(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"rollback":{"revision":1}}}',
+    )
+    wait_phase(cluster, ns, "web-staging", "RolledBack")
+    cluster.kubectl("delete", "deployments.alecton.dev", "web-staging", "-n", ns, "--timeout=60s")
+    assert cluster.helm_json("helm", "list", "--namespace", target_ns) == []
+    assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()
+
+    # What the API server saw the operator's identity do ...
+    audit = cluster.state_dir / "audit-a.log"  # type: ignore[operator]
+    wait_for(lambda: audit.exists() and SA_USER in audit.read_text(), 10, "audit events")
+    used: set[tuple[str, str, str]] = set()
+    denied = []
+    for line in audit.read_text().splitlines():
+        event = json.loads(line)
+        ref = event.get("objectRef")
+        if event["user"]["username"] != SA_USER or not ref:
+            continue
+        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        used.add((ref.get("apiGroup", ""), resource, event["verb"]))
+        if event.get("responseStatus", {}).get("code") == 403:
+            denied.append(event["requestURI"])
+    # ... is exactly what deploy/rbac.yaml grants: every rule was needed, none was missing.
+    granted = granted_rules(list(yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text())))
+    assert denied == []
+    assert used == granted, f"used but not granted: {used - granted}; granted but unused: {granted - used}"
+
+
+def test_metrics_and_probes(sa_operator: OperatorProcess) -> None:
+    base = f"http://127.0.0.1:{sa_operator.port}"  # type: ignore[attr-defined]
+    wait_for(lambda: get(f"{base}/healthz")[0] == 200, 30, "/healthz")
+    assert get(f"{base}/readyz") == (200, "ready\n")
+    cluster = sa_operator.cluster
+    ns = cluster.new_namespace("metrics")
+    cluster.apply(
+        r.cluster(),
+        r.application("web", f"{ns}-web"),
+        r.image("web", "1.0.0", "r/web:1"),
+        r.deployment("web", "1.0.0"),
+        namespace=ns,
+    )
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    status, text = get(f"{base}/metrics")
+    assert status == 200
+
+    def sample(name: str, **labels: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    assert sample("alecton_reconciles_total", result="upgrade") >= 1
+    assert sample("alecton_helm_invocations_total", action="upgrade", outcome="success") >= 1
+    assert sample("alecton_helm_duration_seconds_count", action="upgrade") >= 1
+    assert sample("alecton_deployments", phase="Deployed") >= 1
+    assert "alecton_helm_in_flight 0.0" in text
+
+
+def test_helm_chart_installs_with_the_same_rbac(installed: Cluster) -> None:
+    cluster = installed
+    rendered = cluster.run(
+        "helm", "template", "alecton", str(REPO / "deploy" / "chart"), "--namespace", "alecton-chart"
+    ).stdout
+    chart_docs = list(yaml.safe_load_all(rendered))
+    kustomize_docs = list(yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text()))
+    assert granted_rules(chart_docs) == granted_rules(kustomize_docs)
+    # A real install into the target cluster, which has no alecton CRDs yet: the chart brings them.
+    cluster.run(
+        "helm",
+        "install",
+        "alecton",
+        str(REPO / "deploy" / "chart"),
+        "--kube-context",
+        "alecton-b",
+        "--namespace",
+        "alecton-chart",
+        "--create-namespace",
+        "--set",
+        "allowContexts={*=prod}",
+    )
+    crds = cluster.kubectl("get", "crd", "-o", "name", context="alecton-b").stdout
+    assert "customresourcedefinition.apiextensions.k8s.io/deployments.alecton.dev" in crds
+    deployment = json.loads(
+        cluster.kubectl(
+            "get", "deployment", "alecton-operator", "-n", "alecton-chart", "-o", "json", context="alecton-b"
+        ).stdout
+    )
+    assert "--allow-context=*=prod" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    history = cluster.helm_json("helm", "history", "alecton", "--namespace", "alecton-chart")
+    assert history[-1]["status"] == "deployed"
