@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from alecton.local.controlplane import free_port
+
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
 
@@ -85,7 +85,7 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
