@@ -92,9 +92,11 @@ class OperatorProcess:
         log_dir: Path,
         extra_args: tuple[str, ...] = (),
         kubeconfig: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.cluster = cluster
         self.kubeconfig = kubeconfig or cluster.kubeconfig
+        self.env = env or {}
         self.helm = helm
         self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
         self.extra_args = extra_args
@@ -126,6 +128,10 @@ class OperatorProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            # Its own process group: kill_group() then takes helm down with it, as the
+            # death of the operator's container would.
+            start_new_session=True,
         )
         log.close()
 
@@ -137,6 +143,13 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc = None
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the operator and its helm children at once (a crashed container)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=20)
         self.proc = None
 
     def restart(self) -> None:

@@ -43,8 +43,10 @@ from alecton.reconcile.plan import (
     RecordedStatus,
     backoff_seconds,
     decide,
+    is_unreachable,
     owner_of,
     pick_image,
+    plan_repair,
     resolve,
     retry_wait,
 )
@@ -52,6 +54,10 @@ from alecton.reconcile.plan import (
 log = logging.getLogger("alecton.controller")
 
 ADOPT_ANNOTATION = "alecton.dev/adopt"
+# Retry delay after an unexpected error (API server unreachable, a bug): short, so a
+# restarted API server is caught up with quickly; errors are logged each time.
+_ERROR_RETRY = 5.0
+_CLUSTER_BUSY_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,8 @@ class Controller:
         # delivers them; without this a quick re-reconcile would act on stale status.
         self._written: dict[ObjectRef, DeploymentSnapshot] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._cluster_in_flight: dict[ObjectRef, int] = {}
+        self._clusters_unreachable: set[ObjectRef] = set()
         self.metrics = metrics or Metrics()
         self.metrics.watch_phases(self._phases)
 
@@ -185,9 +193,9 @@ class Controller:
                 raise
             except Exception:
                 # Never let one Deployment kill a worker; retry it later.
-                log.exception("reconcile of %s failed unexpectedly; retrying in 30 s", ref)
+                log.exception("reconcile of %s failed unexpectedly; retrying in %s s", ref, _ERROR_RETRY)
                 self.metrics.reconciles.labels("error").inc()
-                self.queue.add_after(ref, 30.0)
+                self.queue.add_after(ref, _ERROR_RETRY)
             finally:
                 self.queue.done(ref)
 
@@ -265,7 +273,6 @@ class Controller:
     ) -> str:
         desired = plan.desired
         assert desired is not None
-        ref = deployment.ref
         recorded = RecordedStatus.parse(snap.status)
         ctx = self._ctx(snap, deployment.generation)
         rollback_record = None
@@ -274,7 +281,13 @@ class Controller:
                 "revision": deployment.rollback.revision,
                 "requestId": deployment.rollback.request_id,
             }
+        cluster = desired.cluster.ref
+        if not self._cluster_slot_free(cluster):
+            self.queue.add_after(deployment.ref, _CLUSTER_BUSY_RETRY)
+            return "throttled"
         snap = await self._ensure_finalizer(snap)
+        repaired: str | None = None
+        self._cluster_in_flight[cluster] = self._cluster_in_flight.get(cluster, 0) + 1
         try:
             async with cluster_access(desired.cluster, self.config, self.kube) as access:
                 if recorded.release_name != desired.name:
@@ -283,28 +296,25 @@ class Controller:
                         await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
                         return "conflict"
                 snap = await self._write_status(snap, st.in_progress_status(ctx, plan.action, desired))
-                if plan.action is Action.ROLLBACK and deployment.rollback:
-                    logger.info(
-                        "helm rollback %s to revision %s",
-                        desired.name,
-                        deployment.rollback.revision,
-                    )
-                    await self.helm.rollback(
-                        desired.name, desired.namespace, deployment.rollback.revision, access
-                    )
-                else:
-                    logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
-                    await self.helm.upgrade(
-                        desired.name,
-                        desired.namespace,
-                        desired.chart,
-                        desired.values,
-                        access,
-                        owner_description(desired.version, str(ref)),
-                    )
+                try:
+                    await self._helm_action(plan, deployment, desired, access, logger)
+                except HelmActionError as error:
+                    # A killed helm leaves the release locked in pending-*: unlock it
+                    # (rollback to the last good revision, or uninstall), then retry once.
+                    if not error.release_locked:
+                        raise
+                    repaired = await self._repair(snap, desired, access, logger)
+                    if repaired is None:
+                        raise
+                    await self._helm_action(plan, deployment, desired, access, logger)
                 history = await self.helm.history(desired.name, desired.namespace, access)
         except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
+            if is_unreachable(str(error)):
+                self._clusters_unreachable.add(cluster)
             return await self._failed(snap, deployment, plan, recorded, str(error), rollback_record, logger)
+        finally:
+            self._cluster_in_flight[cluster] -= 1
+        self._clusters_unreachable.discard(cluster)
         if rollback_record is not None:
             rollback_record["result"] = "Succeeded"
         status = st.succeeded_status(
@@ -314,11 +324,62 @@ class Controller:
             history,
             lambda version: self._image_ref(deployment, version),
             rollback_record,
+            note=repaired or "",
         )
         await self._write_status(snap, status)
         await self._event(snap, "Normal", f"{plan.action.value}Succeeded", status["message"])
         logger.info("%s", status["message"])
         return plan.action.value.lower()
+
+    def _cluster_slot_free(self, cluster: ObjectRef) -> bool:
+        """No head-of-line blocking: one cluster never takes every worker, and a cluster
+        that just failed as unreachable gets a single one until it answers again."""
+        limit = max(1, self.config.helm_concurrency - 1)
+        if cluster in self._clusters_unreachable:
+            limit = 1
+        return self._cluster_in_flight.get(cluster, 0) < limit
+
+    async def _helm_action(
+        self,
+        plan: Plan,
+        deployment: Deployment,
+        desired: DesiredRelease,
+        access: KubeAccess,
+        logger: logging.LoggerAdapter,
+    ) -> None:
+        if plan.action is Action.ROLLBACK and deployment.rollback:
+            revision = deployment.rollback.revision
+            logger.info("helm rollback %s to revision %s", desired.name, revision)
+            await self.helm.rollback(desired.name, desired.namespace, revision, access)
+            return
+        logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
+        await self.helm.upgrade(
+            desired.name,
+            desired.namespace,
+            desired.chart,
+            desired.values,
+            access,
+            owner_description(desired.version, str(deployment.ref)),
+        )
+
+    async def _repair(
+        self,
+        snap: DeploymentSnapshot,
+        desired: DesiredRelease,
+        access: KubeAccess,
+        logger: logging.LoggerAdapter,
+    ) -> str | None:
+        """Unlock a release stuck in pending-*; the description of what was done."""
+        repair = plan_repair(await self.helm.history(desired.name, desired.namespace, access))
+        if repair is None:
+            return None
+        if repair.rollback_to is None:
+            await self.helm.uninstall(desired.name, desired.namespace, access)
+        else:
+            await self.helm.rollback(desired.name, desired.namespace, repair.rollback_to, access)
+        logger.warning("%s", repair.description)
+        await self._event(snap, "Warning", "ReleaseRepaired", repair.description)
+        return repair.description
 
     async def _failed(
         self,

@@ -27,6 +27,11 @@ class HelmActionError(Exception):
         super().__init__(f"helm {action} failed: {result.error}")
         self.result = result
 
+    @property
+    def release_locked(self) -> bool:
+        """The last revision is pending-*: a killed helm left the release locked."""
+        return "another operation (install/upgrade/rollback) is in progress" in self.result.stderr
+
 
 @dataclass(frozen=True)
 class KubeAccess:

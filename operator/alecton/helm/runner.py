@@ -92,7 +92,8 @@ class HelmRunner:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self._env(),
-            start_new_session=True,  # our signals reach helm only when we send them
+            # helm stays in the operator's process group: when the operator's container
+            # dies, helm dies with it rather than racing a restarted operator.
         )
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=limit)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
+from alecton.helm.release import PENDING_STATUSES, HistoryEntry
 from alecton.reconcile.chart import ChartRefusedError, ChartSource, resolve_chart
 from alecton.reconcile.values import compute_values
 
@@ -270,6 +271,45 @@ def retry_wait(recorded: RecordedStatus, fingerprint: str, now: float) -> float:
     if recorded.failed_fingerprint != fingerprint:
         return 0.0
     return max(0.0, recorded.retry_after - now)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """How to unlock a release a killed helm left in `pending-*`."""
+
+    stuck_status: str
+    rollback_to: int | None  # None: no good revision, uninstall instead
+
+    @property
+    def description(self) -> str:
+        if self.rollback_to is None:
+            return f"release was stuck in {self.stuck_status} with no good revision: uninstalled it"
+        return f"release was stuck in {self.stuck_status}: rolled back to revision {self.rollback_to}"
+
+
+def plan_repair(history: list[HistoryEntry]) -> Repair | None:
+    """`history` newest first. None when the release is not stuck."""
+    if not history or history[0].status not in PENDING_STATUSES:
+        return None
+    good = next((e for e in history[1:] if e.status in ("deployed", "superseded")), None)
+    return Repair(history[0].status, good.revision if good else None)
+
+
+_UNREACHABLE_MARKERS = (
+    "cluster unreachable",
+    "connection refused",
+    "i/o timeout",
+    "no such host",
+    "did not finish within",  # our own helm timeout
+    "tls handshake timeout",
+    "context deadline exceeded",
+)
+
+
+def is_unreachable(message: str) -> bool:
+    """Does a helm failure say the target cluster could not be reached?"""
+    lowered = message.lower()
+    return any(marker in lowered for marker in _UNREACHABLE_MARKERS)
 
 
 def backoff_seconds(failures: int, base: float = 5.0, cap: float = 300.0) -> float:

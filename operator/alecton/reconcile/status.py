@@ -148,7 +148,9 @@ def succeeded_status(
     history: list[HistoryEntry],
     image_for_version: Callable[[str], str],
     rollback: dict[str, Any] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
+    """`note` says what else happened first (a repaired release), in front of the message."""
     release = release_status(desired, history, image_for_version)
     revision = release.get("revision")
     if action is Action.ROLLBACK:
@@ -160,6 +162,8 @@ def succeeded_status(
     else:
         phase = DEPLOYED
         message = f"deployed version {desired.version} as {desired.name} revision {revision}"
+    if note:
+        message = f"{note}; {message}"
     fields: dict[str, Any] = {
         "release": release,
         "history": [entry.as_status() for entry in history],
