@@ -28,7 +28,7 @@ def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     plane = LocalControlPlane(state_dir, log=lambda message: print(f"[control plane] {message}"))
     state = plane.up()
     try:
-        yield Cluster(state.kubeconfig, bin_dir, state_dir)
+        yield Cluster(state.kubeconfig, bin_dir, state_dir, plane)
     finally:
         plane.down(quiet=True)
 

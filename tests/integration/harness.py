@@ -23,10 +23,13 @@ TEST_CHARTS = REPO / "tests" / "charts"
 class Cluster:
     """The local control plane as the tests see it: a kubeconfig and the pinned tools."""
 
-    def __init__(self, kubeconfig: str, bin_dir: Path, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, kubeconfig: str, bin_dir: Path, state_dir: Path | None = None, plane: Any = None
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.bin = bin_dir
         self.state_dir = state_dir  # where the API servers write their audit logs
+        self.plane = plane  # the LocalControlPlane, for outage tests
 
     def run(
         self, tool: str, *args: str, check: bool = True, stdin: str | None = None

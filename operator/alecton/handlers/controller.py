@@ -290,12 +290,18 @@ class Controller:
         self._cluster_in_flight[cluster] = self._cluster_in_flight.get(cluster, 0) + 1
         try:
             async with cluster_access(desired.cluster, self.config, self.kube) as access:
+                progress = st.in_progress_status(ctx, plan.action, desired)
                 if recorded.release_name != desired.name:
+                    # First helm action of this Deployment: say so, check that the release
+                    # is not someone else's, and only then claim it (in progress["release"]).
+                    claim = progress.pop("release")
+                    snap = await self._write_status(snap, progress)
                     conflict = await self._foreign_owner(snap, deployment, desired, access)
                     if conflict:
                         await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
                         return "conflict"
-                snap = await self._write_status(snap, st.in_progress_status(ctx, plan.action, desired))
+                    progress = {"release": claim}
+                snap = await self._write_status(snap, progress)
                 try:
                     await self._helm_action(plan, deployment, desired, access, logger)
                 except HelmActionError as error:

@@ -62,6 +62,7 @@ class ProcessInfo:
     name: str
     pid: int
     log: str
+    args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +258,30 @@ class LocalControlPlane:
             self._log(f"stopped {len(state.processes)} processes, removed {self.state_dir}")
         return True
 
+    def stop_process(self, name: str) -> None:
+        """Stop one process (for fault tests: an API server outage)."""
+        state = self._require_state()
+        self._stop(next(p for p in state.processes if p.name == name))
+
+    def start_process(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped process again with its original arguments and wait until ready."""
+        state = self._require_state()
+        index = next(i for i, p in enumerate(state.processes) if p.name == name)
+        state.processes[index] = self._spawn(name, state.processes[index].args)
+        state.save()
+        cluster = name.removeprefix("kube-apiserver-")
+        if cluster in state.servers:
+            url = state.servers[cluster]
+            self._wait(
+                lambda: self._https_ok(f"{url}/readyz", self.state_dir / "pki"), timeout, f"{name} /readyz"
+            )
+
+    def _require_state(self) -> State:
+        state = State.load(self.state_dir)
+        if state is None:
+            raise ControlPlaneError(f"no control plane state in {self.state_dir}")
+        return state
+
     def status(self) -> dict:
         state = State.load(self.state_dir)
         if state is None:
@@ -329,7 +354,7 @@ class LocalControlPlane:
                 cwd=self.state_dir,
                 start_new_session=True,  # survives `alecton local up` returning
             )
-        return ProcessInfo(name=name, pid=proc.pid, log=str(log_path))
+        return ProcessInfo(name=name, pid=proc.pid, log=str(log_path), args=args)
 
     def _stop(self, proc: ProcessInfo, grace: float = 10.0) -> None:
         if not pid_alive(proc.pid):

@@ -115,7 +115,11 @@ def in_progress_status(ctx: StatusContext, action: Action, desired: DesiredRelea
         phase, message = DELETING, f"uninstalling {desired.name}"
     else:
         phase, message = DEPLOYING, f"deploying version {desired.version} as {desired.name}"
-    return ctx.patch(phase, message, [Condition(READY, None, "Progressing", message)])
+    # Claim the release before helm runs: if the operator dies mid-helm, the restarted
+    # one knows this Deployment made it (a pending first install has no alecton
+    # description yet) and repairs it instead of reporting a foreign release.
+    claim = {"name": desired.name, "namespace": desired.namespace, "cluster": desired.cluster.ref.name}
+    return ctx.patch(phase, message, [Condition(READY, None, "Progressing", message)], release=claim)
 
 
 def release_status(

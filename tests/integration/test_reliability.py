@@ -1,0 +1,374 @@
+"""Faults: the operator killed mid-helm, helm killed or timing out, the management API
+server restarted, an unreachable target cluster, SIGTERM during helm. Each ends at the
+desired state with nothing lost. See docs/reliability.md.
+
+ALECTON_FAULT_LOOPS sets the length of the SIGKILL loop (CI runs a bounded 4)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration import resources as r
+from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
+
+FAULT_LOOPS = int(os.environ.get("ALECTON_FAULT_LOOPS", "4"))
+
+
+@pytest.fixture
+def start_operator(crds: Cluster, tmp_path: Path) -> Iterator:
+    """Start operators watching one namespace only; all are stopped at the end."""
+    started: list[OperatorProcess] = []
+
+    def start(namespace: str, *extra: str, env: dict[str, str] | None = None) -> OperatorProcess:
+        process = OperatorProcess(
+            crds, "helm", tmp_path, extra_args=("--namespace", namespace, *extra), env=env
+        )
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def latest(cluster: Cluster, release: str, namespace: str) -> dict:
+    history = cluster.helm_json("helm", "history", release, "--namespace", namespace)
+    return max(history, key=lambda h: h["revision"])
+
+
+def set_migration(cluster: Cluster, ns: str, target_ns: str, enabled: bool) -> None:
+    cluster.apply(r.application("web", target_ns, values={"migration": {"enabled": enabled}}), namespace=ns)
+
+
+def events(cluster: Cluster, ns: str) -> list[dict]:
+    return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+
+
+def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("sigkill")
+    target_ns = f"{ns}-web"
+    targets = [f"t{i}" for i in range(4)]
+    app = r.application("web", target_ns)
+    app["spec"]["targets"] = [{"name": t, "cluster": "target-b", "namespace": target_ns} for t in targets]
+    cluster.apply(
+        r.cluster(),
+        app,
+        r.image("web", "0", "r/web:0"),
+        *[r.deployment("web", "0", target=t) for t in targets],
+        namespace=ns,
+    )
+    operator = start_operator(ns)
+    for t in targets:
+        wait_phase(cluster, ns, f"web-{t}", "Deployed")
+    rng = random.Random(7)
+    for loop in range(1, FAULT_LOOPS + 1):
+        cluster.apply(r.image("web", str(loop), f"r/web:{loop}"), namespace=ns)
+        for t in targets:
+            cluster.kubectl(
+                "patch",
+                "deployments.alecton.dev",
+                f"web-{t}",
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"version": str(loop)}}),
+            )
+        time.sleep(rng.uniform(0.1, 0.9))
+        operator.kill_group(signal.SIGKILL)
+        operator.start()
+    final = str(FAULT_LOOPS)
+    for t in targets:
+        obj = wait_phase(cluster, ns, f"web-{t}", "Deployed", timeout=90)
+        assert obj["spec"]["version"] == final and obj["status"]["release"]["version"] == final
+        top = latest(cluster, f"web-{t}", target_ns)
+        assert top["status"] == "deployed", top
+        values = cluster.helm_json("helm", "get", "values", f"web-{t}", "--namespace", target_ns)
+        assert values["image"] == f"r/web:{final}"
+    repairs = [e for e in events(cluster, ns) if e["reason"] == "ReleaseRepaired"]
+    print(f"SIGKILL loop: {FAULT_LOOPS} kills, {len(repairs)} releases repaired")
+
+
+def test_release_stuck_pending_is_repaired(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("pending")
+    target_ns = f"{ns}-web"
+    cluster.apply(
+        r.cluster(),
+        r.application("web", target_ns),
+        r.image("web", "1", "r/web:1"),
+        r.image("web", "2", "r/web:2"),
+        r.deployment("web", "1"),
+        namespace=ns,
+    )
+    operator = start_operator(ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    # A migration hook that never finishes (no nodes run it) keeps helm busy; kill it all.
+    set_migration(cluster, ns, target_ns, True)
+    wait_for(
+        lambda: latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade",
+        30,
+        "pending-upgrade",
+    )
+    operator.kill_group(signal.SIGKILL)
+    assert latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade"
+
+    set_migration(cluster, ns, target_ns, False)
+    cluster.kubectl(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"2"}}',
+    )
+    operator.start()
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed")
+    assert "stuck in pending-upgrade: rolled back to revision 1" in obj["status"]["message"]
+    history = cluster.helm_json("helm", "history", "web-staging", "--namespace", target_ns)
+    assert latest(cluster, "web-staging", target_ns)["status"] == "deployed"
+    # Helm never rewrites old revisions: the stuck one stays listed, but it is not the
+    # latest any more, so nothing is locked.
+    by_revision = {h["revision"]: h["status"] for h in history}
+    assert by_revision[2] == "pending-upgrade" and max(by_revision) > 2
+    assert any(e["reason"] == "ReleaseRepaired" for e in events(cluster, ns))
+
+
+def test_pending_install_without_good_revision_is_uninstalled(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("pendinst")
+    target_ns = f"{ns}-web"
+    cluster.apply(
+        r.cluster(),
+        r.application("web", target_ns, values={"migration": {"enabled": True}}),
+        r.image("web", "1", "r/web:1"),
+        r.deployment("web", "1"),
+        namespace=ns,
+    )
+    operator = start_operator(ns)
+    wait_for(
+        lambda: (
+            cluster.run(
+                "helm",
+                "history",
+                "web-staging",
+                "--kube-context",
+                "alecton-b",
+                "-n",
+                target_ns,
+                "-o",
+                "json",
+                check=False,
+            ).stdout.count("pending-install")
+            == 1
+        ),
+        30,
+        "pending-install",
+    )
+    operator.kill_group(signal.SIGKILL)
+    set_migration(cluster, ns, target_ns, False)
+    operator.start()
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed")
+    assert "stuck in pending-install with no good revision: uninstalled it" in obj["status"]["message"]
+    assert latest(cluster, "web-staging", target_ns)["status"] == "deployed"
+
+
+def test_sigterm_during_helm_marks_release_failed_not_pending(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("sigterm")
+    target_ns = f"{ns}-web"
+    cluster.apply(
+        r.cluster(),
+        r.application("web", target_ns),
+        r.image("web", "1", "r/web:1"),
+        r.deployment("web", "1"),
+        namespace=ns,
+    )
+    operator = start_operator(ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    set_migration(cluster, ns, target_ns, True)
+    wait_for(
+        lambda: latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade",
+        30,
+        "helm to be running",
+    )
+    started = time.monotonic()
+    assert operator.proc is not None
+    operator.proc.send_signal(signal.SIGTERM)  # the operator only, as kubelet does
+    operator.proc.wait(timeout=30)
+    assert time.monotonic() - started < 30
+    assert latest(cluster, "web-staging", target_ns)["status"] == "failed"
+
+
+def test_helm_timeout_fails_with_backoff_then_next_change_deploys(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("timeout")
+    target_ns = f"{ns}-web"
+    cluster.apply(
+        r.cluster(),
+        r.application("web", target_ns),
+        r.image("web", "1", "r/web:1"),
+        r.deployment("web", "1"),
+        namespace=ns,
+    )
+    start_operator(ns, "--helm-timeout", "5")
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    set_migration(cluster, ns, target_ns, True)
+    obj = wait_phase(cluster, ns, "web-staging", "Failed", timeout=40)
+    assert obj["status"]["failures"] >= 1 and "retrying in" in obj["status"]["message"]
+    assert "helm upgrade failed" in obj["status"]["message"] or "did not finish" in obj["status"]["message"]
+    set_migration(cluster, ns, target_ns, False)
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=40)
+    assert obj["status"]["failures"] == 0
+
+
+def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("apirestart")
+    cluster.apply(
+        r.cluster(),
+        r.application("web", f"{ns}-web"),
+        r.image("web", "1", "r/web:1"),
+        r.image("web", "2", "r/web:2"),
+        r.deployment("web", "1"),
+        namespace=ns,
+    )
+    start_operator(ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    cluster.plane.stop_process("kube-apiserver-a")
+    time.sleep(3)  # the operator's watches and writes fail meanwhile
+    cluster.plane.start_process("kube-apiserver-a")
+    cluster.kubectl(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"2"}}',
+    )
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
+    assert obj["status"]["release"]["version"] == "2"
+
+
+class TcpGate:
+    """A loopback port that first swallows connections (a black-holed cluster) and can
+    then forward them to a real API server (the cluster is back)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.target: tuple[str, int] | None = None
+        self._held: list[socket.socket] = []
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.target is None:
+                self._held.append(conn)  # never answered
+                continue
+            upstream = socket.create_connection(self.target)
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._stop = True
+        self.listener.close()
+        for conn in self._held:
+            conn.close()
+
+
+def test_unreachable_cluster_does_not_block_others_and_recovers(crds: Cluster, start_operator) -> None:
+    cluster = crds
+    ns = cluster.new_namespace("unreach")
+    target_ns = f"{ns}-web"
+    gate = TcpGate()
+    try:
+        full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+        real_b = next(c for c in full["clusters"] if c["name"] == "alecton-b")
+        host, port = real_b["cluster"]["server"].removeprefix("https://").split(":")
+        via_gate = {
+            **full,
+            "clusters": [
+                {
+                    "name": "alecton-b",
+                    "cluster": {**real_b["cluster"], "server": f"https://127.0.0.1:{gate.port}"},
+                }
+            ],
+            "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
+            "current-context": "alecton-b",
+        }
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "gated"},
+            "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(via_gate).encode()).decode()},
+        }
+        app = r.application("web", target_ns)
+        app["spec"]["targets"] = [{"name": "far", "cluster": "gated", "namespace": target_ns}] + [
+            {"name": f"near{i}", "cluster": "target-b", "namespace": target_ns} for i in range(4)
+        ]
+        cluster.apply(
+            secret,
+            r.cluster(),
+            r.cluster(name="gated", context="", secret="gated"),
+            app,
+            r.image("web", "1", "r/web:1"),
+            namespace=ns,
+        )
+        start_operator(ns, "--helm-concurrency", "2", "--helm-timeout", "15")
+        cluster.apply(r.deployment("web", "1", target="far"), namespace=ns)
+        time.sleep(1)  # the far one takes a worker first
+        started = time.monotonic()
+        cluster.apply(*[r.deployment("web", "1", target=f"near{i}") for i in range(4)], namespace=ns)
+        for i in range(4):
+            wait_phase(cluster, ns, f"web-near{i}", "Deployed", timeout=30)
+        near_seconds = time.monotonic() - started
+        far = cluster.get("deployments.alecton.dev", "web-far", ns)
+        assert far["status"]["phase"] in ("Deploying", "Failed"), far["status"]
+        assert near_seconds < 15, near_seconds  # not stuck behind the far cluster's timeout
+        far = wait_phase(cluster, ns, "web-far", "Failed", timeout=40)
+        ready = next(c for c in far["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False" and "retrying in" in far["status"]["message"]
+        # The cluster comes back: the next retry deploys.
+        gate.target = (host, int(port))
+        wait_phase(cluster, ns, "web-far", "Deployed", timeout=90)
+    finally:
+        gate.close()
