@@ -338,12 +338,11 @@ class Controller:
         return plan.action.value.lower()
 
     def _cluster_slot_free(self, cluster: ObjectRef) -> bool:
-        """No head-of-line blocking: one cluster never takes every worker, and a cluster
-        that just failed as unreachable gets a single one until it answers again."""
-        limit = max(1, self.config.helm_concurrency - 1)
-        if cluster in self._clusters_unreachable:
-            limit = 1
-        return self._cluster_in_flight.get(cluster, 0) < limit
+        """No head-of-line blocking: a cluster that just failed as unreachable gets a
+        single worker until it answers again, so the others keep the rest."""
+        if cluster not in self._clusters_unreachable:
+            return True
+        return self._cluster_in_flight.get(cluster, 0) < 1
 
     async def _helm_action(
         self,
