@@ -45,12 +45,21 @@ def crds(cluster: Cluster) -> Cluster:
 HELM_BINARIES = os.environ.get("ALECTON_TEST_HELMS", "helm,helm3").split(",")
 
 
-@pytest.fixture(scope="session", params=HELM_BINARIES)
+@pytest.fixture(scope="module", params=HELM_BINARIES)
 def operator(
     request: pytest.FixtureRequest, crds: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator, once with Helm 4 (`helm`) and once with Helm 3 (`helm3`)."""
-    process = OperatorProcess(crds, request.param, tmp_path_factory.mktemp("operator"))
+    """The operator, once with Helm 4 (`helm`) and once with Helm 3 (`helm3`).
+
+    Module scope: no two cluster-wide operators ever run at once, so modules that start
+    operators of their own (install, reliability, bad input) are not disturbed by this one.
+    """
+    process = OperatorProcess(
+        crds,
+        request.param,
+        tmp_path_factory.mktemp("operator"),
+        extra_args=("--allow-context", "*=alecton-b"),
+    )
     process.start()
     try:
         yield process

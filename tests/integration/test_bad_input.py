@@ -184,14 +184,15 @@ def test_chart_that_fails_to_render(guarded: OperatorProcess) -> None:
     ns = cluster.new_namespace("render")
     cluster.apply(
         r.cluster(),
-        r.application("web", f"{ns}-web", values={"replicaCount": {"not": "a number"}}),
+        r.application("web", f"{ns}-web", values={"config": "not-a-map"}),
         r.image("web", "1", "r/web:1"),
         r.deployment("web", "1"),
         namespace=ns,
     )
     obj = wait_phase(cluster, ns, "web-staging", "Failed")
     assert (
-        "helm upgrade failed" in obj["status"]["message"] and "deployment" in obj["status"]["message"].lower()
+        "helm upgrade failed" in obj["status"]["message"]
+        and "range can't iterate over" in obj["status"]["message"]
     )
     # Nothing was half-installed: the failed first install left no deployed revision.
     history = cluster.run(

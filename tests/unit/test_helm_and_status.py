@@ -88,6 +88,18 @@ def test_helm_error_line_is_surfaced() -> None:
     assert result.error == "UPGRADE FAILED: chart not found"
 
 
+def test_multi_line_helm4_errors_are_joined() -> None:
+    stderr = (
+        "Error: webapp/templates/configmap.yaml:9:35\n"
+        '  executing "webapp/templates/configmap.yaml" at <.Values.config>:\n'
+        "    range can't iterate over notamap\n\nUse --debug flag to render out invalid YAML\n"
+    )
+    assert HelmResult(("upgrade",), 1, "", stderr, 0.1).error == (
+        'webapp/templates/configmap.yaml:9:35 executing "webapp/templates/configmap.yaml" '
+        "at <.Values.config>: range can't iterate over notamap"
+    )
+
+
 def test_private_file_is_0600_and_removed() -> None:
     with private_file(b"secret", ".yaml") as path:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -37,12 +37,19 @@ class HelmResult:
 
     @property
     def error(self) -> str:
-        """Helm's error message (its `Error: ...` line), or the stderr tail."""
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-        errors = [line.removeprefix(_ERROR_PREFIX) for line in lines if line.startswith(_ERROR_PREFIX)]
-        if errors:
-            return errors[-1]
-        return lines[-1] if lines else f"helm exited with code {self.returncode}"
+        """Helm's error message (its last `Error: ...` line with the indented lines that
+        continue it, as Helm 4 prints template errors), or the stderr tail."""
+        lines = self.stderr.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith(_ERROR_PREFIX)]
+        if starts:
+            parts = [lines[starts[-1]].removeprefix(_ERROR_PREFIX).strip()]
+            for line in lines[starts[-1] + 1 :]:
+                if not line.startswith((" ", "\t")) or not line.strip():
+                    break
+                parts.append(line.strip())
+            return " ".join(parts)
+        tail = [line.strip() for line in lines if line.strip()]
+        return tail[-1] if tail else f"helm exited with code {self.returncode}"
 
 
 class HelmTimeoutError(Exception):
