@@ -70,14 +70,17 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     port = free_port()
+    # Watch only this module's namespaces: other modules leave resources behind.
+    namespaces = [cluster.new_namespace("rbac"), cluster.new_namespace("metrics")]
     process = OperatorProcess(
         cluster,
         "helm",
         tmp_path_factory.mktemp("sa-operator"),
-        extra_args=("--probe-address", f"127.0.0.1:{port}"),
+        extra_args=("--probe-address", f"127.0.0.1:{port}", *[f"--namespace={ns}" for ns in namespaces]),
         kubeconfig=str(path),
     )
     process.port = port  # type: ignore[attr-defined]
+    process.namespaces = namespaces  # type: ignore[attr-defined]
     process.start()
     yield process
     process.stop()
@@ -93,7 +96,7 @@ def get(url: str) -> tuple[int, str]:
 
 def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     cluster = sa_operator.cluster
-    ns = cluster.new_namespace("rbac")
+    ns = sa_operator.namespaces[0]  # type: ignore[attr-defined]
     target_ns = f"{ns}-web"
     full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     only_b = {
@@ -179,7 +182,7 @@ def test_metrics_and_probes(sa_operator: OperatorProcess) -> None:
     wait_for(lambda: get(f"{base}/healthz")[0] == 200, 30, "/healthz")
     assert get(f"{base}/readyz") == (200, "ready\n")
     cluster = sa_operator.cluster
-    ns = cluster.new_namespace("metrics")
+    ns = sa_operator.namespaces[1]  # type: ignore[attr-defined]
     cluster.apply(
         r.cluster(),
         r.application("web", f"{ns}-web"),

@@ -1,0 +1,484 @@
+"""alecton benchmarks on the local control plane; writes docs/benchmarks.md.
+
+    python bench/run.py            # the full set (about 15 minutes here)
+    python bench/run.py --quick    # a smoke version (CI-sized)
+
+Everything runs on this machine: etcd, both kube-apiservers, the operator and helm
+share the same cores, so figures are medians of one run, with ratios taken in that
+same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from alecton.local.controlplane import LocalControlPlane, free_port  # noqa: E402
+from alecton.local.tools import tools_bin  # noqa: E402
+
+API = "alecton.dev/v1alpha1"
+CHART = REPO / "charts" / "webapp"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ----- process measurements ------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mib(pid: int, key: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Bench:
+    kubeconfig: str
+    bin: Path
+    workdir: Path
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, stdin: str | None = None, context: str = "alecton-a") -> str:
+        proc = subprocess.run(
+            [str(self.bin / "kubectl"), "--kubeconfig", self.kubeconfig, "--context", context, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:3])}: {proc.stderr[-500:]}")
+        return proc.stdout
+
+    def apply(self, docs: list[dict], namespace: str) -> None:
+        # Server-side apply in chunks: one kubectl call for hundreds of objects.
+        for start in range(0, len(docs), 250):
+            chunk = yaml.safe_dump_all(docs[start : start + 250])
+            self.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=chunk)
+
+    def phases(self, namespace: str) -> dict[str, dict]:
+        items = json.loads(self.kubectl("get", "deployments.alecton.dev", "-n", namespace, "-o", "json"))[
+            "items"
+        ]
+        return {i["metadata"]["name"]: i.get("status") or {} for i in items}
+
+    def wait(self, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if check():
+                return time.monotonic() - started
+            time.sleep(interval)
+        raise TimeoutError("benchmark condition not reached")
+
+
+class Operator:
+    def __init__(self, bench: Bench, concurrency: int, namespace: str) -> None:
+        self.port = free_port()
+        self.log = bench.workdir / f"operator-{namespace}-{concurrency}.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "alecton",
+                "operator",
+                "run",
+                "--kubeconfig",
+                bench.kubeconfig,
+                "--context",
+                "alecton-a",
+                "--namespace",
+                namespace,
+                "--helm",
+                str(bench.bin / "helm"),
+                "--charts-dir",
+                str(REPO / "charts"),
+                "--helm-concurrency",
+                str(concurrency),
+                "--probe-address",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=open(self.log, "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("operator did not become ready")
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10).read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            is_sample = line.startswith((name + "{", name + " "))
+            if is_sample and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+# ----- workload ------------------------------------------------------------------------------
+
+
+def workload(
+    namespace: str, deployments: int, target_ns: str, version: str = "1", suspend: bool = False
+) -> list[dict]:
+    """Cluster, Applications (64 targets each), one Image, `deployments` Deployments."""
+    docs: list[dict] = [
+        {"apiVersion": API, "kind": "Cluster", "metadata": {"name": "b"}, "spec": {"context": "alecton-b"}},
+        {
+            "apiVersion": API,
+            "kind": "Image",
+            "metadata": {"name": f"web-{version}"},
+            "spec": {"name": "web", "version": version, "image": f"r/web:{version}"},
+        },
+    ]
+    apps = (deployments + 63) // 64
+    for a in range(apps):
+        targets = [
+            {"name": f"t{t}", "cluster": "b", "namespace": target_ns}
+            for t in range(min(64, deployments - a * 64))
+        ]
+        docs.append(
+            {
+                "apiVersion": API,
+                "kind": "Application",
+                "metadata": {"name": f"web{a}"},
+                "spec": {
+                    "chart": "webapp",
+                    "image": "web",
+                    "values": {"config": {"message": "bench"}},
+                    "targets": targets,
+                },
+            }
+        )
+        for target in targets:
+            spec = {"application": f"web{a}", "target": target["name"], "version": version}
+            if suspend:
+                spec["suspend"] = True
+            docs.append(
+                {
+                    "apiVersion": API,
+                    "kind": "Deployment",
+                    "metadata": {"name": f"web{a}-{target['name']}"},
+                    "spec": spec,
+                }
+            )
+    return docs
+
+
+def new_namespace(bench: Bench, name: str) -> str:
+    bench.kubectl("create", "namespace", name)
+    return name
+
+
+# ----- the measurements ----------------------------------------------------------------------
+
+
+def overhead(bench: Bench, runs: int) -> dict[str, Any]:
+    """Apply-to-Deployed time versus the same `helm upgrade --install` run directly."""
+    ns = new_namespace(bench, "overhead")
+    target_ns = "overhead-web"
+    bench.apply(workload(ns, 1, target_ns), ns)
+    operator = Operator(bench, 4, ns)
+    try:
+        bench.wait(lambda: bench.phases(ns)["web0-t0"].get("phase") == "Deployed", 60, 0.1)
+        values = bench.workdir / "values.yaml"
+        via_operator, via_helm = [], []
+        for run in range(2, runs + 2):
+            version = str(run)
+            image = {
+                "apiVersion": API,
+                "kind": "Image",
+                "metadata": {"name": f"web-{version}"},
+                "spec": {"name": "web", "version": version, "image": f"r/web:{version}"},
+            }
+            bench.apply([image], ns)
+            started = time.monotonic()
+            bench.kubectl(
+                "patch",
+                "deployments.alecton.dev",
+                "web0-t0",
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"version": version}}),
+            )
+            bench.wait(
+                lambda rev=run: bench.phases(ns)["web0-t0"].get("release", {}).get("revision") == rev,
+                60,
+                0.02,
+            )
+            via_operator.append(time.monotonic() - started)
+            # The same helm command, run directly, against a twin release.
+            values.write_text(yaml.safe_dump({"config": {"message": "bench"}, "image": f"r/web:{version}"}))
+            started = time.monotonic()
+            subprocess.run(
+                [
+                    str(bench.bin / "helm"),
+                    "upgrade",
+                    "--install",
+                    "direct-t0",
+                    str(CHART),
+                    "--kubeconfig",
+                    bench.kubeconfig,
+                    "--kube-context",
+                    "alecton-b",
+                    "--namespace",
+                    target_ns,
+                    "--create-namespace",
+                    "--reset-values",
+                    "--values",
+                    str(values),
+                    "--history-max",
+                    "10",
+                    "--output",
+                    "json",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            via_helm.append(time.monotonic() - started)
+    finally:
+        operator.stop()
+    op, helm = statistics.median(via_operator), statistics.median(via_helm)
+    return {"runs": runs, "operator_median_s": op, "helm_median_s": helm, "ratio": op / helm}
+
+
+def throughput(bench: Bench, count: int, concurrency: int) -> dict[str, Any]:
+    ns = new_namespace(bench, f"tp-{count}-{concurrency}")
+    operator = Operator(bench, concurrency, ns)
+    try:
+        cpu_before = cpu_seconds(operator.proc.pid)
+        started = time.monotonic()
+        bench.apply(workload(ns, count, f"{ns}-web"), ns)
+
+        def done() -> bool:
+            return sum(s.get("phase") == "Deployed" for s in bench.phases(ns).values()) == count
+
+        bench.wait(done, 1800, 1.0)
+        elapsed = time.monotonic() - started
+        return {
+            "count": count,
+            "concurrency": concurrency,
+            "seconds": elapsed,
+            "operator_cpu_s": cpu_seconds(operator.proc.pid) - cpu_before,
+            "operator_peak_rss_mib": rss_mib(operator.proc.pid, "VmHWM"),
+            "helm_upgrades": operator.metric("alecton_helm_invocations_total", action="upgrade"),
+            "namespace": ns,
+        }
+    finally:
+        operator.stop()
+
+
+def restart(bench: Bench, namespace: str, count: int) -> dict[str, Any]:
+    """Restart with `count` Deployed resources: helm upgrades run and time to idle."""
+    started = time.monotonic()
+    operator = Operator(bench, 4, namespace)
+    try:
+        bench.wait(lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= count, 120, 0.1)
+        return {
+            "count": count,
+            "helm_upgrades": operator.metric("alecton_helm_invocations_total", action="upgrade"),
+            "start_to_idle_s": time.monotonic() - started,  # process start to every Deployment checked
+        }
+    finally:
+        operator.stop()
+
+
+def memory(bench: Bench, images: int, applications: int, deployments: int) -> dict[str, Any]:
+    ns = new_namespace(bench, "memory")
+    docs = workload(ns, deployments, "memory-web", suspend=True)
+    docs += [
+        {
+            "apiVersion": API,
+            "kind": "Image",
+            "metadata": {"name": f"img-{i}"},
+            "spec": {"name": f"img{i % 50}", "version": str(i), "image": f"r/img:{i}"},
+        }
+        for i in range(images - 1)
+    ]
+    present_apps = sum(d["kind"] == "Application" for d in docs)
+    for a in range(present_apps, applications):
+        docs.append(
+            {
+                "apiVersion": API,
+                "kind": "Application",
+                "metadata": {"name": f"extra{a}"},
+                "spec": {"chart": "webapp", "image": "web", "targets": []},
+            }
+        )
+    bench.apply(docs, ns)
+    operator = Operator(bench, 4, ns)
+    try:
+        bench.wait(lambda: operator.metric("alecton_reconciles_total") >= deployments, 300, 0.5)
+        time.sleep(5)
+        return {
+            "images": images,
+            "applications": applications,
+            "deployments": deployments,
+            "rss_mib": rss_mib(operator.proc.pid),
+        }
+    finally:
+        operator.stop()
+
+
+def deploy_cost(bench: Bench, runs: int) -> dict[str, Any]:
+    """CPU seconds of the operator versus helm per deploy (helm measured as the
+    operator's children: they are the only children it has)."""
+    ns = new_namespace(bench, "cost")
+    bench.apply(workload(ns, 1, "cost-web"), ns)
+    operator = Operator(bench, 4, ns)
+    try:
+        bench.wait(lambda: bench.phases(ns)["web0-t0"].get("phase") == "Deployed", 60, 0.1)
+        pid = operator.proc.pid
+        op_before = cpu_seconds(pid)
+        children_before = _children_cpu(pid)
+        for run in range(2, runs + 2):
+            version = str(run)
+            bench.apply(
+                [
+                    {
+                        "apiVersion": API,
+                        "kind": "Image",
+                        "metadata": {"name": f"web-{version}"},
+                        "spec": {"name": "web", "version": version, "image": f"r/web:{version}"},
+                    }
+                ],
+                ns,
+            )
+            bench.kubectl(
+                "patch",
+                "deployments.alecton.dev",
+                "web0-t0",
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"version": version}}),
+            )
+            bench.wait(
+                lambda rev=run: bench.phases(ns)["web0-t0"].get("release", {}).get("revision") == rev,
+                60,
+                0.05,
+            )
+        op_cpu = (cpu_seconds(pid) - op_before) / runs
+        helm_cpu = (_children_cpu(pid) - children_before) / runs
+        return {"runs": runs, "operator_cpu_per_deploy_s": op_cpu, "helm_cpu_per_deploy_s": helm_cpu}
+    finally:
+        operator.stop()
+
+
+def _children_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime (waited-for children)
+
+
+# ----- report --------------------------------------------------------------------------------
+
+
+def versions(bench: Bench) -> dict[str, str]:
+    def first_line(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+
+    return {
+        "python": platform.python_version(),
+        "kubernetes": json.loads(bench.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"],
+        "helm": first_line(str(bench.bin / "helm"), "version", "--short"),
+        "cpus": str(os.cpu_count()),
+        "memory_gib": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a small smoke version")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks-results.json")
+    args = parser.parse_args()
+    quick = args.quick
+    with tempfile.TemporaryDirectory(prefix="alecton-bench-") as tmp:
+        workdir = Path(tmp)
+        plane = LocalControlPlane(workdir / "plane", log=lambda m: print(f"[plane] {m}", flush=True))
+        state = plane.up()
+        bench = Bench(state.kubeconfig, tools_bin(), workdir)
+        try:
+            bench.kubectl("apply", "-k", str(REPO / "crds"))
+            bench.kubectl("wait", "--for=condition=Established", "crd", "--all")
+            bench.wait(
+                lambda: (
+                    subprocess.run(
+                        [
+                            str(bench.bin / "kubectl"),
+                            "--kubeconfig",
+                            bench.kubeconfig,
+                            "get",
+                            "alecton",
+                            "-A",
+                        ],
+                        capture_output=True,
+                    ).returncode
+                    == 0
+                ),
+                30,
+                0.2,
+            )
+            results: dict[str, Any] = {"versions": versions(bench), "quick": quick}
+            print("overhead ...", flush=True)
+            results["overhead"] = overhead(bench, 3 if quick else 12)
+            print(json.dumps(results["overhead"]), flush=True)
+            results["cost"] = deploy_cost(bench, 3 if quick else 10)
+            print(json.dumps(results["cost"]), flush=True)
+            results["throughput"] = []
+            for count, concurrency in (
+                [(20, 4)] if quick else [(100, 1), (100, 2), (100, 4), (100, 8), (500, 8)]
+            ):
+                print(f"throughput {count} @ {concurrency} ...", flush=True)
+                results["throughput"].append(throughput(bench, count, concurrency))
+                print(json.dumps(results["throughput"][-1]), flush=True)
+            biggest = results["throughput"][-1]
+            print("restart ...", flush=True)
+            results["restart"] = restart(bench, biggest["namespace"], biggest["count"])
+            print(json.dumps(results["restart"]), flush=True)
+            print("memory ...", flush=True)
+            results["memory"] = memory(bench, *((100, 10, 100) if quick else (1000, 100, 1000)))
+            print(json.dumps(results["memory"]), flush=True)
+        finally:
+            plane.down(quiet=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
