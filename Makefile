@@ -4,7 +4,7 @@ PYTHON ?= python3
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools install lint test test-unit test-integration demo clean
+.PHONY: help tools install lint test test-unit test-integration demo clean bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,3 +35,9 @@ demo: install tools ## Deploy, upgrade and roll back the samples on a local cont
 
 clean: ## Remove the project-local tool links and caches (the Go build cache stays)
 	rm -rf .tools .pytest_cache .ruff_cache .local
+
+bench: install tools ## Benchmarks on a local control plane; rewrites docs/benchmarks.md (~10 min)
+	$(PYTHON) bench/run.py
+
+bench-quick: install tools ## A small smoke version of the benchmarks
+	$(PYTHON) bench/run.py --quick --output /tmp/alecton-bench-quick.json

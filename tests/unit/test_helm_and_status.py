@@ -194,3 +194,30 @@ def test_cluster_and_image_parse() -> None:
         }
     )
     assert split.image_values.ref is None
+
+
+def test_history_after_upgrade_matches_what_helm_would_list() -> None:
+    from alecton.helm.release import ReleaseInfo, history_after_upgrade
+
+    previous = parse_history(json.dumps(HISTORY))  # revisions 3 (deployed), 2, 1
+    release = ReleaseInfo(
+        "web-staging",
+        "ns",
+        4,
+        "deployed",
+        "webapp-1.0.0",
+        "1.0",
+        "t4",
+        owner_description("3.0", "team/web-staging"),
+    )
+    history = history_after_upgrade(previous, release, "3.0", limit=3)
+    assert history is not None
+    assert [(e.revision, e.status, e.version) for e in history] == [
+        (4, "deployed", "3.0"),
+        (3, "superseded", "1.0"),
+        (2, "superseded", "2.0"),
+    ]
+    # A gap (someone ran helm by hand, or nothing was recorded yet): ask helm instead.
+    assert history_after_upgrade(previous[1:], release, "3.0", limit=10) is None
+    first = ReleaseInfo("web-staging", "ns", 1, "deployed", "webapp-1.0.0", "1.0", "t1", "d")
+    assert [e.revision for e in history_after_upgrade([], first, "1", limit=10) or []] == [1]

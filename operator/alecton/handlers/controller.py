@@ -30,7 +30,13 @@ from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.queue import WorkQueue
 from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
-from alecton.helm.release import owner_description, release_owner
+from alecton.helm.release import (
+    ReleaseInfo,
+    history_after_upgrade,
+    history_from_status,
+    owner_description,
+    release_owner,
+)
 from alecton.helm.runner import HelmTimeoutError
 from alecton.kube.client import ApiException, KubeClient
 from alecton.metrics import Metrics
@@ -303,7 +309,7 @@ class Controller:
                     progress = {"release": claim}
                 snap = await self._write_status(snap, progress)
                 try:
-                    await self._helm_action(plan, deployment, desired, access, logger)
+                    released = await self._helm_action(plan, deployment, desired, access, logger)
                 except HelmActionError as error:
                     # A killed helm leaves the release locked in pending-*: unlock it
                     # (rollback to the last good revision, or uninstall), then retry once.
@@ -312,8 +318,19 @@ class Controller:
                     repaired = await self._repair(snap, desired, access, logger)
                     if repaired is None:
                         raise
-                    await self._helm_action(plan, deployment, desired, access, logger)
-                history = await self.helm.history(desired.name, desired.namespace, access)
+                    released = await self._helm_action(plan, deployment, desired, access, logger)
+                # An upgrade's JSON output extends the recorded history; a rollback or a
+                # repair (or a gap in what was recorded) costs one `helm history`.
+                history = None
+                if released is not None and not repaired:
+                    history = history_after_upgrade(
+                        history_from_status(snap.status.get("history") or []),
+                        released,
+                        desired.version,
+                        self.helm.history_max,
+                    )
+                if history is None:
+                    history = await self.helm.history(desired.name, desired.namespace, access)
         except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
             if is_unreachable(str(error)):
                 self._clusters_unreachable.add(cluster)
@@ -351,14 +368,15 @@ class Controller:
         desired: DesiredRelease,
         access: KubeAccess,
         logger: logging.LoggerAdapter,
-    ) -> None:
+    ) -> ReleaseInfo | None:
+        """Run the plan's helm command; an upgrade returns the release helm reports."""
         if plan.action is Action.ROLLBACK and deployment.rollback:
             revision = deployment.rollback.revision
             logger.info("helm rollback %s to revision %s", desired.name, revision)
             await self.helm.rollback(desired.name, desired.namespace, revision, access)
-            return
+            return None
         logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
-        await self.helm.upgrade(
+        return await self.helm.upgrade(
             desired.name,
             desired.namespace,
             desired.chart,

@@ -78,7 +78,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         settings.watching.client_timeout = 300
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 60
-        settings.batching.batch_window = 0.05
+        settings.batching.batch_window = 0.01  # react within milliseconds
         controller.start()
 
     @kopf.on.cleanup(registry=registry)

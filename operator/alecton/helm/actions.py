@@ -113,6 +113,7 @@ class HelmActions:
         return parse_release(result.stdout)
 
     async def rollback(self, release: str, namespace: str, revision: int, kube: KubeAccess) -> None:
+        """`helm rollback` prints no JSON: callers read `history` afterwards."""
         result = await self.runner.run(
             [
                 "rollback",

@@ -122,6 +122,47 @@ def parse_history(text: str) -> list[HistoryEntry]:
     return list(reversed(resolved))
 
 
+def history_from_status(entries: list[dict[str, Any]]) -> list[HistoryEntry]:
+    """The history a Deployment's status recorded (newest first)."""
+    return [
+        HistoryEntry(
+            revision=int(e.get("revision") or 0),
+            status=str(e.get("status", "")),
+            chart=str(e.get("chart", "")),
+            app_version=str(e.get("appVersion", "")),
+            updated=str(e.get("updated", "")),
+            description=str(e.get("description", "")),
+            version=str(e.get("version", "")),
+        )
+        for e in entries
+        if isinstance(e, dict)
+    ]
+
+
+def history_after_upgrade(
+    previous: list[HistoryEntry], release: ReleaseInfo, version: str, limit: int
+) -> list[HistoryEntry] | None:
+    """The history after a successful upgrade, without asking helm again: the new
+    revision on top, the formerly deployed one now superseded (as helm records it).
+
+    None when the recorded history cannot be extended (it does not end right below the
+    new revision): then the caller asks helm.
+    """
+    if release.revision > 1 and (not previous or previous[0].revision != release.revision - 1):
+        return None
+    newest = HistoryEntry(
+        revision=release.revision,
+        status=release.status,
+        chart=release.chart,
+        app_version=release.app_version,
+        updated=release.last_deployed,
+        description=release.description,
+        version=version,
+    )
+    older = [replace(e, status="superseded") if e.status == "deployed" else e for e in previous]
+    return [newest, *older][:limit]
+
+
 def release_owner(history: list[HistoryEntry]) -> str | None:
     """The alecton Deployment (`namespace/name`) that last deployed this release, if any."""
     for entry in history:  # newest first
