@@ -505,11 +505,13 @@ def render(results: dict[str, Any]) -> str:
             f"{t['operator_peak_rss_mib']:.0f} MiB; {t['helm_upgrades']:.0f} helm upgrades | {goal} |"
         )
     lines += [
-        f"| restart with {rs['count']} Deployed | **{rs['helm_upgrades']:.0f} helm upgrades**; every Deployment "
+        f"| restart with {rs['count']} Deployed | **{rs['helm_upgrades']:.0f} helm upgrades**; "
+        "every Deployment "
         f"checked {rs['start_to_idle_s']:.1f} s after the process started | 0 upgrades, idle within 10 s |",
         f"| memory: {m['images']} Images, {m['applications']} Applications, {m['deployments']} Deployments, "
         f"idle | **{m['rss_mib']:.0f} MiB** RSS | <= 150 MiB |",
-        f"| cost of one deploy (median of {c['runs']}) | operator {c['operator_cpu_per_deploy_s'] * 1000:.0f} ms "
+        f"| cost of one deploy (mean of {c['runs']}) | "
+        f"operator {c['operator_cpu_per_deploy_s'] * 1000:.0f} ms "
         f"CPU, helm {c['helm_cpu_per_deploy_s'] * 1000:.0f} ms CPU | know where time goes |",
     ]
     return "\n".join(lines)
