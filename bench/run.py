@@ -429,6 +429,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke version")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks-results.json")
+    parser.add_argument(
+        "--only-overhead", action="store_true", help="only the overhead and cost measurements (for A/B runs)"
+    )
     args = parser.parse_args()
     quick = args.quick
     with tempfile.TemporaryDirectory(prefix="alecton-bench-") as tmp:
@@ -463,6 +466,9 @@ def main() -> None:
             print(json.dumps(results["overhead"]), flush=True)
             results["cost"] = deploy_cost(bench, 3 if quick else 10)
             print(json.dumps(results["cost"]), flush=True)
+            if args.only_overhead:
+                print(json.dumps({"overhead": results["overhead"], "cost": results["cost"]}))
+                return
             results["throughput"] = []
             for count, concurrency in (
                 [(20, 4)] if quick else [(100, 1), (100, 2), (100, 4), (100, 8), (500, 8)]

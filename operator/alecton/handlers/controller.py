@@ -306,8 +306,11 @@ class Controller:
                     if conflict:
                         await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
                         return "conflict"
-                    progress = {"release": claim}
-                snap = await self._write_status(snap, progress)
+                    snap = await self._write_status(snap, {"release": claim})
+                    progress_write = None
+                else:
+                    # Already claimed: show the progress while helm is already running.
+                    progress_write = asyncio.create_task(self._write_status(snap, progress))
                 try:
                     released = await self._helm_action(plan, deployment, desired, access, logger)
                 except HelmActionError as error:
@@ -319,6 +322,9 @@ class Controller:
                     if repaired is None:
                         raise
                     released = await self._helm_action(plan, deployment, desired, access, logger)
+                finally:
+                    if progress_write is not None:  # written before any later status
+                        snap = await progress_write
                 # An upgrade's JSON output extends the recorded history; a rollback or a
                 # repair (or a gap in what was recorded) costs one `helm history`.
                 history = None

@@ -330,7 +330,8 @@ class LocalControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={pki_dir / 'sa.pub'}",
             f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            # Room for thousands of Services: benchmarks install hundreds of releases.
+            "--service-cluster-ip-range=10.0.0.0/16",
             "--allow-privileged=true",
             # No controller-manager runs, so nothing would create default ServiceAccounts.
             "--disable-admission-plugins=ServiceAccount",
