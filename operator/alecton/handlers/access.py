@@ -53,4 +53,4 @@ async def cluster_access(
             f"Cluster {cluster.ref.name!r}: kubeconfig in Secret {secret.name!r} refused: {error}"
         ) from None
     with private_file(raw, ".kubeconfig") as path:
-        yield KubeAccess(str(path), cluster.context)
+        yield KubeAccess(str(path), cluster.context, tenant_secret=True)

@@ -39,6 +39,7 @@ from alecton.helm.release import (
 )
 from alecton.helm.runner import HelmTimeoutError
 from alecton.kube.client import ApiException, KubeClient
+from alecton.kube.releases import ReleaseStorage
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import (
@@ -138,6 +139,7 @@ class Controller:
         # delivers them; without this a quick re-reconcile would act on stale status.
         self._written: dict[ObjectRef, DeploymentSnapshot] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self.storage = ReleaseStorage()
         self._cluster_in_flight: dict[ObjectRef, int] = {}
         self._clusters_unreachable: set[ObjectRef] = set()
         self.metrics = metrics or Metrics()
@@ -188,6 +190,7 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
+        await self.storage.close()
 
     async def _work(self) -> None:
         while True:
@@ -449,6 +452,13 @@ class Controller:
         access: KubeAccess,
     ) -> str | None:
         """A message when the release exists and was not made by this Deployment."""
+        if not access.tenant_secret:
+            # Usually the release does not exist yet: one API list instead of a helm run.
+            exists = await self.storage.exists(
+                access.kubeconfig, access.context, desired.name, desired.namespace
+            )
+            if exists is False:
+                return None
         history = await self.helm.history(desired.name, desired.namespace, access)
         if not history:
             return None

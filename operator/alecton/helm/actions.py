@@ -39,6 +39,7 @@ class KubeAccess:
 
     kubeconfig: str
     context: str = ""
+    tenant_secret: bool = False  # a kubeconfig from a tenant's Secret (a temporary file)
 
     def args(self) -> list[str]:
         # No kubeconfig: helm falls back to in-cluster credentials.
