@@ -66,6 +66,29 @@ class Cluster:
         proc = self.run(helm, *args, "--kube-context", context, "-o", "json")
         return json.loads(proc.stdout)
 
+    def target_kubeconfig(self) -> dict[str, Any]:
+        """The kubeconfig reduced to cluster b, credentials embedded: what a tenant stores."""
+        full = yaml.safe_load(Path(self.kubeconfig).read_text())
+        return {
+            **full,
+            "clusters": [c for c in full["clusters"] if c["name"] == "alecton-b"],
+            "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
+            "current-context": "alecton-b",
+        }
+
+    def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """Merge-patch a Deployment's spec, as `kubectl patch --type=merge` does."""
+        self.kubectl(
+            "patch",
+            "deployments.alecton.dev",
+            name,
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": spec}),
+        )
+
     def new_namespace(self, prefix: str, context: str = "alecton-a") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kubectl("create", "namespace", name, context=context)

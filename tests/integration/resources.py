@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+import yaml
 
 API = "alecton.dev/v1alpha1"
 
@@ -65,4 +68,15 @@ def deployment(
         "kind": "Deployment",
         "metadata": {"name": name or f"{application_name}-{target}"},
         "spec": {"application": application_name, "target": target, "version": version, **spec},
+    }
+
+
+def kubeconfig_secret(name: str, kubeconfig: dict[str, Any] | str, key: str = "kubeconfig") -> dict[str, Any]:
+    """A tenant's kubeconfig Secret (a dict is dumped as YAML, a string stored as is)."""
+    text = kubeconfig if isinstance(kubeconfig, str) else yaml.safe_dump(kubeconfig)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: base64.b64encode(text.encode()).decode()},
     }

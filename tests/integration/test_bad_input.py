@@ -3,7 +3,6 @@ deploy; tenants stay apart; no secret leaks. See docs/reliability.md."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import json
@@ -213,26 +212,21 @@ def test_chart_that_fails_to_render(guarded: OperatorProcess) -> None:
 # ----- tenant kubeconfigs -----------------------------------------------------------------
 
 
+def unsafe_kubeconfig(user: dict) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+
+
 def kubeconfig_secret(
     name: str, user: dict | None = None, raw: str | None = None, key: str = "kubeconfig"
 ) -> dict:
-    if raw is None:
-        raw = yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": user or {}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name},
-        "data": {key: base64.b64encode(raw.encode()).decode()},
-    }
+    return r.kubeconfig_secret(name, raw if raw is not None else unsafe_kubeconfig(user or {}), key)
 
 
 @pytest.mark.parametrize(
@@ -330,16 +324,7 @@ def test_other_tenant_cannot_roll_back_a_release(guarded: OperatorProcess) -> No
         namespace=owner,
     )
     wait_phase(cluster, owner, "web-staging", "Deployed")
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        owner,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"2"}}',
-    )
+    cluster.patch_spec(owner, "web-staging", {"version": "2"})
     wait_for(
         lambda: (
             (cluster.get("deployments.alecton.dev", "web-staging", owner) or {})
@@ -385,12 +370,7 @@ def test_context_not_granted_is_refused(guarded: OperatorProcess) -> None:
 def test_no_secret_in_logs_events_or_status_and_no_temp_files_left(guarded: OperatorProcess) -> None:
     cluster = guarded.cluster
     ns = cluster.new_namespace("hygiene")
-    full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    only_b = {
-        **full,
-        "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
-        "current-context": "alecton-b",
-    }
+    only_b = cluster.target_kubeconfig()
     only_b["users"][0]["user"]["token"] = (
         SECRET_MARKER  # unused by the server (cert auth wins), must not leak
     )

@@ -3,7 +3,6 @@ by the API server's audit log, the Helm chart, metrics and probes."""
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -98,18 +97,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     cluster = sa_operator.cluster
     ns = sa_operator.namespaces[0]  # type: ignore[attr-defined]
     target_ns = f"{ns}-web"
-    full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    only_b = {
-        **full,
-        "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
-        "current-context": "alecton-b",
-    }
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "b"},
-        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(only_b).encode()).decode()},
-    }
+    secret = r.kubeconfig_secret("b", cluster.target_kubeconfig())
     cluster.apply(
         secret,
         r.cluster(name="target-b", context="", secret="b"),
@@ -121,16 +109,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     )
     # The full flow: deploy -> upgrade -> rollback -> delete.
     wait_phase(cluster, ns, "web-staging", "Deployed")
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"2.0.0"}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"version": "2.0.0"})
     wait_for(
         lambda: (
             (cluster.get("deployments.alecton.dev", "web-staging", ns) or {})
@@ -142,16 +121,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
         30,
         "revision 2",
     )
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"rollback":{"revision":1}}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"rollback": {"revision": 1}})
     wait_phase(cluster, ns, "web-staging", "RolledBack")
     cluster.kubectl("delete", "deployments.alecton.dev", "web-staging", "-n", ns, "--timeout=60s")
     assert cluster.helm_json("helm", "list", "--namespace", target_ns) == []

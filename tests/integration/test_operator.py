@@ -5,11 +5,8 @@ with helm itself."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-
-import yaml
 
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
@@ -60,16 +57,7 @@ def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
 
     # A new version: revision 2 runs the new image.
     cluster.apply(r.image("web", "2.0.0", PODINFO_2), namespace=ns)
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"2.0.0"}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"version": "2.0.0"})
     obj = wait_phase(cluster, ns, "web-staging", "Deployed")
     assert obj["status"]["release"]["revision"] == 2
     assert helm_values(cluster, helm, "web-staging", target_ns)["image"] == PODINFO_2
@@ -81,16 +69,7 @@ def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
     assert deployed["spec"]["template"]["spec"]["containers"][0]["image"] == PODINFO_2
 
     # Roll back to revision 1: revision 3 runs the old image again.
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"rollback":{"revision":1}}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"rollback": {"revision": 1}})
     obj = wait_phase(cluster, ns, "web-staging", "RolledBack")
     assert obj["status"]["release"]["revision"] == 3
     assert obj["status"]["release"]["version"] == "1.0.0"
@@ -106,16 +85,7 @@ def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
     assert len(cluster.helm_json(helm, "history", "web-staging", "--namespace", target_ns)) == 3
     # ... until the version changes, which deploys normally again.
     cluster.apply(r.image("web", "3.0.0", PODINFO_2 + "-3"), namespace=ns)
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"3.0.0"}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"version": "3.0.0"})
     obj = wait_phase(cluster, ns, "web-staging", "Deployed")
     assert obj["status"]["release"]["revision"] == 4
     events = cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout
@@ -206,20 +176,9 @@ def test_cluster_from_secret_kubeconfig(operator: OperatorProcess) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns = cluster.new_namespace("secretkc")
     target_ns = f"{ns}-web"
-    full = yaml.safe_load(open(cluster.kubeconfig).read())  # noqa: SIM115
     # A kubeconfig with only cluster b, credentials embedded as data.
-    only_b = {
-        **full,
-        "clusters": [c for c in full["clusters"] if c["name"] == "alecton-b"],
-        "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
-        "current-context": "alecton-b",
-    }
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "b-kubeconfig"},
-        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(only_b).encode()).decode()},
-    }
+    only_b = cluster.target_kubeconfig()
+    secret = r.kubeconfig_secret("b-kubeconfig", only_b)
     cluster.apply(
         secret,
         r.cluster(name="via-secret", context="", secret="b-kubeconfig"),

@@ -6,7 +6,6 @@ ALECTON_FAULT_LOOPS sets the length of the SIGKILL loop (CI runs a bounded 4).""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
@@ -79,16 +77,7 @@ def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -
     for loop in range(1, FAULT_LOOPS + 1):
         cluster.apply(r.image("web", str(loop), f"r/web:{loop}"), namespace=ns)
         for t in targets:
-            cluster.kubectl(
-                "patch",
-                "deployments.alecton.dev",
-                f"web-{t}",
-                "-n",
-                ns,
-                "--type=merge",
-                "-p",
-                json.dumps({"spec": {"version": str(loop)}}),
-            )
+            cluster.patch_spec(ns, f"web-{t}", {"version": str(loop)})
         time.sleep(rng.uniform(0.1, 0.9))
         operator.kill_group(signal.SIGKILL)
         operator.start()
@@ -129,16 +118,7 @@ def test_release_stuck_pending_is_repaired(crds: Cluster, start_operator) -> Non
     assert latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade"
 
     set_migration(cluster, ns, target_ns, False)
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"2"}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"version": "2"})
     operator.start()
     obj = wait_phase(cluster, ns, "web-staging", "Deployed")
     assert "stuck in pending-upgrade: rolled back to revision 1" in obj["status"]["message"]
@@ -255,16 +235,7 @@ def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
     cluster.plane.stop_process("kube-apiserver-a")
     time.sleep(3)  # the operator's watches and writes fail meanwhile
     cluster.plane.start_process("kube-apiserver-a")
-    cluster.kubectl(
-        "patch",
-        "deployments.alecton.dev",
-        "web-staging",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"spec":{"version":"2"}}',
-    )
+    cluster.patch_spec(ns, "web-staging", {"version": "2"})
     obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
     assert obj["status"]["release"]["version"] == "2"
 
@@ -321,26 +292,11 @@ def test_unreachable_cluster_does_not_block_others_and_recovers(crds: Cluster, s
     target_ns = f"{ns}-web"
     gate = TcpGate()
     try:
-        full = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-        real_b = next(c for c in full["clusters"] if c["name"] == "alecton-b")
-        host, port = real_b["cluster"]["server"].removeprefix("https://").split(":")
-        via_gate = {
-            **full,
-            "clusters": [
-                {
-                    "name": "alecton-b",
-                    "cluster": {**real_b["cluster"], "server": f"https://127.0.0.1:{gate.port}"},
-                }
-            ],
-            "contexts": [c for c in full["contexts"] if c["name"] == "alecton-b"],
-            "current-context": "alecton-b",
-        }
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "gated"},
-            "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(via_gate).encode()).decode()},
-        }
+        via_gate = cluster.target_kubeconfig()
+        real_server = via_gate["clusters"][0]["cluster"]["server"]
+        host, port = real_server.removeprefix("https://").split(":")
+        via_gate["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{gate.port}"
+        secret = r.kubeconfig_secret("gated", via_gate)
         app = r.application("web", target_ns)
         app["spec"]["targets"] = [{"name": "far", "cluster": "gated", "namespace": target_ns}] + [
             {"name": f"near{i}", "cluster": "target-b", "namespace": target_ns} for i in range(4)
