@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster as TestCluster
+from tests.integration.harness import Cluster as HarnessCluster
 from tests.integration.harness import OperatorProcess, wait_for, wait_phase
 
 SECRET_MARKER = f"SUPERSECRET-{uuid.uuid4().hex}"
@@ -31,7 +31,7 @@ LOAD_DEPLOYMENTS = int(os.environ.get("ALECTON_LOAD_DEPLOYMENTS", "200"))
 
 
 @pytest.fixture(scope="module")
-def guarded(crds: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """A cluster-wide operator with a context policy, probes, and its own TMPDIR."""
     tmpdir = tmp_path_factory.mktemp("operator-tmp")
     port = free_port()
@@ -114,7 +114,7 @@ def malformed(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=malformed())
 def test_malformed_bodies_are_rejected_clearly_or_parsed_safely(
-    crds: TestCluster, case: tuple[str, dict]
+    crds: HarnessCluster, case: tuple[str, dict]
 ) -> None:
     kind, body = case
     proc = crds.kubectl(

@@ -35,5 +35,14 @@ def test_readme_ci_example_passes(bin_dir: Path, tmp_path: Path) -> None:
     assert re.search(r"web\s+staging\s+local-b\s+1\.1\.0\s+RolledBack\s+3", output), output
     assert not state_dir.exists()  # `alecton local down` ran and cleaned up
     # No etcd or kube-apiserver of this control plane (their flags name its directory) is left.
-    left = subprocess.run(["pgrep", "-f", str(state_dir)], capture_output=True, text=True)
-    assert left.stdout.strip() == "", left.stdout
+    left = [
+        _read(cmdline) for cmdline in Path("/proc").glob("[0-9]*/cmdline") if str(state_dir) in _read(cmdline)
+    ]
+    assert left == [], left
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # the process ended while we looked
+        return ""
