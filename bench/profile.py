@@ -70,7 +70,7 @@ def main() -> None:
             )
             operator.send_signal(signal.SIGINT)
             operator.wait(timeout=120)
-            print(report.read_text()[:6000])
+            print(report.read_text())
         finally:
             plane.down(quiet=True)
 
