@@ -367,7 +367,7 @@ def test_context_not_granted_is_refused(guarded: OperatorProcess) -> None:
 # ----- secrets hygiene (runs after the tests above in this module) --------------------------
 
 
-def test_no_secret_in_logs_events_or_status_and_no_temp_files_left(guarded: OperatorProcess) -> None:
+def test_no_secret_in_logs_events_or_status(guarded: OperatorProcess) -> None:
     cluster = guarded.cluster
     ns = cluster.new_namespace("hygiene")
     only_b = cluster.target_kubeconfig()
@@ -390,10 +390,6 @@ def test_no_secret_in_logs_events_or_status_and_no_temp_files_left(guarded: Oper
         + guarded.log_since_start()
     )
     assert SECRET_MARKER not in everything
-    leftovers = [
-        p.name for p in Path(guarded.tmpdir).iterdir() if p.name.startswith("alecton-") and p.is_file()
-    ]  # type: ignore[attr-defined]
-    assert leftovers == []
 
 
 # ----- load ---------------------------------------------------------------------------------
@@ -456,3 +452,11 @@ def test_many_deployments_converge_and_liveness_stays_responsive(guarded: Operat
     print(
         f"load: {LOAD_DEPLOYMENTS} Deployments, concurrency 2: {elapsed:.0f} s; /healthz max {worst_ms:.0f}ms"
     )
+
+
+def test_temporary_files_are_gone_after_shutdown(guarded: OperatorProcess) -> None:
+    """Last in this module: values files and tenant kubeconfigs exist only while helm runs
+    (helm may still be retrying failures of the tests above, so stop the operator first)."""
+    guarded.stop()
+    tmpdir = Path(guarded.tmpdir)  # type: ignore[attr-defined]
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("alecton-")] == []
