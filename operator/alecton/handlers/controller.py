@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -556,14 +556,23 @@ class Controller:
 
     async def _write_status(self, snap: DeploymentSnapshot, status: dict[str, Any]) -> DeploymentSnapshot:
         ref = snap.ref
+        return await self._remember(
+            snap, self.kube.patch_status("Deployment", ref.namespace, ref.name, status)
+        )
+
+    async def _remember(
+        self, snap: DeploymentSnapshot, write: Coroutine[Any, Any, dict[str, Any]]
+    ) -> DeploymentSnapshot:
+        """Run a write of the Deployment and keep the body it returns (see `_written`);
+        a Deployment deleted meanwhile is not an error."""
         try:
-            body = await self.kube.patch_status("Deployment", ref.namespace, ref.name, status)
+            body = await write
         except ApiException as error:
             if error.status == 404:
                 return snap
             raise
         written = DeploymentSnapshot(body)
-        self._written[ref] = written
+        self._written[snap.ref] = written
         return written
 
     async def _ensure_finalizer(self, snap: DeploymentSnapshot) -> DeploymentSnapshot:
@@ -583,15 +592,7 @@ class Controller:
         # resourceVersion makes this an optimistic write: a concurrent change of the
         # finalizer list fails with 409 and the reconcile is retried.
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
-        try:
-            body = await self.kube.patch("Deployment", ref.namespace, ref.name, patch)
-        except ApiException as error:
-            if error.status == 404:
-                return snap
-            raise
-        written = DeploymentSnapshot(body)
-        self._written[ref] = written
-        return written
+        return await self._remember(snap, self.kube.patch("Deployment", ref.namespace, ref.name, patch))
 
     async def _event(self, snap: DeploymentSnapshot, event_type: str, reason: str, message: str) -> None:
         try:

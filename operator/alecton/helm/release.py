@@ -96,18 +96,7 @@ def parse_history(text: str) -> list[HistoryEntry]:
     data = _load(text)
     if not isinstance(data, list):
         raise HelmOutputError("helm history output is not a list")
-    entries = [
-        HistoryEntry(
-            revision=int(item.get("revision") or 0),
-            status=str(item.get("status", "")),
-            chart=str(item.get("chart", "")),
-            app_version=str(item.get("app_version", "")),
-            updated=str(item.get("updated", "")),
-            description=str(item.get("description", "")),
-        )
-        for item in data
-        if isinstance(item, dict)
-    ]
+    entries = [_entry(item, "app_version") for item in data if isinstance(item, dict)]
     entries.sort(key=lambda e: e.revision)
     versions: dict[int, str] = {}
     resolved: list[HistoryEntry] = []
@@ -122,21 +111,22 @@ def parse_history(text: str) -> list[HistoryEntry]:
     return list(reversed(resolved))
 
 
+def _entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
+    """One history entry from helm's JSON (`app_version`) or from status (`appVersion`)."""
+    return HistoryEntry(
+        revision=int(item.get("revision") or 0),
+        status=str(item.get("status", "")),
+        chart=str(item.get("chart", "")),
+        app_version=str(item.get(app_version_key, "")),
+        updated=str(item.get("updated", "")),
+        description=str(item.get("description", "")),
+        version=str(item.get("version", "")),
+    )
+
+
 def history_from_status(entries: list[dict[str, Any]]) -> list[HistoryEntry]:
     """The history a Deployment's status recorded (newest first)."""
-    return [
-        HistoryEntry(
-            revision=int(e.get("revision") or 0),
-            status=str(e.get("status", "")),
-            chart=str(e.get("chart", "")),
-            app_version=str(e.get("appVersion", "")),
-            updated=str(e.get("updated", "")),
-            description=str(e.get("description", "")),
-            version=str(e.get("version", "")),
-        )
-        for e in entries
-        if isinstance(e, dict)
-    ]
+    return [_entry(e, "appVersion") for e in entries if isinstance(e, dict)]
 
 
 def history_after_upgrade(
