@@ -15,7 +15,7 @@ from pathlib import Path
 # `python bench/profile.py` puts bench/ first on sys.path, so `run` is bench/run.py.
 from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import tools_bin
-from run import REPO, Bench, new_namespace, workload
+from run import REPO, Bench, new_namespace, operator_command, workload
 
 
 def main() -> None:
@@ -40,25 +40,9 @@ def main() -> None:
                     "0.001",
                     "-r",
                     "text",
-                    "--show-all",
                     "-o",
                     str(report),
-                    "-m",
-                    "alecton",
-                    "operator",
-                    "run",
-                    "--kubeconfig",
-                    bench.kubeconfig,
-                    "--context",
-                    "alecton-a",
-                    "--namespace",
-                    ns,
-                    "--helm",
-                    str(bench.bin / "helm"),
-                    "--charts-dir",
-                    str(REPO / "charts"),
-                    "--helm-concurrency",
-                    "4",
+                    *operator_command(bench, ns, 4),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -119,6 +119,16 @@ class Bench:
         raise TimeoutError("benchmark condition not reached")
 
 
+def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str]:
+    """`-m alecton operator run ...` for one namespace of the benchmark's control plane."""
+    return [
+        "-m", "alecton", "operator", "run",
+        "--kubeconfig", bench.kubeconfig, "--context", "alecton-a", "--namespace", namespace,
+        "--helm", str(bench.bin / "helm"), "--charts-dir", str(REPO / "charts"),
+        "--helm-concurrency", str(concurrency),
+    ]  # fmt: skip
+
+
 class Operator:
     def __init__(self, bench: Bench, concurrency: int, namespace: str) -> None:
         self.port = free_port()
@@ -126,22 +136,7 @@ class Operator:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "alecton",
-                "operator",
-                "run",
-                "--kubeconfig",
-                bench.kubeconfig,
-                "--context",
-                "alecton-a",
-                "--namespace",
-                namespace,
-                "--helm",
-                str(bench.bin / "helm"),
-                "--charts-dir",
-                str(REPO / "charts"),
-                "--helm-concurrency",
-                str(concurrency),
+                *operator_command(bench, namespace, concurrency),
                 "--probe-address",
                 f"127.0.0.1:{self.port}",
             ],

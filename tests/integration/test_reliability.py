@@ -56,6 +56,34 @@ def events(cluster: Cluster, ns: str) -> list[dict]:
     return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
 
 
+def deployed_web(
+    cluster: Cluster,
+    start_operator,
+    prefix: str,
+    versions: tuple[str, ...] = ("1",),
+    *args: str,
+) -> tuple[str, str, OperatorProcess]:
+    """A namespace with web deployed at versions[0] (Images for every version) by its own
+    operator; returns (namespace, target namespace, operator)."""
+    ns = cluster.new_namespace(prefix)
+    target_ns = f"{ns}-web"
+    images = [r.image("web", v, f"r/web:{v}") for v in versions]
+    cluster.apply(
+        r.cluster(), r.application("web", target_ns), *images, r.deployment("web", versions[0]), namespace=ns
+    )
+    operator = start_operator(ns, *args)
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    return ns, target_ns, operator
+
+
+def wait_pending_upgrade(cluster: Cluster, target_ns: str) -> None:
+    wait_for(
+        lambda: latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade",
+        30,
+        "pending-upgrade",
+    )
+
+
 def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -> None:
     cluster = crds
     ns = cluster.new_namespace("sigkill")
@@ -95,25 +123,10 @@ def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -
 
 def test_release_stuck_pending_is_repaired(crds: Cluster, start_operator) -> None:
     cluster = crds
-    ns = cluster.new_namespace("pending")
-    target_ns = f"{ns}-web"
-    cluster.apply(
-        r.cluster(),
-        r.application("web", target_ns),
-        r.image("web", "1", "r/web:1"),
-        r.image("web", "2", "r/web:2"),
-        r.deployment("web", "1"),
-        namespace=ns,
-    )
-    operator = start_operator(ns)
-    wait_phase(cluster, ns, "web-staging", "Deployed")
+    ns, target_ns, operator = deployed_web(cluster, start_operator, "pending", ("1", "2"))
     # A migration hook that never finishes (no nodes run it) keeps helm busy; kill it all.
     set_migration(cluster, ns, target_ns, True)
-    wait_for(
-        lambda: latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade",
-        30,
-        "pending-upgrade",
-    )
+    wait_pending_upgrade(cluster, target_ns)
     operator.kill_group(signal.SIGKILL)
     assert latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade"
 
@@ -172,23 +185,9 @@ def test_pending_install_without_good_revision_is_uninstalled(crds: Cluster, sta
 
 def test_sigterm_during_helm_marks_release_failed_not_pending(crds: Cluster, start_operator) -> None:
     cluster = crds
-    ns = cluster.new_namespace("sigterm")
-    target_ns = f"{ns}-web"
-    cluster.apply(
-        r.cluster(),
-        r.application("web", target_ns),
-        r.image("web", "1", "r/web:1"),
-        r.deployment("web", "1"),
-        namespace=ns,
-    )
-    operator = start_operator(ns)
-    wait_phase(cluster, ns, "web-staging", "Deployed")
+    ns, target_ns, operator = deployed_web(cluster, start_operator, "sigterm")
     set_migration(cluster, ns, target_ns, True)
-    wait_for(
-        lambda: latest(cluster, "web-staging", target_ns)["status"] == "pending-upgrade",
-        30,
-        "helm to be running",
-    )
+    wait_pending_upgrade(cluster, target_ns)  # helm is running
     started = time.monotonic()
     assert operator.proc is not None
     operator.proc.send_signal(signal.SIGTERM)  # the operator only, as kubelet does
@@ -199,17 +198,7 @@ def test_sigterm_during_helm_marks_release_failed_not_pending(crds: Cluster, sta
 
 def test_helm_timeout_fails_with_backoff_then_next_change_deploys(crds: Cluster, start_operator) -> None:
     cluster = crds
-    ns = cluster.new_namespace("timeout")
-    target_ns = f"{ns}-web"
-    cluster.apply(
-        r.cluster(),
-        r.application("web", target_ns),
-        r.image("web", "1", "r/web:1"),
-        r.deployment("web", "1"),
-        namespace=ns,
-    )
-    start_operator(ns, "--helm-timeout", "5")
-    wait_phase(cluster, ns, "web-staging", "Deployed")
+    ns, target_ns, _ = deployed_web(cluster, start_operator, "timeout", ("1",), "--helm-timeout", "5")
     set_migration(cluster, ns, target_ns, True)
     obj = wait_phase(cluster, ns, "web-staging", "Failed", timeout=40)
     assert obj["status"]["failures"] >= 1 and "retrying in" in obj["status"]["message"]
@@ -221,17 +210,7 @@ def test_helm_timeout_fails_with_backoff_then_next_change_deploys(crds: Cluster,
 
 def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
     cluster = crds
-    ns = cluster.new_namespace("apirestart")
-    cluster.apply(
-        r.cluster(),
-        r.application("web", f"{ns}-web"),
-        r.image("web", "1", "r/web:1"),
-        r.image("web", "2", "r/web:2"),
-        r.deployment("web", "1"),
-        namespace=ns,
-    )
-    start_operator(ns)
-    wait_phase(cluster, ns, "web-staging", "Deployed")
+    ns, _, _ = deployed_web(cluster, start_operator, "apirestart", ("1", "2"))
     cluster.plane.stop_process("kube-apiserver-a")
     time.sleep(3)  # the operator's watches and writes fail meanwhile
     cluster.plane.start_process("kube-apiserver-a")
