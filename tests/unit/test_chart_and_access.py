@@ -3,10 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from alecton.api.models import Application
-from alecton.reconcile.access import ContextPolicy, KubeconfigRefusedError, check_kubeconfig
-from alecton.reconcile.chart import ChartRefusedError, resolve_chart
+from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, resolve_chart
 
 
 def app(chart: str, **spec: str) -> Application:
@@ -25,67 +23,35 @@ def charts(tmp_path: Path) -> Path:
 
 
 def test_bundled_chart_resolves_inside_charts_dir(charts: Path) -> None:
-    source = resolve_chart(app("webapp", chartVersion="1.0.0"), charts)
+    source = resolve_chart(app("webapp", chartVersion="1.0.0"), ChartPolicy(charts))
     assert source.chart == str(charts / "webapp") and source.version == "1.0.0"
 
 
 @pytest.mark.parametrize("chart", ["../secret", "/etc", "webapp/../../secret", ".", "missing"])
 def test_paths_outside_or_missing_are_refused(charts: Path, chart: str) -> None:
     with pytest.raises(ChartRefusedError):
-        resolve_chart(app(chart), charts)
+        resolve_chart(app(chart), ChartPolicy(charts))
 
 
 def test_oci_and_repository_charts() -> None:
-    assert resolve_chart(app("oci://r.example.com/c/web"), None).chart == "oci://r.example.com/c/web"
-    source = resolve_chart(app("web", repository="https://charts.example.com"), None)
+    assert resolve_chart(app("oci://r.example.com/c/web"), ChartPolicy()).chart == "oci://r.example.com/c/web"
+    source = resolve_chart(app("web", repository="https://charts.example.com"), ChartPolicy())
     assert (source.chart, source.repository) == ("web", "https://charts.example.com")
     with pytest.raises(ChartRefusedError):
-        resolve_chart(app("../web", repository="https://charts.example.com"), None)
+        resolve_chart(app("../web", repository="https://charts.example.com"), ChartPolicy())
     with pytest.raises(ChartRefusedError):
-        resolve_chart(app("file:///etc/passwd"), None)
+        resolve_chart(app("file:///etc/passwd"), ChartPolicy())
     with pytest.raises(ChartRefusedError, match="no charts directory"):
-        resolve_chart(app("webapp"), None)
+        resolve_chart(app("webapp"), ChartPolicy())
 
 
-def test_context_policy() -> None:
-    assert ContextPolicy().allows("anyone", "prod")  # no grants: single-tenant setup
-    policy = ContextPolicy.parse(["team-a=prod,staging", "*=shared"])
-    assert policy.allows("team-a", "prod") and policy.allows("team-b", "shared")
-    assert not policy.allows("team-b", "prod")
-    with pytest.raises(ValueError, match="NAMESPACE=CONTEXT"):
-        ContextPolicy.parse(["nonsense"])
-
-
-def kubeconfig(user: dict, cluster: dict | None = None) -> bytes:
-    return yaml.safe_dump(
-        {
-            "clusters": [{"name": "c", "cluster": {"server": "https://x", **(cluster or {})}}],
-            "users": [{"name": "u", "user": user}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        }
-    ).encode()
-
-
-@pytest.mark.parametrize(
-    ("user", "cluster"),
-    [
-        ({"exec": {"command": "/bin/sh"}}, None),
-        ({"auth-provider": {"name": "gcp"}}, None),
-        ({"tokenFile": "/var/run/secrets/token"}, None),
-        ({"client-certificate": "/etc/cert", "client-key": "/etc/key"}, None),
-        ({"token": "t"}, {"certificate-authority": "/etc/ca.crt"}),
-    ],
-)
-def test_kubeconfig_reaching_into_the_operator_is_refused(user: dict, cluster: dict | None) -> None:
-    raw = kubeconfig(user, cluster)
-    with pytest.raises(KubeconfigRefusedError):
-        check_kubeconfig(raw)
-    assert check_kubeconfig(raw, allow_insecure=True)
-
-
-def test_embedded_kubeconfig_is_accepted_and_garbage_is_not() -> None:
-    assert check_kubeconfig(kubeconfig({"token": "abc", "client-certificate-data": "eA=="}))
-    with pytest.raises(KubeconfigRefusedError):
-        check_kubeconfig(b"\xff\xfe")
-    with pytest.raises(KubeconfigRefusedError):
-        check_kubeconfig(b"just: a map")
+def test_flags_plain_http_and_unlisted_hosts_are_refused() -> None:
+    with pytest.raises(ChartRefusedError, match="must not start with '-'"):
+        resolve_chart(app("--post-renderer=/bin/sh"), ChartPolicy())
+    with pytest.raises(ChartRefusedError, match="--allow-insecure-repositories"):
+        resolve_chart(app("web", repository="http://charts.example.com"), ChartPolicy())
+    assert resolve_chart(app("web", repository="http://c.example.com"), ChartPolicy(None, True)).repository
+    hosts = ChartPolicy(None, False, frozenset({"charts.example.com"}))
+    assert resolve_chart(app("web", repository="https://charts.example.com/x"), hosts).chart == "web"
+    with pytest.raises(ChartRefusedError, match=r"--allow-repository-host evil\.example\.com"):
+        resolve_chart(app("oci://evil.example.com/c/web"), hosts)

@@ -17,11 +17,11 @@ from alecton.helm.release import (
     owner_description,
     parse_history,
     parse_release,
-    release_owner,
+    owner_from_description,
 )
 from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
 from alecton.reconcile import status as st
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, Resolved, decide
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, decide
 
 from tests.unit.test_plan import APP, CHARTS, CLUSTER, deployment, image
 
@@ -57,12 +57,12 @@ def test_history_is_newest_first_with_versions_through_rollbacks() -> None:
     entries = parse_history(json.dumps(HISTORY))
     assert [(e.revision, e.version) for e in entries] == [(3, "1.0"), (2, "2.0"), (1, "1.0")]
     assert entries[0].as_status()["version"] == "1.0"
-    assert release_owner(entries) == "team/web-staging"
+    assert owner_from_description(entries[1].description) == "team/web-staging"
 
 
 def test_owner_of_hand_made_release_is_none() -> None:
     entries = parse_history(json.dumps([{**HISTORY[0], "description": "Install complete"}]))
-    assert release_owner(entries) is None
+    assert owner_from_description(entries[0].description) is None
 
 
 def test_release_output_parsed_without_values() -> None:
@@ -111,7 +111,7 @@ def test_runner_kills_on_timeout(tmp_path: Path) -> None:
     script = tmp_path / "slow-helm"
     script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
     script.chmod(0o755)
-    runner = HelmRunner(binary=str(script), timeout=0.5, kill_grace=1)
+    runner = HelmRunner(binary=str(script), timeout=0.5, kill_grace=1, deadline_margin=0)
     started = time.monotonic()
     with pytest.raises(HelmTimeoutError, match="did not finish within"):
         asyncio.run(runner.run(["upgrade"]))
@@ -140,14 +140,18 @@ def test_succeeded_and_failed_status() -> None:
     assert plan.desired is not None
     ctx = st.StatusContext(1, {}, "2026-01-01T00:00:00Z")
     history = parse_history(json.dumps(HISTORY[:1]))
-    ok = st.succeeded_status(ctx, Action.UPGRADE, plan.desired, history, lambda v: f"img:{v}")
+    here = ReleaseLocation("target-b", "context:alecton-b", "web", "web-staging")
+    ok = st.succeeded_status(ctx, Action.UPGRADE, plan.desired, history, lambda v: f"img:{v}", here)
     assert ok["phase"] == "Deployed" and ok["appliedFingerprint"] == plan.desired.fingerprint
+    assert ok["release"]["clusterIdentity"] == "context:alecton-b" and ok["appliedVersion"] == "1.0"
     assert ok["release"]["revision"] == 1 and ok["release"]["image"] == "img:1.0"
     failed = st.failed_status(
         ctx, Action.UPGRADE, "helm upgrade failed: boom", 2, 10, plan.desired.fingerprint
     )
     assert failed["phase"] == "Failed" and failed["retryAfter"] == "2026-01-01T00:00:10Z"
     assert "boom" in failed["message"] and "retrying in 10 s" in failed["message"]
+    # A failed upgrade forgets what was applied: reverting the inputs deploys again.
+    assert failed["appliedFingerprint"] is None
     waiting = st.waiting_status(ctx, Plan(Action.WAIT, "ImageNotFound", "no image"))
     assert waiting["phase"] == "Pending"
     stalled = {

@@ -5,20 +5,27 @@ from typing import Any
 
 import pytest
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
+from alecton.helm.release import HistoryEntry
+from alecton.reconcile.chart import ChartPolicy
 from alecton.reconcile.plan import (
     Action,
+    LiveLock,
     Missing,
     RecordedStatus,
+    ReleaseLocation,
+    Repair,
     Resolved,
     backoff_seconds,
     decide,
     owner_of,
     pick_image,
+    plan_repair,
     resolve,
     retry_wait,
 )
 
-CHARTS = Path(__file__).resolve().parents[2] / "charts"
+HERE = ReleaseLocation("b", "context:alecton-b", "web", "web-staging")
+CHARTS = ChartPolicy(Path(__file__).resolve().parents[2] / "charts")
 NS = "team"
 
 
@@ -43,17 +50,13 @@ def deployment(
     return Deployment.parse(body)
 
 
-APP = Application.parse(
-    {
-        "metadata": {"namespace": NS, "name": "web"},
-        "spec": {
-            "chart": "webapp",
-            "image": "web",
-            "values": {"a": 1},
-            "targets": [{"name": "staging", "cluster": "b", "namespace": "web-staging", "values": {"a": 2}}],
-        },
-    }
-)
+APP_SPEC: dict[str, Any] = {
+    "chart": "webapp",
+    "image": "web",
+    "values": {"a": 1},
+    "targets": [{"name": "staging", "cluster": "b", "namespace": "web-staging", "values": {"a": 2}}],
+}
+APP = Application.parse({"metadata": {"namespace": NS, "name": "web"}, "spec": APP_SPEC})
 CLUSTER = Cluster.parse({"metadata": {"namespace": NS, "name": "b"}, "spec": {"context": "alecton-b"}})
 
 
@@ -104,7 +107,7 @@ def test_first_upgrade_then_nothing_once_applied() -> None:
     plan = plan_for(dep)
     assert plan.action is Action.UPGRADE
     assert plan.desired is not None and plan.desired.values == {"a": 2, "image": "r/web:1.0"}
-    applied = RecordedStatus(applied_fingerprint=plan.desired.fingerprint, release_name="web-staging")
+    applied = RecordedStatus(applied_fingerprint=plan.desired.fingerprint, release=HERE)
     assert plan_for(dep, applied).action is Action.NOTHING
 
 
@@ -171,7 +174,7 @@ def test_waiting_conflict_suspend_refused() -> None:
 
 def test_deletion_decisions() -> None:
     gone = {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["alecton.dev/helm-release"]}
-    made = RecordedStatus(release_name="web-staging")
+    made = RecordedStatus(release=HERE)
     assert plan_for(deployment(**gone), made).action is Action.UNINSTALL
     assert plan_for(deployment(deletionPolicy="Orphan", **gone), made).action is Action.RELEASE_FINALIZER
     # Never made the release (or not the owner): nothing to uninstall.
@@ -236,3 +239,69 @@ def test_duplicate_target_names_rejected() -> None:
                 },
             }
         )
+
+
+def test_a_rollback_holds_until_a_new_version_or_its_removal() -> None:
+    dep = deployment(rollback={"revision": 1})
+    desired = plan_for(dep).desired
+    assert desired is not None
+    rolled_back = RecordedStatus(
+        applied_fingerprint="sha256:old",
+        applied_inputs={**desired.inputs(), "values": "changed"},
+        applied_version="1.0",
+        release=HERE,
+        release_revision=3,
+        rollback_revision=1,
+        rollback_result="Succeeded",
+    )
+    held = plan_for(dep, rolled_back)
+    assert held.action is Action.HELD and "held at revision 3" in held.message and "values" in held.message
+    assert plan_for(deployment(), rolled_back).action is Action.UPGRADE  # spec.rollback removed
+    newer = deployment(version="2.0", rollback={"revision": 1})
+    resolved = Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0"))
+    assert decide(newer, rolled_back, resolved, newer.ref, CHARTS).action is Action.UPGRADE
+
+
+def test_a_rollback_with_a_new_version_in_one_update_is_superseded() -> None:
+    newer = deployment(version="2.0", rollback={"revision": 1})
+    recorded = RecordedStatus(
+        applied_fingerprint="sha256:x", applied_version="1.0", release=HERE, release_revision=2
+    )
+    resolved = Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0"))
+    plan = decide(newer, recorded, resolved, newer.ref, CHARTS)
+    assert (plan.action, plan.reason) == (Action.UPGRADE, "RollbackSuperseded")
+
+
+def test_only_a_stale_pending_revision_is_repaired() -> None:
+    def entry(revision: int, status: str, updated: str) -> HistoryEntry:
+        return HistoryEntry(revision, status, "c-1", "1", updated, "")
+
+    history = [entry(2, "pending-upgrade", "2026-01-01T00:10:00.123456789Z"), entry(1, "deployed", "x")]
+    stuck_at = 1767226200.123456  # 2026-01-01T00:10:00.123456Z
+    live = plan_repair(history, stuck_at + 100, stale_after=360)
+    assert isinstance(live, LiveLock) and "not repaired before 2026-01-01T00:16:00Z" in live.description
+    repair = plan_repair(history, stuck_at + 361, stale_after=360)
+    assert isinstance(repair, Repair) and repair.rollback_to == 1
+    # Unreadable time: assume it may be live.
+    assert isinstance(plan_repair([entry(2, "pending-install", "?")], stuck_at, 1), LiveLock)
+    assert plan_repair([entry(1, "deployed", "x")], stuck_at, 1) is None
+
+
+def test_values_too_deep_are_refused_not_a_recursion_error() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    app = Application.parse(
+        {"metadata": {"namespace": NS, "name": "web"}, "spec": {**APP_SPEC, "values": deep}}
+    )
+    plan = decide(
+        deployment(),
+        RecordedStatus(),
+        Resolved(app, app.targets[0], CLUSTER, image()),
+        deployment().ref,
+        CHARTS,
+    )
+    assert (plan.action, plan.reason) == (Action.REFUSED, "ValuesRefused")
+    assert "deeper than 64 levels" in plan.message

@@ -24,6 +24,11 @@ PLURALS = {
 }
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
+# The ServiceAccount of a tenant namespace that helm impersonates on the operator's own cluster.
+DEFAULT_SERVICE_ACCOUNT = "alecton-deployer"
+# Helm release labels (stored on helm's own storage Secrets) that say which Deployment owns it.
+OWNER_NAMESPACE_LABEL = f"{GROUP}/owner-namespace"
+OWNER_NAME_LABEL = f"{GROUP}/owner-name"
 DEFAULT_IMAGE_REF_PATH = "image"
 
 
@@ -47,6 +52,14 @@ def _str(spec: dict[str, Any], key: str, required: bool = True) -> str:
     if not isinstance(value, str):
         raise InvalidResourceError(f"spec.{key} must be a string, not {type(value).__name__}")
     return value
+
+
+def _list(raw: Any, where: str) -> tuple[Any, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidResourceError(f"{where} must be a list")
+    return tuple(raw)
 
 
 def _values(raw: Any, where: str) -> dict[str, Any]:
@@ -119,6 +132,7 @@ class Target:
     cluster: str
     namespace: str
     values: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,7 @@ class Application:
     image_values: ImageValues = ImageValues()
     values: dict[str, Any] = field(default_factory=dict, hash=False)
     targets: tuple[Target, ...] = ()
+    values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Application:
@@ -149,6 +164,7 @@ class Application:
                 cluster=_str(raw, "cluster"),
                 namespace=_str(raw, "namespace"),
                 values=_values(raw.get("values"), f"{where}.values"),
+                values_from=_list(raw.get("valuesFrom"), f"{where}.valuesFrom"),
             )
             if target.name in seen:
                 raise InvalidResourceError(f"target name {target.name!r} is used twice")
@@ -163,6 +179,7 @@ class Application:
             image_values=ImageValues.parse(spec.get("imageValues")),
             values=_values(spec.get("values"), "spec.values"),
             targets=tuple(targets),
+            values_from=_list(spec.get("valuesFrom"), "spec.valuesFrom"),
         )
 
     def target(self, name: str) -> Target | None:
@@ -180,6 +197,12 @@ class Cluster:
     ref: ObjectRef
     context: str = ""
     kubeconfig_secret: SecretKeyRef | None = None
+    service_account: str = DEFAULT_SERVICE_ACCOUNT  # impersonated on the operator's own cluster
+
+    @property
+    def in_cluster(self) -> bool:
+        """The cluster the operator itself runs against (no context, no Secret)."""
+        return not self.context and self.kubeconfig_secret is None
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Cluster:
@@ -190,7 +213,12 @@ class Cluster:
             if not isinstance(secret, dict) or not secret.get("name"):
                 raise InvalidResourceError("spec.kubeconfigSecretRef.name is required")
             secret_ref = SecretKeyRef(name=secret["name"], key=secret.get("key") or DEFAULT_KUBECONFIG_KEY)
-        return cls(ref=_ref(body), context=_str(spec, "context", False), kubeconfig_secret=secret_ref)
+        return cls(
+            ref=_ref(body),
+            context=_str(spec, "context", False),
+            kubeconfig_secret=secret_ref,
+            service_account=_str(spec, "serviceAccountName", False) or DEFAULT_SERVICE_ACCOUNT,
+        )
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,45 @@ def run(
         [],
         "--allow-context",
         envvar="ALECTON_ALLOW_CONTEXTS",
-        help="Grant contexts of the operator's kubeconfig to a namespace: NAMESPACE=CTX[,CTX] "
-        "(repeatable; `*` for every namespace). Without any grant every context is allowed.",
+        help="Grant a tenant namespace a context of the operator's kubeconfig, or `in-cluster` "
+        "(the operator's own cluster), bounded to target namespaces by a glob: "
+        "TENANT=CONTEXT[:NAMESPACE-GLOB][,...] (repeatable; TENANT `*` is every namespace). "
+        "Deny by default: without a grant a namespace reaches no cluster.",
+    ),
+    allow_adopt: bool = typer.Option(
+        False,
+        "--allow-adopt",
+        envvar="ALECTON_ALLOW_ADOPT",
+        help="Let a Deployment annotated alecton.dev/adopt=true take over a release alecton did "
+        "not make (in a namespace its grant covers).",
+    ),
+    allow_insecure_repositories: bool = typer.Option(
+        False,
+        "--allow-insecure-repositories",
+        envvar="ALECTON_ALLOW_INSECURE_REPOSITORIES",
+        help="Accept http:// chart repositories (fetched from the operator's network position).",
+    ),
+    allow_repository_host: list[str] = typer.Option(
+        [],
+        "--allow-repository-host",
+        envvar="ALECTON_ALLOW_REPOSITORY_HOSTS",
+        help="Only fetch charts (repositories and OCI) from these hosts (repeatable; default: any).",
+    ),
+    lock_grace: float = typer.Option(
+        60.0,
+        "--lock-grace",
+        envvar="ALECTON_LOCK_GRACE",
+        min=0,
+        help="A release stuck in pending-* is repaired only when its last update is older than "
+        "--helm-timeout plus this many seconds (a younger one may belong to a running helm).",
+    ),
+    namespace_share: float = typer.Option(
+        0.5,
+        "--namespace-share",
+        envvar="ALECTON_NAMESPACE_SHARE",
+        min=0.01,
+        max=1.0,
+        help="The share of the helm workers one namespace may hold at once (at least one).",
     ),
     allow_insecure_kubeconfig: bool = typer.Option(
         False,
@@ -112,16 +149,22 @@ def run(
         charts_dir=charts_dir.resolve() if charts_dir else None,
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,
+        allow_insecure_repositories=allow_insecure_repositories,
+        repository_hosts=frozenset(h.strip().lower() for h in allow_repository_host if h.strip()),
+        allow_adopt=allow_adopt,
+        lock_grace=lock_grace,
+        namespace_share=namespace_share,
         helm_home=Path(tempfile.gettempdir()) / "alecton-helm",
         probe_address=probe_address,
     )
     from alecton.handlers.logs import setup_logging
 
     setup_logging(log_format, logging.DEBUG if verbose else logging.INFO)
-    if not policy.grants:
-        logging.getLogger("alecton").warning(
-            "no --allow-context grants: every namespace may use every context of the operator's kubeconfig"
-        )
+    logger = logging.getLogger("alecton")
+    if policy.grants:
+        logger.info("cluster grants: %s", " ".join(policy.describe()))
+    else:
+        logger.warning("no --allow-context grants: no namespace may deploy to any cluster (deny by default)")
     asyncio.run(_run(config))
 
 

@@ -1,4 +1,10 @@
-"""Turning a Cluster into the kubeconfig and context helm runs with."""
+"""Turning a Cluster into the kubeconfig, context and identity helm runs with.
+
+Deny by default: a tenant namespace reaches a context of the operator's kubeconfig (or
+the operator's own cluster, `in-cluster`) only through an `--allow-context` grant, and
+only for the target namespaces the grant names. On the operator's own cluster helm acts
+as a ServiceAccount of the tenant namespace, never with the operator's identity.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +15,47 @@ from alecton.api.models import Cluster
 from alecton.handlers.config import OperatorConfig
 from alecton.helm.actions import KubeAccess, private_file
 from alecton.kube.client import KubeClient
-from alecton.reconcile.access import check_kubeconfig
-
-IN_CLUSTER = "in-cluster"  # the policy name of "the cluster the operator runs in"
+from alecton.reconcile.access import IN_CLUSTER, check_kubeconfig, cluster_identity
 
 
 class ClusterAccessError(Exception):
     """The Cluster cannot be used as it is; the message says what to change."""
 
 
+def _refuse_ungranted(
+    cluster: Cluster, config: OperatorConfig, grant_name: str, target_namespace: str
+) -> None:
+    refusal = config.context_policy.refusal(cluster.ref.namespace, grant_name, target_namespace)
+    if refusal:
+        raise ClusterAccessError(f"Cluster {cluster.ref.name!r}: {refusal}")
+
+
 @contextlib.asynccontextmanager
 async def cluster_access(
-    cluster: Cluster, config: OperatorConfig, kube: KubeClient
+    cluster: Cluster, target_namespace: str, config: OperatorConfig, kube: KubeClient
 ) -> AsyncIterator[KubeAccess]:
-    """Yield how to reach `cluster`. A Secret-held kubeconfig lives in a 0600 temporary
-    file only for the duration of the block."""
+    """Yield how to reach `cluster` for a release in `target_namespace`. A Secret-held
+    kubeconfig lives in a 0600 temporary file only for the duration of the block."""
     namespace = cluster.ref.namespace
     secret = cluster.kubeconfig_secret
     if secret is None:
-        # No context: the cluster the operator itself runs against (its kubeconfig and
-        # context, or in-cluster credentials when it has no kubeconfig).
-        context = cluster.context or config.context or ""
-        policy_name = context or IN_CLUSTER
-        if not config.context_policy.allows(namespace, policy_name):
-            raise ClusterAccessError(
-                f"Cluster {cluster.ref.name!r} uses context {policy_name!r}, which the "
-                f"operator does not grant to namespace {namespace!r} (ask an administrator to add "
-                f"--allow-context {namespace}={policy_name})"
+        if cluster.in_cluster:
+            _refuse_ungranted(cluster, config, IN_CLUSTER, target_namespace)
+            # The operator's own cluster: its kubeconfig and context (or in-cluster
+            # credentials), acting as the tenant's ServiceAccount.
+            yield KubeAccess(
+                config.kubeconfig_path or "",
+                config.context or "",
+                identity=cluster_identity(IN_CLUSTER),
+                impersonate=f"system:serviceaccount:{namespace}:{cluster.service_account}",
             )
-        kubeconfig = config.target_kubeconfig_path if cluster.context else config.kubeconfig_path
-        yield KubeAccess(kubeconfig or "", context)
+            return
+        _refuse_ungranted(cluster, config, cluster.context, target_namespace)
+        yield KubeAccess(
+            config.target_kubeconfig_path or "",
+            cluster.context,
+            identity=cluster_identity(cluster.context),
+        )
         return
     raw = await kube.read_secret_key(namespace, secret.name, secret.key)
     if raw is None:
@@ -47,10 +64,15 @@ async def cluster_access(
             f"does not exist in namespace {namespace!r}"
         )
     try:
-        check_kubeconfig(raw, config.allow_insecure_kubeconfig)
+        target = check_kubeconfig(raw, cluster.context, config.allow_insecure_kubeconfig)
     except ValueError as error:
         raise ClusterAccessError(
             f"Cluster {cluster.ref.name!r}: kubeconfig in Secret {secret.name!r} refused: {error}"
         ) from None
     with private_file(raw, ".kubeconfig") as path:
-        yield KubeAccess(str(path), cluster.context, tenant_secret=True)
+        yield KubeAccess(
+            str(path),
+            target.context,
+            tenant_secret=True,
+            identity=cluster_identity(target.context, target.server),
+        )

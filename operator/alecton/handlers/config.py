@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alecton.kube.client import kubeconfig_path
 from alecton.reconcile.access import ContextPolicy
+from alecton.reconcile.chart import ChartPolicy
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,26 @@ class OperatorConfig:
     charts_dir: Path | None = None
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)
     allow_insecure_kubeconfig: bool = False
+    allow_insecure_repositories: bool = False  # http:// chart repositories
+    repository_hosts: frozenset[str] = frozenset()  # chart hosts allowed; empty: any
+    allow_adopt: bool = False  # may a Deployment take over a release alecton did not make?
+    lock_grace: float = 60.0  # a pending-* revision older than helm's timeout + this is stale
+    namespace_share: float = 0.5  # the share of helm workers one tenant namespace may hold
     helm_home: Path | None = None
     probe_address: str = ""  # host:port for /healthz, /readyz, /metrics; empty: off
+
+    @property
+    def charts(self) -> ChartPolicy:
+        return ChartPolicy(self.charts_dir, self.allow_insecure_repositories, self.repository_hosts)
+
+    @property
+    def stale_lock_after(self) -> float:
+        """Seconds after which a pending-* revision cannot belong to a running helm."""
+        return self.helm_timeout + self.lock_grace
+
+    @property
+    def namespace_workers(self) -> int:
+        return max(1, int(self.helm_concurrency * self.namespace_share))
 
     @property
     def kubeconfig_path(self) -> str | None:

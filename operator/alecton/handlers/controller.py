@@ -28,43 +28,57 @@ from alecton.api.models import (
 )
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.config import OperatorConfig
+from alecton.handlers.ownership import check_ownership
 from alecton.handlers.queue import WorkQueue
+from alecton.handlers.slots import Slots
+from alecton.handlers.unlock import ReleaseLockedError, unlock
 from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
 from alecton.helm.release import (
     ReleaseInfo,
     history_after_upgrade,
     history_from_status,
     owner_description,
-    release_owner,
 )
 from alecton.helm.runner import HelmTimeoutError
 from alecton.kube.client import ApiException, KubeClient
-from alecton.kube.releases import ReleaseStorage
+from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labels
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
+    FetchedValues,
     Missing,
     Plan,
     RecordedStatus,
+    ReleaseLocation,
+    Resolved,
+    ValuesRefusedError,
+    ValuesSources,
     backoff_seconds,
     decide,
     is_unreachable,
     owner_of,
     pick_image,
-    plan_repair,
     resolve,
     retry_wait,
+    values_references,
 )
+from alecton.reconcile.redact import Redactor
+from alecton.reconcile.values import ValuesReference
 
 log = logging.getLogger("alecton.controller")
 
-ADOPT_ANNOTATION = "alecton.dev/adopt"
-# Retry delay after an unexpected error (API server unreachable, a bug): short, so a
-# restarted API server is caught up with quickly; errors are logged each time.
-_ERROR_RETRY = 5.0
-_CLUSTER_BUSY_RETRY = 1.0
+_SLOT_BUSY_RETRY = 1.0
+_VALUES_SOURCE_RETRY = 30.0  # ConfigMaps and Secrets are not watched: look again later
+# Failures that are about the target or its inputs, reported in status with backoff.
+_ACTION_ERRORS = (
+    HelmActionError,
+    HelmTimeoutError,
+    ClusterAccessError,
+    ReleaseLookupError,
+    ReleaseLockedError,
+)
 
 
 @dataclass(frozen=True)
@@ -140,8 +154,10 @@ class Controller:
         self._written: dict[ObjectRef, DeploymentSnapshot] = {}
         self._workers: list[asyncio.Task[None]] = []
         self.storage = ReleaseStorage()
-        self._cluster_in_flight: dict[ObjectRef, int] = {}
-        self._clusters_unreachable: set[ObjectRef] = set()
+        self.slots = Slots(config.namespace_workers)
+        self._errors: dict[ObjectRef, int] = {}  # consecutive unexpected errors per Deployment
+        # The in-progress status write started by _claim, awaited before any later write.
+        self._progress_write: asyncio.Task[DeploymentSnapshot] | None = None
         self.metrics = metrics or Metrics()
         self.metrics.watch_phases(self._phases)
 
@@ -161,6 +177,7 @@ class Controller:
             del self._written[ref]
         if deleted:
             self.queue.forget(ref)
+            self._errors.pop(ref, None)
             return
         self.queue.add(ref)
 
@@ -197,16 +214,32 @@ class Controller:
             ref = await self.queue.get()
             try:
                 result = await self.reconcile(ref)
+                self._errors.pop(ref, None)
                 self.metrics.reconciles.labels(result).inc()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Never let one Deployment kill a worker; retry it later.
-                log.exception("reconcile of %s failed unexpectedly; retrying in %s s", ref, _ERROR_RETRY)
-                self.metrics.reconciles.labels("error").inc()
-                self.queue.add_after(ref, _ERROR_RETRY)
+            except Exception as error:
+                # Never let one Deployment kill a worker, nor retry it in a hot loop.
+                await self._unexpected(ref, error)
             finally:
                 self.queue.done(ref)
+
+    async def _unexpected(self, ref: ObjectRef, error: Exception) -> None:
+        """Back off per Deployment and say so in a Stalled condition (one line, no traceback
+        in status; the traceback is logged at debug level only)."""
+        self.metrics.reconciles.labels("error").inc()
+        failures = self._errors[ref] = self._errors.get(ref, 0) + 1
+        delay = backoff_seconds(failures)
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        reason = f"unexpected {type(error).__name__}: {first_line}".rstrip(": ")
+        log.error("reconcile of %s failed: %s; retrying in %.0f s", ref, reason, delay)
+        log.debug("traceback of the failed reconcile of %s", ref, exc_info=error)
+        self.queue.add_after(ref, delay)
+        snap = self._snapshot(ref)
+        if snap is not None:
+            generation = int(snap.body["metadata"].get("generation") or 0)
+            with contextlib.suppress(Exception):  # the API server may be what failed
+                await self._write_status(snap, st.stalled_status(self._ctx(snap, generation), reason, delay))
 
     # ----- one reconcile --------------------------------------------------------------
 
@@ -220,19 +253,22 @@ class Controller:
     async def reconcile(self, ref: ObjectRef) -> str:
         snap = self._snapshot(ref)
         if snap is None:
+            self._written.pop(ref, None)
             return "gone"
         try:
             deployment = Deployment.parse(snap.body)
         except InvalidResourceError as error:
             await self._write_if_changed(snap, Plan(Action.REFUSED, "InvalidSpec", f"invalid spec: {error}"))
             return "invalid"
-        plan = self._plan(deployment, snap)
+        plan = await self._plan(deployment, snap)
         logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
         if plan.action is Action.NOTHING:
             await self._settle(snap, deployment)
             return "unchanged"
-        if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED):
+        if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
             await self._write_if_changed(snap, plan)
+            if plan.reason == "ValuesSourceNotFound":
+                self.queue.add_after(ref, _VALUES_SOURCE_RETRY)
             return plan.action.value.lower()
         if plan.action is Action.RELEASE_FINALIZER:
             if plan.reason != "NotOwner":
@@ -240,7 +276,7 @@ class Controller:
             await self._remove_finalizer(snap)
             return "finalized"
         if plan.action is Action.UNINSTALL:
-            await self._uninstall(snap, deployment, plan, logger)
+            await self._uninstall(snap, deployment, logger)
             return "uninstalled"
         assert plan.desired is not None
         wait = retry_wait(RecordedStatus.parse(snap.status), plan.desired.fingerprint, time.time())
@@ -251,7 +287,7 @@ class Controller:
             return "backoff"
         return await self._release(snap, deployment, plan, logger)
 
-    def _plan(self, deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
+    async def _plan(self, deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
         ns = deployment.ref.namespace
         app = self.indexes.application(ns, deployment.application)
         resolution: Any
@@ -264,14 +300,47 @@ class Controller:
                 lambda name: self.indexes.cluster(ns, name),
                 self.indexes.images_for(ns, app.image, deployment.version) if app else [],
             )
+        sources = None
+        if isinstance(resolution, Resolved) and not deployment.deleting:
+            try:
+                sources = await self._values_sources(resolution)
+            except ValuesRefusedError as error:
+                return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
         return decide(
             deployment,
             RecordedStatus.parse(snap.status),
             resolution,
             owner.ref if owner else deployment.ref,
-            self.config.charts_dir,
+            self.config.charts,
+            sources,
         )
+
+    async def _values_sources(self, resolved: Resolved) -> ValuesSources | None:
+        """Read valuesFrom (only when set: most Applications cost no API call here)."""
+        app_refs, target_refs = values_references(resolved)
+        if not app_refs and not target_refs:
+            return None
+        namespace = resolved.application.ref.namespace
+        return ValuesSources(
+            await self._fetch_values(namespace, app_refs), await self._fetch_values(namespace, target_refs)
+        )
+
+    async def _fetch_values(self, namespace: str, refs: list[ValuesReference]) -> FetchedValues:
+        fetched: FetchedValues = []
+        for ref in refs:
+            if ref.kind == "Secret":
+                raw = await self.kube.read_secret_key(namespace, ref.name, ref.key)
+                try:
+                    text = raw.decode("utf-8") if raw is not None else None
+                except UnicodeDecodeError:
+                    raise ValuesRefusedError(
+                        f"Secret {ref.name!r} key {ref.key!r} is not UTF-8 text"
+                    ) from None
+            else:
+                text = await self.kube.read_config_map_key(namespace, ref.name, ref.key)
+            fetched.append((ref, text))
+        return fetched
 
     async def _release(
         self,
@@ -283,37 +352,25 @@ class Controller:
         desired = plan.desired
         assert desired is not None
         recorded = RecordedStatus.parse(snap.status)
-        ctx = self._ctx(snap, deployment.generation)
-        rollback_record = None
-        if plan.action is Action.ROLLBACK and deployment.rollback:
-            rollback_record = {
-                "revision": deployment.rollback.revision,
-                "requestId": deployment.rollback.request_id,
-            }
-        cluster = desired.cluster.ref
-        if not self._cluster_slot_free(cluster):
-            self.queue.add_after(deployment.ref, _CLUSTER_BUSY_RETRY)
+        cluster, namespace = desired.cluster.ref, deployment.ref.namespace
+        if self.slots.try_acquire(namespace, cluster) is not None:
+            self.queue.add_after(deployment.ref, _SLOT_BUSY_RETRY)
             return "throttled"
-        snap = await self._ensure_finalizer(snap)
-        repaired: str | None = None
-        self._cluster_in_flight[cluster] = self._cluster_in_flight.get(cluster, 0) + 1
+        rollback_record = self._rollback_record(plan, deployment)
+        repaired = after = ""
         try:
-            async with cluster_access(desired.cluster, self.config, self.kube) as access:
-                progress = st.in_progress_status(ctx, plan.action, desired)
-                if recorded.release_name != desired.name:
-                    # First helm action of this Deployment: say so, check that the release
-                    # is not someone else's, and only then claim it (in progress["release"]).
-                    claim = progress.pop("release")
-                    snap = await self._write_status(snap, progress)
-                    conflict = await self._foreign_owner(snap, deployment, desired, access)
-                    if conflict:
-                        await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
-                        return "conflict"
-                    snap = await self._write_status(snap, {"release": claim})
-                    progress_write = None
-                else:
-                    # Already claimed: show the progress while helm is already running.
-                    progress_write = asyncio.create_task(self._write_status(snap, progress))
+            snap = await self._ensure_finalizer(snap)
+            async with cluster_access(desired.cluster, desired.namespace, self.config, self.kube) as access:
+                location = ReleaseLocation(
+                    desired.cluster.ref.name, access.identity, desired.namespace, desired.name
+                )
+                moved_from = self._moved_from(snap, recorded, location)
+                snap, conflict = await self._claim(
+                    snap, deployment, plan, recorded, location, moved_from, access
+                )
+                if conflict:
+                    await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
+                    return "conflict"
                 try:
                     released = await self._helm_action(plan, deployment, desired, access, logger)
                 except HelmActionError as error:
@@ -321,17 +378,25 @@ class Controller:
                     # (rollback to the last good revision, or uninstall), then retry once.
                     if not error.release_locked:
                         raise
-                    repaired = await self._repair(snap, desired, access, logger)
-                    if repaired is None:
+                    repaired = (
+                        await unlock(
+                            self.helm,
+                            desired.name,
+                            desired.namespace,
+                            access,
+                            self.config.stale_lock_after,
+                            logger,
+                        )
+                        or ""
+                    )
+                    if not repaired:
                         raise
+                    await self._event(snap, "Warning", "ReleaseRepaired", repaired)
                     released = await self._helm_action(plan, deployment, desired, access, logger)
-                finally:
-                    if progress_write is not None:  # written before any later status
-                        snap = await progress_write
                 # An upgrade's JSON output extends the recorded history; a rollback or a
                 # repair (or a gap in what was recorded) costs one `helm history`.
                 history = None
-                if released is not None and not repaired:
+                if released is not None and not repaired and recorded.release == location:
                     history = history_after_upgrade(
                         history_from_status(snap.status.get("history") or []),
                         released,
@@ -340,14 +405,19 @@ class Controller:
                     )
                 if history is None:
                     history = await self.helm.history(desired.name, desired.namespace, access)
-        except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
+            if moved_from is not None:
+                after = await self._remove_moved(snap, deployment, moved_from, logger)
+        except _ACTION_ERRORS as error:
             if is_unreachable(str(error)):
-                self._clusters_unreachable.add(cluster)
-            return await self._failed(snap, deployment, plan, recorded, str(error), rollback_record, logger)
+                self.slots.unreachable.add(cluster)
+            reason = "ClusterRefused" if isinstance(error, ClusterAccessError) else ""
+            return await self._failed(
+                snap, deployment, plan, recorded, str(error), rollback_record, logger, reason
+            )
         finally:
-            self._cluster_in_flight[cluster] -= 1
-        self._clusters_unreachable.discard(cluster)
-        if rollback_record is not None:
+            self.slots.release(namespace, cluster)
+        self.slots.unreachable.discard(cluster)
+        if rollback_record is not None and plan.action is Action.ROLLBACK:
             rollback_record["result"] = "Succeeded"
         status = st.succeeded_status(
             self._ctx(snap, deployment.generation),
@@ -355,20 +425,115 @@ class Controller:
             desired,
             history,
             lambda version: self._image_ref(deployment, version),
+            location,
             rollback_record,
-            note=repaired or "",
+            note=repaired,
+            after=after,
         )
+        status["movedFrom"] = None
         await self._write_status(snap, status)
         await self._event(snap, "Normal", f"{plan.action.value}Succeeded", status["message"])
         logger.info("%s", status["message"])
         return plan.action.value.lower()
 
-    def _cluster_slot_free(self, cluster: ObjectRef) -> bool:
-        """No head-of-line blocking: a cluster that just failed as unreachable gets a
-        single worker until it answers again, so the others keep the rest."""
-        if cluster not in self._clusters_unreachable:
-            return True
-        return self._cluster_in_flight.get(cluster, 0) < 1
+    @staticmethod
+    def _rollback_record(plan: Plan, deployment: Deployment) -> dict[str, Any] | None:
+        if deployment.rollback is None or plan.action not in (Action.ROLLBACK, Action.UPGRADE):
+            return None
+        if plan.action is Action.UPGRADE and plan.reason != "RollbackSuperseded":
+            return None
+        record: dict[str, Any] = {
+            "revision": deployment.rollback.revision,
+            "requestId": deployment.rollback.request_id,
+        }
+        if plan.action is Action.UPGRADE:
+            record["result"] = "Superseded"
+        return record
+
+    @staticmethod
+    def _moved_from(
+        snap: DeploymentSnapshot, recorded: RecordedStatus, location: ReleaseLocation
+    ) -> ReleaseLocation | None:
+        """The place a release of this Deployment lived before, when the target moved."""
+        pending = ReleaseLocation.parse(snap.status.get("movedFrom") or {})
+        if pending is not None and not pending.same_place(location):
+            return pending
+        previous = recorded.release
+        if previous is not None and recorded.release_revision > 0 and not previous.same_place(location):
+            return previous
+        return None
+
+    async def _claim(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        recorded: RecordedStatus,
+        location: ReleaseLocation,
+        moved_from: ReleaseLocation | None,
+        access: KubeAccess,
+    ) -> tuple[DeploymentSnapshot, str | None]:
+        """Write the in-progress status. A new place, or one where no helm action of ours
+        has succeeded yet (a failed first install), is checked for its owner first and only
+        then claimed in status.release; the previous place is kept in movedFrom until it
+        is cleaned up."""
+        assert plan.desired is not None
+        progress = st.in_progress_status(
+            self._ctx(snap, deployment.generation), plan.action, plan.desired, location
+        )
+        confirmed = recorded.release is not None and recorded.release_revision > 0
+        if confirmed and recorded.release.same_place(location):  # type: ignore[union-attr]
+            # Already ours here: show the progress while helm runs.
+            self._progress_write = asyncio.create_task(self._write_status(snap, progress))
+            return snap, None
+        self._progress_write = None
+        claim = progress.pop("release")
+        snap = await self._write_status(snap, progress)
+        annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
+        conflict = await check_ownership(
+            self.storage, access, location, deployment.ref, annotations, self.config.allow_adopt
+        )
+        if conflict:
+            return snap, conflict
+        claimed: dict[str, Any] = {"release": claim}
+        if moved_from is not None:
+            claimed["movedFrom"] = moved_from.as_status()
+        return await self._write_status(snap, claimed), None
+
+    async def _remove_moved(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        old: ReleaseLocation,
+        logger: logging.LoggerAdapter,
+    ) -> str:
+        """After a move succeeded: remove the release at its old place per deletionPolicy."""
+        if deployment.orphan_on_delete:
+            message = f"left the release in namespace {old.namespace!r} running (deletionPolicy Orphan)"
+        else:
+            message = await self._uninstall_at(deployment, old, logger)
+        await self._event(snap, "Normal", "ReleaseMoved", message)
+        return message
+
+    async def _uninstall_at(
+        self, deployment: Deployment, where: ReleaseLocation, logger: logging.LoggerAdapter
+    ) -> str:
+        """Uninstall the release at `where` only if its owner label names this Deployment.
+        What was done, as a message; raises the action errors on failure."""
+        cluster = self.indexes.cluster(deployment.ref.namespace, where.cluster)
+        if cluster is None:
+            return f"left {where.describe()}: the Cluster no longer exists, so it cannot be reached"
+        async with cluster_access(cluster, where.namespace, self.config, self.kube) as access:
+            if where.identity and access.identity != where.identity:
+                return f"left {where.describe()}: the Cluster now points at another cluster"
+            conflict = await check_ownership(self.storage, access, where, deployment.ref, {}, False)
+            if conflict:
+                return f"left {where.describe()}: {conflict}"
+            logger.info("helm uninstall %s in %s", where.name, where.namespace)
+            removed = await self.helm.uninstall(where.name, where.namespace, access)
+        if not removed:
+            return f"the release in namespace {where.namespace!r} was already gone"
+        return f"removed the release from namespace {where.namespace}"
 
     async def _helm_action(
         self,
@@ -379,39 +544,26 @@ class Controller:
         logger: logging.LoggerAdapter,
     ) -> ReleaseInfo | None:
         """Run the plan's helm command; an upgrade returns the release helm reports."""
-        if plan.action is Action.ROLLBACK and deployment.rollback:
-            revision = deployment.rollback.revision
-            logger.info("helm rollback %s to revision %s", desired.name, revision)
-            await self.helm.rollback(desired.name, desired.namespace, revision, access)
-            return None
-        logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
-        return await self.helm.upgrade(
-            desired.name,
-            desired.namespace,
-            desired.chart,
-            desired.values,
-            access,
-            owner_description(desired.version, str(deployment.ref)),
-        )
-
-    async def _repair(
-        self,
-        snap: DeploymentSnapshot,
-        desired: DesiredRelease,
-        access: KubeAccess,
-        logger: logging.LoggerAdapter,
-    ) -> str | None:
-        """Unlock a release stuck in pending-*; the description of what was done."""
-        repair = plan_repair(await self.helm.history(desired.name, desired.namespace, access))
-        if repair is None:
-            return None
-        if repair.rollback_to is None:
-            await self.helm.uninstall(desired.name, desired.namespace, access)
-        else:
-            await self.helm.rollback(desired.name, desired.namespace, repair.rollback_to, access)
-        logger.warning("%s", repair.description)
-        await self._event(snap, "Warning", "ReleaseRepaired", repair.description)
-        return repair.description
+        progress, self._progress_write = self._progress_write, None
+        try:
+            if plan.action is Action.ROLLBACK and deployment.rollback:
+                revision = deployment.rollback.revision
+                logger.info("helm rollback %s to revision %s", desired.name, revision)
+                await self.helm.rollback(desired.name, desired.namespace, revision, access)
+                return None
+            logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
+            return await self.helm.upgrade(
+                desired.name,
+                desired.namespace,
+                desired.chart,
+                desired.values,
+                access,
+                owner_description(desired.version, str(deployment.ref)),
+                owner_labels(deployment.ref.namespace, deployment.ref.name),
+            )
+        finally:
+            if progress is not None:  # written before any later status
+                await progress
 
     async def _failed(
         self,
@@ -422,12 +574,15 @@ class Controller:
         error: str,
         rollback_record: dict[str, Any] | None,
         logger: logging.LoggerAdapter,
+        reason: str = "",
     ) -> str:
         assert plan.desired is not None
+        error = plan.desired.redactor.redact(error)
         failures = recorded.failures + 1
         delay = backoff_seconds(failures)
-        if rollback_record is not None:
-            rollback_record["result"] = "Failed"
+        rollback_once = rollback_record is not None and plan.action is Action.ROLLBACK
+        if rollback_once:
+            rollback_record["result"] = "Failed"  # type: ignore[index]
         else:
             self.queue.add_after(deployment.ref, delay)
         status = st.failed_status(
@@ -437,79 +592,39 @@ class Controller:
             failures,
             delay,
             plan.desired.fingerprint,
-            rollback_record,
+            rollback_record if rollback_once else None,
+            reason,
         )
         await self._write_status(snap, status)
-        await self._event(snap, "Warning", f"{plan.action.value}Failed", error)
+        await self._event(snap, "Warning", reason or f"{plan.action.value}Failed", error)
         logger.warning("%s", status["message"])
         return "failed"
 
-    async def _foreign_owner(
-        self,
-        snap: DeploymentSnapshot,
-        deployment: Deployment,
-        desired: DesiredRelease,
-        access: KubeAccess,
-    ) -> str | None:
-        """A message when the release exists and was not made by this Deployment."""
-        if not access.tenant_secret:
-            # Usually the release does not exist yet: one API list instead of a helm run.
-            exists = await self.storage.exists(
-                access.kubeconfig, access.context, desired.name, desired.namespace
-            )
-            if exists is False:
-                return None
-        history = await self.helm.history(desired.name, desired.namespace, access)
-        if not history:
-            return None
-        owner = release_owner(history)
-        if owner == str(deployment.ref):
-            return None
-        annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
-        if owner is None and annotations.get(ADOPT_ANNOTATION) == "true":
-            return None
-        where = (
-            f"release {desired.name!r} in namespace {desired.namespace!r} "
-            f"of Cluster {desired.cluster.ref.name!r}"
-        )
-        if owner is None:
-            return (
-                f"{where} already exists and was not made by alecton; to let this Deployment "
-                f"take it over, annotate it: kubectl annotate deployments.alecton.dev "
-                f"{deployment.ref.name} -n {deployment.ref.namespace} {ADOPT_ANNOTATION}=true"
-            )
-        return f"{where} belongs to alecton Deployment {owner}; it is not taken over"
-
     async def _uninstall(
-        self,
-        snap: DeploymentSnapshot,
-        deployment: Deployment,
-        plan: Plan,
-        logger: logging.LoggerAdapter,
+        self, snap: DeploymentSnapshot, deployment: Deployment, logger: logging.LoggerAdapter
     ) -> None:
-        resolved = plan.resolved
-        assert resolved is not None
-        release, namespace = deployment.release_name, resolved.target.namespace
+        """Deletion: uninstall where status.release says the release lives, and only if
+        its owner label names this Deployment (never at the Application's current target)."""
+        where = RecordedStatus.parse(snap.status).release
+        assert where is not None  # decide() finalizes without an uninstall otherwise
         try:
-            async with cluster_access(resolved.cluster, self.config, self.kube) as access:
-                logger.info("helm uninstall %s", release)
-                removed = await self.helm.uninstall(release, namespace, access)
-        except (HelmActionError, HelmTimeoutError, ClusterAccessError) as error:
+            message = await self._uninstall_at(deployment, where, logger)
+        except _ACTION_ERRORS as error:
             failures = RecordedStatus.parse(snap.status).failures + 1
             delay = backoff_seconds(failures)
+            text = Redactor().redact(str(error))
             await self._write_status(
                 snap,
                 self._ctx(snap, deployment.generation).patch(
                     st.DELETING,
-                    f"uninstall failed: {error} (retrying in {delay:.0f} s)",
-                    [st.Condition(st.READY, False, "UninstallFailed", str(error))],
+                    f"uninstall failed: {text} (retrying in {delay:.0f} s)",
+                    [st.Condition(st.READY, False, "UninstallFailed", text)],
                     failures=failures,
                 ),
             )
-            await self._event(snap, "Warning", "UninstallFailed", str(error))
+            await self._event(snap, "Warning", "UninstallFailed", text)
             self.queue.add_after(deployment.ref, delay)
             return
-        message = f"uninstalled {release}" if removed else f"release {release} was already gone"
         await self._event(snap, "Normal", "UninstallSucceeded", message)
         await self._remove_finalizer(snap)
 
@@ -551,7 +666,7 @@ class Controller:
         ):
             return  # no write, no event: this is what keeps a waiting Deployment quiet
         await self._write_status(snap, status)
-        event_type = "Normal" if plan.action in (Action.WAIT, Action.SUSPENDED) else "Warning"
+        event_type = "Normal" if plan.action in (Action.WAIT, Action.SUSPENDED, Action.HELD) else "Warning"
         await self._event(snap, event_type, plan.reason, plan.message)
 
     async def _write_status(self, snap: DeploymentSnapshot, status: dict[str, Any]) -> DeploymentSnapshot:

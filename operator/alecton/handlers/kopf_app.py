@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -22,7 +25,7 @@ from alecton.api.models import (
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller, DeploymentSnapshot
 from alecton.handlers.probes import ProbeServer
-from alecton.helm.actions import HelmActions
+from alecton.helm.actions import HelmActions, use_private_dir
 from alecton.helm.runner import HelmRunner
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
@@ -167,6 +170,8 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
 
 
 async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
+    # Temporary kubeconfigs and values files live in one private directory, emptied now.
+    use_private_dir(Path(tempfile.gettempdir()) / f"alecton-{os.getuid()}")
     kube = await KubeClient.connect(config.kubeconfig, config.context)
     metrics = Metrics()
     runner = HelmRunner(

@@ -40,19 +40,43 @@ class KubeAccess:
     kubeconfig: str
     context: str = ""
     tenant_secret: bool = False  # a kubeconfig from a tenant's Secret (a temporary file)
+    identity: str = ""  # which cluster this is (see reconcile.access.cluster_identity)
+    impersonate: str = ""  # a user helm acts as (the tenant's ServiceAccount on the operator's cluster)
+
+    @property
+    def create_namespace(self) -> bool:
+        # An impersonated tenant may not create namespaces: the platform team makes them.
+        return not self.impersonate
 
     def args(self) -> list[str]:
         # No kubeconfig: helm falls back to in-cluster credentials.
         args = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
         if self.context:
             args += ["--kube-context", self.context]
+        if self.impersonate:
+            args += ["--kube-as-user", self.impersonate]
         return args
+
+
+_private_dir: Path | None = None
+
+
+def use_private_dir(path: Path) -> None:
+    """Keep every temporary kubeconfig and values file in `path` (0700), emptied now:
+    files a killed operator left behind (kubeconfigs, values with secrets) go at start."""
+    global _private_dir
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    for leftover in path.iterdir():
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    _private_dir = path
 
 
 @contextlib.contextmanager
 def private_file(content: bytes, suffix: str) -> Iterator[Path]:
     """A temporary file only the operator can read, removed when the block ends."""
-    fd, name = tempfile.mkstemp(prefix="alecton-", suffix=suffix)
+    fd, name = tempfile.mkstemp(prefix="alecton-", suffix=suffix, dir=_private_dir)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -61,6 +85,12 @@ def private_file(content: bytes, suffix: str) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
+
+
+def release_not_found(result: HelmResult) -> bool:
+    """Helm's exact words for a release that does not exist (not any "not found": a
+    missing namespace or CRD is an error to report, not an absent release)."""
+    return result.error.rstrip().endswith("release: not found")
 
 
 def _values_yaml(values: dict[str, Any]) -> bytes:
@@ -73,6 +103,14 @@ class HelmActions:
     runner: HelmRunner
     history_max: int = 10
 
+    def _timeout(self) -> list[str]:
+        # helm's own deadline; the runner kills the process only a margin after it.
+        return ["--timeout", f"{int(self.runner.timeout)}s"]
+
+    async def _run(self, args: list[str], kube: KubeAccess) -> HelmResult:
+        # In-cluster credentials only when no kubeconfig is given: never as a fallback.
+        return await self.runner.run(args, in_cluster=not kube.kubeconfig)
+
     async def upgrade(
         self,
         release: str,
@@ -81,63 +119,67 @@ class HelmActions:
         values: dict[str, Any],
         kube: KubeAccess,
         description: str,
+        labels: dict[str, str],
     ) -> ReleaseInfo:
         with private_file(_values_yaml(values), ".values.yaml") as values_file:
             args = [
                 "upgrade",
                 "--install",
-                release,
-                chart.chart,
                 *kube.args(),
                 "--namespace",
                 namespace,
-                "--create-namespace",
                 "--reset-values",
                 "--values",
                 str(values_file),
                 "--history-max",
                 str(self.history_max),
-                "--timeout",
-                f"{int(self.runner.timeout)}s",
+                *self._timeout(),
                 "--description",
                 description,
+                # The owner lives in helm's own release labels (kept on helm's storage).
+                "--labels",
+                ",".join(f"{key}={value}" for key, value in sorted(labels.items())),
                 "--output",
                 "json",
             ]
+            if kube.create_namespace:
+                args.append("--create-namespace")
             if chart.repository:
                 args += ["--repo", chart.repository]
             if chart.version:
                 args += ["--version", chart.version]
-            result = await self.runner.run(args)
+            # Positionals after `--`: a name can never be read as a flag.
+            args += ["--", release, chart.chart]
+            result = await self._run(args, kube)
         if not result.ok:
             raise HelmActionError("upgrade", result)
         return parse_release(result.stdout)
 
     async def rollback(self, release: str, namespace: str, revision: int, kube: KubeAccess) -> None:
         """`helm rollback` prints no JSON: callers read `history` afterwards."""
-        result = await self.runner.run(
+        result = await self._run(
             [
                 "rollback",
-                release,
-                str(revision),
                 *kube.args(),
                 "--namespace",
                 namespace,
                 "--history-max",
                 str(self.history_max),
-                "--timeout",
-                f"{int(self.runner.timeout)}s",
-            ]
+                *self._timeout(),
+                "--",
+                release,
+                str(revision),
+            ],
+            kube,
         )
         if not result.ok:
             raise HelmActionError("rollback", result)
 
     async def history(self, release: str, namespace: str, kube: KubeAccess) -> list[HistoryEntry]:
         """Newest first; an empty list when the release does not exist."""
-        result = await self.runner.run(
+        result = await self._run(
             [
                 "history",
-                release,
                 *kube.args(),
                 "--namespace",
                 namespace,
@@ -145,29 +187,25 @@ class HelmActions:
                 str(self.history_max),
                 "--output",
                 "json",
-            ]
+                "--",
+                release,
+            ],
+            kube,
         )
         if not result.ok:
-            if "release: not found" in result.stderr:
+            if release_not_found(result):
                 return []
             raise HelmActionError("history", result)
         return parse_history(result.stdout)
 
     async def uninstall(self, release: str, namespace: str, kube: KubeAccess) -> bool:
         """True when a release was removed, False when there was none."""
-        result = await self.runner.run(
-            [
-                "uninstall",
-                release,
-                *kube.args(),
-                "--namespace",
-                namespace,
-                "--timeout",
-                f"{int(self.runner.timeout)}s",
-            ]
+        result = await self._run(
+            ["uninstall", *kube.args(), "--namespace", namespace, *self._timeout(), "--", release],
+            kube,
         )
         if not result.ok:
-            if "not found" in result.stderr:
+            if release_not_found(result):
                 return False
             raise HelmActionError("uninstall", result)
         return True

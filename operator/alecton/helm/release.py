@@ -18,6 +18,12 @@ def owner_description(version: str, owner: str) -> str:
     return f"alecton: deployed version {version} for {owner}"
 
 
+def owner_from_description(description: str) -> str | None:
+    """The owner a release made before owner labels recorded in its description."""
+    match = _OWNER_RE.match(description)
+    return match["owner"] if match else None
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     revision: int
@@ -27,11 +33,6 @@ class HistoryEntry:
     updated: str
     description: str
     version: str = ""  # Image version, when alecton made (or rolled back to) the revision
-
-    @property
-    def owner(self) -> str | None:
-        match = _OWNER_RE.match(self.description)
-        return match["owner"] if match else None
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -151,14 +152,6 @@ def history_after_upgrade(
     )
     older = [replace(e, status="superseded") if e.status == "deployed" else e for e in previous]
     return [newest, *older][:limit]
-
-
-def release_owner(history: list[HistoryEntry]) -> str | None:
-    """The alecton Deployment (`namespace/name`) that last deployed this release, if any."""
-    for entry in history:  # newest first
-        if owner := entry.owner:
-            return owner
-    return None
 
 
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})

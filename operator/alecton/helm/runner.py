@@ -60,15 +60,22 @@ class HelmTimeoutError(Exception):
 @dataclass
 class HelmRunner:
     binary: str
-    timeout: float = 300.0
+    timeout: float = 300.0  # helm's own --timeout
     kill_grace: float = 10.0
+    # The process is stopped only this long after helm's own deadline, so helm can mark
+    # the release failed itself instead of leaving it pending.
+    deadline_margin: float = 30.0
     # Shared cache/config dirs: helm reuses its repository index and OCI cache between
     # runs instead of starting cold each time.
     home: Path | None = None
     metrics: Metrics | None = None
 
-    def _env(self) -> dict[str, str]:
-        passed = ("PATH", "TMPDIR", "HOME", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+    def _env(self, in_cluster: bool) -> dict[str, str]:
+        passed = ["PATH", "TMPDIR", "HOME"]
+        if in_cluster:
+            # Only then: with a kubeconfig file, an incomplete one must fail, not fall back
+            # to the operator's own in-cluster identity.
+            passed += ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]
         env = {key: os.environ[key] for key in passed if key in os.environ}
         if self.home:
             env["HELM_CACHE_HOME"] = str(self.home / "cache")
@@ -77,28 +84,30 @@ class HelmRunner:
         # KUBECONFIG is not passed on: every call names its kubeconfig, or none (in-cluster).
         return env
 
-    async def run(self, args: list[str], timeout: float | None = None) -> HelmResult:
-        limit = self.timeout if timeout is None else timeout
+    async def run(
+        self, args: list[str], timeout: float | None = None, in_cluster: bool = False
+    ) -> HelmResult:
+        limit = (self.timeout if timeout is None else timeout) + self.deadline_margin
         started = time.monotonic()
         if self.metrics:
             self.metrics.helm_started()
         ok = False
         try:
-            result = await self._run(args, limit, started)
+            result = await self._run(args, limit, started, in_cluster)
             ok = result.ok
             return result
         finally:
             if self.metrics:
                 self.metrics.helm_finished(args[0], started, ok)
 
-    async def _run(self, args: list[str], limit: float, started: float) -> HelmResult:
+    async def _run(self, args: list[str], limit: float, started: float, in_cluster: bool) -> HelmResult:
         process = await asyncio.create_subprocess_exec(
             self.binary,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env(),
+            env=self._env(in_cluster),
             # helm stays in the operator's process group: when the operator's container
             # dies, helm dies with it rather than racing a restarted operator.
         )

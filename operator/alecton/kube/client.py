@@ -10,15 +10,25 @@ import base64
 import datetime as dt
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from alecton.api.models import GROUP, PLURALS, VERSION
 
-__all__ = ["ApiException", "KubeClient", "load_configuration"]
+__all__ = ["ApiException", "KubeClient", "deadline", "load_configuration"]
+
+# Every API call has a deadline: a server that accepts connections and never answers
+# must not hold a worker forever (kubernetes_asyncio's default is no timeout at all).
+CONNECT_TIMEOUT = 5.0
+CALL_TIMEOUT = 30.0
+
+
+def deadline(total: float = CALL_TIMEOUT, connect: float = CONNECT_TIMEOUT) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
 
 
 def kubeconfig_path(explicit: str | None = None) -> str | None:
@@ -59,6 +69,7 @@ def current_namespace(kubeconfig: str | None, context: str | None) -> str:
 @dataclass
 class KubeClient:
     api: client.ApiClient
+    timeout: aiohttp.ClientTimeout = field(default_factory=deadline)
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
@@ -78,12 +89,14 @@ class KubeClient:
     # ----- custom objects -------------------------------------------------------------
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
-        return await self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
+        return await self._custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name, _request_timeout=self.timeout
+        )
 
     async def list(
         self, kind: str, namespace: str | None, field_selector: str = "", label_selector: str = ""
     ) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"_request_timeout": self.timeout}
         if field_selector:
             kwargs["field_selector"] = field_selector
         if label_selector:
@@ -98,12 +111,12 @@ class KubeClient:
 
     async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURALS[kind], body
+            GROUP, VERSION, namespace, PLURALS[kind], body, _request_timeout=self.timeout
         )
 
     async def replace(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._custom.replace_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURALS[kind], name, body
+            GROUP, VERSION, namespace, PLURALS[kind], name, body, _request_timeout=self.timeout
         )
 
     async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +129,7 @@ class KubeClient:
             name,
             patch,
             _content_type="application/merge-patch+json",
+            _request_timeout=self.timeout,
         )
 
     async def patch_status(
@@ -129,6 +143,7 @@ class KubeClient:
             name,
             {"status": status},
             _content_type="application/merge-patch+json",
+            _request_timeout=self.timeout,
         )
 
     # ----- core -----------------------------------------------------------------------
@@ -136,13 +151,25 @@ class KubeClient:
     async def read_secret_key(self, namespace: str, name: str, key: str) -> bytes | None:
         """One key of a Secret, decoded; None when the Secret or key does not exist."""
         try:
-            secret = await self._core.read_namespaced_secret(name, namespace)
+            secret = await self._core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
         raw = (secret.data or {}).get(key)
         return base64.b64decode(raw) if raw is not None else None
+
+    async def read_config_map_key(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a ConfigMap; None when the ConfigMap or key does not exist."""
+        try:
+            config_map = await self._core.read_namespaced_config_map(
+                name, namespace, _request_timeout=self.timeout
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return (config_map.data or {}).get(key)
 
     async def post_event(
         self,
@@ -177,4 +204,4 @@ class KubeClient:
             last_timestamp=timestamp,
             count=1,
         )
-        await self._core.create_namespaced_event(meta.get("namespace"), event)
+        await self._core.create_namespaced_event(meta.get("namespace"), event, _request_timeout=self.timeout)

@@ -1,40 +1,117 @@
-"""A cheap "does this Helm release exist?" for target clusters, read from helm's own
-storage (Secrets labelled owner=helm,name=<release>) instead of starting a helm process.
+"""Who owns a Helm release, read from helm's own storage (Secrets labelled
+owner=helm,name=<release>) with one API list instead of a helm process.
 
-Used only for contexts of the operator's own kubeconfig: their credentials are already
-in the operator's memory. Secret-held tenant kubeconfigs keep going through helm, so no
-client for them (and no certificate files of theirs) outlives a reconcile.
+alecton records a release's owner in helm's release labels (`helm upgrade --labels`),
+which helm copies onto its storage Secrets. Clients for the operator's own contexts are
+kept; a client for a tenant's Secret-held kubeconfig lives only for one lookup.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import gzip
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
 from kubernetes_asyncio import client
 
-from alecton.kube.client import load_configuration
+from alecton.api.models import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from alecton.helm.actions import KubeAccess
+from alecton.helm.release import owner_from_description
+from alecton.kube.client import deadline, load_configuration
+
+_LOOKUP_DEADLINE = deadline(total=15.0)
+
+
+class ReleaseLookupError(Exception):
+    """The owner of a release could not be read: nothing may be done to it then."""
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    exists: bool
+    owner: str | None = None  # `namespace/name` of the owning Deployment; None: not alecton's
+    status: str = ""  # helm's status of the newest revision
+
+
+def owner_labels(namespace: str, name: str) -> dict[str, str]:
+    return {OWNER_NAMESPACE_LABEL: namespace, OWNER_NAME_LABEL: name}
+
+
+def _decode_release(data: dict[str, str] | None) -> dict[str, Any]:
+    """Helm stores a release as base64(gzip(JSON)) inside the Secret's (base64) data."""
+    try:
+        raw = base64.b64decode(base64.b64decode((data or {})["release"]))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        decoded = json.loads(raw)
+    except (KeyError, ValueError, OSError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def stored_release(items: list[Any]) -> StoredRelease:
+    """The newest revision's owner. A release whose owner cannot be read is never
+    "nobody's": labels first, then (releases made before labels) alecton's description."""
+    if not items:
+        return StoredRelease(False)
+
+    def revision(item: Any) -> int:
+        try:
+            return int((item.metadata.labels or {}).get("version") or 0)
+        except ValueError:
+            return 0
+
+    newest = max(items, key=revision)
+    labels = newest.metadata.labels or {}
+    status = str(labels.get("status") or "")
+    if labels.get(OWNER_NAMESPACE_LABEL) and labels.get(OWNER_NAME_LABEL):
+        return StoredRelease(True, f"{labels[OWNER_NAMESPACE_LABEL]}/{labels[OWNER_NAME_LABEL]}", status)
+    release = _decode_release(newest.data)
+    description = str((release.get("info") or {}).get("description") or "")
+    return StoredRelease(True, owner_from_description(description), status)
 
 
 class ReleaseStorage:
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str], client.ApiClient] = {}
 
-    async def _client(self, kubeconfig: str, context: str) -> client.ApiClient:
-        key = (kubeconfig, context)
+    @contextlib.asynccontextmanager
+    async def _client(self, access: KubeAccess) -> AsyncIterator[client.ApiClient]:
+        if access.tenant_secret:
+            api = client.ApiClient(await load_configuration(access.kubeconfig, access.context or None))
+            try:
+                yield api
+            finally:
+                await api.close()
+            return
+        key = (access.kubeconfig, access.context)
         if key not in self._clients:
             self._clients[key] = client.ApiClient(
-                await load_configuration(kubeconfig or None, context or None)
+                await load_configuration(access.kubeconfig or None, access.context or None)
             )
-        return self._clients[key]
+        yield self._clients[key]
 
-    async def exists(self, kubeconfig: str, context: str, release: str, namespace: str) -> bool | None:
-        """True or False from one API list; None when it cannot tell (then ask helm)."""
+    async def lookup(self, access: KubeAccess, release: str, namespace: str) -> StoredRelease:
         try:
-            api = client.CoreV1Api(await self._client(kubeconfig, context))
-            secrets = await api.list_namespaced_secret(
-                namespace, label_selector=f"owner=helm,name={release}", limit=1
-            )
-        except Exception:  # unreachable, forbidden, no such context: let helm say it
-            return None
-        return bool(secrets.items)
+            async with self._client(access) as api:
+                secrets = await client.CoreV1Api(api).list_namespaced_secret(
+                    namespace, label_selector=f"owner=helm,name={release}", _request_timeout=_LOOKUP_DEADLINE
+                )
+        except client.ApiException as error:
+            raise ReleaseLookupError(
+                f"cannot read helm's storage for release {release!r} in namespace {namespace!r}: "
+                f"{error.status} {error.reason}"
+            ) from None
+        except Exception as error:  # unreachable, timed out, a broken kubeconfig
+            raise ReleaseLookupError(
+                f"cannot reach the cluster to check who owns release {release!r}: "
+                f"{type(error).__name__} {str(error)[:200]}"
+            ) from None
+        return stored_release(list(secrets.items))
 
     async def close(self) -> None:
         for api in self._clients.values():

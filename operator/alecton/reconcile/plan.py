@@ -11,15 +11,24 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.helm.release import PENDING_STATUSES, HistoryEntry
-from alecton.reconcile.chart import ChartRefusedError, ChartSource, resolve_chart
-from alecton.reconcile.values import compute_values
+from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
+from alecton.reconcile.redact import Redactor
+from alecton.reconcile.values import (
+    ValuesReference,
+    ValuesSourceMissingError,
+    compute_values,
+    deep_merge,
+    merge_values_from,
+    secret_strings,
+    values_depth_error,
+)
 
 
 class Action(enum.Enum):
@@ -32,6 +41,23 @@ class Action(enum.Enum):
     ROLLBACK = "Rollback"
     UNINSTALL = "Uninstall"  # deletion with policy Delete
     RELEASE_FINALIZER = "ReleaseFinalizer"  # deletion without a helm action
+    HELD = "Held"  # a rollback holds: input changes wait for a new version
+
+
+# Values fetched from ConfigMaps/Secrets: each reference with its text (None: missing).
+FetchedValues = list[tuple[ValuesReference, str | None]]
+
+
+@dataclass(frozen=True)
+class ValuesSources:
+    """What the Application's and the target's valuesFrom read, in order."""
+
+    application: FetchedValues = field(default_factory=list)
+    target: FetchedValues = field(default_factory=list)
+
+    @property
+    def redactor(self) -> Redactor:
+        return Redactor(secret_strings(self.application + self.target))
 
 
 @dataclass(frozen=True)
@@ -45,28 +71,36 @@ class DesiredRelease:
     values: dict[str, Any] = field(hash=False)
     image: str
     version: str
+    # Secret strings in the values: kept out of every message alecton writes.
+    redactor: Redactor = field(default_factory=Redactor, hash=False, compare=False)
 
-    @property
-    def fingerprint(self) -> str:
-        """Digest of every input of the upgrade: equal digests mean nothing to do."""
-        material = {
-            "release": self.name,
-            "namespace": self.namespace,
-            "cluster": {
-                "name": self.cluster.ref.name,
-                "context": self.cluster.context,
-                "secret": (
-                    [self.cluster.kubeconfig_secret.name, self.cluster.kubeconfig_secret.key]
-                    if self.cluster.kubeconfig_secret
-                    else None
-                ),
-            },
+    def inputs(self) -> dict[str, str]:
+        """A short digest per input, so a held rollback can say what changed."""
+        material: dict[str, Any] = {
+            "target": [self.name, self.namespace],
+            "cluster": [
+                self.cluster.ref.name,
+                self.cluster.context,
+                self.cluster.service_account if self.cluster.in_cluster else "",
+                [self.cluster.kubeconfig_secret.name, self.cluster.kubeconfig_secret.key]
+                if self.cluster.kubeconfig_secret
+                else None,
+            ],
             "chart": [self.chart.chart, self.chart.repository, self.chart.version],
             "values": self.values,
             "version": self.version,
         }
-        encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
-        return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
+        return {key: _digest(value)[:12] for key, value in material.items()}
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of every input of the upgrade: equal digests mean nothing to do."""
+        return "sha256:" + _digest(self.inputs())
+
+
+def _digest(material: Any) -> str:
+    encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -88,26 +122,79 @@ class RecordedStatus:
     """The parts of a Deployment's status that drive decisions."""
 
     applied_fingerprint: str = ""
-    release_name: str = ""  # set once this Deployment has made the release
+    applied_inputs: dict[str, str] = field(default_factory=dict, hash=False)
+    applied_version: str = ""  # spec.version of the last successful helm action
+    release: ReleaseLocation | None = None  # where this Deployment's release lives (or is claimed)
+    release_revision: int = 0  # 0: claimed, but no helm action of ours has succeeded there yet
     rollback_revision: int | None = None
     rollback_request_id: str = ""
+    rollback_result: str = ""
     failures: int = 0
     failed_fingerprint: str = ""  # inputs of the last failed attempt
     retry_after: float = 0.0  # epoch seconds before which those inputs are not retried
+
+    @property
+    def release_name(self) -> str:
+        return self.release.name if self.release else ""
 
     @classmethod
     def parse(cls, status: dict[str, Any] | None) -> RecordedStatus:
         status = status or {}
         last_rollback = status.get("lastRollback") or {}
+        release = status.get("release") or {}
+        inputs = status.get("appliedInputs")
         return cls(
             applied_fingerprint=str(status.get("appliedFingerprint") or ""),
-            release_name=str((status.get("release") or {}).get("name") or ""),
+            applied_inputs=dict(inputs) if isinstance(inputs, dict) else {},
+            applied_version=str(status.get("appliedVersion") or ""),
+            release=ReleaseLocation.parse(release),
+            release_revision=int(release.get("revision") or 0),
             rollback_revision=last_rollback.get("revision"),
             rollback_request_id=str(last_rollback.get("requestId") or ""),
+            rollback_result=str(last_rollback.get("result") or ""),
             failures=int(status.get("failures") or 0),
             failed_fingerprint=str(status.get("failedFingerprint") or ""),
             retry_after=_epoch(status.get("retryAfter")),
         )
+
+
+@dataclass(frozen=True)
+class ReleaseLocation:
+    """Where a release lives: ownership is this whole triple, never the name alone."""
+
+    cluster: str  # the Cluster object's name (to reach it again)
+    identity: str  # which cluster that was (server or context): a changed Cluster is a new place
+    namespace: str
+    name: str
+
+    @classmethod
+    def parse(cls, release: dict[str, Any]) -> ReleaseLocation | None:
+        if not release.get("name"):
+            return None
+        return cls(
+            cluster=str(release.get("cluster") or ""),
+            identity=str(release.get("clusterIdentity") or ""),
+            namespace=str(release.get("namespace") or ""),
+            name=str(release["name"]),
+        )
+
+    def same_place(self, other: ReleaseLocation) -> bool:
+        # A status written before identities were recorded matches on the Cluster's name.
+        identity_matches = self.identity == other.identity or not (self.identity and other.identity)
+        return (self.name, self.namespace, self.cluster) == (other.name, other.namespace, other.cluster) and (
+            identity_matches
+        )
+
+    def describe(self) -> str:
+        return f"release {self.name!r} in namespace {self.namespace!r} of Cluster {self.cluster!r}"
+
+    def as_status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "cluster": self.cluster,
+            "clusterIdentity": self.identity,
+        }
 
 
 @dataclass(frozen=True)
@@ -174,16 +261,57 @@ def resolve(
     return Resolved(application, target, cluster, image)
 
 
-def desired_release(resolved: Resolved, deployment: Deployment, charts_dir: Path | None) -> DesiredRelease:
+class ValuesRefusedError(ValueError):
+    """Values that can never be used as they are (too deep, a malformed valuesFrom)."""
+
+
+def values_references(resolved: Resolved) -> tuple[list[ValuesReference], list[ValuesReference]]:
+    """The Application's and the target's valuesFrom, parsed (ValuesRefusedError when malformed)."""
     app, target = resolved.application, resolved.target
+    try:
+        return (
+            [ValuesReference.parse(raw, f"spec.valuesFrom[{i}]") for i, raw in enumerate(app.values_from)],
+            [
+                ValuesReference.parse(raw, f"target {target.name!r} valuesFrom[{i}]")
+                for i, raw in enumerate(target.values_from)
+            ],
+        )
+    except ValueError as error:
+        raise ValuesRefusedError(str(error)) from None
+
+
+def merged_values(resolved: Resolved, sources: ValuesSources) -> dict[str, Any]:
+    """Lowest first: chart defaults < Application valuesFrom < Application values <
+    target valuesFrom < target values < the image keys."""
+    app, target = resolved.application, resolved.target
+    for where, values in (("spec.values", app.values), (f"target {target.name!r} values", target.values)):
+        if problem := values_depth_error(values):
+            raise ValuesRefusedError(f"{where}: {problem}")
+    values = merge_values_from({}, sources.application)
+    values = deep_merge(values, app.values)
+    values = merge_values_from(values, sources.target)
+    if problem := values_depth_error(values):
+        raise ValuesRefusedError(f"valuesFrom: {problem}")
+    return compute_values(values, target.values, resolved.image.image, app.image_values)
+
+
+def desired_release(
+    resolved: Resolved,
+    deployment: Deployment,
+    charts: ChartPolicy,
+    sources: ValuesSources | None = None,
+) -> DesiredRelease:
+    app, target = resolved.application, resolved.target
+    sources = sources or ValuesSources()
     return DesiredRelease(
         name=deployment.release_name,
         namespace=target.namespace,
         cluster=resolved.cluster,
-        chart=resolve_chart(app, charts_dir),
-        values=compute_values(app.values, target.values, resolved.image.image, app.image_values),
+        chart=resolve_chart(app, charts),
+        values=merged_values(resolved, sources),
         image=resolved.image.image,
         version=deployment.version,
+        redactor=sources.redactor,
     )
 
 
@@ -202,7 +330,8 @@ def decide(
     recorded: RecordedStatus,
     resolution: Resolved | Missing,
     owner: ObjectRef,
-    charts_dir: Path | None,
+    charts: ChartPolicy,
+    sources: ValuesSources | None = None,
 ) -> Plan:
     """The single decision of a reconcile. `owner` is the Deployment that owns the pair."""
     is_owner = owner == deployment.ref
@@ -223,13 +352,7 @@ def decide(
                 "NotOwner",
                 "this Deployment never made the release: nothing to uninstall",
             )
-        if resolved is None:
-            # Without the Cluster we cannot reach the release; do not block deletion forever.
-            return Plan(
-                Action.RELEASE_FINALIZER,
-                "ClusterUnknown",
-                f"cannot uninstall: {resolution.message}; the release may still be running",  # type: ignore[union-attr]
-            )
+        # Uninstall where status says the release lives, never at the current target.
         return Plan(Action.UNINSTALL, resolved=resolved)
 
     if not is_owner:
@@ -244,23 +367,72 @@ def decide(
     if isinstance(resolution, Missing):
         return Plan(Action.WAIT, resolution.reason, resolution.message)
     try:
-        desired = desired_release(resolution, deployment, charts_dir)
+        desired = desired_release(resolution, deployment, charts, sources)
     except ChartRefusedError as error:
         return Plan(Action.REFUSED, "ChartRefused", str(error), resolved=resolution)
+    except ValuesSourceMissingError as error:
+        return Plan(Action.WAIT, "ValuesSourceNotFound", str(error), resolved=resolution)
+    except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
+        return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
+    version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version
     if rollback_pending(deployment, recorded):
+        if version_changed:
+            # A rollback and a new version in one update: the version wins.
+            return Plan(
+                Action.UPGRADE,
+                "RollbackSuperseded",
+                "spec.version changed in the same update as spec.rollback: the new version is "
+                "deployed and the rollback request is superseded",
+                desired=desired,
+                resolved=resolution,
+            )
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
     if desired.fingerprint != recorded.applied_fingerprint:
+        if rollback_holds(deployment, recorded) and not version_changed:
+            return held_plan(desired, recorded, resolution)
         return Plan(Action.UPGRADE, desired=desired, resolved=resolution)
     return Plan(Action.NOTHING, desired=desired, resolved=resolution)
 
 
+def rollback_holds(deployment: Deployment, recorded: RecordedStatus) -> bool:
+    """A successful rollback holds while spec.rollback still asks for it."""
+    return (
+        deployment.rollback is not None
+        and recorded.rollback_result == "Succeeded"
+        and not rollback_pending(deployment, recorded)
+    )
+
+
+def held_plan(desired: DesiredRelease, recorded: RecordedStatus, resolved: Resolved) -> Plan:
+    current = desired.inputs()
+    changed = [key for key, digest in current.items() if recorded.applied_inputs.get(key) != digest]
+    what = ", ".join(changed) if recorded.applied_inputs else "the inputs"
+    return Plan(
+        Action.HELD,
+        "RollbackHeld",
+        f"held at revision {recorded.release_revision} by spec.rollback (to revision "
+        f"{recorded.rollback_revision}); {what} changed since and would be deployed by a new "
+        "spec.version or by removing spec.rollback",
+        desired=desired,
+        resolved=resolved,
+    )
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
 def _epoch(timestamp: Any) -> float:
+    """RFC 3339 (ours, helm's with nanoseconds) to epoch seconds; 0 when unreadable."""
     if not timestamp:
         return 0.0
+    text = _FRACTION.sub(r"\1", str(timestamp).strip().replace("Z", "+00:00"))
     try:
-        return dt.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+        parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
 
 
 def retry_wait(recorded: RecordedStatus, fingerprint: str, now: float) -> float:
@@ -287,12 +459,35 @@ class Repair:
         return f"release was stuck in {self.stuck_status}: rolled back to revision {self.rollback_to}"
 
 
-def plan_repair(history: list[HistoryEntry]) -> Repair | None:
-    """`history` newest first. None when the release is not stuck."""
+@dataclass(frozen=True)
+class LiveLock:
+    """A pending-* revision that may still belong to a running helm: not to be touched."""
+
+    stuck_status: str
+    revision: int
+    repair_after: float  # epoch seconds
+
+    @property
+    def description(self) -> str:
+        when = dt.datetime.fromtimestamp(self.repair_after, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            f"another operation (install/upgrade/rollback) is in progress: revision {self.revision} "
+            f"is {self.stuck_status} and may still be running, so it is not repaired before {when}"
+        )
+
+
+def plan_repair(history: list[HistoryEntry], now: float, stale_after: float) -> Repair | LiveLock | None:
+    """`history` newest first. None when the release is not stuck. A pending revision
+    younger than `stale_after` seconds (helm's timeout plus a grace) may belong to a helm
+    that is still running, a person's or ours from before a restart: it is a LiveLock."""
     if not history or history[0].status not in PENDING_STATUSES:
         return None
+    stuck = history[0]
+    updated = _epoch(stuck.updated)
+    if not updated or now - updated < stale_after:
+        return LiveLock(stuck.status, stuck.revision, (updated or now) + stale_after)
     good = next((e for e in history[1:] if e.status in ("deployed", "superseded")), None)
-    return Repair(history[0].status, good.revision if good else None)
+    return Repair(stuck.status, good.revision if good else None)
 
 
 _UNREACHABLE_MARKERS = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alecton.helm.release import HistoryEntry
-from alecton.reconcile.plan import Action, DesiredRelease, Plan
+from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation
 
 READY = "Ready"
 RELEASED = "Released"
@@ -88,6 +88,13 @@ class StatusContext:
 
 def waiting_status(ctx: StatusContext, plan: Plan) -> dict[str, Any]:
     """Pending, Conflict, Suspended and Refused: no helm action was taken."""
+    if plan.action is Action.HELD:
+        # The rolled-back release keeps running and is healthy: only the hold is news.
+        return ctx.patch(
+            ROLLED_BACK,
+            plan.message,
+            [Condition(READY, True, plan.reason, plan.message), Condition(STALLED, False, plan.reason, "")],
+        )
     if plan.action is Action.WAIT:
         phase, stalled = PENDING, False
     elif plan.action is Action.CONFLICT:
@@ -108,7 +115,9 @@ def waiting_status(ctx: StatusContext, plan: Plan) -> dict[str, Any]:
     return ctx.patch(phase, plan.message, conditions)
 
 
-def in_progress_status(ctx: StatusContext, action: Action, desired: DesiredRelease) -> dict[str, Any]:
+def in_progress_status(
+    ctx: StatusContext, action: Action, desired: DesiredRelease, location: ReleaseLocation
+) -> dict[str, Any]:
     if action is Action.ROLLBACK:
         phase, message = ROLLING_BACK, f"rolling back {desired.name}"
     elif action is Action.UNINSTALL:
@@ -118,19 +127,20 @@ def in_progress_status(ctx: StatusContext, action: Action, desired: DesiredRelea
     # Claim the release before helm runs: if the operator dies mid-helm, the restarted
     # one knows this Deployment made it (a pending first install has no alecton
     # description yet) and repairs it instead of reporting a foreign release.
-    claim = {"name": desired.name, "namespace": desired.namespace, "cluster": desired.cluster.ref.name}
-    return ctx.patch(phase, message, [Condition(READY, None, "Progressing", message)], release=claim)
+    # Only the place is claimed: no revision yet, so a failed first install is checked again.
+    return ctx.patch(
+        phase, message, [Condition(READY, None, "Progressing", message)], release=location.as_status()
+    )
 
 
 def release_status(
-    desired: DesiredRelease, history: list[HistoryEntry], image_for_version: Callable[[str], str]
+    desired: DesiredRelease,
+    history: list[HistoryEntry],
+    image_for_version: Callable[[str], str],
+    location: ReleaseLocation,
 ) -> dict[str, Any]:
     latest = history[0] if history else None
-    release: dict[str, Any] = {
-        "name": desired.name,
-        "namespace": desired.namespace,
-        "cluster": desired.cluster.ref.name,
-    }
+    release: dict[str, Any] = location.as_status()
     if latest is not None:
         version = latest.version or desired.version
         release.update(
@@ -151,11 +161,14 @@ def succeeded_status(
     desired: DesiredRelease,
     history: list[HistoryEntry],
     image_for_version: Callable[[str], str],
+    location: ReleaseLocation,
     rollback: dict[str, Any] | None = None,
     note: str = "",
+    after: str = "",
 ) -> dict[str, Any]:
-    """`note` says what else happened first (a repaired release), in front of the message."""
-    release = release_status(desired, history, image_for_version)
+    """`note` says what else happened first (a repaired release), in front of the message;
+    `after` what happened after it (an old release removed after a move)."""
+    release = release_status(desired, history, image_for_version, location)
     revision = release.get("revision")
     if action is Action.ROLLBACK:
         phase = ROLLED_BACK
@@ -168,12 +181,16 @@ def succeeded_status(
         message = f"deployed version {desired.version} as {desired.name} revision {revision}"
     if note:
         message = f"{note}; {message}"
+    if after:
+        message = f"{message}; {after}"
     fields: dict[str, Any] = {
         "release": release,
         "history": [entry.as_status() for entry in history],
-        # A rollback also settles the current spec: it stays rolled back until the
-        # version, Application or Cluster changes.
+        # A rollback also settles the current spec: it holds until spec.version changes
+        # or spec.rollback is removed (see plan.rollback_holds).
         "appliedFingerprint": desired.fingerprint,
+        "appliedInputs": desired.inputs(),
+        "appliedVersion": desired.version,
         "failures": 0,
     }
     if rollback is not None:
@@ -198,7 +215,10 @@ def failed_status(
     retry_in: float,
     fingerprint: str,
     rollback: dict[str, Any] | None = None,
+    reason: str = "",
 ) -> dict[str, Any]:
+    """`reason` overrides `<Action>Failed` (e.g. ClusterRefused: helm never ran)."""
+    reason = reason or f"{action.value}Failed"
     message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
     retry_at = dt.datetime.fromisoformat(ctx.now.replace("Z", "+00:00")) + dt.timedelta(seconds=retry_in)
     fields: dict[str, Any] = {
@@ -206,6 +226,10 @@ def failed_status(
         "failedFingerprint": fingerprint,
         "retryAfter": retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if action is Action.UPGRADE:
+        # What is live is no longer known to match any inputs: reverting them deploys again.
+        fields["appliedFingerprint"] = None
+        fields["appliedInputs"] = None
     if rollback is not None:
         # A rollback is tried once per request: record it as done (failed) so it does not loop.
         fields["lastRollback"] = rollback
@@ -214,8 +238,21 @@ def failed_status(
         FAILED,
         message,
         [
-            Condition(READY, False, f"{action.value}Failed", message),
-            Condition(RELEASED, False, f"{action.value}Failed", error),
+            Condition(READY, False, reason, message),
+            Condition(RELEASED, False, reason, error),
         ],
         **fields,
+    )
+
+
+def stalled_status(ctx: StatusContext, reason: str, retry_in: float) -> dict[str, Any]:
+    """An unexpected error (a bug, an API outage): one line, and when it is tried again."""
+    message = f"{reason} (retrying in {retry_in:.0f} s)"
+    return ctx.patch(
+        ctx.previous.get("phase") or PENDING,
+        message,
+        [
+            Condition(READY, False, "UnexpectedError", message),
+            Condition(STALLED, True, "UnexpectedError", message),
+        ],
     )

@@ -1,0 +1,547 @@
+"""A namespace is a tenant: what one tenant tries with its own namespace and kubectl, and
+what stops it. Each test here failed on the code before the tenancy rework (issue 10);
+docs/security.md maps every threat to its test.
+
+One operator for the module, with explicit grants made for namespaces created up front
+(deny by default: a namespace without a grant reaches no cluster at all).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration import resources as r
+from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, wait_for, wait_phase
+
+MARKER = f"TOPSECRET-{uuid.uuid4().hex}"
+
+
+class Tenants:
+    """Namespace names made before the operator starts, so grants can name them."""
+
+    def __init__(self) -> None:
+        suffix = uuid.uuid4().hex[:5]
+        self.bounded = f"bounded-{suffix}"  # alecton-b, target namespaces bounded-*-web only
+        self.ungranted = f"nogrant-{suffix}"  # no grant at all
+        self.local = f"local-{suffix}"  # in-cluster, target namespaces local-*
+        self.owner = f"owner-{suffix}"  # alecton-b, any target namespace
+        self.other = f"other-{suffix}"  # alecton-b, any target namespace (a second tenant)
+
+
+class BlackHole:
+    """A TCP server that accepts connections and never answers (a hung API server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def tenants() -> Tenants:
+    return Tenants()
+
+
+@pytest.fixture(scope="module")
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.close()
+
+
+@pytest.fixture(scope="module")
+def tenancy(
+    crds: Cluster, tenants: Tenants, black_hole: BlackHole, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    for ns in vars(tenants).values():
+        crds.kubectl("create", "namespace", ns)
+    # The target kubeconfig: the local clusters plus a context whose server never answers.
+    targets = yaml.safe_load(Path(crds.kubeconfig).read_text())
+    targets["clusters"].append(
+        {"name": "blackhole", "cluster": {"server": f"https://127.0.0.1:{black_hole.port}"}}
+    )
+    user = targets["contexts"][0]["context"]["user"]
+    targets["contexts"].append({"name": "blackhole", "context": {"cluster": "blackhole", "user": user}})
+    target_kubeconfig = tmp_path_factory.mktemp("tenancy-kubeconfig") / "targets.yaml"
+    target_kubeconfig.write_text(yaml.safe_dump(targets))
+    process = OperatorProcess(
+        crds,
+        "helm",
+        tmp_path_factory.mktemp("tenancy"),
+        extra_args=(
+            "--charts-dir",
+            str(TEST_CHARTS),
+            "--target-kubeconfig",
+            str(target_kubeconfig),
+            "--helm-timeout",
+            "10",
+            "--allow-context",
+            f"{tenants.bounded}=alecton-b:{tenants.bounded}-*-web",
+            "--allow-context",
+            f"{tenants.local}=in-cluster:{tenants.local}-*",
+            "--allow-context",
+            f"{tenants.owner}=alecton-b,blackhole",
+            "--allow-context",
+            f"{tenants.other}=alecton-b",
+        ),
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def probe_app(
+    name: str, target_ns: str, cluster: str = "target-b", values: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    app = r.application(name, target_ns, chart="probe", values=values, cluster_name=cluster)
+    app["spec"].update(spec)
+    return app
+
+
+def deploy(cluster: Cluster, ns: str, target_ns: str, app: str = "web", **app_spec: Any) -> None:
+    cluster.apply(
+        r.cluster(),
+        probe_app(app, target_ns, **app_spec),
+        r.image(app, "1", f"r/{app}:1"),
+        r.deployment(app, "1"),
+        namespace=ns,
+    )
+
+
+def history(cluster: Cluster, release: str, namespace: str, context: str = "alecton-b") -> list[dict]:
+    proc = cluster.run(
+        "helm", "history", release, "--kube-context", context, "-n", namespace, "-o", "json", check=False
+    )
+    return json.loads(proc.stdout) if proc.returncode == 0 else []
+
+
+def events(cluster: Cluster, ns: str) -> list[dict]:
+    return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+
+
+def message(obj: dict) -> str:
+    return str((obj.get("status") or {}).get("message"))
+
+
+# ----- 1. deny by default, grants bound target namespaces, in-cluster impersonates -------------
+
+
+def test_no_grant_reaches_no_cluster(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.ungranted
+    deploy(cluster, ns, f"{ns}-web")
+    obj = wait_phase(cluster, ns, "web-staging", "Failed")
+    assert f"--allow-context {ns}=alecton-b" in message(obj)
+    assert history(cluster, "web-staging", f"{ns}-web") == []
+
+
+def test_grant_bounds_the_target_namespaces(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.bounded
+    deploy(cluster, ns, f"{ns}-a-web")
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+    deploy(cluster, ns, "kube-system", app="intruder")
+    obj = wait_phase(cluster, ns, "intruder-staging", "Failed")
+    assert f"--allow-context {ns}=alecton-b:kube-system" in message(obj)
+    assert f"granted: {ns}-*-web" in message(obj)
+    assert history(cluster, "intruder-staging", "kube-system") == []
+
+
+def test_in_cluster_helm_runs_as_the_tenants_service_account(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    cluster, ns = tenancy.cluster, tenants.local
+    target_ns = f"{ns}-web"
+    victim = cluster.new_namespace("victim")
+    cluster.kubectl(
+        "create", "secret", "generic", "kubeconfig", f"--from-literal=token={MARKER}", "-n", victim
+    )
+    # What the platform team sets up for the tenant: a ServiceAccount with rights in its
+    # target namespace only (helm no longer creates namespaces it runs in as a tenant).
+    cluster.kubectl("create", "namespace", target_ns)
+    cluster.kubectl("create", "serviceaccount", "alecton-deployer", "-n", ns)
+    cluster.kubectl(
+        "create", "rolebinding", "deployer", "--clusterrole=admin",
+        f"--serviceaccount={ns}:alecton-deployer", "-n", target_ns,
+    )  # fmt: skip
+    local = {**r.cluster(name="here", context=""), "spec": {}}
+    cluster.apply(local, r.image("web", "1", "r/web:1"), namespace=ns)
+    cluster.apply(probe_app("web", target_ns, cluster="here"), r.deployment("web", "1"), namespace=ns)
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed")
+    assert obj["status"]["release"]["cluster"] == "here"
+    assert history(cluster, "web-staging", target_ns, context="alecton-a")[0]["status"] == "deployed"
+
+    # A chart that copies another namespace's Secret into its error: RBAC stops the lookup.
+    lookup = {"lookup": {"namespace": victim, "name": "kubeconfig", "key": "token"}}
+    cluster.apply(probe_app("web", target_ns, cluster="here", values=lookup), namespace=ns)
+    obj = wait_phase(cluster, ns, "web-staging", "Failed")
+    assert f"system:serviceaccount:{ns}:alecton-deployer" in message(obj)
+    assert "forbidden" in message(obj)
+    assert MARKER not in json.dumps(obj) and MARKER not in json.dumps(events(cluster, ns))
+    assert MARKER not in tenancy.log_since_start()
+
+
+# ----- 2. kubeconfigs that would fall back to the operator's identity ---------------------------
+
+
+def shaped_kubeconfig(cluster: Cluster, case: str) -> dict[str, Any]:
+    kubeconfig = cluster.target_kubeconfig()
+    if case == "no-clusters":
+        kubeconfig["clusters"] = []
+    elif case == "no-server":
+        del kubeconfig["clusters"][0]["cluster"]["server"]
+    elif case == "http-server":
+        kubeconfig["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:8080"
+    elif case == "missing-context":
+        kubeconfig["current-context"] = "elsewhere"
+    elif case == "users-as-map":
+        kubeconfig["users"] = {"name": "u"}
+    return kubeconfig
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no-clusters", "cluster"),
+        ("no-server", "server"),
+        ("http-server", "https://"),
+        ("missing-context", "'elsewhere' not found"),
+        ("users-as-map", "users"),
+    ],
+)
+def test_incomplete_kubeconfig_is_refused(
+    tenancy: OperatorProcess, tenants: Tenants, case: str, expected: str
+) -> None:
+    cluster = tenancy.cluster
+    ns = tenants.owner
+    name = f"kc-{case}"
+    cluster.apply(
+        r.kubeconfig_secret(name, shaped_kubeconfig(cluster, case)),
+        r.cluster(name=name, context="", secret=name),
+        probe_app(name, f"{ns}-{case}", cluster=name),
+        r.image(name, "1", "r/web:1"),
+        r.deployment(name, "1"),
+        namespace=ns,
+    )
+    obj = wait_phase(cluster, ns, f"{name}-staging", "Failed")
+    assert "refused" in message(obj) and expected in message(obj), message(obj)
+    assert obj["status"]["conditions"][0]["reason"] == "ClusterRefused"
+
+
+# ----- 3/4. ownership is (cluster, namespace, name); uninstall only where it lives ----------------
+
+
+def test_changing_the_target_namespace_never_takes_another_tenants_release(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    cluster = tenancy.cluster
+    shared = f"shared-{uuid.uuid4().hex[:5]}"
+    deploy(cluster, tenants.other, shared, app="taken")
+    wait_phase(cluster, tenants.other, "taken-staging", "Deployed")
+    deploy(cluster, tenants.owner, f"{tenants.owner}-taken", app="taken")
+    wait_phase(cluster, tenants.owner, "taken-staging", "Deployed")
+
+    cluster.apply(probe_app("taken", shared, values={"greeting": "mine now"}), namespace=tenants.owner)
+    obj = wait_phase(cluster, tenants.owner, "taken-staging", "Conflict")
+    assert f"belongs to alecton Deployment {tenants.other}/taken-staging" in message(obj)
+    assert [h["revision"] for h in history(cluster, "taken-staging", shared)] == [1]
+    # The old release stays where it was: a conflict at the new place moves nothing.
+    assert history(cluster, "taken-staging", f"{tenants.owner}-taken")[-1]["status"] == "deployed"
+
+
+def test_moving_a_target_installs_there_and_removes_the_old_release(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    deploy(cluster, ns, f"{ns}-one", app="mover")
+    wait_phase(cluster, ns, "mover-staging", "Deployed")
+    cluster.apply(probe_app("mover", f"{ns}-two"), namespace=ns)
+    obj = wait_phase(
+        cluster,
+        ns,
+        "mover-staging",
+        "Deployed",
+    )
+    wait_for(
+        lambda: (
+            (cluster.get("deployments.alecton.dev", "mover-staging", ns) or {})["status"]["release"][
+                "namespace"
+            ]
+            == f"{ns}-two"
+        ),
+        30,
+        "the release to move",
+    )
+    obj = wait_phase(cluster, ns, "mover-staging", "Deployed")
+    assert history(cluster, "mover-staging", f"{ns}-two")[-1]["status"] == "deployed"
+    wait_for(lambda: history(cluster, "mover-staging", f"{ns}-one") == [], 30, "the old release to go")
+    assert f"removed the release from namespace {ns}-one" in message(obj)
+    assert any(e["reason"] == "ReleaseMoved" for e in events(cluster, ns))
+
+
+def test_uninstall_happens_only_where_the_release_lives(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster = tenancy.cluster
+    shared = f"shared-{uuid.uuid4().hex[:5]}"
+    deploy(cluster, tenants.other, shared, app="gone")
+    wait_phase(cluster, tenants.other, "gone-staging", "Deployed")
+    own = f"{tenants.owner}-gone"
+    deploy(cluster, tenants.owner, own, app="gone")
+    wait_phase(cluster, tenants.owner, "gone-staging", "Deployed")
+    # Suspended, so the target change is not acted on; then the Deployment is deleted.
+    cluster.patch_spec(tenants.owner, "gone-staging", {"suspend": True})
+    wait_phase(cluster, tenants.owner, "gone-staging", "Suspended")
+    cluster.apply(probe_app("gone", shared), namespace=tenants.owner)
+    cluster.kubectl("delete", "deployments.alecton.dev", "gone-staging", "-n", tenants.owner, "--wait=true")
+    assert history(cluster, "gone-staging", own) == []
+    assert history(cluster, "gone-staging", shared)[-1]["status"] == "deployed"
+
+
+# ----- 5. adoption, version strings -------------------------------------------------------------
+
+
+def test_adoption_needs_the_operators_permission(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    target_ns = f"{ns}-hand"
+    cluster.run(
+        "helm", "install", "hand-staging", str(TEST_CHARTS / "probe"),
+        "--kube-context", "alecton-b", "-n", target_ns, "--create-namespace",
+    )  # fmt: skip
+    deploy(cluster, ns, target_ns, app="hand")
+    cluster.kubectl("annotate", "deployments.alecton.dev", "hand-staging", "-n", ns, "alecton.dev/adopt=true")
+    obj = wait_phase(cluster, ns, "hand-staging", "Conflict")
+    assert "--allow-adopt" in message(obj)
+    assert [h["revision"] for h in history(cluster, "hand-staging", target_ns)] == [1]
+
+
+def test_version_with_whitespace_is_rejected_by_the_schema(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    proc = tenancy.cluster.kubectl(
+        "apply", "-n", tenants.owner, "-f", "-", check=False,
+        stdin=json.dumps(r.deployment("web", "1 --set x=y", name="spaced")),
+    )  # fmt: skip
+    assert proc.returncode != 0 and "spec.version" in proc.stderr
+
+
+# ----- 6. a live lock is not "repaired" ---------------------------------------------------------
+
+
+def test_a_release_locked_by_a_running_helm_is_not_repaired(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    target_ns = f"{ns}-locked"
+    deploy(cluster, ns, target_ns, app="locked")
+    wait_phase(cluster, ns, "locked-staging", "Deployed")
+    # A person's helm upgrade that waits for a migration Job (no node runs it): the release
+    # is pending-upgrade while it runs.
+    person = subprocess.Popen(
+        [
+            str(cluster.bin / "helm"), "upgrade", "locked-staging", str(CHARTS / "webapp"),
+            "--set", "migration.enabled=true", "--kube-context", "alecton-b", "-n", target_ns,
+            "--timeout", "300s",
+        ],
+        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: history(cluster, "locked-staging", target_ns)[-1]["status"] == "pending-upgrade", 30)
+        cluster.apply(probe_app("locked", target_ns, values={"greeting": "now"}), namespace=ns)
+        obj = wait_phase(cluster, ns, "locked-staging", "Failed")
+        assert "another operation" in message(obj) and "not repaired" in message(obj), message(obj)
+        assert history(cluster, "locked-staging", target_ns)[-1]["status"] == "pending-upgrade"
+        assert person.poll() is None  # the person's helm still runs, untouched
+    finally:
+        person.send_signal(signal.SIGTERM)
+        person.wait(timeout=30)
+
+
+# ----- 7. values from Secrets never leave their namespace in text ------------------------------
+
+
+def test_values_from_secrets_are_redacted_everywhere(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "web-secrets"},
+            "stringData": {"values.yaml": yaml.safe_dump({"password": MARKER})},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "web-config"},
+            "data": {"g": "from-cm"},
+        },
+        namespace=ns,
+    )
+    sources = [
+        {"kind": "Secret", "name": "web-secrets"},
+        {"kind": "ConfigMap", "name": "web-config", "key": "g", "targetPath": "greeting"},
+    ]
+    deploy(cluster, ns, f"{ns}-vf", app="vf", valuesFrom=sources)
+    wait_phase(cluster, ns, "vf-staging", "Deployed")
+    configmap = json.loads(
+        cluster.kubectl(
+            "get", "configmap", "vf-staging", "-n", f"{ns}-vf", "-o", "json", context="alecton-b"
+        ).stdout
+    )
+    assert configmap["data"]["greeting"] == "from-cm"
+
+    cluster.apply(
+        probe_app("vf", f"{ns}-vf", values={"failWith": "password"}, valuesFrom=sources), namespace=ns
+    )
+    obj = wait_phase(cluster, ns, "vf-staging", "Failed")
+    assert "value [redacted] is not accepted" in message(obj)
+    assert MARKER not in json.dumps(obj)
+    assert MARKER not in json.dumps(events(cluster, ns))
+    assert MARKER not in tenancy.log_since_start()
+
+
+# ----- 8. every call has a deadline ------------------------------------------------------------
+
+
+def test_a_target_that_never_answers_fails_within_the_deadline(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    cluster.apply(
+        r.cluster(name="hung", context="blackhole"),
+        probe_app("hung", f"{ns}-hung", cluster="hung"),
+        r.image("hung", "1", "r/hung:1"),
+        r.deployment("hung", "1"),
+        namespace=ns,
+    )
+    started = time.monotonic()
+    obj = wait_phase(cluster, ns, "hung-staging", "Failed", timeout=90)
+    assert time.monotonic() - started < 80, "helm --timeout 10 plus the kill limit"
+    assert "hung" in message(obj) or "timeout" in message(obj).lower() or "deadline" in message(obj)
+
+
+# ----- 9. deep values --------------------------------------------------------------------------
+
+
+def test_values_nested_too_deep_are_refused(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    cluster.kubectl(
+        "apply", "-n", ns, "-f", "-", stdin=json.dumps(probe_app("deep", f"{ns}-deep", values=deep))
+    )
+    cluster.apply(r.image("deep", "1", "r/deep:1"), r.deployment("deep", "1"), namespace=ns)
+    obj = wait_phase(cluster, ns, "deep-staging", "Failed")
+    assert "nested deeper than 64 levels" in message(obj)
+    assert obj["status"]["conditions"][0]["reason"] == "ValuesRefused"
+
+
+# ----- 10. smaller holes -----------------------------------------------------------------------
+
+
+def test_chart_names_cannot_be_flags(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    app = probe_app("flag", "x")
+    app["spec"]["chart"] = "--post-renderer=/bin/sh"
+    proc = tenancy.cluster.kubectl(
+        "apply", "-n", tenants.owner, "-f", "-", check=False, stdin=json.dumps(app)
+    )
+    assert proc.returncode != 0 and "spec.chart" in proc.stderr
+
+
+def test_plain_http_repositories_are_refused(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    deploy(cluster, ns, f"{ns}-http", app="plain", repository="http://127.0.0.1:9/charts")
+    obj = wait_phase(cluster, ns, "plain-staging", "Failed")
+    assert "--allow-insecure-repositories" in message(obj)
+
+
+# ----- semantics: failures and rollbacks ------------------------------------------------------
+
+
+def test_reverting_after_a_failed_upgrade_deploys_again(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    deploy(cluster, ns, f"{ns}-revert", app="revert")
+    wait_phase(cluster, ns, "revert-staging", "Deployed")
+    cluster.apply(probe_app("revert", f"{ns}-revert", values={"failWith": "greeting"}), namespace=ns)
+    wait_phase(cluster, ns, "revert-staging", "Failed")
+    # The objects no longer match revision 1 for sure only if helm wrote something; either
+    # way the operator must try again rather than call the old fingerprint applied.
+    cluster.apply(probe_app("revert", f"{ns}-revert"), namespace=ns)
+    wait_for(
+        lambda: (
+            (obj := cluster.get("deployments.alecton.dev", "revert-staging", ns))
+            and obj["status"].get("phase") == "Deployed"
+            and obj["status"]["release"].get("revision") == 2
+        ),
+        60,
+        "a new revision after reverting",
+    )
+
+
+def test_a_rollback_holds_until_a_new_version(tenancy: OperatorProcess, tenants: Tenants) -> None:
+    cluster, ns = tenancy.cluster, tenants.owner
+    target_ns = f"{ns}-hold"
+    cluster.apply(
+        r.cluster(),
+        probe_app("hold", target_ns),
+        *(r.image("hold", v, f"r/hold:{v}") for v in ("1", "2", "3")),
+        r.deployment("hold", "1"),
+        namespace=ns,
+    )
+    wait_phase(cluster, ns, "hold-staging", "Deployed")
+    cluster.patch_spec(ns, "hold-staging", {"version": "2"})
+    wait_phase(
+        cluster,
+        ns,
+        "hold-staging",
+        "Deployed",
+    )
+    wait_for(lambda: len(history(cluster, "hold-staging", target_ns)) == 2, 30, "revision 2")
+    cluster.patch_spec(ns, "hold-staging", {"rollback": {"revision": 1}})
+    wait_phase(cluster, ns, "hold-staging", "RolledBack")
+
+    cluster.apply(probe_app("hold", target_ns, values={"greeting": "changed"}), namespace=ns)
+    wait_for(
+        lambda: (
+            "held at revision 3" in message(cluster.get("deployments.alecton.dev", "hold-staging", ns) or {})
+        ),
+        30,
+        "the hold to be reported",
+    )
+    assert len(history(cluster, "hold-staging", target_ns)) == 3
+
+    # A rollback request and a version change together: the version wins.
+    cluster.patch_spec(ns, "hold-staging", {"version": "3", "rollback": {"revision": 2}})
+    obj = wait_phase(cluster, ns, "hold-staging", "Deployed")
+    assert obj["status"]["lastRollback"]["result"] == "Superseded"
+    assert obj["status"]["release"]["version"] == "3"

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import base64
+import copy
+import pickle
+from typing import Any
+
+import pytest
+from alecton.reconcile.redact import REDACTED, Redactor, string_leaves
+
+
+def test_every_occurrence_is_replaced() -> None:
+    redactor = Redactor(["hunter22"])
+    assert redactor.redact("hunter22 and again hunter22.") == f"{REDACTED} and again {REDACTED}."
+
+
+def test_text_without_secrets_is_returned_unchanged() -> None:
+    redactor = Redactor(["hunter22"])
+    text = "Error: UPGRADE FAILED: timed out waiting for the condition"
+    assert redactor.redact(text) is text
+
+
+def test_empty_redactor_is_false_and_changes_nothing() -> None:
+    empty = Redactor()
+    assert not empty
+    assert empty.redact("anything at all") == "anything at all"
+    assert Redactor(["hunter22"])
+
+
+def test_a_secret_containing_another_is_replaced_whole() -> None:
+    redactor = Redactor(["pass", "password-1234"])
+    assert redactor.redact("x password-1234 y pass z") == f"x {REDACTED} y {REDACTED} z"
+
+
+def test_overlapping_secrets_leave_no_piece_behind() -> None:
+    # The end of one secret is the start of the other: neither part may survive.
+    redactor = Redactor(["abcdef", "defghi"])
+    assert redactor.redact("<abcdefghi>") == f"<{REDACTED}>"
+
+
+def test_adjacent_secrets_are_both_replaced() -> None:
+    redactor = Redactor(["alpha1", "bravo2"])
+    assert redactor.redact("alpha1bravo2") == REDACTED + REDACTED
+
+
+def test_regex_characters_in_secrets_are_literal() -> None:
+    redactor = Redactor(["a.b*c+(d)", "[x]{2}"])
+    assert redactor.redact("a.b*c+(d) axbbbc+d [x]{2} xx") == f"{REDACTED} axbbbc+d {REDACTED} xx"
+
+
+@pytest.mark.parametrize("short", ["a", "on", "yes", "   ", "  ab  ", ""])
+def test_short_strings_are_not_secrets(short: str) -> None:
+    redactor = Redactor([short])
+    assert not redactor
+    assert redactor.redact("yes, turn it on: a b") == "yes, turn it on: a b"
+
+
+def test_four_characters_are_enough() -> None:
+    assert Redactor(["abcd"]).redact("xabcdx") == f"x{REDACTED}x"
+
+
+def test_each_line_of_a_multi_line_secret_is_a_secret() -> None:
+    key = (
+        "-----BEGIN KEY-----\n"
+        "MIIEvQIBADANBgkqhkiG9w0B\n"
+        "  QEFAASCBKcwggSjAgEAAoIBAQ  \n"
+        "ok\n"
+        "-----END KEY-----\n"
+    )
+    redactor = Redactor([key])
+    assert redactor.redact(f"values:\n{key}") == f"values:\n{REDACTED}"
+    message = "error converting YAML: line 3: QEFAASCBKcwggSjAgEAAoIBAQ is not valid"
+    assert redactor.redact(message) == f"error converting YAML: line 3: {REDACTED} is not valid"
+    # Lines shorter than four characters stay, like any short secret.
+    assert redactor.redact("ok") == "ok"
+
+
+def test_a_trailing_newline_does_not_hide_the_secret() -> None:
+    # Secrets made with `kubectl create secret --from-file` often end with a newline.
+    assert Redactor(["hunter22\n"]).redact('value "hunter22" rejected') == f'value "{REDACTED}" rejected'
+
+
+def test_base64_form_is_redacted() -> None:
+    secret = "s3cr3t-token-value"
+    encoded = base64.b64encode(secret.encode()).decode()
+    redactor = Redactor([secret])
+    assert redactor.redact(f"data:\n  token: {encoded}\n") == f"data:\n  token: {REDACTED}\n"
+
+
+def test_non_ascii_secret_and_its_base64_form() -> None:
+    secret = "pässwörd☃"
+    encoded = base64.b64encode(secret.encode("utf-8")).decode()
+    redactor = Redactor([secret])
+    assert redactor.redact(f"{secret} / {encoded}") == f"{REDACTED} / {REDACTED}"
+
+
+def test_a_helm_error_quoting_a_secret_value_is_redacted() -> None:
+    redactor = Redactor.from_values({"db": {"password": "Tr0ub4dor&3", "user": "app"}, "replicas": 3})
+    error = (
+        "Error: UPGRADE FAILED: template: web/templates/secret.yaml:7:14: executing "
+        '"web/templates/secret.yaml" at <fail>: error calling fail: value Tr0ub4dor&3 is not accepted'
+    )
+    redacted = redactor.redact(error)
+    assert "Tr0ub4dor&3" not in redacted
+    assert redacted.endswith(f"value {REDACTED} is not accepted")
+    assert "web/templates/secret.yaml:7:14" in redacted
+
+
+def test_from_values_takes_string_leaves_only() -> None:
+    redactor = Redactor.from_values(
+        {
+            "port": 54321,
+            "ratio": 1234.5,
+            "on": True,
+            "list": ["item-one", {"deep": "item-two"}],
+            "key-name": None,
+        }
+    )
+    assert redactor.redact("54321 1234.5 True key-name") == "54321 1234.5 True key-name"
+    assert redactor.redact("item-one item-two") == f"{REDACTED} {REDACTED}"
+
+
+def test_string_leaves_are_in_document_order_and_skip_keys() -> None:
+    assert string_leaves({"k1": "a", "k2": ["b", {"k3": "c"}], "k4": 1}) == ["a", "b", "c"]
+    assert string_leaves("just") == ["just"]
+    assert string_leaves(None) == []
+
+
+def test_string_leaves_survive_deep_and_cyclic_structures() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100_000):
+        node["a"] = {}
+        node = node["a"]
+    node["leaf"] = "bottom-secret"
+    assert string_leaves(deep) == ["bottom-secret"]
+
+    cyclic: list[Any] = ["loop-secret"]
+    cyclic.append(cyclic)
+    assert string_leaves(cyclic) == ["loop-secret"]
+
+
+def test_merged_redacts_both() -> None:
+    first, second = Redactor(["first-secret"]), Redactor(["second-secret"])
+    both = first.merged(second)
+    assert both.redact("first-secret second-secret") == f"{REDACTED} {REDACTED}"
+    assert first.redact("second-secret") == "second-secret"  # the originals are unchanged
+    assert Redactor().merged(first) == first
+    assert first.merged(Redactor()) == first
+
+
+def test_redactor_is_immutable_and_its_repr_keeps_the_secret() -> None:
+    redactor = Redactor(["hunter22"])
+    with pytest.raises(AttributeError):
+        redactor._pattern = None  # type: ignore[misc]
+    assert "hunter22" not in repr(redactor)
+    assert "hunter22" not in str(redactor)
+    assert copy.deepcopy(redactor).redact("hunter22") == REDACTED
+    assert pickle.loads(pickle.dumps(redactor)) == redactor
+
+
+def test_equal_secrets_make_equal_redactors() -> None:
+    assert Redactor(["abcd", "efgh"]) == Redactor(["efgh", "abcd", "abcd"])
+    assert hash(Redactor(["abcd"])) == hash(Redactor(["abcd"]))
+    assert Redactor(["abcd"]) != Redactor(["abce"])
