@@ -125,7 +125,8 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
         "-m", "alecton", "operator", "run",
         "--kubeconfig", bench.kubeconfig, "--context", "alecton-a", "--namespace", namespace,
         "--helm", str(bench.bin / "helm"), "--charts-dir", str(REPO / "charts"),
-        "--helm-concurrency", str(concurrency),
+        "--helm-concurrency", str(concurrency), "--allow-context", f"{namespace}=alecton-b",
+        "--namespace-share", "1",
     ]  # fmt: skip
 
 

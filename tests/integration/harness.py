@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +126,16 @@ class OperatorProcess:
         self.env = env or {}
         self.helm = helm
         self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
+        # Deny by default: an operator started without grants gets the usual one.
+        if "--allow-context" not in extra_args:
+            extra_args = ("--allow-context", "*=alecton-b", *extra_args)
+        if "--probe-address" in extra_args:
+            self.metrics_port = int(extra_args[extra_args.index("--probe-address") + 1].rsplit(":", 1)[1])
+        else:
+            from alecton.local.controlplane import free_port
+
+            self.metrics_port = free_port()
+            extra_args = (*extra_args, "--probe-address", f"127.0.0.1:{self.metrics_port}")
         self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -181,6 +192,24 @@ class OperatorProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a Prometheus sample of this run of the operator (0 when absent)."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+            ) as response:
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name):
+                continue
+            head, _, value = line.rpartition(" ")
+            if head.split("{", 1)[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
 
     def log_since_start(self) -> str:
         with open(self.log_path, "rb") as handle:

@@ -360,7 +360,7 @@ def test_context_not_granted_is_refused(guarded: OperatorProcess) -> None:
         namespace=ns,
     )
     obj = wait_phase(cluster, ns, "web-staging", "Failed")
-    assert "uses context 'alecton-a', which the operator does not grant" in obj["status"]["message"]
+    assert f"--allow-context {ns}=alecton-a" in obj["status"]["message"]
     assert cluster.helm_json("helm", "list", "--all-namespaces", context="alecton-a") == []
 
 

@@ -75,7 +75,15 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
         cluster,
         "helm",
         tmp_path_factory.mktemp("sa-operator"),
-        extra_args=("--probe-address", f"127.0.0.1:{port}", *[f"--namespace={ns}" for ns in namespaces]),
+        extra_args=(
+            "--probe-address",
+            f"127.0.0.1:{port}",
+            *[f"--namespace={ns}" for ns in namespaces],
+            "--allow-context",
+            "*=alecton-b",
+            "--allow-context",
+            f"{namespaces[0]}=in-cluster:{namespaces[0]}-local",
+        ),
         kubeconfig=str(path),
     )
     process.port = port  # type: ignore[attr-defined]
@@ -125,6 +133,29 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     wait_phase(cluster, ns, "web-staging", "RolledBack")
     cluster.kubectl("delete", "deployments.alecton.dev", "web-staging", "-n", ns, "--timeout=60s")
     assert cluster.helm_json("helm", "list", "--namespace", target_ns) == []
+
+    # The operator's own cluster, as the tenant's ServiceAccount, with values from a ConfigMap.
+    local_ns = f"{ns}-local"
+    cluster.kubectl("create", "namespace", local_ns)
+    cluster.kubectl("create", "serviceaccount", "alecton-deployer", "-n", ns)
+    cluster.kubectl(
+        "create", "rolebinding", "deployer", "--clusterrole=admin",
+        f"--serviceaccount={ns}:alecton-deployer", "-n", local_ns,
+    )  # fmt: skip
+    values = "--from-literal=values.yaml=replicaCount: 2"
+    cluster.kubectl("create", "configmap", "web-values", values, "-n", ns)
+    local = r.application("here", local_ns, cluster_name="here")
+    local["spec"]["valuesFrom"] = [{"kind": "ConfigMap", "name": "web-values"}]
+    cluster.apply(
+        {**r.cluster(name="here", context=""), "spec": {}},
+        local,
+        r.image("web", "1.0.0", "r/web:1"),
+        r.deployment("here", "1.0.0"),
+        namespace=ns,
+    )
+    wait_phase(cluster, ns, "here-staging", "Deployed")
+    cluster.kubectl("delete", "deployments.alecton.dev", "here-staging", "-n", ns, "--timeout=60s")
+    assert cluster.helm_json("helm", "list", "--namespace", local_ns, context="alecton-a") == []
     assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()
 
     # What the API server saw the operator's identity do ...
@@ -136,6 +167,12 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
         event = json.loads(line)
         ref = event.get("objectRef")
         if event["user"]["username"] != SA_USER or not ref:
+            continue
+        if event.get("impersonatedUser"):
+            # helm (and the owner check) acting as a tenant's ServiceAccount: what the
+            # operator itself needs for that is the right to impersonate it.
+            assert event["impersonatedUser"]["username"] == f"system:serviceaccount:{ns}:alecton-deployer"
+            used.add(("", "serviceaccounts", "impersonate"))
             continue
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         used.add((ref.get("apiGroup", ""), resource, event["verb"]))

@@ -262,10 +262,12 @@ def test_restart_runs_no_helm_upgrade(operator: OperatorProcess) -> None:
     cluster.apply(*[r.deployment("web", "1.0.0", target=f"t{i}") for i in range(4)], namespace=ns)
     for i in range(4):
         wait_phase(cluster, ns, f"web-t{i}", "Deployed")
+    seen = len(json.loads(cluster.kubectl("get", "adep", "-A", "-o", "json").stdout)["items"])
     operator.restart()
-    # Give the restarted operator time to list and reconcile everything.
-    time.sleep(6)
+    # The restarted operator has reconciled every Deployment at least once...
+    wait_for(lambda: operator.metric("alecton_reconciles_total") >= seen, 60, f"{seen} reconciles")
     assert operator.proc is not None and operator.proc.poll() is None
+    # ... and ran helm for none of this test's releases.
     assert operator.count(f"[{ns}/") == 0, operator.log_since_start()
     for i in range(4):
         history = cluster.helm_json(helm, "history", f"web-t{i}", "--namespace", target_ns)

@@ -170,7 +170,7 @@ def test_grant_bounds_the_target_namespaces(tenancy: OperatorProcess, tenants: T
     deploy(cluster, ns, "kube-system", app="intruder")
     obj = wait_phase(cluster, ns, "intruder-staging", "Failed")
     assert f"--allow-context {ns}=alecton-b:kube-system" in message(obj)
-    assert f"granted: {ns}-*-web" in message(obj)
+    assert f"granted only for target namespaces {ns}-*-web" in message(obj)
     assert history(cluster, "intruder-staging", "kube-system") == []
 
 

@@ -15,9 +15,9 @@ from alecton.helm.actions import private_file
 from alecton.helm.release import (
     HelmOutputError,
     owner_description,
+    owner_from_description,
     parse_history,
     parse_release,
-    owner_from_description,
 )
 from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
 from alecton.reconcile import status as st

@@ -156,8 +156,6 @@ class Controller:
         self.storage = ReleaseStorage()
         self.slots = Slots(config.namespace_workers)
         self._errors: dict[ObjectRef, int] = {}  # consecutive unexpected errors per Deployment
-        # The in-progress status write started by _claim, awaited before any later write.
-        self._progress_write: asyncio.Task[DeploymentSnapshot] | None = None
         self.metrics = metrics or Metrics()
         self.metrics.watch_phases(self._phases)
 
@@ -472,21 +470,20 @@ class Controller:
         location: ReleaseLocation,
         moved_from: ReleaseLocation | None,
         access: KubeAccess,
-    ) -> tuple[DeploymentSnapshot, str | None]:
-        """Write the in-progress status. A new place, or one where no helm action of ours
-        has succeeded yet (a failed first install), is checked for its owner first and only
-        then claimed in status.release; the previous place is kept in movedFrom until it
-        is cleaned up."""
+    ) -> tuple[DeploymentSnapshot, str | None, asyncio.Task[DeploymentSnapshot] | None]:
+        """Write the in-progress status (or start writing it: the task to await).
+
+        A new place, or one where no helm action of ours has succeeded yet (a failed first
+        install), is checked for its owner first and only then claimed in status.release;
+        the previous place is kept in movedFrom until it is cleaned up."""
         assert plan.desired is not None
         progress = st.in_progress_status(
             self._ctx(snap, deployment.generation), plan.action, plan.desired, location
         )
         confirmed = recorded.release is not None and recorded.release_revision > 0
         if confirmed and recorded.release.same_place(location):  # type: ignore[union-attr]
-            # Already ours here: show the progress while helm runs.
-            self._progress_write = asyncio.create_task(self._write_status(snap, progress))
-            return snap, None
-        self._progress_write = None
+            # Already ours here: show the progress while helm already runs.
+            return snap, None, asyncio.create_task(self._write_status(snap, progress))
         claim = progress.pop("release")
         snap = await self._write_status(snap, progress)
         annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
@@ -494,11 +491,11 @@ class Controller:
             self.storage, access, location, deployment.ref, annotations, self.config.allow_adopt
         )
         if conflict:
-            return snap, conflict
+            return snap, conflict, None
         claimed: dict[str, Any] = {"release": claim}
         if moved_from is not None:
             claimed["movedFrom"] = moved_from.as_status()
-        return await self._write_status(snap, claimed), None
+        return await self._write_status(snap, claimed), None, None
 
     async def _remove_moved(
         self,
@@ -544,26 +541,21 @@ class Controller:
         logger: logging.LoggerAdapter,
     ) -> ReleaseInfo | None:
         """Run the plan's helm command; an upgrade returns the release helm reports."""
-        progress, self._progress_write = self._progress_write, None
-        try:
-            if plan.action is Action.ROLLBACK and deployment.rollback:
-                revision = deployment.rollback.revision
-                logger.info("helm rollback %s to revision %s", desired.name, revision)
-                await self.helm.rollback(desired.name, desired.namespace, revision, access)
-                return None
-            logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
-            return await self.helm.upgrade(
-                desired.name,
-                desired.namespace,
-                desired.chart,
-                desired.values,
-                access,
-                owner_description(desired.version, str(deployment.ref)),
-                owner_labels(deployment.ref.namespace, deployment.ref.name),
-            )
-        finally:
-            if progress is not None:  # written before any later status
-                await progress
+        if plan.action is Action.ROLLBACK and deployment.rollback:
+            revision = deployment.rollback.revision
+            logger.info("helm rollback %s to revision %s", desired.name, revision)
+            await self.helm.rollback(desired.name, desired.namespace, revision, access)
+            return None
+        logger.info("helm upgrade --install %s (version %s)", desired.name, desired.version)
+        return await self.helm.upgrade(
+            desired.name,
+            desired.namespace,
+            desired.chart,
+            desired.values,
+            access,
+            owner_description(desired.version, str(deployment.ref)),
+            owner_labels(deployment.ref.namespace, deployment.ref.name),
+        )
 
     async def _failed(
         self,

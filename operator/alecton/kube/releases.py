@@ -3,7 +3,8 @@ owner=helm,name=<release>) with one API list instead of a helm process.
 
 alecton records a release's owner in helm's release labels (`helm upgrade --labels`),
 which helm copies onto its storage Secrets. Clients for the operator's own contexts are
-kept; a client for a tenant's Secret-held kubeconfig lives only for one lookup.
+kept; a client for a tenant's Secret-held kubeconfig, or one impersonating a tenant's
+ServiceAccount, lives only for one lookup.
 """
 
 from __future__ import annotations
@@ -81,8 +82,14 @@ class ReleaseStorage:
 
     @contextlib.asynccontextmanager
     async def _client(self, access: KubeAccess) -> AsyncIterator[client.ApiClient]:
-        if access.tenant_secret:
-            api = client.ApiClient(await load_configuration(access.kubeconfig, access.context or None))
+        if access.tenant_secret or access.impersonate:
+            api = client.ApiClient(
+                await load_configuration(access.kubeconfig or None, access.context or None)
+            )
+            if access.impersonate:
+                # Read helm's storage as the tenant's ServiceAccount, as helm itself does:
+                # the operator never needs to list Secrets anywhere.
+                api.set_default_header("Impersonate-User", access.impersonate)
             try:
                 yield api
             finally:

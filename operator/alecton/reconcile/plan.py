@@ -498,6 +498,7 @@ _UNREACHABLE_MARKERS = (
     "did not finish within",  # our own helm timeout
     "tls handshake timeout",
     "context deadline exceeded",
+    "cannot reach the cluster",  # our own owner lookup
 )
 
 
