@@ -459,4 +459,6 @@ def test_temporary_files_are_gone_after_shutdown(guarded: OperatorProcess) -> No
     (helm may still be retrying failures of the tests above, so stop the operator first)."""
     guarded.stop()
     tmpdir = Path(guarded.tmpdir)  # type: ignore[attr-defined]
-    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("alecton-")] == []
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("alecton-") and p.is_file()] == []
+    private = tmpdir / f"alecton-{os.getuid()}"  # where they live while helm runs
+    assert private.is_dir() and list(private.iterdir()) == []

@@ -126,6 +126,30 @@ def test_runner_passes_arguments_without_a_shell(tmp_path: Path) -> None:
     assert result.ok and json.loads(result.stdout) == ["upgrade", "a; rm -rf /", "$(id)"]
 
 
+def test_private_dir_is_0700_and_emptied_at_start(tmp_path: Path) -> None:
+    from alecton.helm import actions
+
+    private = tmp_path / "alecton-private"
+    private.mkdir()
+    (private / "alecton-left.kubeconfig").write_text("token: left by a killed operator")
+    try:
+        actions.use_private_dir(private)
+        assert list(private.iterdir()) == []
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        with private_file(b"x", ".values.yaml") as path:
+            assert path.parent == private
+    finally:
+        actions._private_dir = None
+
+
+def test_helm_environment_falls_back_to_in_cluster_only_without_a_kubeconfig(monkeypatch) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    runner = HelmRunner(binary="helm")
+    assert "KUBERNETES_SERVICE_HOST" not in runner._env(in_cluster=False)
+    assert runner._env(in_cluster=True)["KUBERNETES_SERVICE_PORT"] == "443"
+
+
 def test_conditions_keep_transition_time_when_status_is_unchanged() -> None:
     first = st.merge_conditions([], [st.Condition("Ready", True, "Succeeded", "ok")], 1, "t1")
     second = st.merge_conditions(first, [st.Condition("Ready", True, "Succeeded", "still ok")], 2, "t2")
