@@ -120,6 +120,7 @@ class OperatorProcess:
         extra_args: tuple[str, ...] = (),
         kubeconfig: str | None = None,
         env: dict[str, str] | None = None,
+        default_grant: bool = True,
     ) -> None:
         self.cluster = cluster
         self.kubeconfig = kubeconfig or cluster.kubeconfig
@@ -127,7 +128,7 @@ class OperatorProcess:
         self.helm = helm
         self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
         # Deny by default: an operator started without grants gets the usual one.
-        if "--allow-context" not in extra_args:
+        if default_grant and "--allow-context" not in extra_args:
             extra_args = ("--allow-context", "*=alecton-b", *extra_args)
         if "--probe-address" in extra_args:
             self.metrics_port = int(extra_args[extra_args.index("--probe-address") + 1].rsplit(":", 1)[1])

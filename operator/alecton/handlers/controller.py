@@ -363,34 +363,19 @@ class Controller:
                     desired.cluster.ref.name, access.identity, desired.namespace, desired.name
                 )
                 moved_from = self._moved_from(snap, recorded, location)
-                snap, conflict = await self._claim(
+                snap, conflict, progress = await self._claim(
                     snap, deployment, plan, recorded, location, moved_from, access
                 )
                 if conflict:
                     await self._write_if_changed(snap, Plan(Action.CONFLICT, "ReleaseNotOwned", conflict))
                     return "conflict"
                 try:
-                    released = await self._helm_action(plan, deployment, desired, access, logger)
-                except HelmActionError as error:
-                    # A killed helm leaves the release locked in pending-*: unlock it
-                    # (rollback to the last good revision, or uninstall), then retry once.
-                    if not error.release_locked:
-                        raise
-                    repaired = (
-                        await unlock(
-                            self.helm,
-                            desired.name,
-                            desired.namespace,
-                            access,
-                            self.config.stale_lock_after,
-                            logger,
-                        )
-                        or ""
+                    released, repaired = await self._helm_action_unlocking(
+                        snap, plan, deployment, desired, access, logger
                     )
-                    if not repaired:
-                        raise
-                    await self._event(snap, "Warning", "ReleaseRepaired", repaired)
-                    released = await self._helm_action(plan, deployment, desired, access, logger)
+                finally:
+                    if progress is not None:  # written before any later status
+                        snap = await progress
                 # An upgrade's JSON output extends the recorded history; a rollback or a
                 # repair (or a gap in what was recorded) costs one `helm history`.
                 history = None
@@ -531,6 +516,30 @@ class Controller:
         if not removed:
             return f"the release in namespace {where.namespace!r} was already gone"
         return f"removed the release from namespace {where.namespace}"
+
+    async def _helm_action_unlocking(
+        self,
+        snap: DeploymentSnapshot,
+        plan: Plan,
+        deployment: Deployment,
+        desired: DesiredRelease,
+        access: KubeAccess,
+        logger: logging.LoggerAdapter,
+    ) -> tuple[ReleaseInfo | None, str]:
+        """The helm action; a release locked by a killed helm is unlocked (rollback to the
+        last good revision, or uninstall) and the action retried once. Returns what helm
+        reported and what was repaired."""
+        try:
+            return await self._helm_action(plan, deployment, desired, access, logger), ""
+        except HelmActionError as error:
+            if not error.release_locked:
+                raise
+            stale_after = self.config.stale_lock_after
+            repaired = await unlock(self.helm, desired.name, desired.namespace, access, stale_after, logger)
+            if not repaired:
+                raise
+        await self._event(snap, "Warning", "ReleaseRepaired", repaired)
+        return await self._helm_action(plan, deployment, desired, access, logger), repaired
 
     async def _helm_action(
         self,
