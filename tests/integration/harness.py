@@ -90,6 +90,16 @@ class Cluster:
             json.dumps({"spec": spec}),
         )
 
+    def tenant_service_account(self, tenant: str, target_namespace: str) -> None:
+        """What the platform team sets up for a tenant deploying to the management cluster
+        (`in-cluster`): the target namespace and a ServiceAccount with rights there only."""
+        self.kubectl("create", "namespace", target_namespace)
+        self.kubectl("create", "serviceaccount", "alecton-deployer", "-n", tenant)
+        self.kubectl(
+            "create", "rolebinding", "deployer", "--clusterrole=admin",
+            f"--serviceaccount={tenant}:alecton-deployer", "-n", target_namespace,
+        )  # fmt: skip
+
     def new_namespace(self, prefix: str, context: str = "alecton-a") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kubectl("create", "namespace", name, context=context)

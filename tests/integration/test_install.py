@@ -136,12 +136,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
 
     # The operator's own cluster, as the tenant's ServiceAccount, with values from a ConfigMap.
     local_ns = f"{ns}-local"
-    cluster.kubectl("create", "namespace", local_ns)
-    cluster.kubectl("create", "serviceaccount", "alecton-deployer", "-n", ns)
-    cluster.kubectl(
-        "create", "rolebinding", "deployer", "--clusterrole=admin",
-        f"--serviceaccount={ns}:alecton-deployer", "-n", local_ns,
-    )  # fmt: skip
+    cluster.tenant_service_account(ns, local_ns)
     values = "--from-literal=values.yaml=replicaCount: 2"
     cluster.kubectl("create", "configmap", "web-values", values, "-n", ns)
     local = r.application("here", local_ns, cluster_name="here")

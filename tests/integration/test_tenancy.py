@@ -204,14 +204,7 @@ def test_in_cluster_helm_runs_as_the_tenants_service_account(
     cluster.kubectl(
         "create", "secret", "generic", "kubeconfig", f"--from-literal=token={MARKER}", "-n", victim
     )
-    # What the platform team sets up for the tenant: a ServiceAccount with rights in its
-    # target namespace only (helm no longer creates namespaces it runs in as a tenant).
-    cluster.kubectl("create", "namespace", target_ns)
-    cluster.kubectl("create", "serviceaccount", "alecton-deployer", "-n", ns)
-    cluster.kubectl(
-        "create", "rolebinding", "deployer", "--clusterrole=admin",
-        f"--serviceaccount={ns}:alecton-deployer", "-n", target_ns,
-    )  # fmt: skip
+    cluster.tenant_service_account(ns, target_ns)
     local = {**r.cluster(name="here", context=""), "spec": {}}
     cluster.apply(local, r.image("web", "1", "r/web:1"), namespace=ns)
     cluster.apply(probe_app("web", target_ns, cluster="here"), r.deployment("web", "1"), namespace=ns)

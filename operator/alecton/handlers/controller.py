@@ -379,9 +379,12 @@ class Controller:
                 # An upgrade's JSON output extends the recorded history; a rollback or a
                 # repair (or a gap in what was recorded) costs one `helm history`.
                 history = None
-                if released is not None and not repaired and recorded.release == location:
+                if released is not None and not repaired:
+                    # The recorded history is of this place only (a move starts afresh).
+                    same_place = recorded.release is not None and recorded.release.same_place(location)
+                    recorded_history = (snap.status.get("history") or []) if same_place else []
                     history = history_after_upgrade(
-                        history_from_status(snap.status.get("history") or []),
+                        history_from_status(recorded_history),
                         released,
                         desired.version,
                         self.helm.history_max,
