@@ -95,8 +95,13 @@ class Cluster:
         (`in-cluster`): the target namespace and a ServiceAccount with rights there only."""
         self.kubectl("create", "namespace", target_namespace)
         self.kubectl("create", "serviceaccount", "alecton-deployer", "-n", tenant)
+        # A Role of its own: the aggregated `admin` ClusterRole is empty without a
+        # kube-controller-manager to aggregate it.
+        everything = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "rules": [everything]}
+        self.apply({**role, "metadata": {"name": "deployer"}}, namespace=target_namespace)
         self.kubectl(
-            "create", "rolebinding", "deployer", "--clusterrole=admin",
+            "create", "rolebinding", "deployer", "--role=deployer",
             f"--serviceaccount={tenant}:alecton-deployer", "-n", target_namespace,
         )  # fmt: skip
 

@@ -123,7 +123,7 @@ def tenancy(
 def probe_app(
     name: str, target_ns: str, cluster: str = "target-b", values: dict[str, Any] | None = None, **spec: Any
 ) -> dict[str, Any]:
-    app = r.application(name, target_ns, chart="probe", values=values, cluster_name=cluster)
+    app = r.application(name, target_ns, image_name=name, chart="probe", values=values, cluster_name=cluster)
     app["spec"].update(spec)
     return app
 
