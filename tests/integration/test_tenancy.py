@@ -8,9 +8,11 @@ One operator for the module, with explicit grants made for namespaces created up
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from alecton.local.pki import CertificateAuthority
 
 from tests.integration import resources as r
 from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, wait_for, wait_phase
@@ -41,9 +44,16 @@ class Tenants:
 
 
 class BlackHole:
-    """A TCP server that accepts connections and never answers (a hung API server)."""
+    """An API server that completes the TLS handshake and then never answers: only a
+    deadline on the request itself ends a call to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path) -> None:
+        self.ca = CertificateAuthority()
+        serving = self.ca.serving("blackhole")
+        (workdir / "tls.crt").write_bytes(serving.cert_pem)
+        (workdir / "tls.key").write_bytes(serving.key_pem)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(workdir / "tls.crt", workdir / "tls.key")
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -58,7 +68,10 @@ class BlackHole:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.held.append(conn)
+            try:
+                self.held.append(self.tls.wrap_socket(conn, server_side=True))
+            except (OSError, ssl.SSLError):
+                conn.close()
 
     def close(self) -> None:
         self.sock.close()
@@ -72,8 +85,8 @@ def tenants() -> Tenants:
 
 
 @pytest.fixture(scope="module")
-def black_hole() -> Iterator[BlackHole]:
-    hole = BlackHole()
+def black_hole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlackHole]:
+    hole = BlackHole(tmp_path_factory.mktemp("black-hole"))
     yield hole
     hole.close()
 
@@ -86,9 +99,9 @@ def tenancy(
         crds.kubectl("create", "namespace", ns)
     # The target kubeconfig: the local clusters plus a context whose server never answers.
     targets = yaml.safe_load(Path(crds.kubeconfig).read_text())
-    targets["clusters"].append(
-        {"name": "blackhole", "cluster": {"server": f"https://127.0.0.1:{black_hole.port}"}}
-    )
+    ca_data = base64.b64encode(black_hole.ca.cert_pem).decode()
+    hole = {"server": f"https://127.0.0.1:{black_hole.port}", "certificate-authority-data": ca_data}
+    targets["clusters"].append({"name": "blackhole", "cluster": hole})
     user = targets["contexts"][0]["context"]["user"]
     targets["contexts"].append({"name": "blackhole", "context": {"cluster": "blackhole", "user": user}})
     target_kubeconfig = tmp_path_factory.mktemp("tenancy-kubeconfig") / "targets.yaml"
