@@ -496,7 +496,17 @@ class Controller:
         if deployment.orphan_on_delete:
             message = f"left the release in namespace {old.namespace!r} running (deletionPolicy Orphan)"
         else:
-            message = await self._uninstall_at(deployment, old, logger)
+            try:
+                message = await self._uninstall_at(deployment, old, logger)
+            except _ACTION_ERRORS as error:
+                # The release runs at its new place; the old one is reported, not retried
+                # (nothing would bring this Deployment back to it).
+                message = (
+                    f"could not remove {old.describe()}: {error}; remove it by hand "
+                    f"(helm uninstall {old.name} -n {old.namespace})"
+                )
+                await self._event(snap, "Warning", "ReleaseMoved", message)
+                return message
         await self._event(snap, "Normal", "ReleaseMoved", message)
         return message
 
