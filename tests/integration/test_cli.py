@@ -83,6 +83,9 @@ def test_ci_flow(operator: OperatorProcess, tmp_path: Path) -> None:
     # A second rollback to the same revision is a new request and runs again.
     ok(alecton(cluster, ns, "rollback", "web", "staging", "1", "--wait", "--timeout", "60"))
     assert release_image(cluster, helm, target_ns)[0] == 4
+    # The rollback holds; deploying (even the version it was rolled back from) ends it.
+    ok(alecton(cluster, ns, "deploy", "web", "staging", "1.1.0", "--wait", "--timeout", "60"))
+    assert release_image(cluster, helm, target_ns) == (5, "registry.example.com/web:1.1.0")
 
 
 def test_images_are_immutable_and_idempotent(operator: OperatorProcess) -> None:

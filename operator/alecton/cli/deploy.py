@@ -135,7 +135,7 @@ def deploy(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Deploy VERSION of APPLICATION to TARGET (DeployApplication): creates or updates the
-    Deployment `<application>-<target>`."""
+    Deployment `<application>-<target>` (and ends a held rollback)."""
     where = Target.of(kubeconfig, context, namespace)
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
@@ -145,9 +145,9 @@ def deploy(
                 "Deployment", where.namespace, deployment_body(application, target, version)
             )
         else:
-            obj = await client.patch(
-                "Deployment", where.namespace, existing["metadata"]["name"], {"spec": {"version": version}}
-            )
+            # Deploying ends a held rollback: spec.rollback goes with the new version.
+            patch = {"spec": {"version": version, "rollback": None}}
+            obj = await client.patch("Deployment", where.namespace, existing["metadata"]["name"], patch)
         if not wait:
             return None, obj
         generation = int(obj["metadata"]["generation"])
