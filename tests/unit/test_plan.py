@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from alecton.reconcile.plan import (
     plan_repair,
     resolve,
     retry_wait,
+    rolled_back_fingerprint,
 )
 
 HERE = ReleaseLocation("b", "context:alecton-b", "web", "web-staging")
@@ -257,6 +259,10 @@ def test_a_rollback_holds_until_a_new_version_or_its_removal() -> None:
     held = plan_for(dep, rolled_back)
     assert held.action is Action.HELD and "held at revision 3" in held.message and "values" in held.message
     assert plan_for(deployment(), rolled_back).action is Action.UPGRADE  # spec.rollback removed
+    # Right after the rollback nothing changed: no helm, and removing spec.rollback deploys.
+    just = replace(rolled_back, applied_fingerprint=rolled_back_fingerprint(desired.fingerprint))
+    assert plan_for(dep, just).action is Action.NOTHING
+    assert plan_for(deployment(), just).action is Action.UPGRADE
     newer = deployment(version="2.0", rollback={"revision": 1})
     resolved = Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0"))
     assert decide(newer, rolled_back, resolved, newer.ref, CHARTS).action is Action.UPGRADE

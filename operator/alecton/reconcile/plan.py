@@ -389,9 +389,17 @@ def decide(
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
     if desired.fingerprint != recorded.applied_fingerprint:
         if rollback_holds(deployment, recorded) and not version_changed:
+            if recorded.applied_fingerprint == rolled_back_fingerprint(desired.fingerprint):
+                return Plan(Action.NOTHING, desired=desired, resolved=resolution)  # nothing changed since
             return held_plan(desired, recorded, resolution)
         return Plan(Action.UPGRADE, desired=desired, resolved=resolution)
     return Plan(Action.NOTHING, desired=desired, resolved=resolution)
+
+
+def rolled_back_fingerprint(fingerprint: str) -> str:
+    """What a successful rollback records: the spec's inputs are *not* what runs (an older
+    revision does), so removing spec.rollback deploys them again."""
+    return f"rolled-back:{fingerprint}"
 
 
 def rollback_holds(deployment: Deployment, recorded: RecordedStatus) -> bool:

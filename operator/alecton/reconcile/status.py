@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alecton.helm.release import HistoryEntry
-from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation
+from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation, rolled_back_fingerprint
 
 READY = "Ready"
 RELEASED = "Released"
@@ -186,9 +186,11 @@ def succeeded_status(
     fields: dict[str, Any] = {
         "release": release,
         "history": [entry.as_status() for entry in history],
-        # A rollback also settles the current spec: it holds until spec.version changes
-        # or spec.rollback is removed (see plan.rollback_holds).
-        "appliedFingerprint": desired.fingerprint,
+        # A rollback holds until spec.version changes or spec.rollback is removed (see
+        # plan.rollback_holds); then the spec's inputs are deployed again.
+        "appliedFingerprint": (
+            rolled_back_fingerprint(desired.fingerprint) if action is Action.ROLLBACK else desired.fingerprint
+        ),
         "appliedInputs": desired.inputs(),
         "appliedVersion": desired.version,
         "failures": 0,
