@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import socket
 import ssl
@@ -395,7 +396,7 @@ def test_a_release_locked_by_a_running_helm_is_not_repaired(
             "--set", "migration.enabled=true", "--kube-context", "alecton-b", "-n", target_ns,
             "--timeout", "300s",
         ],
-        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
