@@ -27,7 +27,16 @@ import yaml
 from alecton.local.pki import CertificateAuthority
 
 from tests.integration import resources as r
-from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, wait_for
+from tests.integration.harness import wait_phase as wait_phase_within
+
+
+def wait_phase(cluster: Cluster, namespace: str, name: str, phase: str, timeout: float = 120.0) -> dict:
+    # A generous bound: under the full suite a kopf request of this module's operator was
+    # once seen to stall for its 60 s request timeout (see the issue note); these tests
+    # are about what happens, not how fast.
+    return wait_phase_within(cluster, namespace, name, phase, timeout)
+
 
 MARKER = f"TOPSECRET-{uuid.uuid4().hex}"
 
@@ -42,6 +51,7 @@ class Tenants:
         self.local = f"local-{suffix}"  # in-cluster, target namespaces local-*
         self.owner = f"owner-{suffix}"  # alecton-b, any target namespace
         self.other = f"other-{suffix}"  # alecton-b, any target namespace (a second tenant)
+        self.hung = f"hung-{suffix}"  # blackhole only (its retries must not hold others' slots)
 
 
 class BlackHole:
@@ -112,7 +122,10 @@ def tenancy(
         "helm",
         tmp_path_factory.mktemp("tenancy"),
         extra_args=(
-            *(f"--namespace={ns}" for ns in (tenants.bounded, tenants.local, tenants.owner, tenants.other)),
+            *(
+                f"--namespace={ns}"
+                for ns in (tenants.bounded, tenants.local, tenants.owner, tenants.other, tenants.hung)
+            ),
             "--charts-dir",
             str(TEST_CHARTS),
             "--target-kubeconfig",
@@ -124,7 +137,9 @@ def tenancy(
             "--allow-context",
             f"{tenants.local}=in-cluster:{tenants.local}-*",
             "--allow-context",
-            f"{tenants.owner}=alecton-b,blackhole",
+            f"{tenants.owner}=alecton-b",
+            "--allow-context",
+            f"{tenants.hung}=blackhole",
             "--allow-context",
             f"{tenants.other}=alecton-b",
         ),
@@ -461,7 +476,7 @@ def test_values_from_secrets_are_redacted_everywhere(tenancy: OperatorProcess, t
 def test_a_target_that_never_answers_fails_within_the_deadline(
     tenancy: OperatorProcess, tenants: Tenants
 ) -> None:
-    cluster, ns = tenancy.cluster, tenants.owner
+    cluster, ns = tenancy.cluster, tenants.hung
     cluster.apply(
         r.cluster(name="hung", context="blackhole"),
         probe_app("hung", f"{ns}-hung", cluster="hung"),

@@ -9,6 +9,7 @@ ServiceAccount, lives only for one lookup.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gzip
@@ -25,6 +26,7 @@ from alecton.helm.release import owner_from_description
 from alecton.kube.client import deadline, load_configuration
 
 _LOOKUP_DEADLINE = deadline(total=15.0)
+_LOOKUP_HARD_DEADLINE = 20.0
 
 
 class ReleaseLookupError(Exception):
@@ -79,6 +81,7 @@ def stored_release(items: list[Any]) -> StoredRelease:
 class ReleaseStorage:
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str], client.ApiClient] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def _client(self, access: KubeAccess) -> AsyncIterator[client.ApiClient]:
@@ -93,7 +96,7 @@ class ReleaseStorage:
             try:
                 yield api
             finally:
-                await api.close()
+                self._close_later(api)
             return
         key = (access.kubeconfig, access.context)
         if key not in self._clients:
@@ -105,20 +108,37 @@ class ReleaseStorage:
     async def lookup(self, access: KubeAccess, release: str, namespace: str) -> StoredRelease:
         try:
             async with self._client(access) as api:
-                secrets = await client.CoreV1Api(api).list_namespaced_secret(
-                    namespace, label_selector=f"owner=helm,name={release}", _request_timeout=_LOOKUP_DEADLINE
-                )
+                # aiohttp's own deadline covers the request; this one also covers closing a
+                # connection to a server that never answers (TLS shutdown can wait on it).
+                async with asyncio.timeout(_LOOKUP_HARD_DEADLINE):
+                    secrets = await client.CoreV1Api(api).list_namespaced_secret(
+                        namespace,
+                        label_selector=f"owner=helm,name={release}",
+                        _request_timeout=_LOOKUP_DEADLINE,
+                    )
         except client.ApiException as error:
             raise ReleaseLookupError(
                 f"cannot read helm's storage for release {release!r} in namespace {namespace!r}: "
                 f"{error.status} {error.reason}"
             ) from None
         except Exception as error:  # unreachable, timed out, a broken kubeconfig
+            self._forget(access)  # never reuse connections to a server that did not answer
             raise ReleaseLookupError(
                 f"cannot reach the cluster to check who owns release {release!r}: "
                 f"{type(error).__name__} {str(error)[:200]}"
             ) from None
         return stored_release(list(secrets.items))
+
+    def _forget(self, access: KubeAccess) -> None:
+        api = self._clients.pop((access.kubeconfig, access.context), None)
+        if api is not None:
+            self._close_later(api)
+
+    def _close_later(self, api: client.ApiClient) -> None:
+        # In the background: closing may itself wait on a server that never answers.
+        task = asyncio.get_running_loop().create_task(api.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         for api in self._clients.values():
