@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned toolchain (kube-apiserver, kubectl, etcd, helm, helm3) from Go
+# Builds the pinned toolchain (kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl, etcd, helm, helm3, kwok) from Go
 # modules into a per-version cache outside the clone, then links the binaries into
 # .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
 #
@@ -11,11 +12,14 @@ KUBE_VERSION=v1.37.2      # k8s.io/kubernetes; its staging modules are v0.37.2
 ETCD_VERSION=v3.7.3       # go.etcd.io/etcd/server/v3
 HELM_VERSION=v4.3.1       # helm.sh/helm/v4
 HELM3_VERSION=v3.22.0     # helm.sh/helm/v3
+KWOK_VERSION=v0.8.0       # sigs.k8s.io/kwok (simulated nodes)
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
 BIN="$ROOT/.tools/bin"
-TOOLS="${TOOLS:-kube-apiserver kubectl etcd helm helm3}"
+TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok}"
+# The commands the wrapper module imports; changing the list rebuilds the wrapper.
+KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 export CGO_ENABLED=0
 
@@ -29,7 +33,7 @@ log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # go.mod so it cannot drift from the pinned version.
 kube_wrapper() {
   local dir="$CACHE/src/kubernetes-$KUBE_VERSION"
-  if [ -f "$dir/.ready" ]; then echo "$dir"; return; fi
+  if [ "$(cat "$dir/.ready" 2>/dev/null)" = "$KUBE_COMMANDS" ]; then echo "$dir"; return; fi
   rm -rf "$dir"; mkdir -p "$dir"
   local gomod staging
   gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
@@ -46,18 +50,13 @@ kube_wrapper() {
       while read -r mod; do echo "	$mod => $mod $staging"; done
     echo ")"
   } >"$dir/go.mod"
-  cat >"$dir/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for cmd in $KUBE_COMMANDS; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"; done
+    printf ')\n'
+  } >"$dir/tools.go"
   (cd "$dir" && go mod tidy >&2)
-  touch "$dir/.ready"
+  echo "$KUBE_COMMANDS" >"$dir/.ready"
   echo "$dir"
 }
 
@@ -120,9 +119,18 @@ build_helm() { # major version
   rm -rf "$gobin"
 }
 
+build_kwok() {
+  local out="$CACHE/kwok-$KWOK_VERSION" gobin
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  mv "$gobin/kwok" "$out"
+  rm -rf "$gobin"
+}
+
 version_of() {
   case "$1" in
-    kube-apiserver|kubectl) echo "$KUBE_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "$KUBE_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     helm3) echo "$HELM3_VERSION" ;;
@@ -139,7 +147,8 @@ for tool in $TOOLS; do
     log "$tool $version: building (cold builds take minutes; kube-apiserver the longest)"
     start=$SECONDS
     case "$tool" in
-      kube-apiserver|kubectl) build_kube "$tool" ;;
+      kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build_kube "$tool" ;;
+      kwok) build_kwok ;;
       etcd) build_etcd ;;
       helm) build_helm 4 ;;
       helm3) build_helm 3 ;;

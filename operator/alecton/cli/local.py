@@ -8,12 +8,13 @@ from pathlib import Path
 import typer
 
 from alecton.cli.output import OutputFormat, emit, fail
-from alecton.local.controlplane import ControlPlaneError, LocalControlPlane, context_name
+from alecton.local.controlplane import DEFAULT_NODES, ControlPlaneError, LocalControlPlane, context_name
 from alecton.local.tools import ToolsMissingError
 
 app = typer.Typer(
-    help="Run a real local control plane: etcd plus two kube-apiservers (contexts "
-    "alecton-a and alecton-b), for trying alecton and for its tests.",
+    help="Run a real local control plane: etcd plus two clusters (contexts alecton-a and "
+    "alecton-b), each with kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
+    "nodes, for trying alecton and for its tests.",
     no_args_is_help=True,
 )
 
@@ -32,18 +33,26 @@ def _progress(message: str) -> None:
 @app.command()
 def up(
     state_dir: Path | None = StateDir,
-    timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz."),
+    timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz and Ready nodes."),
+    nodes: int = typer.Option(
+        DEFAULT_NODES,
+        "--nodes",
+        min=0,
+        help="Simulated (kwok) nodes per cluster; 0 runs API servers only (no pod ever runs).",
+    ),
 ) -> None:
-    """Start etcd and two kube-apiservers and write a kubeconfig with two contexts."""
+    """Start etcd and two clusters (API server, controller-manager, scheduler, kwok nodes)
+    and write a kubeconfig with two contexts."""
     plane = LocalControlPlane(state_dir, log=_progress)
     try:
-        state = plane.up(timeout=timeout)
+        state = plane.up(timeout=timeout, nodes=nodes)
     except (ToolsMissingError, ControlPlaneError) as error:
         fail(str(error))
     typer.echo(
         f"Local control plane is up (kubeconfig {state.kubeconfig}).\n"
         f"  export KUBECONFIG={state.kubeconfig}\n"
-        f"  contexts: {context_name('a')} (management cluster), {context_name('b')} (target)\n"
+        f"  contexts: {context_name('a')} (management cluster), {context_name('b')} (target), "
+        f"{state.nodes} simulated nodes each\n"
         f"  logs and state: {state.state_dir}; stop with `alecton local down`"
     )
 

@@ -1,9 +1,11 @@
-"""The embedded local control plane: one etcd and two kube-apiservers on loopback.
+"""The embedded local control plane: one etcd and two clusters on loopback.
 
 `alecton local up` and the integration-test fixture share this code. Cluster `a`
 is the management cluster (CRs and the operator), `b` a second target cluster;
-both store their data in the same etcd under different prefixes, so they are two
-independent API servers, as two kind clusters would be, minus the nodes.
+both store their data in the same etcd under different prefixes. Each cluster has
+its own kube-apiserver, kube-controller-manager and kube-scheduler, and a kwok that
+plays the kubelet of a few simulated nodes (see kwok-stages.yaml): Deployments become
+Available, Jobs complete and namespaces finish deleting, with no container runtime.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from alecton.local.tools import tools_bin
 CLUSTERS = ("a", "b")
 CONTEXT_PREFIX = "alecton-"
 STATE_FILE = "state.json"
+DEFAULT_NODES = 2
+KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
+# Controllers that make workloads run. The node lifecycle controller stays off: kwok's
+# nodes are Ready once and send no heartbeats, which it would answer with evictions.
+CONTROLLERS = "*,-nodelifecycle"
 
 # Requests made by service accounts are audited (metadata only), so tests can compare
 # the verbs an operator identity used with the RBAC rules it was granted.
@@ -75,6 +82,7 @@ class State:
     servers: dict[str, str] = field(default_factory=dict)  # cluster -> https URL
     processes: list[ProcessInfo] = field(default_factory=list)
     startup_seconds: float = 0.0
+    nodes: int = 0  # simulated nodes per cluster
 
     def save(self) -> None:
         Path(self.state_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -153,7 +161,7 @@ class LocalControlPlane:
 
     # ----- lifecycle -------------------------------------------------------------------
 
-    def up(self, timeout: float = 90.0) -> State:
+    def up(self, timeout: float = 90.0, nodes: int = DEFAULT_NODES) -> State:
         existing = State.load(self.state_dir)
         if existing and all(pid_alive(p.pid) for p in existing.processes):
             self._log(f"already running (state in {self.state_dir})")
@@ -161,7 +169,11 @@ class LocalControlPlane:
         if existing:
             self.down(quiet=True)
         started = time.monotonic()
-        bin_dir = tools_bin(("etcd", "kube-apiserver"))
+        bin_dir = tools_bin(
+            ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+            if nodes
+            else ("etcd", "kube-apiserver")
+        )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         pki_dir = self.state_dir / "pki"
@@ -187,6 +199,7 @@ class LocalControlPlane:
             state_dir=str(self.state_dir),
             kubeconfig=str(self.state_dir / "kubeconfig"),
             etcd_url=etcd_url,
+            nodes=nodes,
         )
         try:
             self._log(f"starting etcd on {etcd_url}")
@@ -232,6 +245,8 @@ class LocalControlPlane:
                 Path(state.kubeconfig),
                 yaml.safe_dump(_kubeconfig(ca.cert_pem, admin, state.servers)).encode(),
             )
+            if nodes:
+                self._start_workload_plane(state, bin_dir, pki_dir, ca.cert_pem, admin, timeout)
         except BaseException:
             state.save()
             self.down(quiet=True)
@@ -240,6 +255,106 @@ class LocalControlPlane:
         state.save()
         self._log(f"ready in {state.startup_seconds:.1f} s")
         return state
+
+    def _start_workload_plane(
+        self,
+        state: State,
+        bin_dir: Path,
+        pki_dir: Path,
+        ca_pem: bytes,
+        admin: pki.KeyPair,
+        timeout: float,
+    ) -> None:
+        """Per cluster: controller-manager, scheduler, kwok, and `state.nodes` Nodes."""
+        for cluster, url in state.servers.items():
+            kubeconfig = self.state_dir / f"kubeconfig-{cluster}"
+            config = _kubeconfig(ca_pem, admin, {cluster: url})
+            config["current-context"] = context_name(cluster)
+            pki.write_private(kubeconfig, yaml.safe_dump(config).encode())
+            self._log(f"starting controller-manager, scheduler and kwok for {context_name(cluster)}")
+            for name, args in self._workload_args(bin_dir, cluster, kubeconfig, pki_dir).items():
+                state.processes.append(self._spawn(f"{name}-{cluster}", args))
+            state.save()
+            for number in range(state.nodes):
+                self._create_node(url, pki_dir, f"kwok-{cluster}-{number}")
+        for cluster, url in state.servers.items():
+            self._wait(
+                lambda url=url: self._nodes_ready(url, pki_dir) >= state.nodes,
+                timeout,
+                f"{state.nodes} Ready nodes in {context_name(cluster)}",
+            )
+
+    def _workload_args(
+        self, bin_dir: Path, cluster: str, kubeconfig: Path, pki_dir: Path
+    ) -> dict[str, list[str]]:
+        return {
+            "kube-controller-manager": [
+                str(bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                f"--controllers={CONTROLLERS}",
+                f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+                f"--root-ca-file={pki_dir / 'ca.crt'}",
+                "--use-service-account-credentials=false",
+                "--leader-elect=false",
+                "--secure-port=0",
+                # Quick garbage collection and namespace deletion for tests.
+                "--concurrent-gc-syncs=10",
+                "--concurrent-namespace-syncs=5",
+                "--v=1",
+            ],
+            "kube-scheduler": [
+                str(bin_dir / "kube-scheduler"),
+                f"--kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--v=1",
+            ],
+            "kwok": [
+                str(bin_dir / "kwok"),
+                f"--kubeconfig={kubeconfig}",
+                "--manage-all-nodes=true",
+                f"--config={KWOK_STAGES}",
+                "--cidr=10.240.0.0/16",
+                "--node-ip=10.239.0.1",
+            ],
+        }
+
+    def _create_node(self, url: str, pki_dir: Path, name: str) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
+            },
+        }
+        self._api(url, pki_dir, "POST", "/api/v1/nodes", body)
+
+    def _nodes_ready(self, url: str, pki_dir: Path) -> int:
+        try:
+            nodes = self._api(url, pki_dir, "GET", "/api/v1/nodes")
+        except (OSError, urllib.error.URLError, ValueError):
+            return 0
+        return sum(
+            1
+            for node in nodes.get("items") or []
+            for condition in (node.get("status") or {}).get("conditions") or []
+            if condition.get("type") == "Ready" and condition.get("status") == "True"
+        )
+
+    @staticmethod
+    def _api(url: str, pki_dir: Path, method: str, path: str, body: dict | None = None) -> dict:
+        context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+        context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:  # noqa: S310
+            return dict(json.loads(response.read() or b"{}"))
 
     def down(self, quiet: bool = False) -> bool:
         """Stop every process `up` started and remove the state directory."""
@@ -333,8 +448,11 @@ class LocalControlPlane:
             # Room for thousands of Services: benchmarks install hundreds of releases.
             "--service-cluster-ip-range=10.0.0.0/16",
             "--allow-privileged=true",
-            # No controller-manager runs, so nothing would create default ServiceAccounts.
-            "--disable-admission-plugins=ServiceAccount",
+            # Pods need no ServiceAccount token here (kwok runs no containers); without the
+            # plugin a pod in a brand-new namespace does not wait for its default account.
+            # New nodes get no not-ready taint: the node lifecycle controller that would
+            # lift it is off (kwok's nodes send no heartbeats).
+            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
             f"--cert-dir={pki_dir / ('certs-' + cluster)}",
             "--profiling=false",
             f"--audit-policy-file={self.state_dir / 'audit-policy.yaml'}",
