@@ -61,8 +61,11 @@ def operator(
         extra_args=("--allow-context", "*=alecton-b", "--allow-adopt"),
     )
     process.start()
+    before = crds.namespaces()
     try:
         yield process
+        # The operator still runs: deleting a tenant namespace uninstalls its releases.
+        crds.delete_namespaces_since(before)
     finally:
         process.stop()
         if request.session.testsfailed:

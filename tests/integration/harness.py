@@ -105,6 +105,26 @@ class Cluster:
             f"--serviceaccount={tenant}:alecton-deployer", "-n", target_namespace,
         )  # fmt: skip
 
+    def namespaces(self) -> set[tuple[str, str]]:
+        """(context, name) of every namespace in both clusters."""
+        found: set[tuple[str, str]] = set()
+        for context in ("alecton-a", "alecton-b"):
+            out = self.kubectl("get", "namespaces", "-o", "name", context=context).stdout
+            found |= {(context, line.removeprefix("namespace/")) for line in out.split()}
+        return found
+
+    def delete_namespaces_since(self, before: set[tuple[str, str]], timeout: float = 180.0) -> None:
+        """Delete the namespaces made since `before` (tenants and their targets) and wait
+        until the controllers (and an operator's finalizers) have removed them."""
+        made = sorted(self.namespaces() - before)
+        for context, name in made:
+            self.kubectl("delete", "namespace", name, "--wait=false", context=context, check=False)
+
+        def left() -> list[tuple[str, str]]:
+            return sorted(set(made) & self.namespaces())
+
+        wait_for(lambda: not left(), timeout, f"namespaces {made} to be deleted", interval=1.0)
+
     def new_namespace(self, prefix: str, context: str = "alecton-a") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kubectl("create", "namespace", name, context=context)

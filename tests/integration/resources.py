@@ -35,7 +35,11 @@ def application(
     target_values: dict[str, Any] | None = None,
     cluster_name: str = "target-b",
     target: str = "staging",
+    target_extra: dict[str, Any] | None = None,
+    **spec_extra: Any,
 ) -> dict[str, Any]:
+    """`spec_extra`: more spec fields (health, healthTimeout, onFailure); `target_extra`:
+    more fields of the target."""
     return {
         "apiVersion": API,
         "kind": "Application",
@@ -44,12 +48,14 @@ def application(
             "chart": chart,
             "image": image_name,
             "values": values or {},
+            **spec_extra,
             "targets": [
                 {
                     "name": target,
                     "cluster": cluster_name,
                     "namespace": target_namespace,
                     "values": target_values or {},
+                    **(target_extra or {}),
                 }
             ],
         },

@@ -24,6 +24,10 @@ from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_p
 FAULT_LOOPS = int(os.environ.get("ALECTON_FAULT_LOOPS", "4"))
 
 
+# A hook Job whose pod never gets Ready on the kwok nodes: it keeps helm busy until its timeout.
+NEVER_READY = "busybox:1-unready"
+
+
 @pytest.fixture
 def start_operator(crds: Cluster, tmp_path: Path) -> Iterator:
     """Start operators watching one namespace only; all are stopped at the end."""
@@ -48,7 +52,10 @@ def latest(cluster: Cluster, release: str, namespace: str) -> dict:
 
 
 def set_migration(cluster: Cluster, ns: str, target_ns: str, enabled: bool) -> None:
-    cluster.apply(r.application("web", target_ns, values={"migration": {"enabled": enabled}}), namespace=ns)
+    cluster.apply(
+        r.application("web", target_ns, values={"migration": {"enabled": enabled, "image": NEVER_READY}}),
+        namespace=ns,
+    )
 
 
 def events(cluster: Cluster, ns: str) -> list[dict]:
@@ -90,7 +97,9 @@ def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -
     targets = [f"t{i}" for i in range(4)]
 
     def app(migration: bool) -> dict:
-        body = r.application("web", target_ns, values={"migration": {"enabled": migration}})
+        body = r.application(
+            "web", target_ns, values={"migration": {"enabled": migration, "image": NEVER_READY}}
+        )
         body["spec"]["targets"] = [
             {"name": t, "cluster": "target-b", "namespace": target_ns} for t in targets
         ]
@@ -171,7 +180,7 @@ def test_pending_install_without_good_revision_is_uninstalled(crds: Cluster, sta
     target_ns = f"{ns}-web"
     cluster.apply(
         r.cluster(),
-        r.application("web", target_ns, values={"migration": {"enabled": True}}),
+        r.application("web", target_ns, values={"migration": {"enabled": True, "image": NEVER_READY}}),
         r.image("web", "1", "r/web:1"),
         r.deployment("web", "1"),
         namespace=ns,

@@ -403,12 +403,13 @@ def test_a_release_locked_by_a_running_helm_is_not_repaired(
     target_ns = f"{ns}-locked"
     deploy(cluster, ns, target_ns, app="locked")
     wait_phase(cluster, ns, "locked-staging", "Deployed")
-    # A person's helm upgrade that waits for a migration Job (no node runs it): the release
-    # is pending-upgrade while it runs.
+    # A person's helm upgrade that waits for a migration Job that never finishes (its pod
+    # never gets Ready on the kwok nodes): the release is pending-upgrade while it runs.
     person = subprocess.Popen(
         [
             str(cluster.bin / "helm"), "upgrade", "locked-staging", str(CHARTS / "webapp"),
-            "--set", "migration.enabled=true", "--kube-context", "alecton-b", "-n", target_ns,
+            "--set", "migration.enabled=true", "--set", "migration.image=busybox:1-unready",
+            "--kube-context", "alecton-b", "-n", target_ns,
             "--timeout", "300s",
         ],
         env={**os.environ, "KUBECONFIG": cluster.kubeconfig},

@@ -126,6 +126,51 @@ class ImageValues:
         return cls(ref=ref, repository=repository, tag=tag)
 
 
+DEFAULT_HEALTH_TIMEOUT = "5m"
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """health / healthTimeout / onFailure as written (None: not set here, inherit)."""
+
+    check: bool | None = None
+    timeout: str | None = None
+    rollback_on_failure: bool | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], where: str) -> HealthSettings:
+        health, on_failure = raw.get("health"), raw.get("onFailure")
+        if health not in (None, "Check", "None"):
+            raise InvalidResourceError(f"{where}.health must be Check or None")
+        if on_failure not in (None, "None", "Rollback"):
+            raise InvalidResourceError(f"{where}.onFailure must be None or Rollback")
+        timeout = raw.get("healthTimeout")
+        return cls(
+            check=None if health is None else health == "Check",
+            timeout=str(timeout) if timeout else None,
+            rollback_on_failure=None if on_failure is None else on_failure == "Rollback",
+        )
+
+    def over(self, base: HealthSettings) -> HealthSettings:
+        """These settings, falling back to `base` where not set."""
+        return HealthSettings(
+            check=base.check if self.check is None else self.check,
+            timeout=self.timeout or base.timeout,
+            rollback_on_failure=(
+                base.rollback_on_failure if self.rollback_on_failure is None else self.rollback_on_failure
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """The effective health policy of one target."""
+
+    check: bool = True
+    timeout_text: str = DEFAULT_HEALTH_TIMEOUT
+    rollback_on_failure: bool = False
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -133,6 +178,7 @@ class Target:
     namespace: str
     values: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
+    health: HealthSettings = HealthSettings()
 
 
 @dataclass(frozen=True)
@@ -146,6 +192,16 @@ class Application:
     values: dict[str, Any] = field(default_factory=dict, hash=False)
     targets: tuple[Target, ...] = ()
     values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
+    health: HealthSettings = HealthSettings()
+
+    def health_policy(self, target: Target) -> HealthPolicy:
+        """The target's settings over the Application's over the defaults."""
+        settings = target.health.over(self.health)
+        return HealthPolicy(
+            check=settings.check is not False,
+            timeout_text=settings.timeout or DEFAULT_HEALTH_TIMEOUT,
+            rollback_on_failure=bool(settings.rollback_on_failure),
+        )
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Application:
@@ -165,6 +221,7 @@ class Application:
                 namespace=_str(raw, "namespace"),
                 values=_values(raw.get("values"), f"{where}.values"),
                 values_from=_list(raw.get("valuesFrom"), f"{where}.valuesFrom"),
+                health=HealthSettings.parse(raw, where),
             )
             if target.name in seen:
                 raise InvalidResourceError(f"target name {target.name!r} is used twice")
@@ -180,6 +237,7 @@ class Application:
             values=_values(spec.get("values"), "spec.values"),
             targets=tuple(targets),
             values_from=_list(spec.get("valuesFrom"), "spec.valuesFrom"),
+            health=HealthSettings.parse(spec, "spec"),
         )
 
     def target(self, name: str) -> Target | None:
@@ -237,6 +295,7 @@ class Deployment:
     target: str
     version: str
     rollback: RollbackRequest | None = None
+    retry_request_id: str = ""  # a new value runs helm again for the same inputs
     suspend: bool = False
     orphan_on_delete: bool = False
     deleting: bool = False
@@ -270,6 +329,7 @@ class Deployment:
             target=_str(spec, "target"),
             version=_str(spec, "version"),
             rollback=rollback,
+            retry_request_id=str(spec.get("retryRequestId") or ""),
             suspend=bool(spec.get("suspend", False)),
             orphan_on_delete=policy == "Orphan",
             deleting=bool(meta.get("deletionTimestamp")),

@@ -210,6 +210,43 @@ def rollback(
     )
 
 
+def retry(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 300.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Run helm again for APPLICATION on TARGET with the same inputs: a version that failed
+    its health check is otherwise not tried again until something changes."""
+    where = Target.of(kubeconfig, context, namespace)
+    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+    async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
+        dep = await require_deployment(client, where.namespace, application, target)
+        name = dep["metadata"]["name"]
+        obj = await client.patch(
+            "Deployment", where.namespace, name, {"spec": {"retryRequestId": request_id}}
+        )
+        if not wait:
+            return None, obj
+        generation = int(obj["metadata"]["generation"])
+        return await wait_for(
+            client,
+            where.namespace,
+            name,
+            lambda o: deploy_outcome(o, generation),
+            timeout,
+            f"Retrying {application} on {target}",
+        )
+
+    result, obj = run_api(run, where)
+    _finish(result, obj, output, f"deployment {obj['metadata']['name']}: retry {request_id} requested")
+
+
 def releases(
     application: Annotated[str, typer.Argument(help="The Application's name.")],
     target: Annotated[str, typer.Argument(help="One of its targets.")],
@@ -226,12 +263,13 @@ def releases(
         emit(history, output)
         return
     table(
-        ["REVISION", "STATUS", "VERSION", "CHART", "APP VERSION", "UPDATED", "DESCRIPTION"],
+        ["REVISION", "STATUS", "VERSION", "HEALTHY", "CHART", "APP VERSION", "UPDATED", "DESCRIPTION"],
         [
             [
                 h.get("revision"),
                 h.get("status"),
                 h.get("version", ""),
+                {True: "yes", False: "no"}.get(h.get("healthy"), ""),
                 h.get("chart"),
                 h.get("appVersion"),
                 h.get("updated", "")[:19],
@@ -292,5 +330,5 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (deploy, rollback, releases, status):
+    for command in (deploy, rollback, retry, releases, status):
         app.command(command.__name__)(handle_errors(command))

@@ -78,14 +78,19 @@ class WaitOutcome:
 
 
 def deploy_outcome(obj: dict[str, Any], generation: int) -> WaitOutcome:
-    """Has the operator finished with generation `generation` of this Deployment?"""
+    """Has the operator finished with generation `generation` of this Deployment? Done
+    means healthy (or health checks off); an automatic rollback is a failed deploy."""
     status = obj.get("status") or {}
     phase = status.get("phase", "")
     message = status.get("message", "")
     if int(status.get("observedGeneration") or 0) < generation:
         return WaitOutcome(False, message="waiting for the operator to pick up the change")
-    if phase in ("Deployed", "RolledBack"):
+    if phase == "Deployed":
         return WaitOutcome(True, True, message)
+    if phase == "RolledBack":
+        if (obj.get("spec") or {}).get("rollback"):
+            return WaitOutcome(True, True, message)  # a rollback someone asked for, holding
+        return WaitOutcome(True, False, f"RolledBack: {message}")
     if phase in ("Failed", "Conflict"):
         return WaitOutcome(True, False, f"{phase}: {message}")
     stalled = any(
@@ -93,6 +98,10 @@ def deploy_outcome(obj: dict[str, Any], generation: int) -> WaitOutcome:
     )
     if stalled:
         return WaitOutcome(True, False, f"Stalled: {message}")
+    if phase == "Verifying":
+        waiting = (status.get("health") or {}).get("progressing") or []
+        shown = "; ".join(waiting[:3]) + (f" (and {len(waiting) - 3} more)" if len(waiting) > 3 else "")
+        return WaitOutcome(False, message=f"Verifying: waiting for {shown or 'the first assessment'}")
     return WaitOutcome(False, message=f"{phase or 'Pending'}: {message}")
 
 

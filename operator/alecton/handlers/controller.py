@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alecton.api.models import (
+    DEFAULT_HEALTH_TIMEOUT,
     FINALIZER,
     Application,
     Cluster,
     Deployment,
+    HealthPolicy,
     Image,
     InvalidResourceError,
     ObjectRef,
@@ -32,11 +35,16 @@ from alecton.handlers.ownership import check_ownership
 from alecton.handlers.queue import WorkQueue
 from alecton.handlers.slots import Slots
 from alecton.handlers.unlock import ReleaseLockedError, unlock
+from alecton.handlers.verify import HealthMonitor, TrackError
 from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
 from alecton.helm.release import (
+    HistoryEntry,
     ReleaseInfo,
+    carry_health,
     history_after_upgrade,
     history_from_status,
+    mark_health,
+    newest_healthy,
     owner_description,
 )
 from alecton.helm.runner import HelmTimeoutError
@@ -44,6 +52,7 @@ from alecton.kube.client import ApiException, KubeClient
 from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labels
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
+from alecton.reconcile.health import ReleaseHealth, parse_duration, release_health
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
@@ -57,6 +66,7 @@ from alecton.reconcile.plan import (
     ValuesSources,
     backoff_seconds,
     decide,
+    epoch,
     is_unreachable,
     owner_of,
     pick_image,
@@ -66,6 +76,7 @@ from alecton.reconcile.plan import (
 )
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.values import ValuesReference
+from alecton.reconcile.verdict import HEALTH_PHASES, Outcome, health_outcome
 
 log = logging.getLogger("alecton.controller")
 
@@ -158,6 +169,8 @@ class Controller:
         self._errors: dict[ObjectRef, int] = {}  # consecutive unexpected errors per Deployment
         self.metrics = metrics or Metrics()
         self.metrics.watch_phases(self._phases)
+        # Health after helm: shared watches; a verdict change requeues the Deployment.
+        self.monitor = HealthMonitor(self.queue.add)
 
     def _phases(self) -> list[str]:
         snapshots = (next(iter(store), None) for store in list(self.indexes.deployments.values()))
@@ -176,6 +189,7 @@ class Controller:
         if deleted:
             self.queue.forget(ref)
             self._errors.pop(ref, None)
+            self.monitor.untrack(ref)
             return
         self.queue.add(ref)
 
@@ -206,6 +220,7 @@ class Controller:
                 await task
         self._workers.clear()
         await self.storage.close()
+        await self.monitor.close()
 
     async def _work(self) -> None:
         while True:
@@ -261,8 +276,7 @@ class Controller:
         plan = await self._plan(deployment, snap)
         logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
         if plan.action is Action.NOTHING:
-            await self._settle(snap, deployment)
-            return "unchanged"
+            return await self._settle(snap, deployment, plan)
         if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
             await self._write_if_changed(snap, plan)
             if plan.reason == "ValuesSourceNotFound":
@@ -274,11 +288,12 @@ class Controller:
             await self._remove_finalizer(snap)
             return "finalized"
         if plan.action is Action.UNINSTALL:
+            self.monitor.untrack(ref)
             await self._uninstall(snap, deployment, logger)
             return "uninstalled"
         assert plan.desired is not None
         wait = retry_wait(RecordedStatus.parse(snap.status), plan.desired.fingerprint, time.time())
-        if wait > 0:
+        if wait > 0 and plan.reason != "RetryRequested":
             # A failed attempt at these same inputs waits for its retry time; the
             # time is in status, so backoff survives an operator restart.
             self.queue.add_after(ref, wait)
@@ -390,7 +405,13 @@ class Controller:
                         self.helm.history_max,
                     )
                 if history is None:
-                    history = await self.helm.history(desired.name, desired.namespace, access)
+                    history = carry_health(
+                        await self.helm.history(desired.name, desired.namespace, access),
+                        history_from_status(snap.status.get("history") or []),
+                    )
+                if plan.health_failure:
+                    history = mark_health(history, recorded.release_revision, False)
+                verify_until = await self._start_verifying(deployment, plan, access, history, logger)
             if moved_from is not None:
                 after = await self._remove_moved(snap, deployment, moved_from, logger)
         except _ACTION_ERRORS as error:
@@ -405,20 +426,39 @@ class Controller:
         self.slots.unreachable.discard(cluster)
         if rollback_record is not None and plan.action is Action.ROLLBACK:
             rollback_record["result"] = "Succeeded"
+        ctx = self._ctx(snap, deployment.generation)
+        note = repaired
+        if plan.health_failure:
+            note = "; ".join(filter(None, [repaired, plan.health_failure]))
         status = st.succeeded_status(
-            self._ctx(snap, deployment.generation),
+            ctx,
             plan.action,
             desired,
             history,
             lambda version: self._image_ref(deployment, version),
             location,
             rollback_record,
-            note=repaired,
+            note=note,
             after=after,
+            verify_until=verify_until,
+            rolled_back_to=plan.rollback_to,
         )
         status["movedFrom"] = None
+        if plan.action is Action.UPGRADE:
+            status["unhealthyFingerprint"] = None  # these inputs are verified afresh
+            if deployment.retry_request_id:
+                status["lastRetryRequestId"] = deployment.retry_request_id
+        if plan.health_failure:
+            status["unhealthyFingerprint"] = desired.fingerprint
+            status["failedVersions"] = st.with_failed_version(
+                snap.status,
+                st.failed_version_entry(
+                    recorded.applied_version, recorded.release_revision, plan.health_failure, ctx.now
+                ),
+            )
         await self._write_status(snap, status)
-        await self._event(snap, "Normal", f"{plan.action.value}Succeeded", status["message"])
+        reason = "AutomaticRollback" if plan.health_failure else f"{plan.action.value}Succeeded"
+        await self._event(snap, "Warning" if plan.health_failure else "Normal", reason, status["message"])
         logger.info("%s", status["message"])
         return plan.action.value.lower()
 
@@ -563,8 +603,8 @@ class Controller:
         logger: logging.LoggerAdapter,
     ) -> ReleaseInfo | None:
         """Run the plan's helm command; an upgrade returns the release helm reports."""
-        if plan.action is Action.ROLLBACK and deployment.rollback:
-            revision = deployment.rollback.revision
+        if plan.action is Action.ROLLBACK and (plan.rollback_to or deployment.rollback):
+            revision = plan.rollback_to or deployment.rollback.revision  # type: ignore[union-attr]
             logger.info("helm rollback %s to revision %s", desired.name, revision)
             await self.helm.rollback(desired.name, desired.namespace, revision, access)
             return None
@@ -599,6 +639,20 @@ class Controller:
             rollback_record["result"] = "Failed"  # type: ignore[index]
         else:
             self.queue.add_after(deployment.ref, delay)
+        if plan.health_failure:
+            # The automatic rollback failed: the health failure stands; not retried on a timer.
+            status = st.health_failed_status(
+                self._ctx(snap, deployment.generation),
+                plan.health_failure,
+                recorded.release_revision,
+                recorded.applied_version,
+                plan.desired.fingerprint,
+                self._retry_hint(deployment),
+                no_rollback=f"the automatic rollback to revision {plan.rollback_to} failed: {error}",
+            )
+            await self._write_status(snap, status)
+            await self._event(snap, "Warning", st.HEALTH_CHECK_FAILED, status["message"])
+            return "failed"
         status = st.failed_status(
             self._ctx(snap, deployment.generation),
             plan.action,
@@ -609,6 +663,8 @@ class Controller:
             rollback_record if rollback_once else None,
             reason,
         )
+        if deployment.retry_request_id and plan.action is Action.UPGRADE:
+            status["lastRetryRequestId"] = deployment.retry_request_id
         await self._write_status(snap, status)
         await self._event(snap, "Warning", reason or f"{plan.action.value}Failed", error)
         logger.warning("%s", status["message"])
@@ -647,8 +703,170 @@ class Controller:
     def _ctx(self, snap: DeploymentSnapshot, generation: int) -> st.StatusContext:
         return st.StatusContext(generation, snap.status, st.now_rfc3339())
 
-    async def _settle(self, snap: DeploymentSnapshot, deployment: Deployment) -> None:
-        """Inputs match the applied release: make sure the status says so (cheaply)."""
+    async def _settle(self, snap: DeploymentSnapshot, deployment: Deployment, plan: Plan) -> str:
+        """Inputs match the applied release: follow its health, or (health checks off) make
+        sure the status says Deployed (cheaply)."""
+        policy = self._health_policy(plan)
+        phase = str(snap.status.get("phase") or "")
+        recorded = RecordedStatus.parse(snap.status)
+        if plan.reason == st.HEALTH_CHECK_FAILED and phase not in HEALTH_PHASES:
+            # Failed its health check: stays so until the inputs change or a retry is asked.
+            self.monitor.untrack(deployment.ref)
+            if snap.status.get("observedGeneration") != deployment.generation:
+                await self._write_status(snap, {"observedGeneration": deployment.generation})
+            return "unchanged"
+        if policy is None or not policy.check or phase not in HEALTH_PHASES or not recorded.release_revision:
+            self.monitor.untrack(deployment.ref)
+            await self._settle_without_health(snap, deployment)
+            return "unchanged"
+        return await self._verify(snap, deployment, plan, recorded, phase)
+
+    async def _verify(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        recorded: RecordedStatus,
+        phase: str,
+    ) -> str:
+        """The verify action: read the monitor's verdict and write what it means."""
+        ref, desired = deployment.ref, plan.desired
+        assert desired is not None
+        revision = recorded.release_revision
+        if not self.monitor.tracked(ref, revision):
+            try:
+                async with cluster_access(
+                    desired.cluster, desired.namespace, self.config, self.kube
+                ) as access:
+                    await self.monitor.track(
+                        ref, desired.cluster.ref, access, desired.name, desired.namespace, revision
+                    )
+            except (TrackError, ClusterAccessError) as error:
+                log.warning("cannot follow the health of %s: %s; trying again in 30 s", ref, error)
+                self.queue.add_after(ref, 30.0)
+                return "verifying"
+        health = self.monitor.verdict(ref)
+        deadline = epoch((snap.status.get("health") or {}).get("deadline"))
+        verdict = health_outcome(phase, health, time.time(), deadline)
+        ctx = self._ctx(snap, deployment.generation)
+        if verdict.wake_in is not None:
+            self.queue.add_after(ref, verdict.wake_in + 0.5)
+        if verdict.outcome is Outcome.HEALTHY and health is not None:
+            status = st.healthy_status(ctx, health, revision)
+            await self._write_status(snap, status)
+            await self._event(snap, "Normal", "Healthy", status["message"])
+            return "healthy"
+        if verdict.outcome is Outcome.FAILED:
+            return await self._health_failed(snap, deployment, plan, recorded, health, verdict.timed_out)
+        if verdict.outcome is Outcome.PROGRESS and health is not None:
+            status = st.verifying_progress(ctx, health, revision, snap.status["health"]["deadline"])
+            if status["health"] != snap.status.get("health"):
+                await self._write_status(snap, status)
+            return "verifying"
+        if verdict.outcome is Outcome.DEGRADED and health is not None:
+            status = st.degraded_status(ctx, health, revision)
+            if status["message"] != snap.status.get("message"):
+                await self._write_status(snap, status)
+                await self._event(snap, "Warning", "Degraded", status["message"])
+            return "degraded"
+        if snap.status.get("observedGeneration") != deployment.generation:
+            await self._write_status(snap, {"observedGeneration": deployment.generation})
+        return "unchanged"
+
+    async def _health_failed(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        recorded: RecordedStatus,
+        health: ReleaseHealth | None,
+        timed_out: bool,
+    ) -> str:
+        """Verifying failed: roll back automatically (onFailure: Rollback) to the newest
+        healthy revision, or stay Failed. Never retried on a timer."""
+        assert plan.desired is not None
+        revision = recorded.release_revision
+        version = str((snap.status.get("release") or {}).get("version") or plan.desired.version)
+        health = health or release_health([])
+        failure = st.health_failure(health, revision, version, timed_out)
+        policy = self._health_policy(plan)
+        no_rollback = ""
+        # A rolled-back revision that fails too is not rolled back again (no loops).
+        if (
+            policy is not None
+            and policy.rollback_on_failure
+            and snap.status.get("settledPhase") != st.ROLLED_BACK
+        ):
+            target = newest_healthy(history_from_status(snap.status.get("history") or []), revision)
+            if target is not None:
+                rollback = replace(
+                    plan,
+                    action=Action.ROLLBACK,
+                    reason=st.HEALTH_CHECK_FAILED,
+                    rollback_to=target.revision,
+                    health_failure=failure,
+                )
+                logger = logging.LoggerAdapter(log, {"deployment": str(deployment.ref)})
+                return await self._release(snap, deployment, rollback, logger)
+            no_rollback = "no earlier revision became healthy, so there is nothing to roll back to"
+        self.monitor.untrack(deployment.ref)
+        status = st.health_failed_status(
+            self._ctx(snap, deployment.generation),
+            failure,
+            revision,
+            version,
+            plan.desired.fingerprint,
+            self._retry_hint(deployment),
+            health,
+            no_rollback,
+        )
+        await self._write_status(snap, status)
+        await self._event(snap, "Warning", st.HEALTH_CHECK_FAILED, status["message"])
+        return "failed"
+
+    async def _start_verifying(
+        self,
+        deployment: Deployment,
+        plan: Plan,
+        access: KubeAccess,
+        history: list[HistoryEntry],
+        logger: logging.LoggerAdapter,
+    ) -> str | None:
+        """After a helm action: follow the new revision's health (None: checks are off)."""
+        policy = self._health_policy(plan)
+        desired = plan.desired
+        if policy is None or not policy.check or not history or desired is None:
+            self.monitor.untrack(deployment.ref)
+            return None
+        try:
+            timeout = parse_duration(policy.timeout_text, field="healthTimeout")
+        except ValueError:
+            timeout = parse_duration(DEFAULT_HEALTH_TIMEOUT)
+        try:
+            await self.monitor.track(
+                deployment.ref,
+                desired.cluster.ref,
+                access,
+                desired.name,
+                desired.namespace,
+                history[0].revision,
+            )
+        except TrackError as error:  # the verify step tries again
+            logger.warning("cannot follow the health of revision %s yet: %s", history[0].revision, error)
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout)
+        return until.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @staticmethod
+    def _health_policy(plan: Plan) -> HealthPolicy | None:
+        resolved = plan.resolved
+        return resolved.application.health_policy(resolved.target) if resolved else None
+
+    @staticmethod
+    def _retry_hint(deployment: Deployment) -> str:
+        return f"alecton retry {deployment.application} {deployment.target} -n {deployment.ref.namespace}"
+
+    async def _settle_without_health(self, snap: DeploymentSnapshot, deployment: Deployment) -> None:
+        """Health checks off: make sure the status says Deployed (cheaply)."""
         status = snap.status
         settled = status.get("phase") in (st.DEPLOYED, st.ROLLED_BACK)
         same_generation = status.get("observedGeneration") == deployment.generation
@@ -664,6 +882,7 @@ class Controller:
                 message,
                 [
                     st.Condition(st.READY, True, "Succeeded", message),
+                    st.Condition(st.RECONCILING, False, "Succeeded", ""),
                     st.Condition(st.STALLED, False, "Succeeded", ""),
                 ],
             ),

@@ -33,6 +33,7 @@ class HistoryEntry:
     updated: str
     description: str
     version: str = ""  # Image version, when alecton made (or rolled back to) the revision
+    healthy: bool | None = None  # did the revision become healthy (None: not checked yet)
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -45,6 +46,8 @@ class HistoryEntry:
         }
         if self.version:
             entry["version"] = self.version
+        if self.healthy is not None:
+            entry["healthy"] = self.healthy
         return entry
 
 
@@ -122,6 +125,7 @@ def _entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
         updated=str(item.get("updated", "")),
         description=str(item.get("description", "")),
         version=str(item.get("version", "")),
+        healthy=item["healthy"] if isinstance(item.get("healthy"), bool) else None,
     )
 
 
@@ -152,6 +156,26 @@ def history_after_upgrade(
     )
     older = [replace(e, status="superseded") if e.status == "deployed" else e for e in previous]
     return [newest, *older][:limit]
+
+
+def carry_health(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Helm knows nothing of health: keep what status recorded per revision."""
+    known = {entry.revision: entry.healthy for entry in recorded}
+    return [replace(entry, healthy=known.get(entry.revision)) for entry in history]
+
+
+def mark_health(history: list[HistoryEntry], revision: int, healthy: bool) -> list[HistoryEntry]:
+    return [replace(e, healthy=healthy) if e.revision == revision else e for e in history]
+
+
+def newest_healthy(history: list[HistoryEntry], below: int) -> HistoryEntry | None:
+    """Where a failed upgrade rolls back to: the newest older revision that became
+    healthy; else (revisions made before health checks) the newest older one that was
+    deployed and never found unhealthy."""
+    older = [e for e in history if e.revision < below]
+    return next((e for e in older if e.healthy), None) or next(
+        (e for e in older if e.healthy is None and e.status == "superseded"), None
+    )
 
 
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})

@@ -144,3 +144,15 @@ class ReleaseStorage:
         for api in self._clients.values():
             await api.close()
         self._clients.clear()
+
+
+async def read_manifest(api: client.ApiClient, release: str, namespace: str, revision: int) -> str:
+    """The manifest of one revision, from helm's storage Secret (no helm process)."""
+    async with asyncio.timeout(_LOOKUP_HARD_DEADLINE):
+        secret = await client.CoreV1Api(api).read_namespaced_secret(
+            f"sh.helm.release.v1.{release}.v{revision}", namespace, _request_timeout=_LOOKUP_DEADLINE
+        )
+    decoded = _decode_release(secret.data)
+    if not decoded:
+        raise ValueError(f"helm's storage Secret of {release} revision {revision} is not a release")
+    return str(decoded.get("manifest") or "")

@@ -132,6 +132,8 @@ class RecordedStatus:
     failures: int = 0
     failed_fingerprint: str = ""  # inputs of the last failed attempt
     retry_after: float = 0.0  # epoch seconds before which those inputs are not retried
+    unhealthy_fingerprint: str = ""  # inputs whose release failed its health check: not retried
+    retry_request_id: str = ""  # the spec.retryRequestId last acted on
 
     @property
     def release_name(self) -> str:
@@ -154,7 +156,9 @@ class RecordedStatus:
             rollback_result=str(last_rollback.get("result") or ""),
             failures=int(status.get("failures") or 0),
             failed_fingerprint=str(status.get("failedFingerprint") or ""),
-            retry_after=_epoch(status.get("retryAfter")),
+            retry_after=epoch(status.get("retryAfter")),
+            unhealthy_fingerprint=str(status.get("unhealthyFingerprint") or ""),
+            retry_request_id=str(status.get("lastRetryRequestId") or ""),
         )
 
 
@@ -204,6 +208,8 @@ class Plan:
     message: str = ""
     desired: DesiredRelease | None = None
     resolved: Resolved | None = None
+    rollback_to: int | None = None  # an automatic rollback's revision (spec.rollback has its own)
+    health_failure: str = ""  # why the revision rolled back from failed its health check
 
 
 def pick_image(candidates: Iterable[Image]) -> Image | None:
@@ -325,6 +331,11 @@ def rollback_pending(deployment: Deployment, recorded: RecordedStatus) -> bool:
     )
 
 
+def retry_pending(deployment: Deployment, recorded: RecordedStatus) -> bool:
+    """`alecton retry` (a new spec.retryRequestId) asks for helm to run again."""
+    return bool(deployment.retry_request_id) and deployment.retry_request_id != recorded.retry_request_id
+
+
 def decide(
     deployment: Deployment,
     recorded: RecordedStatus,
@@ -387,6 +398,11 @@ def decide(
                 resolved=resolution,
             )
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
+    if retry_pending(deployment, recorded):
+        return Plan(Action.UPGRADE, "RetryRequested", desired=desired, resolved=resolution)
+    if desired.fingerprint == recorded.unhealthy_fingerprint:
+        # Health failures are not transient: the same inputs fail the same way.
+        return Plan(Action.NOTHING, "HealthCheckFailed", desired=desired, resolved=resolution)
     if desired.fingerprint != recorded.applied_fingerprint:
         if rollback_holds(deployment, recorded) and not version_changed:
             if recorded.applied_fingerprint == rolled_back_fingerprint(desired.fingerprint):
@@ -429,7 +445,7 @@ def held_plan(desired: DesiredRelease, recorded: RecordedStatus, resolved: Resol
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def _epoch(timestamp: Any) -> float:
+def epoch(timestamp: Any) -> float:
     """RFC 3339 (ours, helm's with nanoseconds) to epoch seconds; 0 when unreadable."""
     if not timestamp:
         return 0.0
@@ -491,7 +507,7 @@ def plan_repair(history: list[HistoryEntry], now: float, stale_after: float) -> 
     if not history or history[0].status not in PENDING_STATUSES:
         return None
     stuck = history[0]
-    updated = _epoch(stuck.updated)
+    updated = epoch(stuck.updated)
     if not updated or now - updated < stale_after:
         return LiveLock(stuck.status, stuck.revision, (updated or now) + stale_after)
     good = next((e for e in history[1:] if e.status in ("deployed", "superseded")), None)

@@ -12,15 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alecton.helm.release import HistoryEntry
+from alecton.helm.release import HistoryEntry, history_from_status, mark_health
+from alecton.reconcile.health import ReleaseHealth, State
 from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation, rolled_back_fingerprint
 
 READY = "Ready"
 RELEASED = "Released"
+RECONCILING = "Reconciling"
 STALLED = "Stalled"
+HEALTH_CHECK_FAILED = "HealthCheckFailed"
 
 # Phases a person sees in `kubectl get alecton`.
 PENDING, DEPLOYING, DEPLOYED, FAILED = "Pending", "Deploying", "Deployed", "Failed"
+VERIFYING, DEGRADED = "Verifying", "Degraded"
 ROLLING_BACK, ROLLED_BACK, CONFLICT = "RollingBack", "RolledBack", "Conflict"
 SUSPENDED, DELETING = "Suspended", "Deleting"
 
@@ -63,7 +67,7 @@ def merge_conditions(
                 old.get("lastTransitionTime", now) if old.get("status") == status else now
             ),
         }
-    order = {READY: 0, RELEASED: 1, STALLED: 2}
+    order = {READY: 0, RELEASED: 1, RECONCILING: 2, STALLED: 3}
     return sorted(by_type.values(), key=lambda c: (order.get(c["type"], 9), c["type"]))
 
 
@@ -129,7 +133,13 @@ def in_progress_status(
     # description yet) and repairs it instead of reporting a foreign release.
     # Only the place is claimed: no revision yet, so a failed first install is checked again.
     return ctx.patch(
-        phase, message, [Condition(READY, None, "Progressing", message)], release=location.as_status()
+        phase,
+        message,
+        [
+            Condition(READY, None, "Progressing", message),
+            Condition(RECONCILING, True, "Progressing", message),
+        ],
+        release=location.as_status(),
     )
 
 
@@ -165,24 +175,44 @@ def succeeded_status(
     rollback: dict[str, Any] | None = None,
     note: str = "",
     after: str = "",
+    verify_until: str | None = None,
+    rolled_back_to: int | None = None,
 ) -> dict[str, Any]:
     """`note` says what else happened first (a repaired release), in front of the message;
-    `after` what happened after it (an old release removed after a move)."""
+    `after` what happened after it (an old release removed after a move). With
+    `verify_until` (health checks on) the phase is Verifying until the objects are healthy
+    or that time passes. `rolled_back_to`: the revision of a rollback not asked for in
+    spec.rollback (an automatic one)."""
     release = release_status(desired, history, image_for_version, location)
     revision = release.get("revision")
     if action is Action.ROLLBACK:
-        phase = ROLLED_BACK
+        settled = ROLLED_BACK
+        target = rolled_back_to or (rollback and rollback["revision"])
+        how = " automatically" if rolled_back_to else ""
         message = (
-            f"rolled back {desired.name} to revision {rollback and rollback['revision']} "
+            f"rolled back {desired.name}{how} to revision {target} "
             f"(now revision {revision}, version {release.get('version')})"
         )
     else:
-        phase = DEPLOYED
-        message = f"deployed version {desired.version} as {desired.name} revision {revision}"
+        settled = DEPLOYED
+        verb = "applied" if verify_until else "deployed"
+        message = f"{verb} version {desired.version} as {desired.name} revision {revision}"
     if note:
         message = f"{note}; {message}"
     if after:
         message = f"{message}; {after}"
+    ready = Condition(READY, True, "Succeeded" if action is Action.UPGRADE else "RolledBack", message)
+    reconciling = Condition(RECONCILING, False, "Succeeded", "")
+    phase = settled
+    health: dict[str, Any] = {"state": "Unknown", "message": "health checks are off (health: None)"}
+    if verify_until:
+        phase = VERIFYING
+        message = f"{message}; verifying health until {verify_until}"
+        ready = Condition(READY, None, "Verifying", message)
+        reconciling = Condition(RECONCILING, True, "Verifying", message)
+        health = {"state": "Progressing", "message": "waiting for the first assessment", "progressing": []}
+        health["deadline"] = verify_until
+    health["revision"] = revision
     fields: dict[str, Any] = {
         "release": release,
         "history": [entry.as_status() for entry in history],
@@ -194,6 +224,8 @@ def succeeded_status(
         "appliedInputs": desired.inputs(),
         "appliedVersion": desired.version,
         "failures": 0,
+        "settledPhase": settled,
+        "health": health,
     }
     if rollback is not None:
         fields["lastRollback"] = rollback
@@ -201,9 +233,135 @@ def succeeded_status(
         phase,
         message,
         [
-            Condition(READY, True, "Succeeded" if action is Action.UPGRADE else "RolledBack", message),
+            ready,
             Condition(RELEASED, True, f"{action.value}Succeeded", message),
+            reconciling,
             Condition(STALLED, False, "Succeeded", ""),
+        ],
+        **fields,
+    )
+
+
+# ----- health outcomes (no helm ran: only phase, conditions, health and history) -------
+
+_MAX_FAILED_VERSIONS = 20
+_MAX_PROGRESSING = 10
+
+
+def health_field(health: ReleaseHealth, revision: int, deadline: str = "") -> dict[str, Any]:
+    state = {State.CURRENT: "Healthy", State.FAILED: "Unhealthy"}.get(health.state, "Progressing")
+    field: dict[str, Any] = {
+        "state": state,
+        "message": _truncate(health.message),
+        "progressing": health.progressing[:_MAX_PROGRESSING],
+        "revision": revision,
+        "deadline": deadline or None,
+    }
+    return field
+
+
+def _history_marked(previous: dict[str, Any], revision: int, healthy: bool) -> list[dict[str, Any]]:
+    history = history_from_status(previous.get("history") or [])
+    return [entry.as_status() for entry in mark_health(history, revision, healthy)]
+
+
+def healthy_status(ctx: StatusContext, health: ReleaseHealth, revision: int) -> dict[str, Any]:
+    """Verifying or Degraded -> the settled phase (Deployed, or RolledBack)."""
+    phase = ctx.previous.get("settledPhase") or DEPLOYED
+    was = ctx.previous.get("phase")
+    prefix = "healthy again" if was == DEGRADED else f"revision {revision} is healthy"
+    message = f"{prefix}: {health.message}"
+    if was == VERIFYING and ctx.previous.get("message"):
+        # Keep what the helm action said (deployed/rolled back...), minus the verifying note.
+        done = str(ctx.previous["message"]).split("; verifying health until")[0]
+        message = f"{done}; {message}".replace("applied version", "deployed version", 1)
+    return ctx.patch(
+        phase,
+        message,
+        [
+            Condition(READY, True, "Healthy", message),
+            Condition(RECONCILING, False, "Healthy", ""),
+            Condition(STALLED, False, "Healthy", ""),
+        ],
+        health=health_field(health, revision),
+        history=_history_marked(ctx.previous, revision, True),
+    )
+
+
+def verifying_progress(
+    ctx: StatusContext, health: ReleaseHealth, revision: int, deadline: str
+) -> dict[str, Any]:
+    """Still Verifying: what is not healthy yet."""
+    message = f"verifying revision {revision} until {deadline}: {health.message}"
+    return ctx.patch(
+        VERIFYING,
+        ctx.previous.get("message") or message,
+        [Condition(READY, None, "Verifying", message), Condition(RECONCILING, True, "Verifying", message)],
+        health=health_field(health, revision, deadline),
+    )
+
+
+def degraded_status(ctx: StatusContext, health: ReleaseHealth, revision: int) -> dict[str, Any]:
+    """A release that was healthy is not any more; helm is not run for it."""
+    message = f"revision {revision} is unhealthy: {health.message}"
+    return ctx.patch(
+        DEGRADED,
+        message,
+        [
+            Condition(READY, False, "Degraded", message),
+            Condition(RECONCILING, False, "Degraded", ""),
+            Condition(STALLED, False, "Degraded", ""),
+        ],
+        health=health_field(health, revision),
+    )
+
+
+def failed_version_entry(version: str, revision: int, reason: str, now: str) -> dict[str, Any]:
+    return {"version": version, "revision": revision, "reason": _truncate(reason), "failedAt": now}
+
+
+def with_failed_version(previous: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Newest first; one entry per version."""
+    older = [e for e in previous.get("failedVersions") or [] if e.get("version") != entry["version"]]
+    return [entry, *older][:_MAX_FAILED_VERSIONS]
+
+
+def health_failure(health: ReleaseHealth, revision: int, version: str, timed_out: bool) -> str:
+    """One line: which version failed and why, in the object's (or pod's) own words."""
+    why = f"not healthy within the health timeout: {health.message}" if timed_out else health.message
+    return f"version {version} (revision {revision}) failed its health check: {why}"
+
+
+def health_failed_status(
+    ctx: StatusContext,
+    failure: str,
+    revision: int,
+    version: str,
+    fingerprint: str,
+    retry_hint: str,
+    health: ReleaseHealth | None = None,
+    no_rollback: str = "",
+) -> dict[str, Any]:
+    """Verifying failed and nothing is rolled back: Failed until the inputs change or a
+    retry is requested (health failures are not retried on a timer)."""
+    message = f"{failure}; {no_rollback}" if no_rollback else failure
+    message = f"{message}; change the inputs or run `{retry_hint}`"
+    fields: dict[str, Any] = {
+        "history": _history_marked(ctx.previous, revision, False),
+        "unhealthyFingerprint": fingerprint,
+        "failedVersions": with_failed_version(
+            ctx.previous, failed_version_entry(version, revision, failure, ctx.now)
+        ),
+    }
+    if health is not None:
+        fields["health"] = health_field(health, revision)
+    return ctx.patch(
+        FAILED,
+        message,
+        [
+            Condition(READY, False, HEALTH_CHECK_FAILED, message),
+            Condition(RECONCILING, False, HEALTH_CHECK_FAILED, ""),
+            Condition(STALLED, True, HEALTH_CHECK_FAILED, message),
         ],
         **fields,
     )

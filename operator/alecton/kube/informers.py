@@ -1,0 +1,199 @@
+"""Shared list+watch caches of one kind in one namespace of a target cluster.
+
+Health checks read the objects of many releases; one informer per (client, namespace,
+kind) serves all of them, so 500 releases waiting for health cost a handful of watches,
+not 500 pollers. An informer lists once, then watches from that resourceVersion, and
+lists again when the server says the version is too old (410) or the stream breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from alecton.kube.client import deadline
+
+log = logging.getLogger("alecton.informers")
+
+# A watch the server holds open for this long, then we resume from the last version.
+_WATCH_SECONDS = 240
+_LIST_DEADLINE = deadline(total=30.0)
+_WATCH_DEADLINE = deadline(total=_WATCH_SECONDS + 30.0)
+_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+# Kinds the operator knows without asking discovery.
+_KNOWN_PLURALS = {
+    ("", "Pod"): "pods",
+    ("", "PersistentVolumeClaim"): "persistentvolumeclaims",
+    ("apps", "Deployment"): "deployments",
+    ("apps", "StatefulSet"): "statefulsets",
+    ("apps", "DaemonSet"): "daemonsets",
+    ("apps", "ReplicaSet"): "replicasets",
+    ("batch", "Job"): "jobs",
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the API: its group/version and plural."""
+
+    api_version: str
+    plural: str
+
+    def path(self, namespace: str) -> str:
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        return f"{prefix}/namespaces/{namespace}/{self.plural}"
+
+
+async def _get_json(
+    api: client.ApiClient, path: str, query: list[tuple[str, Any]], timeout: Any
+) -> dict[str, Any]:
+    response = await api.call_api(
+        path,
+        "GET",
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _request_timeout=timeout,
+    )
+    data = response[0] if isinstance(response, tuple) else response
+    try:
+        return dict(json.loads(await data.read()))
+    finally:
+        data.release()
+
+
+async def resolve_resource(api: client.ApiClient, api_version: str, kind: str) -> Resource | None:
+    """The plural of `kind`; None when the API server does not serve it (not namespaced)."""
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    if (group, kind) in _KNOWN_PLURALS:
+        return Resource(api_version, _KNOWN_PLURALS[(group, kind)])
+    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    try:
+        listing = await _get_json(api, path, [], _LIST_DEADLINE)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    for item in listing.get("resources") or []:
+        if item.get("kind") == kind and "/" not in str(item.get("name")) and item.get("namespaced"):
+            return Resource(api_version, str(item["name"]))
+    return None
+
+
+class Informer:
+    """The live objects of one kind in one namespace, by name."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        resource: Resource,
+        namespace: str,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.api = api
+        self.resource = resource
+        self.namespace = namespace
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.synced = asyncio.Event()
+        self.error = ""  # the last list/watch failure (forbidden, unreachable), for messages
+        self._on_change = on_change
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"informer {self.resource.plural} in {self.namespace}"
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        failures = 0
+        version = ""
+        while True:
+            try:
+                if not version:
+                    version = await self._list()
+                version = await self._watch(version)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.error = _describe(error)
+                version = ""  # relist after any failure: events may have been missed
+                delay = _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
+                failures += 1
+                log.info(
+                    "%s in %s: %s; again in %.0f s", self.resource.plural, self.namespace, self.error, delay
+                )
+                self._on_change()  # waiters learn about the failure
+                await asyncio.sleep(delay)
+
+    async def _list(self) -> str:
+        listing = await _get_json(self.api, self.resource.path(self.namespace), [], _LIST_DEADLINE)
+        self.objects = {
+            str(item["metadata"]["name"]): item
+            for item in listing.get("items") or []
+            if isinstance(item, dict) and (item.get("metadata") or {}).get("name")
+        }
+        self.error = ""
+        self.synced.set()
+        self._on_change()
+        return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def _watch(self, version: str) -> str:
+        """Follow changes until the server ends the watch; the version to resume from
+        ("" when it must list again)."""
+        response = await self.api.call_api(
+            self.resource.path(self.namespace),
+            "GET",
+            query_params=[
+                ("watch", "true"),
+                ("resourceVersion", version),
+                ("allowWatchBookmarks", "true"),
+                ("timeoutSeconds", _WATCH_SECONDS),
+            ],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=_WATCH_DEADLINE,
+        )
+        stream = response[0] if isinstance(response, tuple) else response
+        try:
+            async for line in stream.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    return ""  # usually 410 Gone: our version is too old
+                version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                if kind == "BOOKMARK":
+                    continue
+                name = str((obj.get("metadata") or {}).get("name") or "")
+                if kind == "DELETED":
+                    self.objects.pop(name, None)
+                else:
+                    self.objects[name] = obj
+                self._on_change()
+        finally:
+            stream.release()
+        return version
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, client.ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__} {str(error)[:200]}".strip()
