@@ -27,7 +27,7 @@ wait_phase() { # phase
   kubectl wait deployments.alecton.dev/web-staging --for=jsonpath='{.status.phase}'="$1" --timeout=60s >/dev/null
 }
 
-step "Starting the local control plane (etcd + kube-apiservers alecton-a and alecton-b)"
+step "Starting the local control plane (etcd; clusters alecton-a and alecton-b with 2 kwok nodes each)"
 mkdir -p "$ROOT/.local"
 alecton local up
 
@@ -69,5 +69,29 @@ kubectl patch deployments.alecton.dev web-staging --type merge -p '{"spec":{"rol
 wait_phase RolledBack
 kubectl get deployments.alecton.dev -o wide
 helm history web-staging --kube-context alecton-b -n web-staging
+echo
+echo "Image now running in alecton-b: $(kubectl --context alecton-b -n web-staging get deployment web-staging -o jsonpath='{.spec.template.spec.containers[0].image}')"
+
+step "A bad build: 1.2.0 crashes on start; with onFailure: Rollback it rolls back by itself"
+kubectl patch applications.alecton.dev web --type merge -p '{"spec":{"onFailure":"Rollback"}}'
+kubectl apply -f - <<'YAML'
+apiVersion: alecton.dev/v1alpha1
+kind: Image
+metadata:
+  name: web-1.2.0
+spec:
+  name: web
+  version: "1.2.0"
+  image: ghcr.io/stefanprodan/podinfo:6.9.0-crash   # kwok makes a -crash image crash
+YAML
+# --wait follows Deploying -> Verifying and exits non-zero: the version failed its health check.
+if alecton deploy web staging 1.2.0 --wait --timeout 120; then
+  echo "unexpected: the crashing version was reported healthy" >&2; exit 1
+fi
+kubectl get deployments.alecton.dev
+echo
+echo "Message: $(kubectl get deployments.alecton.dev web-staging -o jsonpath='{.status.message}')"
+echo "Failed versions: $(kubectl get deployments.alecton.dev web-staging -o jsonpath='{.status.failedVersions[*].version}')"
+alecton releases web staging
 echo
 echo "Image now running in alecton-b: $(kubectl --context alecton-b -n web-staging get deployment web-staging -o jsonpath='{.spec.template.spec.containers[0].image}')"

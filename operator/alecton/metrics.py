@@ -46,6 +46,16 @@ class Metrics:
         self.helm_in_flight = Gauge(
             "alecton_helm_in_flight", "helm processes running now", registry=self.registry
         )
+        self.health_watches = Gauge(
+            "alecton_health_watches",
+            "watches (informers) the health checks hold open, shared per cluster, namespace and kind",
+            registry=self.registry,
+        )
+        self.health_tracked = Gauge(
+            "alecton_health_tracked_releases",
+            "releases whose health is being followed",
+            registry=self.registry,
+        )
 
     def watch_phases(self, phases: Callable[[], Iterable[str]]) -> None:
         self.registry.register(PhaseCollector(phases))

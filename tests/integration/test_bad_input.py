@@ -33,6 +33,7 @@ LOAD_DEPLOYMENTS = int(os.environ.get("ALECTON_LOAD_DEPLOYMENTS", "200"))
 @pytest.fixture(scope="module")
 def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """A cluster-wide operator with a context policy, probes, and its own TMPDIR."""
+    before = crds.namespaces()
     tmpdir = tmp_path_factory.mktemp("operator-tmp")
     port = free_port()
     process = OperatorProcess(
@@ -53,6 +54,8 @@ def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> I
     process.tmpdir = tmpdir  # type: ignore[attr-defined]
     process.start()
     yield process
+    # The operator still runs: deleting the namespaces uninstalls what they deployed.
+    crds.delete_namespaces_since(before)
     process.stop()
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.integration.harness import TEST_CHARTS, Cluster
+from tests.integration.harness import TEST_CHARTS, Cluster, wait_for
 
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -138,13 +138,22 @@ def test_local_cli_up_status_down_leaves_nothing_running(bin_dir, tmp_path) -> N
     state_dir = tmp_path / "plane"
     env = {**os.environ, "ALECTON_LOCAL_DIR": str(state_dir)}
     up = subprocess.run(
-        [sys.executable, "-m", "alecton", "local", "up"], env=env, capture_output=True, text=True, timeout=120
-    )
+        [sys.executable, "-m", "alecton", "local", "up", "--nodes", "3"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert up.returncode == 0, up.stderr
     kubeconfig = str(state_dir / "kubeconfig")
     assert f"export KUBECONFIG={kubeconfig}" in up.stdout
-    pids = [p.pid for p in State.load(state_dir).processes]
-    assert len(pids) == 3 and all(pid_alive(p) for p in pids)
+    state = State.load(state_dir)
+    pids = [p.pid for p in state.processes]
+    # etcd, and per cluster: kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
+    assert len(pids) == 9 and all(pid_alive(p) for p in pids)
+    assert state.startup_seconds < 10, "local up must be ready in under 10 s"
+    nodes = subprocess.run(
+        [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig, "--context", "alecton-a", "get", "nodes"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert nodes.stdout.count(" Ready ") == 3, nodes.stdout
     namespaces = subprocess.run(
         [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig, "--context", "alecton-b", "get", "ns"],
         capture_output=True,
@@ -172,3 +181,62 @@ def test_local_cli_up_status_down_leaves_nothing_running(bin_dir, tmp_path) -> N
     assert down.returncode == 0, down.stderr
     assert not any(pid_alive(p) for p in pids)
     assert not state_dir.exists()
+
+
+def _pods(cluster: Cluster, namespace: str) -> dict[str, dict]:
+    out = cluster.kubectl("get", "pods", "-n", namespace, "-o", "json", context="alecton-b").stdout
+    return {p["metadata"]["labels"].get("app", p["metadata"]["name"]): p for p in json.loads(out)["items"]}
+
+
+def _waiting_reason(pod: dict) -> str:
+    statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+    return str((statuses[0].get("state") or {}).get("waiting", {}).get("reason", ""))
+
+
+def test_workloads_run_on_kwok_nodes_and_fail_on_request(cluster: Cluster) -> None:
+    """Deployments become Available, Jobs complete, and image suffixes ask for failures;
+    the namespace then finishes deleting (the namespace controller and kwok remove it all)."""
+    ns = cluster.new_namespace("workloads", context="alecton-b")
+
+    def run(*args: str) -> None:
+        cluster.kubectl(*args, "-n", ns, context="alecton-b")
+
+    run("create", "deployment", "web", "--image=nginx:1", "--replicas=3")
+    for name, suffix in (("crash", "-crash"), ("pull", "-pullfail"), ("unready", "-unready")):
+        run("create", "deployment", name, f"--image=nginx:1{suffix}")
+    run("create", "job", "ok", "--image=busybox:1")
+    run("create", "job", "bad", "--image=busybox:1-fail")
+    cluster.kubectl(
+        "wait", "deployment/web", "--for=condition=Available", "-n", ns, "--timeout=60s", context="alecton-b"
+    )
+    cluster.kubectl(
+        "wait", "job/ok", "--for=condition=Complete", "-n", ns, "--timeout=60s", context="alecton-b"
+    )
+    wait_for(
+        lambda: _waiting_reason(_pods(cluster, ns).get("crash", {})) == "CrashLoopBackOff", 30, "a crash"
+    )
+    wait_for(
+        lambda: _waiting_reason(_pods(cluster, ns).get("pull", {})) == "ImagePullBackOff",
+        30,
+        "a pull failure",
+    )
+
+    def running_unready() -> dict | None:
+        pod = _pods(cluster, ns).get("unready", {})
+        return pod if pod.get("status", {}).get("phase") == "Running" else None
+
+    unready = wait_for(running_unready, 30, "an unready pod")
+    assert not unready["status"]["containerStatuses"][0]["ready"]
+    failed = wait_for(
+        lambda: [p for p in _pods(cluster, ns).values() if p["status"].get("phase") == "Failed"],
+        30,
+        "a failed pod",
+    )
+    assert failed[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+    cluster.kubectl("delete", "namespace", ns, "--wait=false", context="alecton-b")
+    wait_for(
+        lambda: cluster.kubectl("get", "namespace", ns, context="alecton-b", check=False).returncode != 0,
+        90,
+        f"namespace {ns} to be deleted",
+        interval=1.0,
+    )

@@ -84,7 +84,10 @@ def test_crash_fails_fast_and_rolls_back_then_retry(operator: OperatorProcess) -
     obj = wait_phase(cluster, ns, "web-staging", "RolledBack", timeout=60)
     assert time.monotonic() - started < 30, "a crashing pod must fail the check early"
     status = obj["status"]
-    assert "CrashLoopBackOff" in status["message"] and "rolled back web-staging automatically to revision 1" in status["message"]
+    assert (
+        "CrashLoopBackOff" in status["message"]
+        and "rolled back web-staging automatically to revision 1" in status["message"]
+    )
     assert status["release"]["revision"] == 3 and status["release"]["version"] == "1.0.0"
     assert status["failedVersions"][0]["version"] == "2.0.0"
     assert "CrashLoopBackOff" in status["failedVersions"][0]["reason"]

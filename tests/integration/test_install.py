@@ -57,6 +57,7 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
     """The operator with the deploy/ ServiceAccount's identity on the management cluster
     (a real token from the TokenRequest API), admin on the target cluster."""
     cluster = installed
+    before = cluster.namespaces()
     token = cluster.kubectl(
         "create", "token", "alecton", "-n", "alecton-system", "--duration=2h"
     ).stdout.strip()
@@ -90,6 +91,8 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
     process.namespaces = namespaces  # type: ignore[attr-defined]
     process.start()
     yield process
+    # The operator still runs: deleting the namespaces uninstalls what they deployed.
+    cluster.delete_namespaces_since(before)
     process.stop()
 
 

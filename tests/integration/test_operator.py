@@ -53,7 +53,7 @@ def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
     # The release lives in cluster b only.
     assert not cluster.helm_json(helm, "list", "--all-namespaces", context="alecton-a")
     conditions = {c["type"]: c["status"] for c in obj["status"]["conditions"]}
-    assert conditions == {"Ready": "True", "Released": "True", "Stalled": "False"}
+    assert conditions == {"Ready": "True", "Released": "True", "Reconciling": "False", "Stalled": "False"}
 
     # A new version: revision 2 runs the new image.
     cluster.apply(r.image("web", "2.0.0", PODINFO_2), namespace=ns)

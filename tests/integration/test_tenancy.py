@@ -106,6 +106,7 @@ def black_hole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlackHole]:
 def tenancy(
     crds: Cluster, tenants: Tenants, black_hole: BlackHole, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
+    before = crds.namespaces()
     for ns in vars(tenants).values():
         crds.kubectl("create", "namespace", ns)
     # The target kubeconfig: the local clusters plus a context whose server never answers.
@@ -146,6 +147,8 @@ def tenancy(
     )
     process.start()
     yield process
+    # The operator still runs: deleting the namespaces uninstalls what they deployed.
+    crds.delete_namespaces_since(before)
     process.stop()
 
 

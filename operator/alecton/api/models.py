@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from alecton.reconcile.health import parse_duration
+
 GROUP = "alecton.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -145,6 +147,11 @@ class HealthSettings:
         if on_failure not in (None, "None", "Rollback"):
             raise InvalidResourceError(f"{where}.onFailure must be None or Rollback")
         timeout = raw.get("healthTimeout")
+        if timeout:
+            try:
+                parse_duration(str(timeout), field=f"{where}.healthTimeout")
+            except ValueError as error:
+                raise InvalidResourceError(str(error)) from None
         return cls(
             check=None if health is None else health == "Check",
             timeout=str(timeout) if timeout else None,

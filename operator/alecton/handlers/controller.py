@@ -171,6 +171,8 @@ class Controller:
         self.metrics.watch_phases(self._phases)
         # Health after helm: shared watches; a verdict change requeues the Deployment.
         self.monitor = HealthMonitor(self.queue.add)
+        self.metrics.health_watches.set_function(lambda: self.monitor.watches)
+        self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
 
     def _phases(self) -> list[str]:
         snapshots = (next(iter(store), None) for store in list(self.indexes.deployments.values()))

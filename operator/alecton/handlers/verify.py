@@ -92,6 +92,10 @@ class HealthMonitor:
     def watches(self) -> int:
         return len(self._informers)
 
+    @property
+    def tracked_count(self) -> int:
+        return len(self._tracked)
+
     async def track(
         self,
         ref: ObjectRef,

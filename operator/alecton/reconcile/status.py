@@ -204,7 +204,12 @@ def succeeded_status(
     ready = Condition(READY, True, "Succeeded" if action is Action.UPGRADE else "RolledBack", message)
     reconciling = Condition(RECONCILING, False, "Succeeded", "")
     phase = settled
-    health: dict[str, Any] = {"state": "Unknown", "message": "health checks are off (health: None)"}
+    health: dict[str, Any] = {
+        "state": "Unknown",
+        "message": "health checks are off (health: None)",
+        "progressing": None,  # a merge patch: clear what an earlier check recorded
+        "deadline": None,
+    }
     if verify_until:
         phase = VERIFYING
         message = f"{message}; verifying health until {verify_until}"
