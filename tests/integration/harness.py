@@ -117,13 +117,39 @@ class Cluster:
         """Delete the namespaces made since `before` (tenants and their targets) and wait
         until the controllers (and an operator's finalizers) have removed them."""
         made = sorted(self.namespaces() - before)
-        for context, name in made:
-            self.kubectl("delete", "namespace", name, "--wait=false", context=context, check=False)
+
+        def delete(namespaces: list[tuple[str, str]]) -> None:
+            for context, name in namespaces:
+                self.kubectl("delete", "namespace", name, "--wait=false", context=context, check=False)
 
         def left() -> list[tuple[str, str]]:
-            return sorted(set(made) & self.namespaces())
+            remaining = sorted(set(made) & self.namespaces())
+            # A release being uninstalled may still recreate its namespace once: delete again.
+            delete([(c, n) for c, n in remaining if not self._terminating(c, n)])
+            return remaining
 
-        wait_for(lambda: not left(), timeout, f"namespaces {made} to be deleted", interval=1.0)
+        delete(made)
+
+        try:
+            wait_for(lambda: not left(), timeout, "namespaces to be deleted", interval=1.0)
+        except AssertionError:
+            stuck = []
+            for context, name in left():
+                out = self.kubectl(
+                    "get", "namespace", name, "-o", "json", context=context, check=False
+                ).stdout
+                conditions = (json.loads(out or "{}").get("status") or {}).get("conditions") or []
+                why = [
+                    f"{c.get('type')}: {c.get('message')}" for c in conditions if c.get("status") == "True"
+                ]
+                stuck.append(f"{context}/{name}: {'; '.join(why) or 'no condition'}")
+            raise AssertionError("namespaces not deleted:\n" + "\n".join(stuck)) from None
+
+    def _terminating(self, context: str, name: str) -> bool:
+        out = self.kubectl(
+            "get", "namespace", name, "-o", "jsonpath={.status.phase}", context=context, check=False
+        )
+        return out.stdout.strip() != "Active"
 
     def new_namespace(self, prefix: str, context: str = "alecton-a") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"

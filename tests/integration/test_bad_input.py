@@ -54,7 +54,9 @@ def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> I
     process.tmpdir = tmpdir  # type: ignore[attr-defined]
     process.start()
     yield process
-    # The operator still runs: deleting the namespaces uninstalls what they deployed.
+    if not alive(process):  # the last test stops it
+        process.start()
+    # With the operator running, deleting the namespaces uninstalls what they deployed.
     crds.delete_namespaces_since(before)
     process.stop()
 

@@ -212,6 +212,8 @@ def test_no_grant_reaches_no_cluster(
         assert f"--allow-context {ns}=in-cluster" in message(obj)
         assert history(cluster, "web-staging", f"{ns}-web") == []
         assert history(cluster, "mine-staging", f"{ns}-mine", context="alecton-a") == []
+        # Only this operator watches the namespace: its finalizers go while it runs.
+        cluster.kubectl("delete", "deployments.alecton.dev", "--all", "-n", ns, "--timeout=60s")
     finally:
         bare.stop()
 

@@ -36,7 +36,12 @@ from alecton.cli.session import (
 from alecton.kube.client import KubeClient
 
 WaitOption = Annotated[
-    bool, typer.Option("--wait", help="Wait for the operator's result; exit non-zero on failure.")
+    bool,
+    typer.Option(
+        "--wait",
+        help="Wait for the operator's result: healthy (Deployed), or failed (a helm error, a failed "
+        "health check, an automatic rollback); shows what is still progressing; exits non-zero on failure.",
+    ),
 ]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.", min=1)]
 
