@@ -11,40 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from alecton.api.models import (
-    DEFAULT_HEALTH_TIMEOUT,
     FINALIZER,
     Application,
     Cluster,
     Deployment,
-    HealthPolicy,
     Image,
     InvalidResourceError,
     ObjectRef,
 )
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.config import OperatorConfig
+from alecton.handlers.health_monitor import HealthMonitor
 from alecton.handlers.ownership import check_ownership
 from alecton.handlers.queue import WorkQueue
 from alecton.handlers.slots import Slots
 from alecton.handlers.unlock import ReleaseLockedError, unlock
-from alecton.handlers.verify import HealthMonitor, TrackError
+from alecton.handlers.verify import Verifier
 from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
 from alecton.helm.release import (
-    HistoryEntry,
     ReleaseInfo,
     carry_health,
     history_after_upgrade,
     history_from_status,
     mark_health,
-    newest_healthy,
     owner_description,
 )
 from alecton.helm.runner import HelmTimeoutError
@@ -52,7 +48,6 @@ from alecton.kube.client import ApiException, KubeClient
 from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labels
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
-from alecton.reconcile.health import ReleaseHealth, parse_duration, release_health
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
@@ -66,7 +61,6 @@ from alecton.reconcile.plan import (
     ValuesSources,
     backoff_seconds,
     decide,
-    epoch,
     is_unreachable,
     owner_of,
     pick_image,
@@ -76,7 +70,6 @@ from alecton.reconcile.plan import (
 )
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.values import ValuesReference
-from alecton.reconcile.verdict import HEALTH_PHASES, Outcome, health_outcome
 
 log = logging.getLogger("alecton.controller")
 
@@ -171,6 +164,7 @@ class Controller:
         self.metrics.watch_phases(self._phases)
         # Health after helm: shared watches; a verdict change requeues the Deployment.
         self.monitor = HealthMonitor(self.queue.add)
+        self.verifier = Verifier(self)
         self.metrics.health_watches.set_function(lambda: self.monitor.watches)
         self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
 
@@ -278,7 +272,7 @@ class Controller:
         plan = await self._plan(deployment, snap)
         logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
         if plan.action is Action.NOTHING:
-            return await self._settle(snap, deployment, plan)
+            return await self.verifier.settle(snap, deployment, plan)
         if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
             await self._write_if_changed(snap, plan)
             if plan.reason == "ValuesSourceNotFound":
@@ -413,7 +407,7 @@ class Controller:
                     )
                 if plan.health_failure:
                     history = mark_health(history, recorded.release_revision, False)
-                verify_until = await self._start_verifying(deployment, plan, access, history, logger)
+                verify_until = await self.verifier.start(deployment, plan, access, history, logger)
             if moved_from is not None:
                 after = await self._remove_moved(snap, deployment, moved_from, logger)
         except _ACTION_ERRORS as error:
@@ -649,7 +643,7 @@ class Controller:
                 recorded.release_revision,
                 recorded.applied_version,
                 plan.desired.fingerprint,
-                self._retry_hint(deployment),
+                Verifier.retry_hint(deployment),
                 no_rollback=f"the automatic rollback to revision {plan.rollback_to} failed: {error}",
             )
             await self._write_status(snap, status)
@@ -704,168 +698,6 @@ class Controller:
 
     def _ctx(self, snap: DeploymentSnapshot, generation: int) -> st.StatusContext:
         return st.StatusContext(generation, snap.status, st.now_rfc3339())
-
-    async def _settle(self, snap: DeploymentSnapshot, deployment: Deployment, plan: Plan) -> str:
-        """Inputs match the applied release: follow its health, or (health checks off) make
-        sure the status says Deployed (cheaply)."""
-        policy = self._health_policy(plan)
-        phase = str(snap.status.get("phase") or "")
-        recorded = RecordedStatus.parse(snap.status)
-        if plan.reason == st.HEALTH_CHECK_FAILED and phase not in HEALTH_PHASES:
-            # Failed its health check: stays so until the inputs change or a retry is asked.
-            self.monitor.untrack(deployment.ref)
-            if snap.status.get("observedGeneration") != deployment.generation:
-                await self._write_status(snap, {"observedGeneration": deployment.generation})
-            return "unchanged"
-        if policy is None or not policy.check or phase not in HEALTH_PHASES or not recorded.release_revision:
-            self.monitor.untrack(deployment.ref)
-            await self._settle_without_health(snap, deployment)
-            return "unchanged"
-        return await self._verify(snap, deployment, plan, recorded, phase)
-
-    async def _verify(
-        self,
-        snap: DeploymentSnapshot,
-        deployment: Deployment,
-        plan: Plan,
-        recorded: RecordedStatus,
-        phase: str,
-    ) -> str:
-        """The verify action: read the monitor's verdict and write what it means."""
-        ref, desired = deployment.ref, plan.desired
-        assert desired is not None
-        revision = recorded.release_revision
-        if not self.monitor.tracked(ref, revision):
-            try:
-                async with cluster_access(
-                    desired.cluster, desired.namespace, self.config, self.kube
-                ) as access:
-                    await self.monitor.track(
-                        ref, desired.cluster.ref, access, desired.name, desired.namespace, revision
-                    )
-            except (TrackError, ClusterAccessError) as error:
-                log.warning("cannot follow the health of %s: %s; trying again in 30 s", ref, error)
-                self.queue.add_after(ref, 30.0)
-                return "verifying"
-        health = self.monitor.verdict(ref)
-        deadline = epoch((snap.status.get("health") or {}).get("deadline"))
-        verdict = health_outcome(phase, health, time.time(), deadline)
-        ctx = self._ctx(snap, deployment.generation)
-        if verdict.wake_in is not None:
-            self.queue.add_after(ref, verdict.wake_in + 0.5)
-        if verdict.outcome is Outcome.HEALTHY and health is not None:
-            status = st.healthy_status(ctx, health, revision)
-            await self._write_status(snap, status)
-            await self._event(snap, "Normal", "Healthy", status["message"])
-            return "healthy"
-        if verdict.outcome is Outcome.FAILED:
-            return await self._health_failed(snap, deployment, plan, recorded, health, verdict.timed_out)
-        if verdict.outcome is Outcome.PROGRESS and health is not None:
-            status = st.verifying_progress(ctx, health, revision, snap.status["health"]["deadline"])
-            if status["health"] != snap.status.get("health"):
-                await self._write_status(snap, status)
-            return "verifying"
-        if verdict.outcome is Outcome.DEGRADED and health is not None:
-            status = st.degraded_status(ctx, health, revision)
-            if status["message"] != snap.status.get("message"):
-                await self._write_status(snap, status)
-                await self._event(snap, "Warning", "Degraded", status["message"])
-            return "degraded"
-        if snap.status.get("observedGeneration") != deployment.generation:
-            await self._write_status(snap, {"observedGeneration": deployment.generation})
-        return "unchanged"
-
-    async def _health_failed(
-        self,
-        snap: DeploymentSnapshot,
-        deployment: Deployment,
-        plan: Plan,
-        recorded: RecordedStatus,
-        health: ReleaseHealth | None,
-        timed_out: bool,
-    ) -> str:
-        """Verifying failed: roll back automatically (onFailure: Rollback) to the newest
-        healthy revision, or stay Failed. Never retried on a timer."""
-        assert plan.desired is not None
-        revision = recorded.release_revision
-        version = str((snap.status.get("release") or {}).get("version") or plan.desired.version)
-        health = health or release_health([])
-        failure = st.health_failure(health, revision, version, timed_out)
-        policy = self._health_policy(plan)
-        no_rollback = ""
-        # A rolled-back revision that fails too is not rolled back again (no loops).
-        if (
-            policy is not None
-            and policy.rollback_on_failure
-            and snap.status.get("settledPhase") != st.ROLLED_BACK
-        ):
-            target = newest_healthy(history_from_status(snap.status.get("history") or []), revision)
-            if target is not None:
-                rollback = replace(
-                    plan,
-                    action=Action.ROLLBACK,
-                    reason=st.HEALTH_CHECK_FAILED,
-                    rollback_to=target.revision,
-                    health_failure=failure,
-                )
-                logger = logging.LoggerAdapter(log, {"deployment": str(deployment.ref)})
-                return await self._release(snap, deployment, rollback, logger)
-            no_rollback = "no earlier revision became healthy, so there is nothing to roll back to"
-        self.monitor.untrack(deployment.ref)
-        status = st.health_failed_status(
-            self._ctx(snap, deployment.generation),
-            failure,
-            revision,
-            version,
-            plan.desired.fingerprint,
-            self._retry_hint(deployment),
-            health,
-            no_rollback,
-        )
-        await self._write_status(snap, status)
-        await self._event(snap, "Warning", st.HEALTH_CHECK_FAILED, status["message"])
-        return "failed"
-
-    async def _start_verifying(
-        self,
-        deployment: Deployment,
-        plan: Plan,
-        access: KubeAccess,
-        history: list[HistoryEntry],
-        logger: logging.LoggerAdapter,
-    ) -> str | None:
-        """After a helm action: follow the new revision's health (None: checks are off)."""
-        policy = self._health_policy(plan)
-        desired = plan.desired
-        if policy is None or not policy.check or not history or desired is None:
-            self.monitor.untrack(deployment.ref)
-            return None
-        try:
-            timeout = parse_duration(policy.timeout_text, field="healthTimeout")
-        except ValueError:
-            timeout = parse_duration(DEFAULT_HEALTH_TIMEOUT)
-        try:
-            await self.monitor.track(
-                deployment.ref,
-                desired.cluster.ref,
-                access,
-                desired.name,
-                desired.namespace,
-                history[0].revision,
-            )
-        except TrackError as error:  # the verify step tries again
-            logger.warning("cannot follow the health of revision %s yet: %s", history[0].revision, error)
-        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout)
-        return until.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    @staticmethod
-    def _health_policy(plan: Plan) -> HealthPolicy | None:
-        resolved = plan.resolved
-        return resolved.application.health_policy(resolved.target) if resolved else None
-
-    @staticmethod
-    def _retry_hint(deployment: Deployment) -> str:
-        return f"alecton retry {deployment.application} {deployment.target} -n {deployment.ref.namespace}"
 
     async def _settle_without_health(self, snap: DeploymentSnapshot, deployment: Deployment) -> None:
         """Health checks off: make sure the status says Deployed (cheaply)."""
