@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from alecton.api.models import Application, HealthPolicy, HealthSettings, InvalidResourceError
-from alecton.cli.logic import WaitOutcome, deploy_outcome
+from alecton.cli.logic import WaitOutcome, deploy_outcome, rollback_outcome
 from alecton.helm.release import (
     HistoryEntry,
     carry_health,
@@ -599,3 +599,16 @@ def test_a_failed_health_check_ends_the_wait() -> None:
     )
     assert deploy_outcome(failed, 2) == WaitOutcome(True, False, "Failed: m")
     assert not deploy_outcome(dep(2, "Verifying", 1), 2).done  # the old generation's result
+
+
+@pytest.mark.parametrize(
+    ("phase", "done", "ok"),
+    [("Verifying", False, False), ("RolledBack", True, True), ("Failed", True, False)],
+)
+def test_rollback_wait_ends_when_the_old_revision_is_healthy_again(phase: str, done: bool, ok: bool) -> None:
+    obj = {
+        "spec": {"rollback": {"revision": 1, "requestId": "r"}},
+        "status": {"phase": phase, "lastRollback": {"revision": 1, "requestId": "r", "result": "Succeeded"}},
+    }
+    outcome = rollback_outcome(obj, 1, "r")
+    assert (outcome.done, outcome.ok) == (done, ok)

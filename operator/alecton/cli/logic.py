@@ -112,6 +112,11 @@ def rollback_outcome(obj: dict[str, Any], revision: int, request_id: str) -> Wai
         phase = status.get("phase") or "Pending"
         return WaitOutcome(False, message=f"{phase}: {status.get('message', '')}")
     if last.get("result") == "Succeeded":
+        phase = status.get("phase")
+        if phase == "Verifying":  # helm rolled back; done once the old revision is healthy again
+            return deploy_outcome(obj, 0)
+        if phase == "Failed":
+            return WaitOutcome(True, False, f"Failed: {status.get('message', '')}")
         return WaitOutcome(True, True, status.get("message", ""))
     return WaitOutcome(True, False, f"rollback failed: {status.get('message', '')}")
 
