@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import os
 import platform
+import signal
 import ssl
 import statistics
 import subprocess
@@ -133,7 +135,8 @@ class PhaseWatch:
         self.changed = threading.Condition()
         context = ssl.create_default_context(cafile=str(bench.pki / "ca.crt"))  # type: ignore[operator]
         context.load_cert_chain(str(bench.pki / "admin.crt"), str(bench.pki / "admin.key"))  # type: ignore[operator]
-        url = f"{bench.server}/apis/alecton.dev/v1alpha1/namespaces/{namespace}/deployments?watch=1"
+        path = f"/apis/alecton.dev/v1alpha1/namespaces/{namespace}/deployments"
+        url = f"{bench.server}{path}?watch=1&timeoutSeconds=1800"
         self._response = urllib.request.urlopen(url, context=context, timeout=3600)  # noqa: S310
         threading.Thread(target=self._follow, daemon=True).start()
 
@@ -164,7 +167,9 @@ class PhaseWatch:
         return counts
 
     def close(self) -> None:
-        self._response.close()
+        # Closing the response from here would wait on the reader thread's blocking TLS read;
+        # the server ends the watch itself (timeoutSeconds) and the daemon thread with it.
+        self.closed = True
 
 
 def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str]:
@@ -484,6 +489,7 @@ def main() -> None:
         "--only-overhead", action="store_true", help="only the overhead and cost measurements (for A/B runs)"
     )
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a stuck run waits
     quick = args.quick
     with tempfile.TemporaryDirectory(prefix="alecton-bench-") as tmp:
         workdir = Path(tmp)
