@@ -28,6 +28,20 @@ FAULT_LOOPS = int(os.environ.get("ALECTON_FAULT_LOOPS", "4"))
 NEVER_READY = "busybox:1-unready"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def namespaces_cleaned(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' own operators watch one namespace each and some end killed: at the end
+    one cluster-wide operator finalizes what is left while the namespaces are deleted."""
+    before = crds.namespaces()
+    yield
+    finalizer = OperatorProcess(crds, "helm", tmp_path_factory.mktemp("cleanup"))
+    finalizer.start()
+    try:
+        crds.delete_namespaces_since(before)
+    finally:
+        finalizer.stop()
+
+
 @pytest.fixture
 def start_operator(crds: Cluster, tmp_path: Path) -> Iterator:
     """Start operators watching one namespace only; all are stopped at the end."""
