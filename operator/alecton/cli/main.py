@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from alecton import __version__
-from alecton.cli import deploy, images, local, operator
+from alecton.cli import deploy, diff, images, local, operator
+from alecton.cli.session import handle_errors
 
 app = typer.Typer(
     help="alecton deploys CI-recorded container images through Helm charts.\n\n"
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(images.image_app, name="image")
 app.add_typer(images.app_app, name="app")
 deploy.register(app)
+app.command("diff")(handle_errors(diff.diff, diff.EXIT_DIFF_ERROR))
 app.add_typer(local.app, name="local")
 app.add_typer(operator.app, name="operator")
 

@@ -81,8 +81,9 @@ def _retry_after(error: ApiException) -> float:
         return 1.0
 
 
-def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target) -> T:
-    """Run one command's API work; turn every failure into one line and an exit code."""
+def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target, error_floor: int = 0) -> T:
+    """Run one command's API work; turn every failure into one line and an exit code
+    (at least `error_floor`: `alecton diff` keeps 1 for "there are changes")."""
 
     async def main() -> T:
         client = await target.client()
@@ -103,17 +104,17 @@ def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target) -> T:
     try:
         return asyncio.run(main())
     except CliError as error:
-        fail(str(error), error.code)
+        fail(str(error), max(error.code, error_floor))
     except ApiException as error:
         code = {404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}.get(error.status or 0, EXIT_ERROR)
-        fail(api_error_message(error), code)
+        fail(api_error_message(error), max(code, error_floor))
     except ConfigException as error:
-        fail(f"kubeconfig: {error}")
+        fail(f"kubeconfig: {error}", max(EXIT_ERROR, error_floor))
     except OSError as error:
-        fail(f"cannot reach the API server: {error}")
+        fail(f"cannot reach the API server: {error}", max(EXIT_ERROR, error_floor))
 
 
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+def handle_errors(fn: Callable[..., Any], code: int = EXIT_ERROR) -> Callable[..., Any]:
     """Last line of defence: no traceback reaches a user or a CI log."""
 
     @functools.wraps(fn)
@@ -123,6 +124,6 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as error:
-            fail(f"{type(error).__name__}: {error}")
+            fail(f"{type(error).__name__}: {error}", code)
 
     return wrapper

@@ -46,19 +46,18 @@ from alecton.helm.release import (
 from alecton.helm.runner import HelmTimeoutError
 from alecton.kube.client import ApiException, KubeClient
 from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labels
+from alecton.kube.values_sources import fetch_values_sources
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
-    FetchedValues,
     Missing,
     Plan,
     RecordedStatus,
     ReleaseLocation,
     Resolved,
     ValuesRefusedError,
-    ValuesSources,
     backoff_seconds,
     decide,
     is_unreachable,
@@ -66,10 +65,8 @@ from alecton.reconcile.plan import (
     pick_image,
     resolve,
     retry_wait,
-    values_references,
 )
 from alecton.reconcile.redact import Redactor
-from alecton.reconcile.values import ValuesReference
 
 log = logging.getLogger("alecton.controller")
 
@@ -312,7 +309,7 @@ class Controller:
         sources = None
         if isinstance(resolution, Resolved) and not deployment.deleting:
             try:
-                sources = await self._values_sources(resolution)
+                sources = await fetch_values_sources(self.kube, resolution)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
@@ -324,32 +321,6 @@ class Controller:
             self.config.charts,
             sources,
         )
-
-    async def _values_sources(self, resolved: Resolved) -> ValuesSources | None:
-        """Read valuesFrom (only when set: most Applications cost no API call here)."""
-        app_refs, target_refs = values_references(resolved)
-        if not app_refs and not target_refs:
-            return None
-        namespace = resolved.application.ref.namespace
-        return ValuesSources(
-            await self._fetch_values(namespace, app_refs), await self._fetch_values(namespace, target_refs)
-        )
-
-    async def _fetch_values(self, namespace: str, refs: list[ValuesReference]) -> FetchedValues:
-        fetched: FetchedValues = []
-        for ref in refs:
-            if ref.kind == "Secret":
-                raw = await self.kube.read_secret_key(namespace, ref.name, ref.key)
-                try:
-                    text = raw.decode("utf-8") if raw is not None else None
-                except UnicodeDecodeError:
-                    raise ValuesRefusedError(
-                        f"Secret {ref.name!r} key {ref.key!r} is not UTF-8 text"
-                    ) from None
-            else:
-                text = await self.kube.read_config_map_key(namespace, ref.name, ref.key)
-            fetched.append((ref, text))
-        return fetched
 
     async def _release(
         self,

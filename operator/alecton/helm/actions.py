@@ -6,6 +6,7 @@ Values always travel in a 0600 temporary file that is deleted after the run.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -111,6 +112,46 @@ class HelmActions:
         # In-cluster credentials only when no kubeconfig is given: never as a fallback.
         return await self.runner.run(args, in_cluster=not kube.kubeconfig)
 
+    def _upgrade_args(
+        self,
+        release: str,
+        namespace: str,
+        chart: ChartSource,
+        values_file: Path,
+        kube: KubeAccess,
+        description: str,
+        labels: dict[str, str],
+    ) -> list[str]:
+        """`helm upgrade --install` exactly as the operator runs it (a diff renders the same)."""
+        args = [
+            "upgrade",
+            "--install",
+            *kube.args(),
+            "--namespace",
+            namespace,
+            "--reset-values",
+            "--values",
+            str(values_file),
+            "--history-max",
+            str(self.history_max),
+            *self._timeout(),
+            "--description",
+            description,
+            # The owner lives in helm's own release labels (kept on helm's storage).
+            "--labels",
+            ",".join(f"{key}={value}" for key, value in sorted(labels.items())),
+            "--output",
+            "json",
+        ]
+        if kube.create_namespace:
+            args.append("--create-namespace")
+        if chart.repository:
+            args += ["--repo", chart.repository]
+        if chart.version:
+            args += ["--version", chart.version]
+        # Positionals after `--`: a name can never be read as a flag.
+        return [*args, "--", release, chart.chart]
+
     async def upgrade(
         self,
         release: str,
@@ -122,38 +163,44 @@ class HelmActions:
         labels: dict[str, str],
     ) -> ReleaseInfo:
         with private_file(_values_yaml(values), ".values.yaml") as values_file:
-            args = [
-                "upgrade",
-                "--install",
-                *kube.args(),
-                "--namespace",
-                namespace,
-                "--reset-values",
-                "--values",
-                str(values_file),
-                "--history-max",
-                str(self.history_max),
-                *self._timeout(),
-                "--description",
-                description,
-                # The owner lives in helm's own release labels (kept on helm's storage).
-                "--labels",
-                ",".join(f"{key}={value}" for key, value in sorted(labels.items())),
-                "--output",
-                "json",
-            ]
-            if kube.create_namespace:
-                args.append("--create-namespace")
-            if chart.repository:
-                args += ["--repo", chart.repository]
-            if chart.version:
-                args += ["--version", chart.version]
-            # Positionals after `--`: a name can never be read as a flag.
-            args += ["--", release, chart.chart]
+            args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
             result = await self._run(args, kube)
         if not result.ok:
             raise HelmActionError("upgrade", result)
         return parse_release(result.stdout)
+
+    async def render(
+        self,
+        release: str,
+        namespace: str,
+        chart: ChartSource,
+        values: dict[str, Any],
+        kube: KubeAccess,
+        description: str,
+        labels: dict[str, str],
+    ) -> str:
+        """The manifest the upgrade would apply: helm's server-side dry run (the API server
+        validates and defaults, nothing is stored)."""
+        with private_file(_values_yaml(values), ".values.yaml") as values_file:
+            args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
+            separator = args.index("--")
+            args[separator:separator] = ["--dry-run=server"]
+            result = await self._run(args, kube)
+        if not result.ok:
+            raise HelmActionError("upgrade --dry-run=server", result)
+        data = json.loads(result.stdout or "{}")
+        return str(data.get("manifest") or "") if isinstance(data, dict) else ""
+
+    async def manifest(self, release: str, namespace: str, kube: KubeAccess) -> str | None:
+        """The deployed release's manifest; None when there is no release."""
+        result = await self._run(
+            ["get", "manifest", *kube.args(), "--namespace", namespace, "--", release], kube
+        )
+        if not result.ok:
+            if release_not_found(result):
+                return None
+            raise HelmActionError("get manifest", result)
+        return result.stdout
 
     async def rollback(self, release: str, namespace: str, revision: int, kube: KubeAccess) -> None:
         """`helm rollback` prints no JSON: callers read `history` afterwards."""

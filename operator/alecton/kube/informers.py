@@ -197,3 +197,44 @@ def _describe(error: Exception) -> str:
     if isinstance(error, client.ApiException):
         return f"{error.status} {error.reason}"
     return f"{type(error).__name__} {str(error)[:200]}".strip()
+
+
+@dataclass(frozen=True)
+class Located:
+    """A kind's plural and scope, from discovery."""
+
+    resource: Resource
+    namespaced: bool
+
+    def path(self, namespace: str, name: str) -> str:
+        if self.namespaced:
+            return f"{self.resource.path(namespace)}/{name}"
+        prefix = "/api/v1" if self.resource.api_version == "v1" else f"/apis/{self.resource.api_version}"
+        return f"{prefix}/{self.resource.plural}/{name}"
+
+
+async def locate(api: client.ApiClient, api_version: str, kind: str) -> Located | None:
+    """Where `kind` lives, namespaced or not; None when the server does not serve it."""
+    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    try:
+        listing = await _get_json(api, path, [], _LIST_DEADLINE)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    for item in listing.get("resources") or []:
+        if item.get("kind") == kind and "/" not in str(item.get("name")):
+            return Located(Resource(api_version, str(item["name"])), bool(item.get("namespaced")))
+    return None
+
+
+async def read_object(
+    api: client.ApiClient, where: Located, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """One live object; None when it does not exist."""
+    try:
+        return await _get_json(api, where.path(namespace, name), [], _LIST_DEADLINE)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise

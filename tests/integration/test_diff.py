@@ -1,0 +1,73 @@
+"""`alecton diff` on the real control plane (Helm 4 and Helm 3): the caller's rights,
+helm's server-side dry run, the live objects."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+from tests.integration import resources as r
+from tests.integration.harness import OperatorProcess, wait_phase
+from tests.integration.test_cli import alecton
+
+GOOD_1 = "ghcr.io/stefanprodan/podinfo:6.7.0"
+GOOD_2 = "ghcr.io/stefanprodan/podinfo:6.8.0"
+TOKEN = "diff-s3cret-token-value"  # from a Secret, rendered into the chart's own Secret
+
+
+def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: OperatorProcess) -> None:
+    cluster = operator.cluster
+    ns = cluster.new_namespace("diff")
+    target_ns = f"{ns}-web"
+    app = r.application("web", target_ns)
+    app["spec"]["valuesFrom"] = [
+        {"kind": "Secret", "name": "creds", "key": "token", "targetPath": "secrets.token"}
+    ]
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "creds"},
+        "data": {"token": base64.b64encode(TOKEN.encode()).decode()},
+    }
+    cluster.apply(
+        secret,
+        r.cluster(),
+        app,
+        r.image("web", "1.0.0", GOOD_1),
+        r.image("web", "2.0.0", GOOD_2),
+        namespace=ns,
+    )
+    cluster.apply(r.deployment("web", "1.0.0"), namespace=ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
+
+    # Nothing to do for the deployed version: exit 0, no diff.
+    same = alecton(cluster, ns, "diff", "web", "staging")
+    assert same.returncode == 0, same.stderr
+    assert "no changes" in same.stderr and same.stdout.strip() == ""
+
+    # A new version: the image changes in the Deployment and the ConfigMap; exit 1.
+    changed = alecton(cluster, ns, "diff", "web", "staging", "2.0.0")
+    assert changed.returncode == 1, changed.stderr
+    assert re.search(rf"^-\s+image: {re.escape(GOOD_1)}$", changed.stdout, re.M), changed.stdout
+    assert re.search(rf"^\+\s+image: {re.escape(GOOD_2)}$", changed.stdout, re.M), changed.stdout
+    report = json.loads(alecton(cluster, ns, "diff", "web", "staging", "2.0.0", "-o", "json").stdout)
+    assert report["changed"] is True
+    by_kind = {o["kind"]: o for o in report["objects"]}
+    assert "/spec/template/spec/containers/0/image" in by_kind["Deployment"]["fields"]
+
+    # A new Secret value: the chart's Secret changes, shown only as hashes.
+    rotated = "rotated-" + TOKEN
+    secret["data"]["token"] = base64.b64encode(rotated.encode()).decode()
+    cluster.apply(secret, namespace=ns)
+    rotated_diff = alecton(cluster, ns, "diff", "web", "staging", "-o", "json")
+    assert rotated_diff.returncode == 1, rotated_diff.stderr
+    text = rotated_diff.stdout + rotated_diff.stderr
+    assert json.loads(rotated_diff.stdout)["objects"][0]["kind"] == "Secret"
+    for value in (TOKEN, rotated):
+        assert value not in text and base64.b64encode(value.encode()).decode() not in text
+    assert "hmac:" in text
+
+    # Errors are 2 or more, never 0 or 1.
+    missing = alecton(cluster, ns, "diff", "nope", "staging")
+    assert missing.returncode >= 2 and "nope" in missing.stderr
