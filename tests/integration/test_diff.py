@@ -71,3 +71,12 @@ def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: Oper
     # Errors are 2 or more, never 0 or 1.
     missing = alecton(cluster, ns, "diff", "nope", "staging")
     assert missing.returncode >= 2 and "nope" in missing.stderr
+
+    # `deploy --diff` shows the change first (no prompt off a terminal), then deploys it.
+    deployed = alecton(
+        cluster, ns, "deploy", "web", "staging", "2.0.0", "--diff", "--wait", "--timeout", "90"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert re.search(rf"^\+\s+image: {re.escape(GOOD_2)}$", deployed.stdout, re.M), deployed.stdout
+    after = alecton(cluster, ns, "diff", "web", "staging")
+    assert after.returncode == 0, after.stdout + after.stderr

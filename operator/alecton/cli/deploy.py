@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -22,10 +23,12 @@ from alecton.cli.logic import (
     rollback_outcome,
     status_rows,
 )
-from alecton.cli.output import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_TIMEOUT, OutputFormat, emit, table
+from alecton.cli.output import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_TIMEOUT, OutputFormat, emit, fail, table
 from alecton.cli.session import (
+    ChartsDirOption,
     CliError,
     ContextOption,
+    HelmOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
@@ -134,14 +137,30 @@ def deploy(
     version: Annotated[str, typer.Argument(help="The Image version to deploy.")],
     wait: WaitOption = False,
     timeout: TimeoutOption = 300.0,
+    show_diff: Annotated[
+        bool, typer.Option("--diff", help="First show what the deploy would change (as `alecton diff`).")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --diff on a terminal: deploy without asking.")
+    ] = False,
+    helm: HelmOption = "",
+    charts_dir: ChartsDirOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Deploy VERSION of APPLICATION to TARGET (DeployApplication): creates or updates the
-    Deployment `<application>-<target>` (and ends a held rollback)."""
+    Deployment `<application>-<target>` (and ends a held rollback). With --diff it first
+    shows the change and, on a terminal, asks before deploying (unless --yes)."""
     where = Target.of(kubeconfig, context, namespace)
+    if show_diff:
+        from alecton.cli.diff import diff_of, show
+
+        changes, desired = diff_of(where, application, target, version, helm, charts_dir)
+        show(changes, desired, OutputFormat.table)
+        if sys.stdin.isatty() and not yes and not typer.confirm(f"Deploy version {version}?", default=False):
+            fail("not deployed", EXIT_ERROR)
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
         existing = await find_deployment(client, where.namespace, application, target)

@@ -27,8 +27,10 @@ from alecton.cli.deploy import find_deployment
 from alecton.cli.logic import field_selector
 from alecton.cli.output import OutputFormat, emit
 from alecton.cli.session import (
+    ChartsDirOption,
     CliError,
     ContextOption,
+    HelmOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
@@ -139,54 +141,39 @@ async def live_objects(access: KubeAccess, keys: list[ObjectKey]) -> dict[Object
     return found
 
 
-def diff(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
-    version: Annotated[
-        str | None, typer.Argument(help="The Image version to compare (default: the Deployment's).")
-    ] = None,
-    helm: Annotated[str, typer.Option("--helm", envvar="ALECTON_HELM", help="The helm binary.")] = "",
-    charts_dir: Annotated[
-        Path | None,
-        typer.Option("--charts-dir", envvar="ALECTON_CHARTS_DIR", help="Where bundled charts live."),
-    ] = None,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    output: OutputOption = OutputFormat.table,
-) -> None:
-    """What deploying VERSION of APPLICATION to TARGET would change in the target cluster,
-    with today's Application, Cluster and Images, as a unified diff (Secrets only as
-    hashes). Exit 0: nothing would change; 1: something would; 2 or more: an error."""
-    where = Target.of(kubeconfig, context, namespace)
-    charts = ChartPolicy(charts_dir or default_charts_dir())
-    actions = HelmActions(HelmRunner(helm or default_helm(), timeout=120))
-    status = Console(stderr=True)
+async def compute(
+    kube: KubeClient,
+    where: Target,
+    application: str,
+    target: str,
+    version: str | None,
+    actions: HelmActions,
+    charts: ChartPolicy,
+) -> tuple[DiffResult, DesiredRelease]:
+    """Render what the operator would deploy and compare it with the live objects."""
+    desired, owner = await desired_for(kube, where.namespace, application, target, version, charts)
+    async with caller_access(kube, desired.cluster, where) as access:
+        try:
+            rendered = await actions.render(
+                desired.name,
+                desired.namespace,
+                desired.chart,
+                desired.values,
+                access,
+                owner_description(desired.version, f"{where.namespace}/{owner}"),
+                owner_labels(where.namespace, owner),
+            )
+            deployed = await actions.manifest(desired.name, desired.namespace, access)
+        except HelmActionError as error:
+            raise CliError(desired.redactor.redact(str(error)), EXIT_DIFF_ERROR) from None
+        wanted = parse_manifest(rendered, desired.namespace)
+        previous = parse_manifest(deployed or "", desired.namespace)
+        keys = list(dict.fromkeys(key_of(o, desired.namespace) for o in [*wanted, *previous]))
+        live = await live_objects(access, keys)
+    return diff_release(wanted, live, previous), desired
 
-    async def run(kube: KubeClient) -> tuple[DiffResult, DesiredRelease]:
-        with status.status(f"Rendering {application} for {target}..."):
-            desired, owner = await desired_for(kube, where.namespace, application, target, version, charts)
-            async with caller_access(kube, desired.cluster, where) as access:
-                try:
-                    rendered = await actions.render(
-                        desired.name,
-                        desired.namespace,
-                        desired.chart,
-                        desired.values,
-                        access,
-                        owner_description(desired.version, f"{where.namespace}/{owner}"),
-                        owner_labels(where.namespace, owner),
-                    )
-                    deployed = await actions.manifest(desired.name, desired.namespace, access)
-                except HelmActionError as error:
-                    raise CliError(desired.redactor.redact(str(error)), EXIT_DIFF_ERROR) from None
-                wanted = parse_manifest(rendered, desired.namespace)
-                previous = parse_manifest(deployed or "", desired.namespace)
-                keys = list(dict.fromkeys(key_of(o, desired.namespace) for o in [*wanted, *previous]))
-                live = await live_objects(access, keys)
-        return diff_release(wanted, live, previous), desired
 
-    result, desired = run_api(run, where, error_floor=EXIT_DIFF_ERROR)
+def show(result: DiffResult, desired: DesiredRelease, output: OutputFormat) -> None:
     redact = desired.redactor.redact  # strings from valuesFrom Secrets, wherever they ended up
     if output is not OutputFormat.table:
         emit(
@@ -202,12 +189,48 @@ def diff(
             },
             output,
         )
-    else:
-        text = redact(result.text())
-        if text and sys.stdout.isatty():
-            Console(soft_wrap=True).print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
-        elif text:
-            typer.echo(text, nl=False)  # plain for pipes and files, like `kubectl diff`
-        status.print(f"{desired.name} in {desired.namespace}, version {desired.version}: {result.summary}")
+        return
+    text = redact(result.text())
+    if text and sys.stdout.isatty():
+        Console(soft_wrap=True).print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+    elif text:
+        typer.echo(text, nl=False)  # plain for pipes and files, like `kubectl diff`
+    Console(stderr=True).print(
+        f"{desired.name} in {desired.namespace}, version {desired.version}: {result.summary}"
+    )
+
+
+def diff_of(
+    where: Target, application: str, target: str, version: str | None, helm: str, charts_dir: Path | None
+) -> tuple[DiffResult, DesiredRelease]:
+    charts = ChartPolicy(charts_dir or default_charts_dir())
+    actions = HelmActions(HelmRunner(helm or default_helm(), timeout=120))
+
+    async def run(kube: KubeClient) -> tuple[DiffResult, DesiredRelease]:
+        with Console(stderr=True).status(f"Rendering {application} for {target}..."):
+            return await compute(kube, where, application, target, version, actions, charts)
+
+    return run_api(run, where, error_floor=EXIT_DIFF_ERROR)
+
+
+def diff(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    version: Annotated[
+        str | None, typer.Argument(help="The Image version to compare (default: the Deployment's).")
+    ] = None,
+    helm: HelmOption = "",
+    charts_dir: ChartsDirOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """What deploying VERSION of APPLICATION to TARGET would change in the target cluster,
+    with today's Application, Cluster and Images, as a unified diff (Secrets only as
+    hashes). Exit 0: nothing would change; 1: something would; 2 or more: an error."""
+    where = Target.of(kubeconfig, context, namespace)
+    result, desired = diff_of(where, application, target, version, helm, charts_dir)
+    show(result, desired, output)
     if result.changed:
         raise typer.Exit(EXIT_CHANGES)

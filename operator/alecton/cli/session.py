@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -33,6 +34,14 @@ NamespaceOption = Annotated[
 ]
 OutputOption = Annotated[
     OutputFormat, typer.Option("--output", "-o", help="Output format: table, json or yaml.")
+]
+
+HelmOption = Annotated[
+    str, typer.Option("--helm", envvar="ALECTON_HELM", help="The helm binary (for diffs).")
+]
+ChartsDirOption = Annotated[
+    Path | None,
+    typer.Option("--charts-dir", envvar="ALECTON_CHARTS_DIR", help="Where bundled charts live (for diffs)."),
 ]
 
 T = TypeVar("T")
