@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from alecton.reconcile.diff import IgnoreRule, parse_rules
 from alecton.reconcile.health import parse_duration
 
 GROUP = "alecton.dev"
@@ -178,6 +179,51 @@ class HealthPolicy:
     rollback_on_failure: bool = False
 
 
+DEFAULT_DRIFT_INTERVAL = "10m"
+MIN_DRIFT_INTERVAL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """spec.drift as written (None: inherit)."""
+
+    mode: str | None = None
+    interval: str | None = None
+    ignore: tuple[IgnoreRule, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Any, where: str) -> DriftSettings:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise InvalidResourceError(f"{where}.drift must be an object")
+        mode, interval = raw.get("mode"), raw.get("interval")
+        if mode not in (None, "Warn", "Correct", "Off"):
+            raise InvalidResourceError(f"{where}.drift.mode must be Warn, Correct or Off")
+        try:
+            if interval and parse_duration(str(interval), field=f"{where}.drift.interval") < (
+                MIN_DRIFT_INTERVAL_SECONDS
+            ):
+                raise ValueError(f"{where}.drift.interval must be at least 30s, not {interval!r}")
+            ignore = parse_rules(raw.get("ignore") or [], f"{where}.drift.ignore")
+        except ValueError as error:
+            raise InvalidResourceError(str(error)) from None
+        return cls(mode, str(interval) if interval else None, ignore)
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """The effective drift policy of one target."""
+
+    mode: str = "Warn"
+    interval_text: str = DEFAULT_DRIFT_INTERVAL
+    ignore: tuple[IgnoreRule, ...] = ()
+
+    @property
+    def interval(self) -> float:
+        return parse_duration(self.interval_text)
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -186,6 +232,7 @@ class Target:
     values: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
     health: HealthSettings = HealthSettings()
+    drift: DriftSettings = DriftSettings()
 
 
 @dataclass(frozen=True)
@@ -200,6 +247,16 @@ class Application:
     targets: tuple[Target, ...] = ()
     values_from: tuple[Any, ...] = ()  # raw valuesFrom entries, parsed where values are computed
     health: HealthSettings = HealthSettings()
+    drift: DriftSettings = DriftSettings()
+
+    def drift_policy(self, target: Target) -> DriftPolicy:
+        """Mode and interval: the target's over the Application's; ignore rules: both."""
+        own, base = target.drift, self.drift
+        return DriftPolicy(
+            mode=own.mode or base.mode or "Warn",
+            interval_text=own.interval or base.interval or DEFAULT_DRIFT_INTERVAL,
+            ignore=base.ignore + own.ignore,
+        )
 
     def health_policy(self, target: Target) -> HealthPolicy:
         """The target's settings over the Application's over the defaults."""
@@ -229,6 +286,7 @@ class Application:
                 values=_values(raw.get("values"), f"{where}.values"),
                 values_from=_list(raw.get("valuesFrom"), f"{where}.valuesFrom"),
                 health=HealthSettings.parse(raw, where),
+                drift=DriftSettings.parse(raw.get("drift"), where),
             )
             if target.name in seen:
                 raise InvalidResourceError(f"target name {target.name!r} is used twice")
@@ -245,6 +303,7 @@ class Application:
             targets=tuple(targets),
             values_from=_list(spec.get("valuesFrom"), "spec.valuesFrom"),
             health=HealthSettings.parse(spec, "spec"),
+            drift=DriftSettings.parse(spec.get("drift"), "spec"),
         )
 
     def target(self, name: str) -> Target | None:

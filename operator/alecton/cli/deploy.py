@@ -19,6 +19,7 @@ from alecton.cli.logic import (
     age,
     deploy_outcome,
     deployment_body,
+    drift_outcome,
     field_selector,
     rollback_outcome,
     status_rows,
@@ -37,6 +38,7 @@ from alecton.cli.session import (
     run_api,
 )
 from alecton.kube.client import KubeClient
+from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION
 
 WaitOption = Annotated[
     bool,
@@ -271,6 +273,48 @@ def retry(
     _finish(result, obj, output, f"deployment {obj['metadata']['name']}: retry {request_id} requested")
 
 
+def drift(
+    application: Annotated[str, typer.Argument(help="The Application's name.")],
+    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    timeout: TimeoutOption = 120.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Compare the deployed release of APPLICATION on TARGET with the live objects now
+    (the operator does it, with its identity for that Cluster) and print what drifted.
+    Exit 0: in sync; 1: drifted (in mode Correct: still drifted after correcting)."""
+    where = Target.of(kubeconfig, context, namespace)
+    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+    async def run(client: KubeClient) -> tuple[WaitOutcome, dict[str, Any]]:
+        dep = await require_deployment(client, where.namespace, application, target)
+        name = dep["metadata"]["name"]
+        await client.patch(
+            "Deployment",
+            where.namespace,
+            name,
+            {"metadata": {"annotations": {DRIFT_CHECK_ANNOTATION: request_id}}},
+        )
+        return await wait_for(
+            client,
+            where.namespace,
+            name,
+            lambda o: drift_outcome(o, request_id),
+            timeout,
+            f"Comparing {application} on {target} with the cluster",
+        )
+
+    result, obj = run_api(run, where)
+    if output is not OutputFormat.table:
+        emit((obj.get("status") or {}).get("drift") or {}, output)
+    else:
+        typer.echo(result.message)
+    if not result.ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
 def releases(
     application: Annotated[str, typer.Argument(help="The Application's name.")],
     target: Annotated[str, typer.Argument(help="One of its targets.")],
@@ -354,5 +398,5 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (deploy, rollback, retry, releases, status):
+    for command in (deploy, rollback, retry, drift, releases, status):
         app.command(command.__name__)(handle_errors(command))

@@ -41,7 +41,7 @@ from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess, priva
 from alecton.helm.release import owner_description
 from alecton.helm.runner import HelmRunner
 from alecton.kube.client import KubeClient, kubeconfig_path, load_configuration
-from alecton.kube.informers import Located, locate, read_object
+from alecton.kube.informers import read_objects
 from alecton.kube.releases import owner_labels
 from alecton.kube.values_sources import fetch_values_sources
 from alecton.local.tools import ToolsMissingError, tool
@@ -127,18 +127,10 @@ async def caller_access(kube: KubeClient, cluster: Cluster, where: Target) -> As
 
 async def live_objects(access: KubeAccess, keys: list[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
     api = k8s.ApiClient(await load_configuration(access.kubeconfig or None, access.context or None))
-    found: dict[ObjectKey, dict[str, Any] | None] = {}
-    kinds: dict[tuple[str, str], Located | None] = {}
     try:
-        for key in keys:
-            kind = (key.api_version, key.kind)
-            if kind not in kinds:
-                kinds[kind] = await locate(api, *kind)
-            located = kinds[kind]
-            found[key] = await read_object(api, located, key.namespace, key.name) if located else None
+        return await read_objects(api, keys)
     finally:
         await api.close()
-    return found
 
 
 async def compute(

@@ -170,3 +170,20 @@ def _row(pair: tuple[str, str], dep: dict[str, Any] | None, cluster: str) -> dic
         "lastDeployed": release.get("lastDeployed", ""),
         "message": status.get("message", ""),
     }
+
+
+def drift_outcome(obj: dict[str, Any], request_id: str) -> WaitOutcome:
+    """Has the operator answered drift check `request_id`? ok: in sync."""
+    drift = (obj.get("status") or {}).get("drift") or {}
+    if drift.get("requestId") != request_id:
+        phase = (obj.get("status") or {}).get("phase") or "Pending"
+        return WaitOutcome(False, message=f"waiting for the operator to compare ({phase})")
+    lines = [f"revision {drift.get('revision')}: {drift.get('summary', '')}"]
+    for item in drift.get("objects") or []:
+        fields = ", ".join(item.get("fields") or [])
+        lines.append(f"  {item.get('kind')} {item.get('name')} ({item.get('change')}): {fields}")
+    correction = drift.get("lastCorrection") or {}
+    if correction.get("at") and correction.get("revision") == drift.get("revision"):
+        outcome, detail = correction.get("result"), correction.get("detail", "")
+        lines.append(f"last correction {correction.get('at')}: {outcome}, {detail}")
+    return WaitOutcome(True, not drift.get("drifted"), "\n".join(lines))

@@ -28,6 +28,7 @@ from alecton.api.models import (
 )
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.config import OperatorConfig
+from alecton.handlers.drift import DriftChecker
 from alecton.handlers.health_monitor import HealthMonitor
 from alecton.handlers.ownership import check_ownership
 from alecton.handlers.queue import WorkQueue
@@ -162,6 +163,7 @@ class Controller:
         # Health after helm: shared watches; a verdict change requeues the Deployment.
         self.monitor = HealthMonitor(self.queue.add)
         self.verifier = Verifier(self)
+        self.drift = DriftChecker(self)
         self.metrics.health_watches.set_function(lambda: self.monitor.watches)
         self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
 
@@ -269,7 +271,11 @@ class Controller:
         plan = await self._plan(deployment, snap)
         logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
         if plan.action is Action.NOTHING:
-            return await self.verifier.settle(snap, deployment, plan)
+            result = await self.verifier.settle(snap, deployment, plan)
+            latest = self._snapshot(ref)
+            if latest is not None:
+                await self.drift.check_if_due(latest, deployment, plan)
+            return result
         if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
             await self._write_if_changed(snap, plan)
             if plan.reason == "ValuesSourceNotFound":

@@ -64,9 +64,17 @@ async def _get_json(
         _preload_content=False,
         _request_timeout=timeout,
     )
-    data = response[0] if isinstance(response, tuple) else response
+    return await _json_body(response[0] if isinstance(response, tuple) else response)
+
+
+async def _json_body(data: Any) -> dict[str, Any]:
+    """The JSON of a raw response; an error status raises ApiException (a raw response
+    does not: a 404 would otherwise read as an object of kind Status)."""
     try:
-        return dict(json.loads(await data.read()))
+        body = await data.read()
+        if data.status >= 400:
+            raise client.ApiException(status=data.status, reason=data.reason)
+        return dict(json.loads(body))
     finally:
         data.release()
 
@@ -171,6 +179,8 @@ class Informer:
             _request_timeout=_WATCH_DEADLINE,
         )
         stream = response[0] if isinstance(response, tuple) else response
+        if stream.status >= 400:
+            await _json_body(stream)  # raises with the status
         try:
             async for line in stream.content:
                 if not line.strip():
@@ -238,3 +248,36 @@ async def read_object(
         if error.status == 404:
             return None
         raise
+
+
+async def read_objects(api: client.ApiClient, keys: list[Any]) -> dict[Any, dict[str, Any] | None]:
+    """The live object of every key (ObjectKey: api_version, kind, namespace, name), one GET
+    each; None for objects that do not exist or kinds the server does not serve."""
+    found: dict[Any, dict[str, Any] | None] = {}
+    kinds: dict[tuple[str, str], Located | None] = {}
+    for key in keys:
+        kind = (key.api_version, key.kind)
+        if kind not in kinds:
+            kinds[kind] = await locate(api, *kind)
+        located = kinds[kind]
+        found[key] = await read_object(api, located, key.namespace, key.name) if located else None
+    return found
+
+
+async def apply_object(
+    api: client.ApiClient, where: Located, obj: dict[str, Any], field_manager: str
+) -> dict[str, Any]:
+    """Server-side apply of one object, taking over conflicting fields (a drift correction:
+    the release's own object wins over whatever changed it)."""
+    meta = obj.get("metadata") or {}
+    response = await api.call_api(
+        where.path(str(meta.get("namespace") or ""), str(meta["name"])),
+        "PATCH",
+        query_params=[("fieldManager", field_manager), ("force", "true")],
+        header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+        body=obj,
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _request_timeout=_LIST_DEADLINE,
+    )
+    return await _json_body(response[0] if isinstance(response, tuple) else response)

@@ -1,0 +1,178 @@
+"""The drift action: compare a settled release's objects with the live ones, on its
+interval (spread across releases) or when asked, and with `mode: Correct` re-apply the
+release's own objects. It reads the revision's manifest from helm's storage and each
+object once per check, with the identity helm uses for that Cluster; it never runs helm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from kubernetes_asyncio import client
+
+from alecton.api.models import Deployment, DriftPolicy
+from alecton.handlers.access import ClusterAccessError, cluster_access
+from alecton.helm.actions import KubeAccess
+from alecton.kube.client import load_configuration
+from alecton.kube.informers import apply_object, locate, read_objects
+from alecton.kube.releases import read_manifest
+from alecton.reconcile import status as st
+from alecton.reconcile.diff import Change, DiffResult, diff_release, key_of, parse_manifest
+from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION, drift_due, drift_event, drift_patch
+from alecton.reconcile.plan import Plan, RecordedStatus, epoch
+
+if TYPE_CHECKING:
+    from alecton.handlers.controller import Controller, DeploymentSnapshot
+
+log = logging.getLogger("alecton.drift")
+
+# Phases of a release that is in place and meant to stay as it is.
+_SETTLED = frozenset({st.DEPLOYED, st.DEGRADED, st.ROLLED_BACK})
+# The field manager helm itself applies with: a correction keeps helm the owner.
+_FIELD_MANAGER = "helm"
+
+
+@contextlib.asynccontextmanager
+async def _api(access: KubeAccess) -> AsyncIterator[client.ApiClient]:
+    api = client.ApiClient(await load_configuration(access.kubeconfig or None, access.context or None))
+    if access.impersonate:
+        api.set_default_header("Impersonate-User", access.impersonate)
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+class DriftChecker:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    @staticmethod
+    def policy(plan: Plan) -> DriftPolicy | None:
+        resolved = plan.resolved
+        return resolved.application.drift_policy(resolved.target) if resolved else None
+
+    async def check_if_due(self, snap: DeploymentSnapshot, deployment: Deployment, plan: Plan) -> None:
+        policy = self.policy(plan)
+        status = snap.status
+        recorded = RecordedStatus.parse(status)
+        if (
+            policy is None
+            or policy.mode == "Off"
+            or status.get("phase") not in _SETTLED
+            or plan.desired is None
+        ):
+            return
+        if not recorded.release_revision:
+            return
+        annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
+        due = drift_due(
+            status.get("drift") or {},
+            recorded.release_revision,
+            epoch((status.get("release") or {}).get("lastDeployed")),
+            policy.interval,
+            str(deployment.ref),
+            time.time(),
+            str(annotations.get(DRIFT_CHECK_ANNOTATION) or ""),
+        )
+        if not due.now:
+            self.controller.queue.add_after(deployment.ref, due.wait + 0.5)
+            return
+        try:
+            await self._check(snap, deployment, plan, policy, recorded.release_revision, due.requested)
+        except (
+            ClusterAccessError,
+            client.ApiException,
+            aiohttp.ClientError,
+            OSError,
+            ValueError,
+            TimeoutError,
+        ) as error:
+            log.warning("drift check of %s failed: %s; again in 60 s", deployment.ref, error)
+            self.controller.queue.add_after(deployment.ref, 60.0)
+            return
+        self.controller.queue.add_after(deployment.ref, policy.interval + 0.5)
+
+    async def _check(
+        self,
+        snap: DeploymentSnapshot,
+        deployment: Deployment,
+        plan: Plan,
+        policy: DriftPolicy,
+        revision: int,
+        requested: str,
+    ) -> None:
+        desired = plan.desired
+        assert desired is not None
+        controller = self.controller
+        async with (
+            cluster_access(desired.cluster, desired.namespace, controller.config, controller.kube) as access,
+            _api(access) as api,
+        ):
+            manifest = parse_manifest(
+                await read_manifest(api, desired.name, desired.namespace, revision), desired.namespace
+            )
+            result = await self._compare(api, manifest, desired.namespace, policy)
+            correction = None
+            if result.changed and policy.mode == "Correct":
+                correction = await self._correct(api, manifest, result, desired.namespace, revision)
+                result = await self._compare(api, manifest, desired.namespace, policy)
+        ctx = controller._ctx(snap, deployment.generation)
+        was = (snap.status.get("drift") or {}).get("drifted")
+        patch = drift_patch(
+            snap.status, result, revision, ctx.now, deployment.generation, requested, correction
+        )
+        snap = await controller._write_status(snap, patch)
+        if correction is not None:
+            event_type = "Normal" if correction["result"] == "Succeeded" else "Warning"
+            message = (
+                f"re-applied {correction['objects']} objects of revision {revision}: {correction['detail']}"
+            )
+            await controller._event(snap, event_type, "DriftCorrected", message)
+        elif (event := drift_event(was, result.changed)) is not None:
+            await controller._event(snap, event[0], event[1], patch["conditions"][0]["message"])
+
+    async def _compare(
+        self, api: client.ApiClient, manifest: list[dict[str, Any]], namespace: str, policy: DriftPolicy
+    ) -> DiffResult:
+        keys = [key_of(obj, namespace) for obj in manifest]
+        live = await read_objects(api, keys)
+        return diff_release(manifest, live, ignore=policy.ignore, mode="drift")
+
+    async def _correct(
+        self,
+        api: client.ApiClient,
+        manifest: list[dict[str, Any]],
+        result: DiffResult,
+        namespace: str,
+        revision: int,
+    ) -> dict[str, Any]:
+        """Server-side apply of every drifted or missing object, as the release has it."""
+        wanted = {key_of(obj, namespace): obj for obj in manifest}
+        drifted = [o.key for o in result.objects if o.change in (Change.CHANGED, Change.MISSING)]
+        applied, problems = 0, []
+        for key in drifted:
+            where = await locate(api, key.api_version, key.kind)
+            if where is None:
+                problems.append(f"{key.describe()}: kind not served")
+                continue
+            try:
+                await apply_object(api, where, wanted[key], _FIELD_MANAGER)
+                applied += 1
+            except client.ApiException as error:
+                problems.append(f"{key.describe()}: {error.status} {error.reason}")
+        detail = ", ".join(k.describe() for k in drifted)
+        if problems:
+            detail = f"{detail}; failed: {'; '.join(problems)}"
+        return {
+            "at": st.now_rfc3339(),
+            "revision": revision,
+            "objects": applied,
+            "result": "Failed" if problems else "Succeeded",
+            "detail": detail[:500],
+        }
