@@ -56,7 +56,19 @@ def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: Oper
     by_kind = {o["kind"]: o for o in report["objects"]}
     assert "/spec/template/spec/containers/0/image" in by_kind["Deployment"]["fields"]
 
-    # A new Secret value: the chart's Secret changes, shown only as hashes.
+    # `deploy --diff` shows the change first (no prompt off a terminal), then deploys it.
+    deployed = alecton(
+        cluster, ns, "deploy", "web", "staging", "2.0.0", "--diff", "--wait", "--timeout", "90"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert re.search(rf"^\+\s+image: {re.escape(GOOD_2)}$", deployed.stdout, re.M), deployed.stdout
+    after = alecton(cluster, ns, "diff", "web", "staging")
+    assert after.returncode == 0, after.stdout + after.stderr
+
+    # A new Secret value: the chart's Secret changes, shown only as hashes. (Suspended
+    # first: the operator would otherwise deploy the new value at its next reconcile.)
+    cluster.patch_spec(ns, "web-staging", {"suspend": True})
+    wait_phase(cluster, ns, "web-staging", "Suspended")
     rotated = "rotated-" + TOKEN
     secret["data"]["token"] = base64.b64encode(rotated.encode()).decode()
     cluster.apply(secret, namespace=ns)
@@ -71,12 +83,3 @@ def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: Oper
     # Errors are 2 or more, never 0 or 1.
     missing = alecton(cluster, ns, "diff", "nope", "staging")
     assert missing.returncode >= 2 and "nope" in missing.stderr
-
-    # `deploy --diff` shows the change first (no prompt off a terminal), then deploys it.
-    deployed = alecton(
-        cluster, ns, "deploy", "web", "staging", "2.0.0", "--diff", "--wait", "--timeout", "90"
-    )
-    assert deployed.returncode == 0, deployed.stderr
-    assert re.search(rf"^\+\s+image: {re.escape(GOOD_2)}$", deployed.stdout, re.M), deployed.stdout
-    after = alecton(cluster, ns, "diff", "web", "staging")
-    assert after.returncode == 0, after.stdout + after.stderr
