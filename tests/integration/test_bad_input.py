@@ -53,12 +53,14 @@ def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> I
     process.port = port  # type: ignore[attr-defined]
     process.tmpdir = tmpdir  # type: ignore[attr-defined]
     process.start()
-    yield process
-    if not alive(process):  # the last test stops it
-        process.start()
-    # With the operator running, deleting the namespaces uninstalls what they deployed.
-    crds.delete_namespaces_since(before)
-    process.stop()
+    try:
+        yield process
+        if not alive(process):  # the last test stops it
+            process.start()
+        # With the operator running, deleting the namespaces uninstalls what they deployed.
+        crds.delete_namespaces_since(before)
+    finally:
+        process.stop()  # also when the cleanup fails: no operator outlives the module
 
 
 def alive(operator: OperatorProcess) -> bool:

@@ -90,10 +90,12 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
     process.port = port  # type: ignore[attr-defined]
     process.namespaces = namespaces  # type: ignore[attr-defined]
     process.start()
-    yield process
-    # The operator still runs: deleting the namespaces uninstalls what they deployed.
-    cluster.delete_namespaces_since(before)
-    process.stop()
+    try:
+        yield process
+        # The operator still runs: deleting the namespaces uninstalls what they deployed.
+        cluster.delete_namespaces_since(before)
+    finally:
+        process.stop()  # also when the cleanup fails: no operator outlives the module
 
 
 def get(url: str) -> tuple[int, str]:

@@ -146,10 +146,12 @@ def tenancy(
         ),
     )
     process.start()
-    yield process
-    # The operator still runs: deleting the namespaces uninstalls what they deployed.
-    crds.delete_namespaces_since(before)
-    process.stop()
+    try:
+        yield process
+        # The operator still runs: deleting the namespaces uninstalls what they deployed.
+        crds.delete_namespaces_since(before)
+    finally:
+        process.stop()  # also when the cleanup fails: no operator outlives the module
 
 
 def probe_app(

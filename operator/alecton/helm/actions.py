@@ -152,6 +152,26 @@ class HelmActions:
         # Positionals after `--`: a name can never be read as a flag.
         return [*args, "--", release, chart.chart]
 
+    async def _upgrade(
+        self,
+        release: str,
+        namespace: str,
+        chart: ChartSource,
+        values: dict[str, Any],
+        kube: KubeAccess,
+        description: str,
+        labels: dict[str, str],
+        dry_run: bool,
+    ) -> HelmResult:
+        with private_file(_values_yaml(values), ".values.yaml") as values_file:
+            args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
+            if dry_run:
+                args[args.index("--") : args.index("--")] = ["--dry-run=server"]
+            result = await self._run(args, kube)
+        if not result.ok:
+            raise HelmActionError("upgrade --dry-run=server" if dry_run else "upgrade", result)
+        return result
+
     async def upgrade(
         self,
         release: str,
@@ -162,11 +182,7 @@ class HelmActions:
         description: str,
         labels: dict[str, str],
     ) -> ReleaseInfo:
-        with private_file(_values_yaml(values), ".values.yaml") as values_file:
-            args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
-            result = await self._run(args, kube)
-        if not result.ok:
-            raise HelmActionError("upgrade", result)
+        result = await self._upgrade(release, namespace, chart, values, kube, description, labels, False)
         return parse_release(result.stdout)
 
     async def render(
@@ -181,13 +197,7 @@ class HelmActions:
     ) -> str:
         """The manifest the upgrade would apply: helm's server-side dry run (the API server
         validates and defaults, nothing is stored)."""
-        with private_file(_values_yaml(values), ".values.yaml") as values_file:
-            args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
-            separator = args.index("--")
-            args[separator:separator] = ["--dry-run=server"]
-            result = await self._run(args, kube)
-        if not result.ok:
-            raise HelmActionError("upgrade --dry-run=server", result)
+        result = await self._upgrade(release, namespace, chart, values, kube, description, labels, True)
         data = json.loads(result.stdout or "{}")
         return str(data.get("manifest") or "") if isinstance(data, dict) else ""
 

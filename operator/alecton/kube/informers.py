@@ -80,21 +80,12 @@ async def _json_body(data: Any) -> dict[str, Any]:
 
 
 async def resolve_resource(api: client.ApiClient, api_version: str, kind: str) -> Resource | None:
-    """The plural of `kind`; None when the API server does not serve it (not namespaced)."""
+    """The plural of `kind`; None when the API server does not serve it as namespaced."""
     group = api_version.split("/")[0] if "/" in api_version else ""
     if (group, kind) in _KNOWN_PLURALS:
         return Resource(api_version, _KNOWN_PLURALS[(group, kind)])
-    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    try:
-        listing = await _get_json(api, path, [], _LIST_DEADLINE)
-    except client.ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    for item in listing.get("resources") or []:
-        if item.get("kind") == kind and "/" not in str(item.get("name")) and item.get("namespaced"):
-            return Resource(api_version, str(item["name"]))
-    return None
+    located = await locate(api, api_version, kind)
+    return located.resource if located is not None and located.namespaced else None
 
 
 class Informer:
