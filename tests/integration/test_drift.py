@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, OperatorProcess, wait_phase
+from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
 from tests.integration.test_cli import alecton
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
@@ -64,3 +64,97 @@ def test_drift_is_reported_ignored_and_corrected_without_helm(operator: Operator
     assert [h["revision"] for h in history] == [1]
     events = json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
     assert any(e["reason"] == "DriftCorrected" for e in events)
+
+
+def _freeze_policy(name: str, namespace: str) -> list[dict]:
+    """An admission policy in the target cluster that keeps a ConfigMap whose message is
+    "frozen" frozen: the stand-in for a policy engine refusing the operator's correction."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["UPDATE"],
+                        "resources": ["configmaps"],
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            },
+            "validations": [
+                {
+                    "expression": "!has(oldObject.data) || !('message' in oldObject.data) || "
+                    "oldObject.data.message != 'frozen' || "
+                    "(has(object.data) && 'message' in object.data && object.data.message == 'frozen')",
+                    "message": "this ConfigMap is frozen by policy",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
+    }
+    return [policy, binding]
+
+
+def test_a_failed_correction_is_reported_like_a_failed_upgrade_and_tried_again(
+    operator: OperatorProcess,
+) -> None:
+    cluster, helm = operator.cluster, operator.helm
+    ns = cluster.new_namespace("driftfail")
+    target_ns = f"{ns}-web"
+    app = r.application("web", target_ns)
+    app["spec"]["drift"] = {"mode": "Correct", "interval": "1h"}
+    cluster.apply(r.cluster(), app, r.image("web", "1.0.0", GOOD), r.deployment("web", "1.0.0"), namespace=ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
+
+    policy = _freeze_policy(ns, target_ns)
+    cluster.apply(*policy, namespace=target_ns, context="alecton-b")
+    try:
+        # The API server enforces a new policy once its informer has it: wait until it does.
+        def enforced() -> bool:
+            def message(text: str) -> list[str]:
+                patch = json.dumps({"data": {"message": text}})
+                return ["patch", "configmap/web-staging", "-n", target_ns, "-p", patch]
+
+            in_b(cluster, *message("frozen"))
+            return (
+                "frozen by policy"
+                in cluster.kubectl(*message("thaw"), context="alecton-b", check=False).stderr
+            )
+
+        wait_for(enforced, 30, "the admission policy to be enforced")
+        failed = alecton(cluster, ns, "drift", "web", "staging")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "Failed" in failed.stdout and "frozen by policy" in failed.stdout
+        obj = wait_phase(cluster, ns, "web-staging", "Failed", timeout=30)
+        status = obj["status"]
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "DriftCorrectionFailed")
+        assert "drift correction of revision 1 failed" in status["message"]
+        assert "frozen by policy" in status["message"] and "retrying in" in status["message"]
+        assert status["history"][0]["corrections"][0]["result"] == "Failed"
+        events = json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+        assert any(e["reason"] == "DriftCorrectionFailed" and e["type"] == "Warning" for e in events)
+    finally:
+        in_b(cluster, "delete", f"validatingadmissionpolicybinding/{ns}", f"validatingadmissionpolicy/{ns}")
+
+    # Without the policy the next attempt (on its backoff, not the 10 min interval) works.
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "DriftCorrected")
+    assert obj["status"]["history"][0]["corrections"][0]["result"] == "Succeeded"
+    config = json.loads(in_b(cluster, "get", "configmap/web-staging", "-n", target_ns, "-o", "json"))
+    assert config["data"]["message"] == json.dumps("hello from alecton")
+    history = cluster.helm_json(helm, "history", "web-staging", "--namespace", target_ns)
+    assert [h["revision"] for h in history] == [1]
+    shown = alecton(cluster, ns, "releases", "web", "staging")
+    assert "last succeeded" in shown.stdout, shown.stdout

@@ -6,6 +6,7 @@ import re
 import pytest
 from alecton.cli.logic import (
     age,
+    corrected,
     deploy_outcome,
     field_selector,
     image_body,
@@ -106,3 +107,8 @@ def test_status_rows_cover_every_target_and_orphan_deployments() -> None:
         ("web", "prod", "NotDeployed", None),
         ("web", "staging", "Deployed", 4),
     ]
+
+
+def test_history_shows_drift_corrections_briefly() -> None:
+    assert corrected([]) == ""
+    assert corrected([{"result": "Failed"}, {"result": "Succeeded"}]) == "2x, last failed"

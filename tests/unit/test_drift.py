@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from alecton.api.models import Application, InvalidResourceError
 from alecton.reconcile.diff import diff_release, key_of
-from alecton.reconcile.drift import drift_due, drift_event, drift_patch, spread
+from alecton.reconcile.drift import (
+    CORRECTION_FAILED,
+    correction_failed,
+    drift_due,
+    drift_event,
+    drift_patch,
+    recovered,
+    spread,
+)
 from alecton.reconcile.health import ObjectKey
 
 NOW = 1_800_000_000.0
@@ -54,12 +62,105 @@ def test_status_condition_and_events() -> None:
     result = diff_release([CONFIG], {_key(): live}, mode="drift")
     patch = drift_patch({}, result, 3, "2027-01-01T00:00:00Z", 4, "r1")
     assert patch["drift"]["drifted"] and patch["drift"]["objects"][0]["fields"] == ["/data/a"]
-    condition = patch["conditions"][0]
+    condition = next(c for c in patch["conditions"] if c["type"] == "Drifted")
     assert (condition["type"], condition["status"], condition["reason"]) == ("Drifted", "True", "Drifted")
     assert "ConfigMap c (changed)" in condition["message"] and patch["drift"]["requestId"] == "r1"
     assert drift_event(None, True) == ("Warning", "DriftDetected")
     assert drift_event(True, False) == ("Normal", "DriftResolved")
     assert drift_event(True, True) is None and drift_event(False, False) is None
+
+
+def _conditions(patch: dict) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in patch["conditions"]}
+
+
+DEPLOYED = {
+    "phase": "Deployed",
+    "settledPhase": "Deployed",
+    "conditions": [{"type": "Ready", "status": "True", "reason": "Healthy", "message": ""}],
+    "history": [
+        {
+            "revision": 2,
+            "status": "deployed",
+            "chart": "c-1",
+            "appVersion": "1",
+            "updated": "",
+            "description": "",
+        },
+        {
+            "revision": 1,
+            "status": "superseded",
+            "chart": "c-1",
+            "appVersion": "1",
+            "updated": "",
+            "description": "",
+        },
+    ],
+}
+
+
+def _correction(result: str) -> dict:
+    return {
+        "at": "2027-01-01T00:00:00Z",
+        "revision": 2,
+        "objects": 1,
+        "result": result,
+        "detail": "ConfigMap c",
+    }
+
+
+def test_a_correction_is_recorded_on_its_revision_in_the_history() -> None:
+    result = diff_release([CONFIG], {_key(): CONFIG}, mode="drift")
+    patch = drift_patch(DEPLOYED, result, 2, "2027-01-01T00:00:01Z", 4, "", _correction("Succeeded"))
+    assert patch["history"][0]["corrections"] == [
+        {"at": "2027-01-01T00:00:00Z", "objects": 1, "result": "Succeeded"}
+    ]
+    assert "corrections" not in patch["history"][1]
+    assert "phase" not in patch  # a good correction of a settled release changes no phase
+    # Later corrections stack up, newest first, the last five kept.
+    previous = DEPLOYED
+    for _ in range(7):
+        previous = {
+            **previous,
+            **drift_patch(previous, result, 2, "2027-01-01T00:00:01Z", 4, "", _correction("Succeeded")),
+        }
+    assert len(previous["history"][0]["corrections"]) == 5
+
+
+def test_a_failed_correction_fails_the_deployment_with_backoff_and_a_good_check_restores_it() -> None:
+    live = {**CONFIG, "data": {"a": "2"}}
+    drifted = diff_release([CONFIG], {_key(): live}, mode="drift")
+    first = {
+        **DEPLOYED,
+        **drift_patch(DEPLOYED, drifted, 2, "2027-01-01T00:00:00Z", 4, "", _correction("Failed")),
+    }
+    assert first["phase"] == "Failed" and correction_failed(first)
+    assert _conditions(first)["Ready"] == ("False", CORRECTION_FAILED)
+    assert (
+        "drift correction of revision 2 failed: ConfigMap c (attempt 1; retrying in 5 s)" in first["message"]
+    )
+    assert first["drift"]["retryAt"] == "2027-01-01T00:00:05Z"
+    assert first["history"][0]["corrections"][0]["result"] == "Failed"
+    # Retried on the backoff, not the interval.
+    at = 1_798_761_600.0  # 2027-01-01T00:00:00Z
+    assert not drift_due(first["drift"], 2, 0, 600, "n/a", at + 4, "").now
+    assert drift_due(first["drift"], 2, 0, 600, "n/a", at + 5, "").now
+    second = {**first, **drift_patch(first, drifted, 2, "2027-01-01T00:00:05Z", 4, "", _correction("Failed"))}
+    assert second["drift"]["failures"] == 2 and "retrying in 10 s" in second["message"]
+    # The next correction works: back to the settled phase, Ready again, no retry pending.
+    in_sync = diff_release([CONFIG], {_key(): CONFIG}, mode="drift")
+    fixed = {
+        **second,
+        **drift_patch(second, in_sync, 2, "2027-01-01T00:00:15Z", 4, "", _correction("Succeeded")),
+    }
+    assert fixed["phase"] == "Deployed" and not correction_failed(fixed)
+    assert _conditions(fixed)["Ready"] == ("True", "DriftCorrected") and fixed["drift"]["retryAt"] is None
+    assert [c["result"] for c in fixed["history"][0]["corrections"]] == ["Succeeded", "Failed", "Failed"]
+    # Turning drift off (or to Warn) also ends the failure: nothing is being corrected any more.
+    off = recovered(second, "drift is no longer checked", 4, "2027-01-01T00:00:20Z")
+    assert off["phase"] == "Deployed" and _conditions(off)["Ready"][0] == "True"
+    warn = drift_patch(second, drifted, 2, "2027-01-01T00:00:20Z", 4, "")
+    assert warn["phase"] == "Deployed" and _conditions(warn)["Drifted"][0] == "True"
 
 
 def test_policy_target_overrides_and_rules_add_up() -> None:

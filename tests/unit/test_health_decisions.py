@@ -12,7 +12,7 @@ from alecton.api.models import Application, HealthPolicy, HealthSettings, Invali
 from alecton.cli.logic import WaitOutcome, deploy_outcome, rollback_outcome
 from alecton.helm.release import (
     HistoryEntry,
-    carry_health,
+    carry_recorded,
     history_from_status,
     mark_health,
     newest_healthy,
@@ -400,12 +400,12 @@ def test_failed_versions_keep_at_most_twenty() -> None:
 # helm.release: health per revision
 
 
-def test_carry_health_keeps_what_status_recorded_per_revision() -> None:
+def test_carry_recorded_keeps_what_status_recorded_per_revision() -> None:
     helm = [entry(4, "deployed"), entry(3), entry(2)]  # helm knows nothing of health
     recorded = [entry(3, healthy=True), entry(2, healthy=False), entry(1, healthy=True)]
-    assert [e.healthy for e in carry_health(helm, recorded)] == [None, True, False]
-    assert [e.revision for e in carry_health(helm, recorded)] == [4, 3, 2]  # helm's list, not status'
-    assert carry_health(helm, []) == helm
+    assert [e.healthy for e in carry_recorded(helm, recorded)] == [None, True, False]
+    assert [e.revision for e in carry_recorded(helm, recorded)] == [4, 3, 2]  # helm's list, not status'
+    assert carry_recorded(helm, []) == helm
 
 
 def test_mark_health_changes_only_that_revision() -> None:

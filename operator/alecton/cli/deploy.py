@@ -17,6 +17,7 @@ from rich.console import Console
 from alecton.cli.logic import (
     WaitOutcome,
     age,
+    corrected,
     deploy_outcome,
     deployment_body,
     drift_outcome,
@@ -331,13 +332,24 @@ def releases(
         emit(history, output)
         return
     table(
-        ["REVISION", "STATUS", "VERSION", "HEALTHY", "CHART", "APP VERSION", "UPDATED", "DESCRIPTION"],
+        [
+            "REVISION",
+            "STATUS",
+            "VERSION",
+            "HEALTHY",
+            "CORRECTED",
+            "CHART",
+            "APP VERSION",
+            "UPDATED",
+            "DESCRIPTION",
+        ],
         [
             [
                 h.get("revision"),
                 h.get("status"),
                 h.get("version", ""),
                 {True: "yes", False: "no"}.get(h.get("healthy"), ""),
+                corrected(h.get("corrections") or []),
                 h.get("chart"),
                 h.get("appVersion"),
                 h.get("updated", "")[:19],

@@ -187,3 +187,10 @@ def drift_outcome(obj: dict[str, Any], request_id: str) -> WaitOutcome:
         outcome, detail = correction.get("result"), correction.get("detail", "")
         lines.append(f"last correction {correction.get('at')}: {outcome}, {detail}")
     return WaitOutcome(True, not drift.get("drifted"), "\n".join(lines))
+
+
+def corrected(corrections: list[dict[str, Any]]) -> str:
+    """A history row's drift corrections: how many, and how the last one went."""
+    if not corrections:
+        return ""
+    return f"{len(corrections)}x, last {str(corrections[0].get('result', '')).lower()}"

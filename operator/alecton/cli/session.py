@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from alecton.cli.output import (
     OutputFormat,
     fail,
 )
-from alecton.kube.client import ApiException, KubeClient, current_namespace
+from alecton.kube.client import ApiException, KubeClient, api_error_message, current_namespace
 
 KubeconfigOption = Annotated[
     str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
@@ -71,13 +70,6 @@ class Target:
 
     async def client(self) -> KubeClient:
         return await KubeClient.connect(self.kubeconfig, self.context)
-
-
-def api_error_message(error: ApiException) -> str:
-    try:
-        return str(json.loads(error.body).get("message") or error.reason)
-    except (TypeError, ValueError):
-        return f"{error.status} {error.reason}"
 
 
 _RETRY_429_SECONDS = 30.0

@@ -38,7 +38,7 @@ from alecton.handlers.verify import Verifier
 from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
 from alecton.helm.release import (
     ReleaseInfo,
-    carry_health,
+    carry_recorded,
     history_after_upgrade,
     history_from_status,
     mark_health,
@@ -378,7 +378,7 @@ class Controller:
                         self.helm.history_max,
                     )
                 if history is None:
-                    history = carry_health(
+                    history = carry_recorded(
                         await self.helm.history(desired.name, desired.namespace, access),
                         history_from_status(snap.status.get("history") or []),
                     )

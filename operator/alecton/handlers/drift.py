@@ -18,12 +18,20 @@ from kubernetes_asyncio import client
 from alecton.api.models import Deployment, DriftPolicy
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.helm.actions import KubeAccess
-from alecton.kube.client import load_configuration
+from alecton.kube.client import api_error_message, load_configuration
 from alecton.kube.informers import apply_object, locate, read_objects
 from alecton.kube.releases import read_manifest
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult, diff_release, key_of, parse_manifest
-from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION, drift_due, drift_event, drift_patch
+from alecton.reconcile.drift import (
+    CORRECTION_FAILED,
+    DRIFT_CHECK_ANNOTATION,
+    correction_failed,
+    drift_due,
+    drift_event,
+    drift_patch,
+    recovered,
+)
 from alecton.reconcile.plan import Plan, RecordedStatus, epoch
 
 if TYPE_CHECKING:
@@ -61,10 +69,16 @@ class DriftChecker:
         policy = self.policy(plan)
         status = snap.status
         recorded = RecordedStatus.parse(status)
+        failed = correction_failed(status)
+        if failed and (policy is None or policy.mode == "Off"):
+            message = "drift is no longer checked (mode Off): the failed correction is not tried again"
+            patch = recovered(status, message, deployment.generation, st.now_rfc3339())
+            await self.controller._write_status(snap, patch)
+            return
         if (
             policy is None
             or policy.mode == "Off"
-            or status.get("phase") not in _SETTLED
+            or (status.get("phase") not in _SETTLED and not failed)
             or plan.desired is None
         ):
             return
@@ -84,7 +98,8 @@ class DriftChecker:
             self.controller.queue.add_after(deployment.ref, due.wait + 0.5)
             return
         try:
-            await self._check(snap, deployment, plan, policy, recorded.release_revision, due.requested)
+            revision = recorded.release_revision
+            drift = await self._check(snap, deployment, plan, policy, revision, due.requested)
         except (
             ClusterAccessError,
             client.ApiException,
@@ -96,7 +111,9 @@ class DriftChecker:
             log.warning("drift check of %s failed: %s; again in 60 s", deployment.ref, error)
             self.controller.queue.add_after(deployment.ref, 60.0)
             return
-        self.controller.queue.add_after(deployment.ref, policy.interval + 0.5)
+        retry_at = epoch(drift.get("retryAt"))
+        wait = retry_at - time.time() if retry_at else policy.interval
+        self.controller.queue.add_after(deployment.ref, max(0.0, wait) + 0.5)
 
     async def _check(
         self,
@@ -106,7 +123,8 @@ class DriftChecker:
         policy: DriftPolicy,
         revision: int,
         requested: str,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Compare (and correct); returns the status.drift written."""
         desired = plan.desired
         assert desired is not None
         controller = self.controller
@@ -128,14 +146,17 @@ class DriftChecker:
             snap.status, result, revision, ctx.now, deployment.generation, requested, correction
         )
         snap = await controller._write_status(snap, patch)
-        if correction is not None:
-            event_type = "Normal" if correction["result"] == "Succeeded" else "Warning"
+        if correction is not None and correction["result"] == "Succeeded":
             message = (
                 f"re-applied {correction['objects']} objects of revision {revision}: {correction['detail']}"
             )
-            await controller._event(snap, event_type, "DriftCorrected", message)
+            await controller._event(snap, "Normal", "DriftCorrected", message)
+        elif correction is not None:
+            await controller._event(snap, "Warning", CORRECTION_FAILED, str(patch["message"]))
         elif (event := drift_event(was, result.changed)) is not None:
-            await controller._event(snap, event[0], event[1], patch["conditions"][0]["message"])
+            drifted = next(c for c in patch["conditions"] if c["type"] == "Drifted")
+            await controller._event(snap, event[0], event[1], drifted["message"])
+        return dict(patch["drift"])
 
     async def _compare(
         self, api: client.ApiClient, manifest: list[dict[str, Any]], namespace: str, policy: DriftPolicy
@@ -165,7 +186,7 @@ class DriftChecker:
                 await apply_object(api, where, wanted[key], _FIELD_MANAGER)
                 applied += 1
             except client.ApiException as error:
-                problems.append(f"{key.describe()}: {error.status} {error.reason}")
+                problems.append(f"{key.describe()}: {api_error_message(error)}")
         detail = ", ".join(k.describe() for k in drifted)
         if problems:
             detail = f"{detail}; failed: {'; '.join(problems)}"

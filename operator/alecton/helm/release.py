@@ -24,6 +24,21 @@ def owner_from_description(description: str) -> str | None:
     return match["owner"] if match else None
 
 
+_MAX_CORRECTIONS = 5
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A drift correction of a revision: its objects re-applied without a new revision."""
+
+    at: str
+    objects: int
+    result: str  # Succeeded or Failed
+
+    def as_status(self) -> dict[str, Any]:
+        return {"at": self.at, "objects": self.objects, "result": self.result}
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     revision: int
@@ -34,6 +49,7 @@ class HistoryEntry:
     description: str
     version: str = ""  # Image version, when alecton made (or rolled back to) the revision
     healthy: bool | None = None  # did the revision become healthy (None: not checked yet)
+    corrections: tuple[Correction, ...] = ()  # newest first; helm never sees them
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -48,6 +64,8 @@ class HistoryEntry:
             entry["version"] = self.version
         if self.healthy is not None:
             entry["healthy"] = self.healthy
+        if self.corrections:
+            entry["corrections"] = [c.as_status() for c in self.corrections]
         return entry
 
 
@@ -126,6 +144,11 @@ def _entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
         description=str(item.get("description", "")),
         version=str(item.get("version", "")),
         healthy=item["healthy"] if isinstance(item.get("healthy"), bool) else None,
+        corrections=tuple(
+            Correction(str(c.get("at", "")), int(c.get("objects") or 0), str(c.get("result", "")))
+            for c in item.get("corrections") or []
+            if isinstance(c, dict)
+        ),
     )
 
 
@@ -158,10 +181,28 @@ def history_after_upgrade(
     return [newest, *older][:limit]
 
 
-def carry_health(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
-    """Helm knows nothing of health: keep what status recorded per revision."""
-    known = {entry.revision: entry.healthy for entry in recorded}
-    return [replace(entry, healthy=known.get(entry.revision)) for entry in history]
+def carry_recorded(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Helm knows nothing of health or drift corrections: keep what status recorded per
+    revision."""
+    known = {entry.revision: entry for entry in recorded}
+    return [
+        replace(entry, healthy=old.healthy, corrections=old.corrections)
+        if (old := known.get(entry.revision))
+        else entry
+        for entry in history
+    ]
+
+
+def record_correction(
+    history: list[HistoryEntry], revision: int, correction: Correction
+) -> list[HistoryEntry]:
+    """The revision's entry gains the correction (newest first, the last few kept)."""
+    return [
+        replace(e, corrections=(correction, *e.corrections)[:_MAX_CORRECTIONS])
+        if e.revision == revision
+        else e
+        for e in history
+    ]
 
 
 def mark_health(history: list[HistoryEntry], revision: int, healthy: bool) -> list[HistoryEntry]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -19,12 +20,20 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from alecton.api.models import GROUP, PLURALS, VERSION
 
-__all__ = ["ApiException", "KubeClient", "deadline", "load_configuration"]
+__all__ = ["ApiException", "KubeClient", "api_error_message", "deadline", "load_configuration"]
 
 # Every API call has a deadline: a server that accepts connections and never answers
 # must not hold a worker forever (kubernetes_asyncio's default is no timeout at all).
 CONNECT_TIMEOUT = 5.0
 CALL_TIMEOUT = 30.0
+
+
+def api_error_message(error: ApiException) -> str:
+    """The API server's own words for a refused request (its Status message)."""
+    try:
+        return str(json.loads(error.body).get("message") or error.reason)
+    except (TypeError, ValueError, AttributeError):
+        return f"{error.status} {error.reason}"
 
 
 def deadline(total: float = CALL_TIMEOUT, connect: float = CONNECT_TIMEOUT) -> aiohttp.ClientTimeout:

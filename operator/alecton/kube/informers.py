@@ -73,7 +73,9 @@ async def _json_body(data: Any) -> dict[str, Any]:
     try:
         body = await data.read()
         if data.status >= 400:
-            raise client.ApiException(status=data.status, reason=data.reason)
+            error = client.ApiException(status=data.status, reason=data.reason)
+            error.body = body  # the Status, with the API server's message
+            raise error
         return dict(json.loads(body))
     finally:
         data.release()

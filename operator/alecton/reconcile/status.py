@@ -35,6 +35,12 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def later(now: str, seconds: float) -> str:
+    """`now` (RFC 3339) plus `seconds`, as RFC 3339."""
+    moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00")) + dt.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _truncate(message: str) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
@@ -385,11 +391,10 @@ def failed_status(
     """`reason` overrides `<Action>Failed` (e.g. ClusterRefused: helm never ran)."""
     reason = reason or f"{action.value}Failed"
     message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
-    retry_at = dt.datetime.fromisoformat(ctx.now.replace("Z", "+00:00")) + dt.timedelta(seconds=retry_in)
     fields: dict[str, Any] = {
         "failures": failures,
         "failedFingerprint": fingerprint,
-        "retryAfter": retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "retryAfter": later(ctx.now, retry_in),
     }
     if action is Action.UPGRADE:
         # What is live is no longer known to match any inputs: reverting them deploys again.
