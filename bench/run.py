@@ -384,6 +384,57 @@ def restart(bench: Bench, namespace: str, count: int) -> dict[str, Any]:
         operator.stop()
 
 
+def _set_drift(bench: Bench, namespace: str, drift: dict[str, Any]) -> None:
+    names = bench.kubectl("get", "applications.alecton.dev", "-n", namespace, "-o", "name").split()
+    for name in names:
+        patch = json.dumps({"spec": {"drift": drift}})
+        bench.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", patch)
+
+
+def drift_cost(bench: Bench, namespace: str, count: int, interval: int, window: float) -> dict[str, Any]:
+    """Operator CPU of drift checks (mode Warn) of `count` Deployed releases: idle with drift
+    Off, then checks every `interval` seconds (the shortest allowed, 20x the default 10 min)
+    over `window` seconds of steady state; the 10 min figure is derived from the measured
+    cost per check."""
+    operator = Operator(bench, 8, namespace)
+    try:
+        _set_drift(bench, namespace, {"mode": "Off"})
+        bench.wait(lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= count, 180, 0.5)
+        time.sleep(5)  # let the requeue of every Deployment after the Applications changed finish
+        pid = operator.proc.pid
+        cpu, started = cpu_seconds(pid), time.monotonic()
+        time.sleep(window / 2)
+        idle_share = (cpu_seconds(pid) - cpu) / (time.monotonic() - started)
+        _set_drift(bench, namespace, {"mode": "Warn", "interval": f"{interval}s"})
+        time.sleep(interval + 5)  # the first round is spread over one interval: then steady state
+        cpu, started = cpu_seconds(pid), time.monotonic()
+        checks = operator.metric("alecton_drift_checks_total")
+        upgrades = operator.metric("alecton_helm_invocations_total")
+        time.sleep(window)
+        elapsed = time.monotonic() - started
+        cpu_used = cpu_seconds(pid) - cpu
+        done = operator.metric("alecton_drift_checks_total") - checks
+        per_check = max(0.0, cpu_used - idle_share * elapsed) / max(done, 1)
+        return {
+            "count": count,
+            "interval_s": interval,
+            "window_s": elapsed,
+            "checks": done,
+            "drifted": operator.metric("alecton_drift_checks_total", result="drifted"),
+            "helm_runs": operator.metric("alecton_helm_invocations_total") - upgrades,
+            "idle_cpu_share": idle_share,
+            "cpu_share": cpu_used / elapsed,
+            "cpu_per_check_ms": per_check * 1000,
+            "cpu_share_at_10m": idle_share + per_check * count / 600,
+            "mean_check_s": (
+                operator.metric("alecton_drift_check_duration_seconds_sum")
+                / max(operator.metric("alecton_drift_check_duration_seconds_count"), 1)
+            ),
+        }
+    finally:
+        operator.stop()
+
+
 def memory(bench: Bench, images: int, applications: int, deployments: int) -> dict[str, Any]:
     ns = new_namespace(bench, "memory")
     docs = workload(ns, deployments, "memory-web", suspend=True)
@@ -540,6 +591,11 @@ def main() -> None:
             print("restart ...", flush=True)
             results["restart"] = restart(bench, biggest["namespace"], biggest["count"])
             print(json.dumps(results["restart"]), flush=True)
+            print("drift checks ...", flush=True)
+            results["drift"] = drift_cost(
+                bench, biggest["namespace"], biggest["count"], 30, 30 if quick else 90
+            )
+            print(json.dumps(results["drift"]), flush=True)
             print("memory ...", flush=True)
             results["memory"] = memory(bench, *((100, 10, 100) if quick else (1000, 100, 1000)))
             print(json.dumps(results["memory"]), flush=True)
@@ -552,7 +608,7 @@ def main() -> None:
 
 
 def render(results: dict[str, Any]) -> str:
-    v, o, c, m, rs = (results[k] for k in ("versions", "overhead", "cost", "memory", "restart"))
+    v, o, c, m, rs, d = (results[k] for k in ("versions", "overhead", "cost", "memory", "restart", "drift"))
     lines = [
         f"Machine: {v['cpus']} cores, {v['memory_gib']} GiB, shared by etcd, both kube-apiservers, "
         f"the operator and helm. Kubernetes {v['kubernetes']}, helm {v['helm']}, Python {v['python']}.",
@@ -581,6 +637,12 @@ def render(results: dict[str, Any]) -> str:
         f"checked {rs['start_to_idle_s']:.1f} s after the process started | 0 upgrades, idle within 10 s |",
         f"| memory: {m['images']} Images, {m['applications']} Applications, {m['deployments']} Deployments, "
         f"idle | **{m['rss_mib']:.0f} MiB** RSS | <= 150 MiB |",
+        f"| drift checks of {d['count']} Deployed releases (mode Warn, no drift), every "
+        f"{d['interval_s']} s for {d['window_s']:.0f} s: {d['checks']:.0f} checks, "
+        f"{d['helm_runs']:.0f} helm runs | operator CPU **{d['cpu_share'] * 100:.1f} %** "
+        f"(idle {d['idle_cpu_share'] * 100:.1f} %), {d['cpu_per_check_ms']:.1f} ms CPU per check "
+        f"(mean check {d['mean_check_s'] * 1000:.0f} ms); at the default 10 min: "
+        f"**{d['cpu_share_at_10m'] * 100:.2f} %** | <= 5 % at 10 min |",
         f"| cost of one deploy (mean of {c['runs']}) | "
         f"operator {c['operator_cpu_per_deploy_s'] * 1000:.0f} ms "
         f"CPU, helm {c['helm_cpu_per_deploy_s'] * 1000:.0f} ms CPU | know where time goes |",

@@ -57,6 +57,20 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.drift_checks = Counter(
+            "alecton_drift_checks",
+            "drift checks of deployed releases, by result (in_sync, drifted, corrected, "
+            "correction_failed, error)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.drift_duration = Histogram(
+            "alecton_drift_check_duration_seconds",
+            "Duration of drift checks (manifest read, object reads, comparison, correction)",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+
     def watch_phases(self, phases: Callable[[], Iterable[str]]) -> None:
         self.registry.register(PhaseCollector(phases))
 

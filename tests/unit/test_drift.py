@@ -184,3 +184,17 @@ def test_bad_drift_settings_are_refused_with_the_field(drift: dict) -> None:
 
 def _key() -> ObjectKey:
     return key_of(CONFIG, "n")
+
+
+def test_overdue_checks_are_spread_from_when_this_process_first_considered_them() -> None:
+    # Deployed long ago, never checked (drift just switched on, or a restart): not all at
+    # once, but at each release's own point of the interval that starts now.
+    refs = [f"n/d{i}" for i in range(200)]
+    due_now = [r for r in refs if drift_due({}, 1, NOW - 86400, 600, r, NOW, "", considered_since=NOW).now]
+    assert len(due_now) <= 2
+    waits = [drift_due({}, 1, NOW - 86400, 600, r, NOW, "", considered_since=NOW).wait for r in refs]
+    assert max(waits) < 600 and min(waits) < 60 and max(waits) > 540
+    # Never earlier than one interval after the last check.
+    checked = {"checkedAt": "2027-01-15T08:00:00Z", "revision": 1}
+    at = 1_800_000_000.0
+    assert not drift_due(checked, 1, 0, 600, "n/a", at + 300, "", considered_since=at - 3600).now

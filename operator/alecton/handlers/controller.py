@@ -185,6 +185,7 @@ class Controller:
             self.queue.forget(ref)
             self._errors.pop(ref, None)
             self.monitor.untrack(ref)
+            self.drift.forget(ref)
             return
         self.queue.add(ref)
 

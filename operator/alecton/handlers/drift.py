@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from kubernetes_asyncio import client
 
-from alecton.api.models import Deployment, DriftPolicy
+from alecton.api.models import Deployment, DriftPolicy, ObjectRef
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.helm.actions import KubeAccess
 from alecton.kube.client import api_error_message, load_configuration
@@ -59,6 +59,18 @@ async def _api(access: KubeAccess) -> AsyncIterator[client.ApiClient]:
 class DriftChecker:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
+        # (Deployment, revision) -> when this process first considered it: spreads overdue
+        # checks after a restart or when drift is switched on.
+        self._considered: dict[ObjectRef, tuple[int, float]] = {}
+
+    def forget(self, ref: ObjectRef) -> None:
+        self._considered.pop(ref, None)
+
+    def _considered_since(self, ref: ObjectRef, revision: int, now: float) -> float:
+        seen = self._considered.get(ref)
+        if seen is None or seen[0] != revision:
+            seen = self._considered[ref] = (revision, now)
+        return seen[1]
 
     @staticmethod
     def policy(plan: Plan) -> DriftPolicy | None:
@@ -70,33 +82,33 @@ class DriftChecker:
         status = snap.status
         recorded = RecordedStatus.parse(status)
         failed = correction_failed(status)
-        if failed and (policy is None or policy.mode == "Off"):
-            message = "drift is no longer checked (mode Off): the failed correction is not tried again"
-            patch = recovered(status, message, deployment.generation, st.now_rfc3339())
-            await self.controller._write_status(snap, patch)
+        if policy is None or policy.mode == "Off":
+            self.forget(deployment.ref)  # switched on again later: spread from then
+            if failed:
+                message = "drift is no longer checked (mode Off): the failed correction is not tried again"
+                patch = recovered(status, message, deployment.generation, st.now_rfc3339())
+                await self.controller._write_status(snap, patch)
             return
-        if (
-            policy is None
-            or policy.mode == "Off"
-            or (status.get("phase") not in _SETTLED and not failed)
-            or plan.desired is None
-        ):
-            return
-        if not recorded.release_revision:
+        settled = status.get("phase") in _SETTLED or failed
+        if not settled or plan.desired is None or not recorded.release_revision:
             return
         annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
+        now = time.time()
         due = drift_due(
             status.get("drift") or {},
             recorded.release_revision,
             epoch((status.get("release") or {}).get("lastDeployed")),
             policy.interval,
             str(deployment.ref),
-            time.time(),
+            now,
             str(annotations.get(DRIFT_CHECK_ANNOTATION) or ""),
+            self._considered_since(deployment.ref, recorded.release_revision, now),
         )
         if not due.now:
             self.controller.queue.add_after(deployment.ref, due.wait + 0.5)
             return
+        metrics = self.controller.metrics
+        started = time.monotonic()
         try:
             revision = recorded.release_revision
             drift = await self._check(snap, deployment, plan, policy, revision, due.requested)
@@ -109,8 +121,18 @@ class DriftChecker:
             TimeoutError,
         ) as error:
             log.warning("drift check of %s failed: %s; again in 60 s", deployment.ref, error)
+            metrics.drift_checks.labels("error").inc()
             self.controller.queue.add_after(deployment.ref, 60.0)
             return
+        finally:
+            metrics.drift_duration.observe(time.monotonic() - started)
+        if drift.get("retryAt"):
+            outcome = "correction_failed"
+        elif "lastCorrection" in drift:  # only in what this check wrote when it corrected
+            outcome = "corrected"
+        else:
+            outcome = "drifted" if drift.get("drifted") else "in_sync"
+        metrics.drift_checks.labels(outcome).inc()
         retry_at = epoch(drift.get("retryAt"))
         wait = retry_at - time.time() if retry_at else policy.interval
         self.controller.queue.add_after(deployment.ref, max(0.0, wait) + 0.5)

@@ -40,20 +40,27 @@ def drift_due(
     ref: str,
     now: float,
     requested: str,
+    considered_since: float = 0.0,
 ) -> DriftDue:
     """`drift` is status.drift; `deployed_at` when the revision was deployed; `requested`
-    the drift-check annotation's value."""
+    the drift-check annotation's value; `considered_since` when this process first
+    considered the revision for drift checks (after a restart, or when drift is switched
+    on for old releases, overdue checks are spread over one interval from then instead of
+    all running at once)."""
     if requested and requested != drift.get("requestId"):
         return DriftDue(True, requested=requested)
     checked = epoch(drift.get("checkedAt"))
     retry_at = epoch(drift.get("retryAt"))
     if retry_at and drift.get("revision") == revision:
         due = retry_at  # a failed correction is tried again on its backoff, not the interval
-    elif not checked or drift.get("revision") != revision:
-        # A revision's first check lands at a per-release point of its first interval.
-        due = (deployed_at or now) + interval * spread(ref)
     else:
-        due = checked + interval
+        if not checked or drift.get("revision") != revision:
+            # A revision's first check lands at a per-release point of its first interval.
+            due = (deployed_at or now) + interval * spread(ref)
+        else:
+            due = checked + interval
+        if considered_since:
+            due = max(due, considered_since + interval * spread(ref))
     return DriftDue(due <= now, max(0.0, due - now))
 
 
