@@ -9,6 +9,7 @@ as a ServiceAccount of the tenant namespace, never with the operator's identity.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 
 from alecton.api.models import Cluster
@@ -75,4 +76,5 @@ async def cluster_access(
             target.context,
             tenant_secret=True,
             identity=cluster_identity(target.context, target.server),
+            credentials=hashlib.sha256(raw).hexdigest()[:16],
         )

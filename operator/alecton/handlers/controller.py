@@ -217,6 +217,7 @@ class Controller:
         self._workers.clear()
         await self.storage.close()
         await self.monitor.close()
+        await self.drift.close()
 
     async def _work(self) -> None:
         while True:

@@ -6,10 +6,9 @@ object once per check, with the identity helm uses for that Cluster; it never ru
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -17,9 +16,10 @@ from kubernetes_asyncio import client
 
 from alecton.api.models import Deployment, DriftPolicy, ObjectRef
 from alecton.handlers.access import ClusterAccessError, cluster_access
+from alecton.handlers.health_monitor import ClientKey, client_key
 from alecton.helm.actions import KubeAccess
 from alecton.kube.client import api_error_message, load_configuration
-from alecton.kube.informers import apply_object, locate, read_objects
+from alecton.kube.informers import Located, apply_object, locate, read_objects
 from alecton.kube.releases import read_manifest
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult, diff_release, key_of, parse_manifest
@@ -45,15 +45,18 @@ _SETTLED = frozenset({st.DEPLOYED, st.DEGRADED, st.ROLLED_BACK})
 _FIELD_MANAGER = "helm"
 
 
-@contextlib.asynccontextmanager
-async def _api(access: KubeAccess) -> AsyncIterator[client.ApiClient]:
-    api = client.ApiClient(await load_configuration(access.kubeconfig or None, access.context or None))
-    if access.impersonate:
-        api.set_default_header("Impersonate-User", access.impersonate)
-    try:
-        yield api
-    finally:
-        await api.close()
+# A client unused this long is closed (its kinds forgotten): a few per cluster identity.
+_CLIENT_IDLE_SECONDS = 1800.0
+
+
+@dataclass
+class _PooledClient:
+    """An API client kept between checks: its TLS connections and its discovery of kinds
+    are reused, so a check costs the reads of the objects and little else."""
+
+    api: client.ApiClient
+    kinds: dict[tuple[str, str], Located] = field(default_factory=dict)
+    used: float = 0.0
 
 
 class DriftChecker:
@@ -62,6 +65,31 @@ class DriftChecker:
         # (Deployment, revision) -> when this process first considered it: spreads overdue
         # checks after a restart or when drift is switched on.
         self._considered: dict[ObjectRef, tuple[int, float]] = {}
+        self._clients: dict[ClientKey, _PooledClient] = {}
+
+    async def _client(self, cluster: ObjectRef, access: KubeAccess) -> _PooledClient:
+        now = time.monotonic()
+        for key in [k for k, c in self._clients.items() if now - c.used > _CLIENT_IDLE_SECONDS]:
+            await self._clients.pop(key).api.close()
+        key = client_key(cluster, access)
+        if key not in self._clients:
+            # Loaded while the kubeconfig exists (a tenant's lives only during the access
+            # block); the key holds a digest of a tenant kubeconfig, so a rotated Secret gets a
+            # new client.
+            api = client.ApiClient(
+                await load_configuration(access.kubeconfig or None, access.context or None)
+            )
+            if access.impersonate:
+                api.set_default_header("Impersonate-User", access.impersonate)
+            self._clients[key] = _PooledClient(api)
+        pooled = self._clients[key]
+        pooled.used = now
+        return pooled
+
+    async def close(self) -> None:
+        for pooled in self._clients.values():
+            await pooled.api.close()
+        self._clients.clear()
 
     def forget(self, ref: ObjectRef) -> None:
         self._considered.pop(ref, None)
@@ -150,18 +178,19 @@ class DriftChecker:
         desired = plan.desired
         assert desired is not None
         controller = self.controller
-        async with (
-            cluster_access(desired.cluster, desired.namespace, controller.config, controller.kube) as access,
-            _api(access) as api,
-        ):
-            manifest = parse_manifest(
-                await read_manifest(api, desired.name, desired.namespace, revision), desired.namespace
-            )
-            result = await self._compare(api, manifest, desired.namespace, policy)
-            correction = None
-            if result.changed and policy.mode == "Correct":
-                correction = await self._correct(api, manifest, result, desired.namespace, revision)
-                result = await self._compare(api, manifest, desired.namespace, policy)
+        async with cluster_access(
+            desired.cluster, desired.namespace, controller.config, controller.kube
+        ) as access:
+            pooled = await self._client(desired.cluster.ref, access)
+        api = pooled.api
+        manifest = parse_manifest(
+            await read_manifest(api, desired.name, desired.namespace, revision), desired.namespace
+        )
+        result = await self._compare(pooled, manifest, desired.namespace, policy)
+        correction = None
+        if result.changed and policy.mode == "Correct":
+            correction = await self._correct(api, manifest, result, desired.namespace, revision)
+            result = await self._compare(pooled, manifest, desired.namespace, policy)
         ctx = controller._ctx(snap, deployment.generation)
         was = (snap.status.get("drift") or {}).get("drifted")
         patch = drift_patch(
@@ -181,10 +210,10 @@ class DriftChecker:
         return dict(patch["drift"])
 
     async def _compare(
-        self, api: client.ApiClient, manifest: list[dict[str, Any]], namespace: str, policy: DriftPolicy
+        self, pooled: _PooledClient, manifest: list[dict[str, Any]], namespace: str, policy: DriftPolicy
     ) -> DiffResult:
         keys = [key_of(obj, namespace) for obj in manifest]
-        live = await read_objects(api, keys)
+        live = await read_objects(pooled.api, keys, pooled.kinds)
         return diff_release(manifest, live, ignore=policy.ignore, mode="drift")
 
     async def _correct(

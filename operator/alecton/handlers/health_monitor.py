@@ -45,7 +45,7 @@ _WITH_PODS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 _DEBOUNCE_SECONDS = 0.2  # a rollout changes many objects at once: assess once for all
 
 # Which credentials reach the cluster: the Cluster object (namespace, name) and its identity.
-ClientKey = tuple[str, str, str, str]
+ClientKey = tuple[str, str, str, str, str]
 InformerKey = tuple[ClientKey, str, str, str]  # client, namespace, apiVersion, kind
 
 
@@ -70,7 +70,7 @@ class _Client:
 
 
 def client_key(cluster: ObjectRef, access: KubeAccess) -> ClientKey:
-    return (cluster.namespace, cluster.name, access.identity, access.impersonate)
+    return (cluster.namespace, cluster.name, access.identity, access.impersonate, access.credentials)
 
 
 class HealthMonitor:

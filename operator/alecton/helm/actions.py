@@ -43,6 +43,7 @@ class KubeAccess:
     tenant_secret: bool = False  # a kubeconfig from a tenant's Secret (a temporary file)
     identity: str = ""  # which cluster this is (see reconcile.access.cluster_identity)
     impersonate: str = ""  # a user helm acts as (the tenant's ServiceAccount on the operator's cluster)
+    credentials: str = ""  # a digest of a tenant kubeconfig: a rotated Secret means new API clients
 
     @property
     def create_namespace(self) -> bool:

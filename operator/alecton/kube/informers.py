@@ -243,15 +243,21 @@ async def read_object(
         raise
 
 
-async def read_objects(api: client.ApiClient, keys: list[Any]) -> dict[Any, dict[str, Any] | None]:
+async def read_objects(
+    api: client.ApiClient, keys: list[Any], known: dict[tuple[str, str], Located] | None = None
+) -> dict[Any, dict[str, Any] | None]:
     """The live object of every key (ObjectKey: api_version, kind, namespace, name), one GET
-    each; None for objects that do not exist or kinds the server does not serve."""
+    each; None for objects that do not exist or kinds the server does not serve. `known`:
+    kinds already located (a caller's cache; kinds found are added, kinds not served are
+    not, so a CRD installed later is found)."""
     found: dict[Any, dict[str, Any] | None] = {}
-    kinds: dict[tuple[str, str], Located | None] = {}
+    kinds: dict[tuple[str, str], Located | None] = dict(known or {})
     for key in keys:
         kind = (key.api_version, key.kind)
         if kind not in kinds:
             kinds[kind] = await locate(api, *kind)
+            if known is not None and kinds[kind] is not None:
+                known[kind] = kinds[kind]  # type: ignore[assignment]
         located = kinds[kind]
         found[key] = await read_object(api, located, key.namespace, key.name) if located else None
     return found
