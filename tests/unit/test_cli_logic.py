@@ -13,6 +13,7 @@ from alecton.cli.logic import (
     image_object_name,
     label_value,
     rollback_outcome,
+    running_version,
     status_rows,
 )
 
@@ -112,3 +113,56 @@ def test_status_rows_cover_every_target_and_orphan_deployments() -> None:
 def test_history_shows_drift_corrections_briefly() -> None:
     assert corrected([]) == ""
     assert corrected([{"result": "Failed"}, {"result": "Succeeded"}]) == "2x, last failed"
+
+
+def deployment_with(version: str, **status: object) -> dict:
+    return {
+        "metadata": {"name": "web-staging"},
+        "spec": {"application": "web", "target": "staging", "version": version},
+        "status": status,
+    }
+
+
+def history_entry(revision: int, status: str, version: str = "", description: str = "") -> dict:
+    return {"revision": revision, "status": status, "version": version, "description": description}
+
+
+def test_status_shows_the_running_version_after_a_rollback() -> None:
+    # spec.version (and appliedVersion, the spec.version of the last helm action) still say
+    # 1.1.0; revision 3 is a copy of revision 1, version 1.0.0, and it is what runs.
+    rolled_back = deployment_with(
+        "1.1.0",
+        phase="RolledBack",
+        appliedVersion="1.1.0",
+        release={"revision": 3, "status": "deployed", "version": "1.0.0"},
+        history=[
+            history_entry(3, "deployed", "1.0.0", "Rollback to 1"),
+            history_entry(2, "superseded", "1.1.0"),
+            history_entry(1, "superseded", "1.0.0"),
+        ],
+        lastRollback={"revision": 1, "requestId": "r1", "result": "Succeeded"},
+    )
+    [row] = status_rows([], [rolled_back])
+    assert (row["version"], row["running"], row["revision"]) == ("1.1.0", "1.0.0", 3)
+
+
+def test_running_version_is_the_deployed_revision_not_the_newest() -> None:
+    # A failed upgrade leaves the previous revision deployed (and running).
+    history = [history_entry(2, "failed", "1.1.0"), history_entry(1, "deployed", "1.0.0")]
+    assert running_version({"history": history}) == "1.0.0"
+    # While the operator deploys 1.1.0, 1.0.0 still runs.
+    deploying = deployment_with("1.1.0", phase="Deploying", history=[history_entry(1, "deployed", "1.0.0")])
+    assert [(r["version"], r["running"]) for r in status_rows([], [deploying])] == [("1.1.0", "1.0.0")]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {},  # never reconciled
+        {"release": {"name": "web-staging"}},  # first install under way
+        {"history": [history_entry(1, "failed", "1.0.0")]},  # first install failed
+        {"history": [history_entry(4, "deployed", "", "Rollback to 1")]},  # version not known
+    ],
+)
+def test_running_version_is_empty_when_nothing_known_runs(status: dict) -> None:
+    assert running_version(status) == ""

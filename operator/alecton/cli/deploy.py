@@ -49,7 +49,11 @@ WaitOption = Annotated[
         "health check, an automatic rollback); shows what is still progressing; exits non-zero on failure.",
     ),
 ]
-TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most.", min=1)]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", metavar="<seconds>", help="Seconds --wait waits at most.", min=1)
+]
+ApplicationArgument = Annotated[str, typer.Argument(metavar="APPLICATION", help="The Application's name.")]
+TargetArgument = Annotated[str, typer.Argument(metavar="TARGET", help="One of its targets.")]
 
 _POLL_SECONDS = 0.5
 
@@ -135,9 +139,9 @@ def _finish(result: WaitOutcome | None, obj: dict[str, Any], output: OutputForma
 
 
 def deploy(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
-    version: Annotated[str, typer.Argument(help="The Image version to deploy.")],
+    application: ApplicationArgument,
+    target: TargetArgument,
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="The Image version to deploy.")],
     wait: WaitOption = False,
     timeout: TimeoutOption = 300.0,
     show_diff: Annotated[
@@ -153,9 +157,11 @@ def deploy(
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Deploy VERSION of APPLICATION to TARGET (DeployApplication): creates or updates the
-    Deployment `<application>-<target>` (and ends a held rollback). With --diff it first
-    shows the change and, on a terminal, asks before deploying (unless --yes)."""
+    """Deploy VERSION of APPLICATION to TARGET (DeployApplication).
+
+    Creates or updates the Deployment `<application>-<target>` (and ends a held rollback).
+    With --diff it first shows the change and, on a terminal, asks before deploying (unless
+    --yes)."""
     where = Target.of(kubeconfig, context, namespace)
     if show_diff:
         from alecton.cli.diff import diff_of, show
@@ -192,10 +198,13 @@ def deploy(
 
 
 def rollback(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    application: ApplicationArgument,
+    target: TargetArgument,
     revision: Annotated[
-        int, typer.Argument(help="The Helm revision to roll back to (see `alecton releases`).", min=1)
+        int,
+        typer.Argument(
+            metavar="REVISION", help="The Helm revision to roll back to (see `alecton releases`).", min=1
+        ),
     ],
     wait: WaitOption = False,
     timeout: TimeoutOption = 300.0,
@@ -238,8 +247,8 @@ def rollback(
 
 
 def retry(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    application: ApplicationArgument,
+    target: TargetArgument,
     wait: WaitOption = False,
     timeout: TimeoutOption = 300.0,
     kubeconfig: KubeconfigOption = None,
@@ -247,8 +256,10 @@ def retry(
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Run helm again for APPLICATION on TARGET with the same inputs: a version that failed
-    its health check is otherwise not tried again until something changes."""
+    """Run helm again for APPLICATION on TARGET with the same inputs.
+
+    A version that failed its health check is otherwise not tried again until something
+    changes."""
     where = Target.of(kubeconfig, context, namespace)
     request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -275,17 +286,23 @@ def retry(
 
 
 def drift(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
-    timeout: TimeoutOption = 120.0,
+    application: ApplicationArgument,
+    target: TargetArgument,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", metavar="<seconds>", help="Seconds to wait at most for the operator's answer.", min=1
+        ),
+    ] = 120.0,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Compare the deployed release of APPLICATION on TARGET with the live objects now
-    (the operator does it, with its identity for that Cluster) and print what drifted.
-    Exit 0: in sync; 1: drifted (in mode Correct: still drifted after correcting)."""
+    """Compare the deployed release of APPLICATION on TARGET with the live objects now.
+
+    The operator does the comparison, with its identity for that Cluster; this prints what
+    drifted. Exit 0: in sync; 1: drifted (in mode Correct: still drifted after correcting)."""
     where = Target.of(kubeconfig, context, namespace)
     request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -317,14 +334,14 @@ def drift(
 
 
 def releases(
-    application: Annotated[str, typer.Argument(help="The Application's name.")],
-    target: Annotated[str, typer.Argument(help="One of its targets.")],
+    application: ApplicationArgument,
+    target: TargetArgument,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """The release history of APPLICATION on TARGET, newest first (ListReleases)."""
+    """Show the release history of APPLICATION on TARGET, newest first (ListReleases)."""
     where = Target.of(kubeconfig, context, namespace)
     dep = run_api(lambda c: require_deployment(c, where.namespace, application, target), where)
     history = (dep.get("status") or {}).get("history") or []
@@ -361,14 +378,19 @@ def releases(
 
 
 def status(
-    application: Annotated[str | None, typer.Argument(help="Only this Application.")] = None,
-    target: Annotated[str | None, typer.Argument(help="Only this target.")] = None,
+    application: Annotated[
+        str | None, typer.Argument(metavar="APPLICATION", help="Only this Application.")
+    ] = None,
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="Only this target.")] = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Every target of every Application: version, phase, revision, age."""
+    """Show every target of every Application: desired and running version, phase, revision, age.
+
+    VERSION is the version the Deployment asks for, RUNNING the one that runs: they differ
+    after a rollback, and while a new version is being deployed."""
     where = Target.of(kubeconfig, context, namespace)
 
     async def run(client: KubeClient) -> list[dict[str, Any]]:
@@ -391,8 +413,9 @@ def status(
     if output is not OutputFormat.table:
         emit(rows, output)
         return
+    # REVISION and RUNNING side by side: both describe the release that runs.
     table(
-        ["APPLICATION", "TARGET", "CLUSTER", "VERSION", "PHASE", "REVISION", "AGE", "MESSAGE"],
+        ["APPLICATION", "TARGET", "CLUSTER", "VERSION", "PHASE", "REVISION", "RUNNING", "AGE", "MESSAGE"],
         [
             [
                 r["application"],
@@ -401,6 +424,7 @@ def status(
                 r["version"],
                 r["phase"],
                 r["revision"] or "",
+                r["running"],
                 age(r["lastDeployed"][:19] + "Z" if r["lastDeployed"] else None),
                 r["message"][:80],
             ]

@@ -9,22 +9,38 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from alecton.cli.help import CliTyper
 from alecton.cli.logic import age, field_selector, image_body
 from alecton.cli.output import EXIT_CONFLICT, EXIT_NOT_FOUND, OutputFormat, emit, table
 from alecton.cli.session import (
     CliError,
     ContextOption,
+    GroupOutputOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
     Target,
     handle_errors,
+    pass_to_subcommand,
     run_api,
 )
 from alecton.kube.client import ApiException, KubeClient
 
-image_app = typer.Typer(help="Record and list container images (CI creates these).", no_args_is_help=True)
-app_app = typer.Typer(help="Create, replace and list Applications.", no_args_is_help=True)
+image_app = CliTyper(help="Record and list container images (CI creates these).", no_args_is_help=True)
+app_app = CliTyper(help="Create, replace and list Applications.", no_args_is_help=True)
+
+
+@image_app.callback()
+@app_app.callback()
+def _global_options(
+    ctx: typer.Context,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: GroupOutputOption = None,
+) -> None:
+    # `alecton image -n team list` as well as `alecton -n team image list`.
+    pass_to_subcommand(ctx, kubeconfig=kubeconfig, context=context, namespace=namespace, output=output)
 
 
 def _show(objects: list[dict[str, Any]], output: OutputFormat, columns: list[str], row: Any) -> None:
@@ -37,8 +53,10 @@ def _show(objects: list[dict[str, Any]], output: OutputFormat, columns: list[str
 @image_app.command("create")
 @handle_errors
 def image_create(
-    name: Annotated[str, typer.Argument(help="Logical image name, e.g. `web`.")],
-    version: Annotated[str, typer.Argument(help="The version, usually the tag, e.g. `1.4.2`.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Logical image name, e.g. `web`.")],
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="The version, usually the tag, e.g. `1.4.2`.")
+    ],
     image_ref: Annotated[
         str, typer.Argument(metavar="IMAGE_REF", help="Full reference: registry/repo:tag or @sha256:...")
     ],
@@ -47,7 +65,9 @@ def image_create(
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Record an image (CreateImage). Idempotent for the same reference; images are immutable."""
+    """Record an image (CreateImage).
+
+    Idempotent for the same reference; images are immutable."""
     target = Target.of(kubeconfig, context, namespace)
     body = image_body(name, version, image_ref)
 
@@ -133,7 +153,8 @@ def _load_application(path: Path, namespace: str) -> dict[str, Any]:
 
 
 FileOption = Annotated[
-    Path, typer.Option("--filename", "-f", help="YAML file with one Application (- for stdin).")
+    Path,
+    typer.Option("--filename", "-f", metavar="<file>", help="YAML file with one Application (- for stdin)."),
 ]
 
 

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import typer
 
+from alecton.cli.help import CliTyper
 from alecton.cli.output import OutputFormat, emit, fail
+from alecton.cli.session import OutputOption, pass_to_subcommand
 from alecton.local.controlplane import DEFAULT_NODES, ControlPlaneError, LocalControlPlane, context_name
 from alecton.local.tools import ToolsMissingError
 
-app = typer.Typer(
-    help="Run a real local control plane: etcd plus two clusters (contexts alecton-a and "
-    "alecton-b), each with kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
-    "nodes, for trying alecton and for its tests.",
+app = CliTyper(
+    help="Run a real local control plane, for trying alecton and for its tests.\n\n"
+    "etcd plus two clusters (contexts alecton-a and alecton-b), each with kube-apiserver, "
+    "kube-controller-manager, kube-scheduler and kwok nodes.",
     no_args_is_help=True,
 )
 
@@ -22,6 +24,7 @@ StateDir = typer.Option(
     None,
     "--state-dir",
     envvar="ALECTON_LOCAL_DIR",
+    metavar="<dir>",
     help="Where certificates, the kubeconfig, data and logs live (default: ~/.local/state/alecton/local).",
 )
 
@@ -30,10 +33,19 @@ def _progress(message: str) -> None:
     typer.secho(f"» {message}", err=True, fg=typer.colors.BLUE)
 
 
+@app.callback()
+def _pass_global_options(ctx: typer.Context) -> None:
+    # `alecton -o json local status`. The connection options reach no local command (they
+    # run their own clusters and write their own kubeconfig), so they are ignored here.
+    pass_to_subcommand(ctx)
+
+
 @app.command()
 def up(
     state_dir: Path | None = StateDir,
-    timeout: float = typer.Option(90.0, help="Seconds to wait for /readyz and Ready nodes."),
+    timeout: float = typer.Option(
+        90.0, metavar="<seconds>", help="Seconds to wait for /readyz and Ready nodes."
+    ),
     nodes: int = typer.Option(
         DEFAULT_NODES,
         "--nodes",
@@ -41,8 +53,9 @@ def up(
         help="Simulated (kwok) nodes per cluster; 0 runs API servers only (no pod ever runs).",
     ),
 ) -> None:
-    """Start etcd and two clusters (API server, controller-manager, scheduler, kwok nodes)
-    and write a kubeconfig with two contexts."""
+    """Start etcd and two clusters and write a kubeconfig with two contexts.
+
+    Each cluster runs an API server, a controller-manager, a scheduler and kwok nodes."""
     plane = LocalControlPlane(state_dir, log=_progress)
     try:
         state = plane.up(timeout=timeout, nodes=nodes)
@@ -65,7 +78,9 @@ def down(state_dir: Path | None = StateDir) -> None:
 
 @app.command()
 def env(state_dir: Path | None = StateDir) -> None:
-    """Print `export KUBECONFIG=...` for the running control plane: eval "$(alecton local env)"."""
+    """Print `export KUBECONFIG=...` for the running control plane.
+
+    Use it as `eval "$(alecton local env)"`."""
     info = LocalControlPlane(state_dir, log=_progress).status()
     if not info.get("kubeconfig"):
         fail(
@@ -77,9 +92,9 @@ def env(state_dir: Path | None = StateDir) -> None:
 @app.command()
 def status(
     state_dir: Path | None = StateDir,
-    output: OutputFormat = typer.Option(OutputFormat.table, "-o", "--output", help="Output format."),
+    output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Say whether the control plane runs, where its kubeconfig and logs are."""
+    """Say whether the control plane runs, and where its kubeconfig and logs are."""
     info = LocalControlPlane(state_dir, log=_progress).status()
     if output is not OutputFormat.table:
         emit(info, output)

@@ -156,6 +156,21 @@ def status_rows(
     return sorted(rows, key=lambda r: (r["application"], r["target"]))
 
 
+def running_version(status: dict[str, Any]) -> str:
+    """The Image version that runs: the one of the revision helm reports as `deployed`.
+
+    Neither spec.version (what is asked for) nor status.appliedVersion (the spec.version of
+    the last helm action, a rollback included) says it: after a rollback an older revision
+    runs, recorded in status.history with the version it was made from. status.release.version
+    mostly agrees, but falls back to spec.version when the newest revision's version is not
+    known. "" when nothing is deployed or that version is not known (a release alecton did
+    not make)."""
+    for entry in status.get("history") or []:
+        if entry.get("status") == "deployed":
+            return str(entry.get("version") or "")
+    return ""
+
+
 def _row(pair: tuple[str, str], dep: dict[str, Any] | None, cluster: str) -> dict[str, Any]:
     status = (dep or {}).get("status") or {}
     release = status.get("release") or {}
@@ -165,6 +180,7 @@ def _row(pair: tuple[str, str], dep: dict[str, Any] | None, cluster: str) -> dic
         "cluster": release.get("cluster") or cluster,
         "deployment": (dep or {}).get("metadata", {}).get("name", ""),
         "version": (dep or {}).get("spec", {}).get("version", ""),
+        "running": running_version(status),
         "phase": status.get("phase", "NotDeployed" if dep is None else "Pending"),
         "revision": release.get("revision"),
         "lastDeployed": release.get("lastDeployed", ""),

@@ -10,11 +10,32 @@ from pathlib import Path
 
 import typer
 
+from alecton.cli.help import CliTyper
 from alecton.cli.output import fail
+from alecton.cli.session import refuse_connection_defaults
 from alecton.handlers.config import OperatorConfig
 from alecton.reconcile.access import ContextPolicy
 
-app = typer.Typer(help="Run the alecton operator.", no_args_is_help=True)
+app = CliTyper(help="Run the alecton operator.", no_args_is_help=True)
+
+MANAGEMENT_PANEL = "Management cluster"
+CLUSTERS_PANEL = "Target clusters"
+CHARTS_PANEL = "Charts"
+HELM_PANEL = "Helm"
+OBSERVABILITY_PANEL = "Probes and logs"
+
+
+@app.callback()
+def _no_global_options(ctx: typer.Context) -> None:
+    # `alecton -n team operator run` must not quietly make the operator watch only `team`,
+    # nor `alecton --context x operator run` quietly ignore the context it was given:
+    # `operator run` has its own, different --kubeconfig/--context/-n (env vars, in-cluster
+    # default, -n repeatable for the watched namespaces).
+    refuse_connection_defaults(
+        ctx,
+        "`operator run` has its own --kubeconfig, --context and -n (the namespaces it watches): "
+        "give them after `operator run`",
+    )
 
 
 @app.command()
@@ -22,28 +43,46 @@ def run(
     kubeconfig: str | None = typer.Option(
         None,
         "--kubeconfig",
+        metavar="<file>",
         envvar="ALECTON_KUBECONFIG",
         help="Kubeconfig of the management cluster "
         "(default: $KUBECONFIG, ~/.kube/config, then in-cluster). Its contexts are the Cluster contexts.",
+        rich_help_panel=MANAGEMENT_PANEL,
     ),
     context: str | None = typer.Option(
-        None, "--context", envvar="ALECTON_CONTEXT", help="Context of the management cluster."
+        None,
+        "--context",
+        metavar="<name>",
+        envvar="ALECTON_CONTEXT",
+        help="Context of the management cluster.",
+        rich_help_panel=MANAGEMENT_PANEL,
     ),
     target_kubeconfig: str | None = typer.Option(
         None,
         "--target-kubeconfig",
+        metavar="<file>",
         envvar="ALECTON_TARGET_KUBECONFIG",
         help="Kubeconfig whose contexts Clusters name (default: the operator's kubeconfig). "
         "In a pod: a mounted Secret, while the operator itself uses its ServiceAccount.",
+        rich_help_panel=CLUSTERS_PANEL,
     ),
     namespace: list[str] = typer.Option(
         [],
         "--namespace",
         "-n",
+        metavar="<namespace>",
         envvar="ALECTON_NAMESPACES",
         help="Watch only these namespaces (repeatable; default: all).",
+        rich_help_panel=MANAGEMENT_PANEL,
     ),
-    helm: str = typer.Option("helm", "--helm", envvar="ALECTON_HELM", help="The helm binary (Helm 4 or 3)."),
+    helm: str = typer.Option(
+        "helm",
+        "--helm",
+        metavar="<file>",
+        envvar="ALECTON_HELM",
+        help="The helm binary (Helm 4 or 3).",
+        rich_help_panel=HELM_PANEL,
+    ),
     helm_concurrency: int = typer.Option(
         4,
         "--helm-concurrency",
@@ -51,13 +90,16 @@ def run(
         min=1,
         max=64,
         help="How many helm processes may run at once (different releases only).",
+        rich_help_panel=HELM_PANEL,
     ),
     helm_timeout: float = typer.Option(
         300.0,
         "--helm-timeout",
+        metavar="<seconds>",
         envvar="ALECTON_HELM_TIMEOUT",
         min=5,
         help="Seconds a helm command may take before it is stopped.",
+        rich_help_panel=HELM_PANEL,
     ),
     history_max: int = typer.Option(
         10,
@@ -66,21 +108,26 @@ def run(
         min=1,
         max=100,
         help="Release revisions helm keeps, and that status.history shows.",
+        rich_help_panel=HELM_PANEL,
     ),
     charts_dir: Path | None = typer.Option(
         None,
         "--charts-dir",
+        metavar="<dir>",
         envvar="ALECTON_CHARTS_DIR",
         help="Directory of charts that Applications may name directly (bundled charts).",
+        rich_help_panel=CHARTS_PANEL,
     ),
     allow_context: list[str] = typer.Option(
         [],
         "--allow-context",
+        metavar="<grant>",
         envvar="ALECTON_ALLOW_CONTEXTS",
         help="Grant a tenant namespace a context of the operator's kubeconfig, or `in-cluster` "
         "(the operator's own cluster), bounded to target namespaces by a glob: "
         "TENANT=CONTEXT[:NAMESPACE-GLOB][,...] (repeatable; TENANT `*` is every namespace). "
         "Deny by default: without a grant a namespace reaches no cluster.",
+        rich_help_panel=CLUSTERS_PANEL,
     ),
     allow_adopt: bool = typer.Option(
         False,
@@ -88,26 +135,32 @@ def run(
         envvar="ALECTON_ALLOW_ADOPT",
         help="Let a Deployment annotated alecton.dev/adopt=true take over a release alecton did "
         "not make (in a namespace its grant covers).",
+        rich_help_panel=CLUSTERS_PANEL,
     ),
     allow_insecure_repositories: bool = typer.Option(
         False,
         "--allow-insecure-repositories",
         envvar="ALECTON_ALLOW_INSECURE_REPOSITORIES",
         help="Accept http:// chart repositories (fetched from the operator's network position).",
+        rich_help_panel=CHARTS_PANEL,
     ),
     allow_repository_host: list[str] = typer.Option(
         [],
         "--allow-repository-host",
+        metavar="<host>",
         envvar="ALECTON_ALLOW_REPOSITORY_HOSTS",
         help="Only fetch charts (repositories and OCI) from these hosts (repeatable; default: any).",
+        rich_help_panel=CHARTS_PANEL,
     ),
     lock_grace: float = typer.Option(
         60.0,
         "--lock-grace",
+        metavar="<seconds>",
         envvar="ALECTON_LOCK_GRACE",
         min=0,
         help="A release stuck in pending-* is repaired only when its last update is older than "
         "--helm-timeout plus this many seconds (a younger one may belong to a running helm).",
+        rich_help_panel=HELM_PANEL,
     ),
     namespace_share: float = typer.Option(
         0.5,
@@ -116,21 +169,34 @@ def run(
         min=0.01,
         max=1.0,
         help="The share of the helm workers one namespace may hold at once (at least one).",
+        rich_help_panel=HELM_PANEL,
     ),
     allow_insecure_kubeconfig: bool = typer.Option(
         False,
         "--allow-insecure-kubeconfig",
         envvar="ALECTON_ALLOW_INSECURE_KUBECONFIG",
         help="Accept Secret kubeconfigs with exec plugins, auth providers or file paths.",
+        rich_help_panel=CLUSTERS_PANEL,
     ),
     probe_address: str = typer.Option(
         "",
         "--probe-address",
+        metavar="<host:port>",
         envvar="ALECTON_PROBE_ADDRESS",
         help="Serve /healthz, /readyz and Prometheus /metrics on HOST:PORT (e.g. :8080); off when empty.",
+        rich_help_panel=OBSERVABILITY_PANEL,
     ),
-    log_format: str = typer.Option("text", "--log-format", envvar="ALECTON_LOG_FORMAT", help="text or json."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        metavar="<text|json>",
+        envvar="ALECTON_LOG_FORMAT",
+        help="Log line format: text or json.",
+        rich_help_panel=OBSERVABILITY_PANEL,
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Debug logging.", rich_help_panel=OBSERVABILITY_PANEL
+    ),
 ) -> None:
     """Watch Images, Applications, Clusters and Deployments and reconcile Deployments with helm."""
     try:

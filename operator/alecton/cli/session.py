@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,32 +19,119 @@ from alecton.cli.output import (
     EXIT_CONFLICT,
     EXIT_ERROR,
     EXIT_NOT_FOUND,
+    EXIT_USAGE,
     OutputFormat,
     fail,
 )
 from alecton.kube.client import ApiException, KubeClient, api_error_message, current_namespace
 
+# The options kubectl and helm call global: accepted before the command (by the root and
+# the API command groups, `alecton -n team status`) and after it (by each command); the
+# value after the command wins. See `pass_to_subcommand`.
+GLOBAL_OPTIONS_PANEL = "Global options"
+GLOBAL_OPTION_NAMES = ("kubeconfig", "context", "namespace", "output")
+CONNECTION_FLAGS = {"kubeconfig": "--kubeconfig", "context": "--context", "namespace": "-n/--namespace"}
+
+# No envvar=KUBECONFIG here: click would prefer the environment over a --kubeconfig given
+# before the command (a default_map value). `Target.of` reads $KUBECONFIG instead.
 KubeconfigOption = Annotated[
-    str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        metavar="<file>",
+        help="Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).",
+        rich_help_panel=GLOBAL_OPTIONS_PANEL,
+    ),
 ]
-ContextOption = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        metavar="<name>",
+        help="The kubeconfig context to use.",
+        rich_help_panel=GLOBAL_OPTIONS_PANEL,
+    ),
+]
 NamespaceOption = Annotated[
     str | None,
-    typer.Option("--namespace", "-n", help="Namespace (default: the context's namespace, else `default`)."),
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="<namespace>",
+        help="Namespace (default: the context's namespace, else `default`).",
+        rich_help_panel=GLOBAL_OPTIONS_PANEL,
+    ),
 ]
 OutputOption = Annotated[
-    OutputFormat, typer.Option("--output", "-o", help="Output format: table, json or yaml.")
+    OutputFormat,
+    typer.Option(
+        "--output", "-o", help="Output format: table, json or yaml.", rich_help_panel=GLOBAL_OPTIONS_PANEL
+    ),
+]
+# A command group's -o: no default of its own, so only a format someone gave is passed on.
+GroupOutputOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format: table, json or yaml (default: table).",
+        rich_help_panel=GLOBAL_OPTIONS_PANEL,
+    ),
 ]
 
+DIFF_OPTIONS_PANEL = "Diff options"
 HelmOption = Annotated[
-    str, typer.Option("--helm", envvar="ALECTON_HELM", help="The helm binary (for diffs).")
+    str,
+    typer.Option(
+        "--helm",
+        envvar="ALECTON_HELM",
+        metavar="<file>",
+        help="The helm binary (for diffs).",
+        rich_help_panel=DIFF_OPTIONS_PANEL,
+    ),
 ]
 ChartsDirOption = Annotated[
     Path | None,
-    typer.Option("--charts-dir", envvar="ALECTON_CHARTS_DIR", help="Where bundled charts live (for diffs)."),
+    typer.Option(
+        "--charts-dir",
+        envvar="ALECTON_CHARTS_DIR",
+        metavar="<dir>",
+        help="Where bundled charts live (for diffs).",
+        rich_help_panel=DIFF_OPTIONS_PANEL,
+    ),
 ]
 
 T = TypeVar("T")
+
+
+def pass_to_subcommand(ctx: typer.Context, **given: object) -> None:
+    """Make the global options given before a subcommand its defaults.
+
+    A group's callback calls this with the values of its own global options (None: not
+    given). They go to click's `default_map` of the subcommand it invokes, where they are
+    the defaults of that subcommand's options of the same name: a value given after the
+    subcommand still wins. Values the group inherited from its parent go on too, so a
+    group without global options of its own (`local`) passes `alecton -o json` down to
+    `local status`. Commands without such an option ignore the value (click does); the
+    `operator` group refuses the connection options instead (`refuse_connection_defaults`).
+    """
+    if ctx.invoked_subcommand is None:
+        return
+    defaults = dict(ctx.default_map or {})
+    inherited = {name: defaults[name] for name in GLOBAL_OPTION_NAMES if defaults.get(name) is not None}
+    passed = {**inherited, **{name: value for name, value in given.items() if value is not None}}
+    if passed:
+        defaults[ctx.invoked_subcommand] = {**(defaults.get(ctx.invoked_subcommand) or {}), **passed}
+        ctx.default_map = defaults
+
+
+def refuse_connection_defaults(ctx: typer.Context, why: str) -> None:
+    """For a group whose commands must not take --kubeconfig, --context or -n given before
+    it: a usage error that says where they go instead (rather than silently using or
+    ignoring them)."""
+    given = [flag for name, flag in CONNECTION_FLAGS.items() if (ctx.default_map or {}).get(name) is not None]
+    if given:
+        fail(f"{', '.join(given)} given before `{ctx.info_name}`: {why}", EXIT_USAGE)
 
 
 class CliError(Exception):
@@ -64,6 +152,7 @@ class Target:
 
     @classmethod
     def of(cls, kubeconfig: str | None, context: str | None, namespace: str | None) -> Target:
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
         if kubeconfig and ":" in kubeconfig:  # $KUBECONFIG may be a list; use its first file
             kubeconfig = kubeconfig.split(":")[0]
         return cls(kubeconfig, context, namespace or current_namespace(kubeconfig, context))
