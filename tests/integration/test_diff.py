@@ -38,6 +38,12 @@ def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: Oper
         r.image("web", "2.0.0", GOOD_2),
         namespace=ns,
     )
+    # Before the first deploy the target namespace does not exist: everything is created.
+    fresh = alecton(cluster, ns, "diff", "web", "staging", "1.0.0")
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
+    assert "version 1.0.0: 5 created" in fresh.stderr and "+kind: Deployment" in fresh.stdout
+    assert TOKEN not in fresh.stdout + fresh.stderr
+
     cluster.apply(r.deployment("web", "1.0.0"), namespace=ns)
     wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
 
