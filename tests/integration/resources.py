@@ -77,6 +77,18 @@ def deployment(
     }
 
 
+def promoted(
+    application_name: str, promotion: dict[str, Any], target: str = "staging", **spec: Any
+) -> dict[str, Any]:
+    """A Deployment whose version the operator chooses (spec.promotion, no spec.version)."""
+    return {
+        "apiVersion": API,
+        "kind": "Deployment",
+        "metadata": {"name": f"{application_name}-{target}"},
+        "spec": {"application": application_name, "target": target, "promotion": promotion, **spec},
+    }
+
+
 def kubeconfig_secret(name: str, kubeconfig: dict[str, Any] | str, key: str = "kubeconfig") -> dict[str, Any]:
     """A tenant's kubeconfig Secret (a dict is dumped as YAML, a string stored as is)."""
     text = kubeconfig if isinstance(kubeconfig, str) else yaml.safe_dump(kubeconfig)

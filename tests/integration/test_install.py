@@ -150,10 +150,15 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
         {**r.cluster(name="here", context=""), "spec": {}},
         local,
         r.image("web", "1.0.0", "r/web:1"),
-        r.deployment("here", "1.0.0"),
+        # The version is chosen by the operator: a Promotion is created and applied.
+        r.promoted("here", {"versions": {"semver": ">=1.0.0"}}),
         namespace=ns,
     )
     wait_phase(cluster, ns, "here-staging", "Deployed")
+    promotions = json.loads(cluster.kubectl("get", "promotions.alecton.dev", "-n", ns, "-o", "json").stdout)
+    assert [(p["spec"]["toVersion"], p["status"]["state"]) for p in promotions["items"]] == [
+        ("1.0.0", "Applied")
+    ]
     cluster.kubectl("delete", "deployments.alecton.dev", "here-staging", "-n", ns, "--timeout=60s")
     assert cluster.helm_json("helm", "list", "--namespace", local_ns, context="alecton-a") == []
     assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()

@@ -311,3 +311,26 @@ def test_values_too_deep_are_refused_not_a_recursion_error() -> None:
     )
     assert (plan.action, plan.reason) == (Action.REFUSED, "ValuesRefused")
     assert "deeper than 64 levels" in plan.message
+
+
+def test_a_promoted_deployment_needs_no_version_and_keeps_what_promotion_reads() -> None:
+    body = {
+        "metadata": {
+            "namespace": NS,
+            "name": "web-prod",
+            "annotations": {"alecton.dev/resume": "r1"},
+            "managedFields": [{"manager": "kubectl-patch", "fieldsV1": {"f:spec": {"f:version": {}}}}],
+        },
+        "spec": {
+            "application": "web",
+            "target": "prod",
+            "promotion": {"versions": {"semver": "1.x"}, "from": "qa"},
+        },
+    }
+    dep = Deployment.parse(body)
+    assert dep.version == "" and dep.promotion_source == "qa"
+    assert (
+        dep.annotations["alecton.dev/resume"] == "r1" and dep.managed_fields[0]["manager"] == "kubectl-patch"
+    )
+    with pytest.raises(InvalidResourceError, match=r"spec.version is required"):
+        Deployment.parse({**body, "spec": {"application": "web", "target": "prod"}})

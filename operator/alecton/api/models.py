@@ -24,6 +24,7 @@ PLURALS = {
     "Application": "applications",
     "Cluster": "clusters",
     "Deployment": "deployments",
+    "Promotion": "promotions",
 }
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
@@ -367,6 +368,14 @@ class Deployment:
     deleting: bool = False
     has_finalizer: bool = False
     made_release: bool = False  # status records a release this Deployment made
+    promotion: dict[str, Any] | None = None  # spec.promotion as written (parsed by reconcile.promotion)
+    annotations: dict[str, str] = field(default_factory=dict)
+    managed_fields: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def promotion_source(self) -> str:
+        """The `from` target of spec.promotion ("" without one): its changes concern us."""
+        return str((self.promotion or {}).get("from") or "")
 
     @property
     def release_name(self) -> str:
@@ -393,7 +402,7 @@ class Deployment:
             created=meta.get("creationTimestamp") or "",
             application=_str(spec, "application"),
             target=_str(spec, "target"),
-            version=_str(spec, "version"),
+            version=_str(spec, "version", required=not isinstance(spec.get("promotion"), dict)),
             rollback=rollback,
             retry_request_id=str(spec.get("retryRequestId") or ""),
             suspend=bool(spec.get("suspend", False)),
@@ -401,6 +410,9 @@ class Deployment:
             deleting=bool(meta.get("deletionTimestamp")),
             has_finalizer=FINALIZER in (meta.get("finalizers") or []),
             made_release=bool(((body.get("status") or {}).get("release") or {}).get("name")),
+            promotion=spec["promotion"] if isinstance(spec.get("promotion"), dict) else None,
+            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            managed_fields=tuple(m for m in meta.get("managedFields") or [] if isinstance(m, dict)),
         )
 
 

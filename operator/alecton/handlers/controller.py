@@ -31,6 +31,7 @@ from alecton.handlers.config import OperatorConfig
 from alecton.handlers.drift import DriftChecker
 from alecton.handlers.health_monitor import HealthMonitor
 from alecton.handlers.ownership import check_ownership
+from alecton.handlers.promoter import Promoter
 from alecton.handlers.queue import WorkQueue
 from alecton.handlers.slots import Slots
 from alecton.handlers.unlock import ReleaseLockedError, unlock
@@ -67,6 +68,7 @@ from alecton.reconcile.plan import (
     resolve,
     retry_wait,
 )
+from alecton.reconcile.promotion import PromotionRecord
 from alecton.reconcile.redact import Redactor
 
 log = logging.getLogger("alecton.controller")
@@ -115,6 +117,7 @@ class Indexes:
         self.applications: Mapping[Any, Any] = {}
         self.clusters: Mapping[Any, Any] = {}
         self.images: Mapping[Any, Any] = {}
+        self.promotions: Mapping[Any, Any] = {}
 
     @staticmethod
     def _one(index: Mapping[Any, Any], key: Any) -> Any:
@@ -133,6 +136,23 @@ class Indexes:
     def images_for(self, namespace: str, name: str, version: str) -> list[Image]:
         key = (namespace, name, version)
         return list(self.images[key]) if key in self.images else []
+
+    def image_versions(self, namespace: str, name: str) -> list[str]:
+        return [key[2] for key in list(self.images) if key[0] == namespace and key[1] == name]
+
+    def promotions_for(self, namespace: str, deployment: str) -> list[PromotionRecord]:
+        key = (namespace, deployment)
+        return list(self.promotions[key]) if key in self.promotions else []
+
+    def followers(self, namespace: str, application: str, target: str) -> list[Deployment]:
+        """Deployments of `application` whose spec.promotion follows `target`."""
+        return [
+            dep
+            for key in list(self.pairs)
+            if key[0] == namespace and key[1] == application
+            for dep in self.pairs[key]
+            if dep.promotion_source == target
+        ]
 
     def deployments_for_pair(self, namespace: str, application: str, target: str) -> list[Deployment]:
         key = (namespace, application, target)
@@ -164,6 +184,7 @@ class Controller:
         self.monitor = HealthMonitor(self.queue.add)
         self.verifier = Verifier(self)
         self.drift = DriftChecker(self)
+        self.promoter = Promoter(self)
         self.metrics.health_watches.set_function(lambda: self.monitor.watches)
         self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
 
@@ -188,6 +209,15 @@ class Controller:
             self.drift.forget(ref)
             return
         self.queue.add(ref)
+        self._requeue_followers(ref)
+
+    def _requeue_followers(self, ref: ObjectRef) -> None:
+        """A Deployment's status is the `from` of promotions of its siblings."""
+        snap = self.indexes.deployment(ref)
+        spec = (snap.body.get("spec") or {}) if snap else {}
+        if spec.get("application") and spec.get("target"):
+            for follower in self.indexes.followers(ref.namespace, spec["application"], spec["target"]):
+                self.queue.add(follower.ref)
 
     def namespace_changed(self, namespace: str, application: str | None = None) -> None:
         """An Application, Cluster or Image changed: requeue the Deployments it may affect.
@@ -270,6 +300,20 @@ class Controller:
         except InvalidResourceError as error:
             await self._write_if_changed(snap, Plan(Action.REFUSED, "InvalidSpec", f"invalid spec: {error}"))
             return "invalid"
+        if deployment.promotion is not None and not deployment.deleting and not deployment.suspend:
+            step = await self.promoter.step(snap, deployment)
+            if step.refused:
+                await self._write_if_changed(snap, Plan(Action.REFUSED, "PromotionRefused", step.refused))
+                return "invalid"
+            if step.wrote_version:
+                return "promoted"  # the update's own event deploys the version
+            snap = self._snapshot(ref) or snap
+            if not deployment.version:
+                waiting = str(
+                    (snap.status.get("promotion") or {}).get("message") or "no version qualifies yet"
+                )
+                await self._write_if_changed(snap, Plan(Action.WAIT, "AwaitingVersion", waiting))
+                return "wait"
         plan = await self._plan(deployment, snap)
         logger = logging.LoggerAdapter(log, {"deployment": str(ref)})
         if plan.action is Action.NOTHING:

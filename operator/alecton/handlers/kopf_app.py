@@ -29,6 +29,7 @@ from alecton.helm.actions import HelmActions, use_private_dir
 from alecton.helm.runner import HelmRunner
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
+from alecton.reconcile.promotion import PromotionRecord
 
 log = logging.getLogger("alecton.operator")
 
@@ -124,6 +125,11 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
             return {}
         return {(image.ref.namespace, image.name, image.version): image}
 
+    @kopf.index(GROUP, VERSION, "promotions", id="promotions", registry=registry)
+    async def promotions(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        record = PromotionRecord.parse(_raw(body))
+        return {(body["metadata"]["namespace"], record.deployment): record} if record.deployment else {}
+
     def bind(kwargs: dict[str, Any]) -> None:
         idx = controller.indexes
         idx.deployments = kwargs["deployments"]
@@ -131,6 +137,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         idx.applications = kwargs["applications"]
         idx.clusters = kwargs["clusters"]
         idx.images = kwargs["images"]
+        idx.promotions = kwargs["promotions"]
 
     # ----- events -> queue ---------------------------------------------------------------
     # Handlers are async: kopf runs sync handlers in threads, and the queue is not thread-safe.
@@ -165,6 +172,13 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     async def image_event(body: kopf.Body, **kwargs: Any) -> None:
         bind(kwargs)
         controller.namespace_changed(body["metadata"]["namespace"])
+
+    @kopf.on.event(GROUP, VERSION, "promotions", registry=registry)
+    async def promotion_event(body: kopf.Body, **kwargs: Any) -> None:
+        bind(kwargs)
+        deployment = (body.get("spec") or {}).get("deployment")
+        if deployment:  # an approval or a rejection: the Deployment's promotion step acts on it
+            controller.queue.add(ObjectRef(body["metadata"]["namespace"], str(deployment)))
 
     return registry
 

@@ -141,6 +141,26 @@ class KubeClient:
             _request_timeout=self.timeout,
         )
 
+    async def apply(
+        self, kind: str, namespace: str, name: str, fields: dict[str, Any], field_manager: str
+    ) -> dict[str, Any]:
+        """Server-side apply of `fields` (spec and metadata parts) as `field_manager`: the
+        API server records who set each field (managedFields), which is how a change by
+        someone else is told apart from ours."""
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, **fields}
+        return await self._custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURALS[kind],
+            name,
+            body,
+            field_manager=field_manager,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+            _request_timeout=self.timeout,
+        )
+
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:

@@ -1,0 +1,240 @@
+"""The promotion action: for a Deployment with spec.promotion, choose the version, propose
+it as a Promotion, and (approved, inside its windows) write it into spec.version with the
+operator's own field manager. The decisions are `reconcile/promotion.py`; this module
+gathers their inputs from the indexes and carries out what they return. The ordinary
+reconcile then deploys spec.version like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from alecton.api.models import Application, Deployment
+from alecton.reconcile import promotion as pr
+from alecton.reconcile import status as st
+from alecton.reconcile.plan import Action
+
+if TYPE_CHECKING:
+    from alecton.handlers.controller import Controller, DeploymentSnapshot
+
+log = logging.getLogger("alecton.promotion")
+
+
+@dataclass(frozen=True)
+class PromotionStep:
+    """What the step means for the rest of the reconcile."""
+
+    wrote_version: bool = False  # spec.version changed: the update's own event deploys it
+    refused: str = ""  # spec.promotion cannot be used: say so and do nothing else
+
+
+class Promoter:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    async def step(self, snap: DeploymentSnapshot, deployment: Deployment) -> PromotionStep:
+        try:
+            policy = pr.PromotionPolicy.parse(deployment.promotion)
+        except ValueError as error:
+            return PromotionStep(refused=str(error))
+        if policy.source == deployment.target:
+            return PromotionStep(refused="spec.promotion.from: must be another target, not this one")
+        indexes = self.controller.indexes
+        ns = deployment.ref.namespace
+        app = indexes.application(ns, deployment.application)
+        if not isinstance(app, Application):
+            return PromotionStep()  # the ordinary reconcile reports the missing Application
+        if policy.source and app.target(policy.source) is None:
+            return PromotionStep(
+                refused=f"spec.promotion.from: Application {app.ref.name!r} has no target {policy.source!r}"
+            )
+
+        now, now_text = time.time(), st.now_rfc3339()
+        status = snap.status
+        recorded = pr.RecordedPromotion.parse(status)
+        managed = list(deployment.managed_fields)
+        hold = pr.hold_of(
+            deployment.version,
+            deployment.rollback is not None,
+            recorded,
+            deployment.annotations.get(pr.RESUME_ANNOTATION, ""),
+            pr.field_manager_of(managed, ("spec", "version")),
+            pr.field_manager_of(managed, ("spec", "rollback")),
+            now_text,
+        )
+        siblings = [
+            indexes.deployment(dep.ref)
+            for key in list(indexes.pairs)
+            if key[0] == ns and key[1] == deployment.application
+            for dep in indexes.pairs[key]
+        ]
+        failed = {
+            str(entry.get("version"))
+            for sibling in siblings
+            if sibling is not None
+            for entry in sibling.status.get("failedVersions") or []
+            if isinstance(entry, dict) and entry.get("version")
+        }
+        source = None
+        if policy.source:
+            owner = next(iter(indexes.deployments_for_pair(ns, deployment.application, policy.source)), None)
+            source_snap = indexes.deployment(owner.ref) if owner else None
+            source = (
+                pr.source_of(
+                    policy.source,
+                    source_snap.status,
+                    source_snap.status.get("observedGeneration")
+                    == source_snap.body["metadata"].get("generation"),
+                )
+                if source_snap
+                else pr.Source(policy.source, why=f"no Deployment for target {policy.source!r}")
+            )
+        request = deployment.annotations.get(pr.PROMOTE_ANNOTATION, "")
+        handled = str((status.get("promotion") or {}).get("promoteRequest") or "")
+        requested = request if request and request != handled else ""
+        choice = pr.choose(
+            policy,
+            deployment.version,
+            indexes.image_versions(ns, app.image),
+            failed,
+            source,
+            now,
+            requested,
+        )
+        digest = await self._digest(snap, deployment, choice.version) if choice.version else ""
+        if choice.version and not digest:
+            return PromotionStep()  # the version's inputs are incomplete now: look again on the next change
+        promotions = indexes.promotions_for(ns, deployment.ref.name)
+        actions = pr.act(
+            policy,
+            deployment.ref.name,
+            deployment.version,
+            choice,
+            digest,
+            promotions,
+            failed,
+            now,
+            hold.hold,
+            application=deployment.application,
+            target=deployment.target,
+        )
+        changing = {name for name, _, _ in actions.states}
+        for spec in actions.create:
+            if await self._create(snap, deployment, spec) and spec["name"] not in changing:
+                # A new Promotion shows its state at once (kubectl get aprom), not a blank.
+                await self._set_state(ns, spec["name"], pr.PENDING, choice.reason, now_text)
+        if actions.write_version and actions.write_version != deployment.version:
+            await self.controller.kube.apply(
+                "Deployment",
+                ns,
+                deployment.ref.name,
+                {"spec": {"version": actions.write_version}},
+                pr.FIELD_MANAGER,
+            )
+            await self.controller._event(
+                snap, "Normal", "Promoted", f"version {actions.write_version}: {choice.reason}"
+            )
+        for name, state, message in actions.states:
+            await self._set_state(ns, name, state, message, now_text)
+        patch = pr.status_of(policy, hold, choice, actions, now_text)
+        patch["promoteRequest"] = handled or None
+        if requested and self._request_done(deployment, requested, choice, digest, promotions, actions):
+            patch["promoteRequest"] = requested
+        if hold.hold is not None and recorded.hold is None:
+            await self.controller._event(snap, "Normal", "PromotionHeld", actions.message)
+        if self._changed(status.get("promotion") or {}, patch):
+            await self.controller._write_status(snap, {"promotion": patch})
+        if actions.wait is not None:
+            self.controller.queue.add_after(deployment.ref, actions.wait + 0.5)
+        return PromotionStep(
+            wrote_version=bool(actions.write_version and actions.write_version != deployment.version)
+        )
+
+    @staticmethod
+    def _request_done(
+        deployment: Deployment,
+        requested: str,
+        choice: pr.Choice,
+        digest: str,
+        promotions: list[pr.PromotionRecord],
+        actions: pr.Actions,
+    ) -> bool:
+        """A by-hand proposal is followed while its Promotion is open, and done once that
+        is decided either way (or no Image has the version): then automation goes on."""
+        if choice.version != requested:
+            return True
+        name = pr.promotion_name(deployment.ref.name, requested, digest)
+        state = {n: state for n, state, _ in actions.states}.get(name) or next(
+            (p.effective_state for p in promotions if p.name == name), ""
+        )
+        return state in (pr.APPLIED, pr.REJECTED, pr.SUPERSEDED, pr.FAILED)
+
+    @staticmethod
+    def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Skip writing status when only the time of the check would change."""
+        keys = set(old) | set(new)
+        return any(old.get(k) != new.get(k) for k in keys if k != "checkedAt")
+
+    async def _digest(self, snap: DeploymentSnapshot, deployment: Deployment, version: str) -> str:
+        """The digest of the inputs `version` would deploy with: the fingerprint of the
+        release the ordinary reconcile would make (chart, values with valuesFrom, image,
+        cluster, target)."""
+        plan = await self.controller._plan(replace(deployment, version=version, rollback=None), snap)
+        if plan.desired is None or plan.action not in (Action.UPGRADE, Action.NOTHING, Action.HELD):
+            return ""
+        return plan.desired.fingerprint
+
+    async def _create(self, snap: DeploymentSnapshot, deployment: Deployment, spec: dict[str, Any]) -> bool:
+        """Create the Promotion; False when it existed already."""
+        name = spec["name"]
+        body = {
+            "apiVersion": snap.body.get("apiVersion"),
+            "kind": "Promotion",
+            "metadata": {
+                "name": name,
+                "labels": {"alecton.dev/deployment": deployment.ref.name[:63]},
+                "ownerReferences": [
+                    {
+                        "apiVersion": snap.body.get("apiVersion"),
+                        "kind": "Deployment",
+                        "name": deployment.ref.name,
+                        "uid": deployment.uid,
+                    }
+                ],
+            },
+            "spec": {
+                **{k: v for k, v in spec.items() if k != "name"},
+                "application": deployment.application,
+                "target": deployment.target,
+            },
+        }
+        try:
+            await self.controller.kube.create("Promotion", deployment.ref.namespace, body)
+        except ApiException as error:
+            if error.status != 409:  # 409: proposed before (a restart): nothing twice
+                raise
+            return False
+        await self.controller._event(
+            snap,
+            "Normal",
+            "PromotionProposed",
+            f"{spec.get('fromVersion') or '-'} -> {spec['toVersion']}: {spec.get('reason', '')}",
+        )
+        return True
+
+    async def _set_state(self, namespace: str, name: str, state: str, message: str, now_text: str) -> None:
+        try:
+            await self.controller.kube.patch_status(
+                "Promotion",
+                namespace,
+                name,
+                {"state": state, "message": message[:1024], "changedAt": now_text},
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise

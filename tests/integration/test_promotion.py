@@ -1,0 +1,154 @@
+"""From CI to production without Git (issue 13), on the real control plane with kwok
+nodes: CI only records Images; staging follows them automatically, prod follows staging
+after a soak and a person's approval; bad versions never travel; a person's rollback holds
+automation until `alecton resume`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.integration import resources as r
+from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.test_cli import alecton, ok
+
+GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
+CRASH = "ghcr.io/stefanprodan/podinfo:6.9.0-crash"
+STAGING = {"versions": {"semver": ">=1.0.0 <2"}}
+PROD = {"versions": {"semver": ">=1.0.0 <2"}, "from": "staging", "soak": "3s", "approval": "Manual"}
+
+
+def promotions(cluster: Cluster, ns: str, deployment: str) -> list[dict[str, Any]]:
+    items = json.loads(cluster.kubectl("get", "promotions.alecton.dev", "-n", ns, "-o", "json").stdout)[
+        "items"
+    ]
+    return [p for p in items if p["spec"]["deployment"] == deployment]
+
+
+def states(cluster: Cluster, ns: str, deployment: str) -> dict[str, str]:
+    """toVersion -> state of the newest Promotion for it."""
+    found = sorted(promotions(cluster, ns, deployment), key=lambda p: p["metadata"]["creationTimestamp"])
+    return {p["spec"]["toVersion"]: (p.get("status") or {}).get("state", "") for p in found}
+
+
+def spec_version(cluster: Cluster, ns: str, name: str) -> str:
+    return str(
+        ((cluster.get("deployments.alecton.dev", name, ns) or {}).get("spec") or {}).get("version", "")
+    )
+
+
+def test_ci_to_production(operator: OperatorProcess) -> None:
+    cluster = operator.cluster
+    # Who approved is stamped by the API server (deploy/promotion-approvals.yaml).
+    cluster.kubectl("apply", "-f", str(REPO / "deploy" / "promotion-approvals.yaml"))
+    ns = cluster.new_namespace("promo")
+    app = r.application("web", f"{ns}-staging", onFailure="Rollback", healthTimeout="2m")
+    app["spec"]["targets"].append(
+        {"name": "prod", "cluster": "target-b", "namespace": f"{ns}-prod", "values": {}}
+    )
+    cluster.apply(r.cluster(), app, namespace=ns)
+    cluster.apply(r.promoted("web", STAGING), r.promoted("web", PROD, target="prod"), namespace=ns)
+
+    # CI's only step: record the Image. Staging deploys it by itself.
+    ok(alecton(cluster, ns, "image", "create", "web", "1.0.0", GOOD))
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    assert spec_version(cluster, ns, "web-staging") == "1.0.0"
+    assert states(cluster, ns, "web-staging") == {"1.0.0": "Applied"}
+
+    # After the soak, prod gets a Pending Promotion; a person approves; prod deploys.
+    try:
+        wait_for(
+            lambda: states(cluster, ns, "web-prod") == {"1.0.0": "Pending"}, 60, "a Pending promotion for prod"
+        )
+    except AssertionError:
+        print("PROD", json.dumps(cluster.get("deployments.alecton.dev", "web-prod", ns), indent=1))
+        print("STAGING", json.dumps(cluster.get("deployments.alecton.dev", "web-staging", ns), indent=1))
+        raise
+    assert spec_version(cluster, ns, "web-prod") == ""
+    listed = ok(alecton(cluster, ns, "promotions", "web"))
+    assert "1.0.0" in listed and "Pending" in listed
+    ok(alecton(cluster, ns, "approve", "web", "prod"))
+    wait_phase(cluster, ns, "web-prod", "Deployed", timeout=120)
+    assert spec_version(cluster, ns, "web-prod") == "1.0.0"
+    (approved,) = promotions(cluster, ns, "web-prod")
+    assert approved["status"]["state"] == "Applied"
+    assert approved["spec"]["approval"]["by"], approved  # stamped by the API server's admission policy
+
+    # A version outside the constraint is ignored.
+    ok(alecton(cluster, ns, "image", "create", "web", "2.0.0", GOOD))
+    # An Image that crashes: staging deploys it, fails its health check and rolls back;
+    # prod never sees it, and staging does not try it again.
+    ok(alecton(cluster, ns, "image", "create", "web", "1.1.0", CRASH))
+    wait_for(
+        lambda: any(
+            f.get("version") == "1.1.0"
+            for f in (
+                (cluster.get("deployments.alecton.dev", "web-staging", ns) or {}).get("status") or {}
+            ).get("failedVersions")
+            or []
+        ),
+        180,
+        "1.1.0 to fail its health check on staging",
+    )
+    wait_phase(cluster, ns, "web-staging", "RolledBack", timeout=120)
+    assert "2.0.0" not in states(cluster, ns, "web-staging")
+    assert "1.1.0" not in states(cluster, ns, "web-prod")
+
+    # 1.2.0 is good: staging takes it, prod gets a Pending promotion; a newer 1.3.0
+    # supersedes it before anyone approves.
+    ok(alecton(cluster, ns, "image", "create", "web", "1.2.0", GOOD))
+    wait_for(lambda: states(cluster, ns, "web-prod").get("1.2.0") == "Pending", 180, "1.2.0 pending on prod")
+    ok(alecton(cluster, ns, "image", "create", "web", "1.3.0", GOOD))
+    wait_for(lambda: states(cluster, ns, "web-prod").get("1.3.0") == "Pending", 180, "1.3.0 pending on prod")
+    assert states(cluster, ns, "web-prod")["1.2.0"] == "Superseded"
+
+    # An approval holds for the inputs it was given: prod is suspended, 1.3.0 approved,
+    # then prod's values change; when prod runs again the approval no longer matches and
+    # 1.3.0 is proposed anew.
+    cluster.patch_spec(ns, "web-prod", {"suspend": True})
+    ok(alecton(cluster, ns, "approve", "web", "prod"))
+    app["spec"]["targets"][1]["values"] = {"replicaCount": 2}
+    cluster.apply(app, namespace=ns)
+    cluster.patch_spec(ns, "web-prod", {"suspend": False})
+
+    def of_1_3_0() -> list[dict[str, Any]]:
+        return [p for p in promotions(cluster, ns, "web-prod") if p["spec"]["toVersion"] == "1.3.0"]
+
+    wait_for(lambda: len(of_1_3_0()) == 2, 60, "1.3.0 proposed again")
+    by_state = {p["status"]["state"]: p for p in of_1_3_0()}
+    assert set(by_state) == {"Superseded", "Pending"}, by_state
+    assert "inputs changed after approval" in by_state["Superseded"]["status"]["message"]
+    assert spec_version(cluster, ns, "web-prod") == "1.0.0"
+    ok(alecton(cluster, ns, "approve", "web", "prod"))
+    wait_for(lambda: spec_version(cluster, ns, "web-prod") == "1.3.0", 60, "prod at 1.3.0")
+    wait_phase(cluster, ns, "web-prod", "Deployed", timeout=120)
+
+    # A person's rollback on prod holds automation: a newer version soaked on staging is
+    # not proposed for prod until `alecton resume`.
+    ok(alecton(cluster, ns, "rollback", "web", "prod", "1"))
+    wait_phase(cluster, ns, "web-prod", "RolledBack", timeout=120)
+    wait_for(
+        lambda: (
+            ((cluster.get("deployments.alecton.dev", "web-prod", ns) or {}).get("status") or {})
+            .get("promotion", {})
+            .get("hold")
+        ),
+        30,
+        "the hold in status",
+    )
+    ok(alecton(cluster, ns, "image", "create", "web", "1.4.0", GOOD))
+    wait_for(lambda: states(cluster, ns, "web-staging").get("1.4.0") == "Applied", 120, "staging at 1.4.0")
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    operator.restart()  # restarts propose nothing twice
+    held = (cluster.get("deployments.alecton.dev", "web-prod", ns) or {})["status"]["promotion"]
+    assert held["hold"]["reason"] == "Rollback" and "alecton resume" in held["message"], held
+    assert "1.4.0" not in states(cluster, ns, "web-prod")
+    ok(alecton(cluster, ns, "resume", "web", "prod"))
+    wait_for(
+        lambda: states(cluster, ns, "web-prod").get("1.4.0") == "Pending", 120, "1.4.0 pending after resume"
+    )
+
+    # Nothing was proposed twice, across the restart.
+    for name in ("web-staging", "web-prod"):
+        found = [(p["spec"]["toVersion"], p["spec"]["digest"]) for p in promotions(cluster, ns, name)]
+        assert len(found) == len(set(found)), found
