@@ -58,7 +58,9 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     # After the soak, prod gets a Pending Promotion; a person approves; prod deploys.
     try:
         wait_for(
-            lambda: states(cluster, ns, "web-prod") == {"1.0.0": "Pending"}, 60, "a Pending promotion for prod"
+            lambda: states(cluster, ns, "web-prod") == {"1.0.0": "Pending"},
+            60,
+            "a Pending promotion for prod",
         )
     except AssertionError:
         print("PROD", json.dumps(cluster.get("deployments.alecton.dev", "web-prod", ns), indent=1))
