@@ -151,7 +151,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
         local,
         r.image("web", "1.0.0", "r/web:1"),
         # The version is chosen by the operator: a Promotion is created and applied.
-        r.promoted("here", {"versions": {"semver": ">=1.0.0"}}),
+        r.promoted("here", {"versions": {"semver": "1.x"}}),
         namespace=ns,
     )
     wait_phase(cluster, ns, "here-staging", "Deployed")
