@@ -6,6 +6,7 @@ automation until `alecton resume`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from tests.integration import resources as r
@@ -37,6 +38,31 @@ def spec_version(cluster: Cluster, ns: str, name: str) -> str:
     )
 
 
+def explained(cluster: Cluster, ns: str) -> Callable[..., Any]:
+    """wait_for that, when it times out, shows both Deployments' status and the Promotions."""
+
+    def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
+        try:
+            return wait_for(check, timeout, what)
+        except AssertionError as error:
+            shown = {
+                name: {
+                    k: v
+                    for k, v in (
+                        (cluster.get("deployments.alecton.dev", name, ns) or {}).get("status") or {}
+                    ).items()
+                    if k in ("phase", "message", "appliedVersion", "promotion", "failedVersions", "health")
+                }
+                for name in ("web-staging", "web-prod")
+            }
+            promos = {p["metadata"]["name"]: p.get("status") for p in promotions(cluster, ns, "web-prod")}
+            raise AssertionError(
+                f"{error}\n{json.dumps(shown, indent=1)}\n{json.dumps(promos, indent=1)}"
+            ) from None
+
+    return wait
+
+
 def test_ci_to_production(operator: OperatorProcess) -> None:
     cluster = operator.cluster
     # Who approved is stamped by the API server (deploy/promotion-approvals.yaml).
@@ -47,6 +73,7 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
         {"name": "prod", "cluster": "target-b", "namespace": f"{ns}-prod", "values": {}}
     )
     cluster.apply(r.cluster(), app, namespace=ns)
+    wait_for = explained(cluster, ns)  # shadows the plain one: a timeout shows the state
     cluster.apply(r.promoted("web", STAGING), r.promoted("web", PROD, target="prod"), namespace=ns)
 
     # CI's only step: record the Image. Staging deploys it by itself.
@@ -56,16 +83,9 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     assert states(cluster, ns, "web-staging") == {"1.0.0": "Applied"}
 
     # After the soak, prod gets a Pending Promotion; a person approves; prod deploys.
-    try:
-        wait_for(
-            lambda: states(cluster, ns, "web-prod") == {"1.0.0": "Pending"},
-            60,
-            "a Pending promotion for prod",
-        )
-    except AssertionError:
-        print("PROD", json.dumps(cluster.get("deployments.alecton.dev", "web-prod", ns), indent=1))
-        print("STAGING", json.dumps(cluster.get("deployments.alecton.dev", "web-staging", ns), indent=1))
-        raise
+    wait_for(
+        lambda: states(cluster, ns, "web-prod") == {"1.0.0": "Pending"}, 60, "a Pending promotion for prod"
+    )
     assert spec_version(cluster, ns, "web-prod") == ""
     listed = ok(alecton(cluster, ns, "promotions", "web"))
     assert "1.0.0" in listed and "Pending" in listed

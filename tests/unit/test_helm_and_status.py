@@ -205,6 +205,21 @@ def test_work_queue_dedups_and_requeues_dirty_keys() -> None:
     assert asyncio.run(scenario()) == ["a", "b"]
 
 
+def test_work_queue_keeps_the_earliest_delayed_add() -> None:
+    """Several parts schedule the same Deployment (a soak ending in 3 s, the next drift
+    check in 10 min): the later request must not cancel the earlier one."""
+
+    async def scenario() -> float:
+        queue: WorkQueue[str] = WorkQueue()
+        started = asyncio.get_running_loop().time()
+        queue.add_after("d", 0.05)
+        queue.add_after("d", 600)
+        await asyncio.wait_for(queue.get(), 2)
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 1
+
+
 def test_cluster_and_image_parse() -> None:
     cluster = Cluster.parse(
         {"metadata": {"namespace": "n", "name": "c"}, "spec": {"kubeconfigSecretRef": {"name": "s"}}}

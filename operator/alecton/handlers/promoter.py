@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from alecton.api.models import Application, Deployment
+from alecton.kube.client import api_error_message
 from alecton.reconcile import promotion as pr
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import Action
@@ -216,9 +217,11 @@ class Promoter:
         try:
             await self.controller.kube.create("Promotion", deployment.ref.namespace, body)
         except ApiException as error:
-            if error.status != 409:  # 409: proposed before (a restart): nothing twice
-                raise
-            return False
+            if error.status == 409:  # proposed before (a restart): nothing twice
+                return False
+            if error.status == 403 and "being terminated" in api_error_message(error):
+                return False  # the namespace is going away with the Deployment
+            raise
         await self.controller._event(
             snap,
             "Normal",

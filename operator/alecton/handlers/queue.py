@@ -27,11 +27,16 @@ class WorkQueue(Generic[K]):
             self._queue.put_nowait(key)
 
     def add_after(self, key: K, delay: float) -> None:
-        """Add `key` after `delay` seconds; a later call replaces an earlier timer."""
-        if timer := self._timers.pop(key, None):
-            timer.cancel()
+        """Add `key` after `delay` seconds, unless a timer already fires sooner: several
+        parts schedule the same key (backoff, a soak, the next drift check) and each needs
+        its own moment; a reconcile that comes early only schedules itself again."""
         loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(delay, self._fire, key)
+        when = loop.time() + delay
+        if (timer := self._timers.get(key)) is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timers[key] = loop.call_at(when, self._fire, key)
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
