@@ -128,7 +128,18 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     # then prod's values change; when prod runs again the approval no longer matches and
     # 1.3.0 is proposed anew.
     cluster.patch_spec(ns, "web-prod", {"suspend": True})
-    ok(alecton(cluster, ns, "approve", "web", "prod"))
+    # Approved with kubectl this time, claiming to be someone else: the API server records
+    # who really approved.
+    (pending,) = [p for p in promotions(cluster, ns, "web-prod") if p["spec"]["toVersion"] == "1.3.0"]
+    forged = {
+        "spec": {"approval": {"decision": "Approved", "digest": pending["spec"]["digest"], "by": "mallory"}}
+    }
+    name = pending["metadata"]["name"]
+    cluster.kubectl(
+        "patch", "promotions.alecton.dev", name, "-n", ns, "--type=merge", "-p", json.dumps(forged)
+    )
+    stamped = cluster.get("promotions.alecton.dev", name, ns) or {}
+    assert stamped["spec"]["approval"]["by"] not in ("", "mallory"), stamped["spec"]["approval"]
     app["spec"]["targets"][1]["values"] = {"replicaCount": 2}
     cluster.apply(app, namespace=ns)
     cluster.patch_spec(ns, "web-prod", {"suspend": False})
@@ -169,6 +180,14 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     wait_for(
         lambda: states(cluster, ns, "web-prod").get("1.4.0") == "Pending", 120, "1.4.0 pending after resume"
     )
+
+    # A version proposed by hand (an older one): it supersedes the pending 1.4.0 and goes
+    # through approval like any other.
+    ok(alecton(cluster, ns, "promote", "web", "--from", "staging", "--to", "prod", "1.2.0"))
+    wait_for(lambda: states(cluster, ns, "web-prod").get("1.2.0") == "Pending", 60, "1.2.0 proposed by hand")
+    assert states(cluster, ns, "web-prod")["1.4.0"] == "Superseded"
+    ok(alecton(cluster, ns, "approve", "web", "prod", "--version", "1.2.0"))
+    wait_for(lambda: spec_version(cluster, ns, "web-prod") == "1.2.0", 60, "prod at 1.2.0")
 
     # Nothing was proposed twice, across the restart.
     for name in ("web-staging", "web-prod"):
