@@ -175,6 +175,7 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     operator.restart()  # restarts propose nothing twice
     held = (cluster.get("deployments.alecton.dev", "web-prod", ns) or {})["status"]["promotion"]
     assert held["hold"]["reason"] == "Rollback" and "alecton resume" in held["message"], held
+    assert held["hold"]["by"] == "alecton-cli", held  # who set spec.rollback, from managedFields
     assert "1.4.0" not in states(cluster, ns, "web-prod")
     ok(alecton(cluster, ns, "resume", "web", "prod"))
     wait_for(

@@ -158,7 +158,7 @@ class Target:
         return cls(kubeconfig, context, namespace or current_namespace(kubeconfig, context))
 
     async def client(self) -> KubeClient:
-        return await KubeClient.connect(self.kubeconfig, self.context)
+        return await KubeClient.connect(self.kubeconfig, self.context, agent="alecton-cli")
 
 
 _RETRY_429_SECONDS = 30.0

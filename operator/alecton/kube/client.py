@@ -22,6 +22,8 @@ from alecton.api.models import GROUP, PLURALS, VERSION
 
 __all__ = ["ApiException", "KubeClient", "api_error_message", "deadline", "load_configuration"]
 
+_VERSION = "0.1"
+
 # Every API call has a deadline: a server that accepts connections and never answers
 # must not hold a worker forever (kubernetes_asyncio's default is no timeout at all).
 CONNECT_TIMEOUT = 5.0
@@ -81,8 +83,15 @@ class KubeClient:
     timeout: aiohttp.ClientTimeout = field(default_factory=deadline)
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
-        return cls(client.ApiClient(await load_configuration(kubeconfig, context)))
+    async def connect(
+        cls, kubeconfig: str | None = None, context: str | None = None, agent: str = "alecton-operator"
+    ) -> KubeClient:
+        """`agent` is the User-Agent, which the API server also takes as the field manager
+        of writes that name none: managedFields then say who changed spec.version (the CLI,
+        kubectl or the operator), and a promotion hold can say so."""
+        api = client.ApiClient(await load_configuration(kubeconfig, context))
+        api.user_agent = f"{agent}/{_VERSION}"
+        return cls(api)
 
     async def close(self) -> None:
         await self.api.close()
