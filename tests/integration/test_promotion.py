@@ -160,6 +160,10 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     # not proposed for prod until `alecton resume`.
     ok(alecton(cluster, ns, "rollback", "web", "prod", "1"))
     wait_phase(cluster, ns, "web-prod", "RolledBack", timeout=120)
+    # kubectl shows the desired version beside the one that runs.
+    header, row = cluster.kubectl("get", "adep", "web-prod", "-n", ns).stdout.splitlines()[:2]
+    columns = dict(zip(header.split(), row.split(), strict=False))
+    assert (columns["VERSION"], columns["RUNNING"]) == ("1.3.0", "1.0.0"), (header, row)
     wait_for(
         lambda: (
             ((cluster.get("deployments.alecton.dev", "web-prod", ns) or {}).get("status") or {})
