@@ -19,6 +19,7 @@ import pytest
 import yaml
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError
 from alecton.local.controlplane import free_port
+from alecton.reconcile.promotion import PromotionRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,8 +79,15 @@ VALID = {
     },
     "Cluster": {"context": "alecton-b"},
     "Deployment": {"application": "web", "target": "staging", "version": "1.0"},
+    "Promotion": {"deployment": "web-staging", "toVersion": "1.1", "digest": "d1"},
 }
-PARSERS = {"Image": Image, "Application": Application, "Cluster": Cluster, "Deployment": Deployment}
+PARSERS = {
+    "Image": Image,
+    "Application": Application,
+    "Cluster": Cluster,
+    "Deployment": Deployment,
+    "Promotion": PromotionRecord,
+}
 
 junk = st.one_of(
     st.none(),

@@ -6,6 +6,7 @@ automation until `alecton resume`."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -198,3 +199,47 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     for name in ("web-staging", "web-prod"):
         found = [(p["spec"]["toVersion"], p["spec"]["digest"]) for p in promotions(cluster, ns, name)]
         assert len(found) == len(set(found)), found
+
+
+def test_the_schema_guards_versions_and_approvals(crds: Cluster) -> None:
+    """What the API server refuses itself, with the field named: a Deployment with neither
+    version nor promotion, an approval of another digest, an approval changed later."""
+
+    def refused(*docs: dict[str, Any]) -> str:
+        listed = json.dumps({"kind": "List", "apiVersion": "v1", "items": list(docs)})
+        proc = crds.kubectl("apply", "-n", "default", "-f", "-", stdin=listed, check=False)
+        assert proc.returncode != 0, proc.stdout
+        return proc.stderr
+
+    bare = {**r.promoted("web", {}), "spec": {"application": "web", "target": "staging"}}
+    assert "give spec.version, or spec.promotion" in refused(bare)
+    both = r.promoted("web", {"versions": {"semver": "1.x", "pattern": "x"}})
+    assert "give exactly one of semver and pattern" in refused(both)
+
+    name = f"p-{uuid.uuid4().hex[:6]}"
+    promotion = {
+        "apiVersion": "alecton.dev/v1alpha1",
+        "kind": "Promotion",
+        "metadata": {"name": name},
+        "spec": {"deployment": "web-prod", "toVersion": "1.1.0", "digest": "d1"},
+    }
+    wrong = {**promotion, "spec": {**promotion["spec"], "approval": {"decision": "Approved", "digest": "d0"}}}
+    assert "must name this Promotion's own digest" in refused(wrong)
+    crds.apply(promotion, namespace="default")
+    approve = {"spec": {"approval": {"decision": "Approved", "digest": "d1"}}}
+    crds.kubectl(
+        "patch", "promotions.alecton.dev", name, "-n", "default", "--type=merge", "-p", json.dumps(approve)
+    )
+    reject = {"spec": {"approval": {"decision": "Rejected", "digest": "d1"}}}
+    changed = crds.kubectl(
+        "patch", "promotions.alecton.dev", name, "-n", "default", "--type=merge", "-p", json.dumps(reject),
+        check=False,
+    )  # fmt: skip
+    assert changed.returncode != 0 and "already decided" in changed.stderr, changed.stderr
+    moved = {"spec": {"toVersion": "9.9.9"}}
+    immutable = crds.kubectl(
+        "patch", "promotions.alecton.dev", name, "-n", "default", "--type=merge", "-p", json.dumps(moved),
+        check=False,
+    )  # fmt: skip
+    assert immutable.returncode != 0 and "immutable" in immutable.stderr, immutable.stderr
+    crds.kubectl("delete", "promotions.alecton.dev", name, "-n", "default")
