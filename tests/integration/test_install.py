@@ -19,7 +19,10 @@ SA_USER = "system:serviceaccount:alecton-system:alecton"
 
 
 def granted_rules(docs: list[dict]) -> set[tuple[str, str, str]]:
-    role = next(d for d in docs if d and d["kind"] == "ClusterRole")
+    # The operator's role (the approver role is for people).
+    role = next(
+        d for d in docs if d and d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-operator")
+    )
     return {
         (group, resource, verb)
         for rule in role["rules"]
