@@ -181,6 +181,11 @@ def deploy(
             # Deploying ends a held rollback: spec.rollback goes with the new version.
             patch = {"spec": {"version": version, "rollback": None}}
             obj = await client.patch("Deployment", where.namespace, existing["metadata"]["name"], patch)
+            if isinstance((existing.get("spec") or {}).get("promotion"), dict):
+                Console(stderr=True).print(
+                    f"note: {application} {target} has a promotion policy: a version set by hand holds "
+                    f"automation until `alecton resume {application} {target}`"
+                )
         if not wait:
             return None, obj
         generation = int(obj["metadata"]["generation"])
