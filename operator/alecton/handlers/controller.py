@@ -308,7 +308,8 @@ class Controller:
             if step.wrote_version:
                 return "promoted"  # the update's own event deploys the version
             snap = self._snapshot(ref) or snap
-            if not deployment.version:
+            app = self.indexes.application(ref.namespace, deployment.application)
+            if not deployment.version and isinstance(app, Application):  # else the plan says what is missing
                 waiting = str(
                     (snap.status.get("promotion") or {}).get("message") or "no version qualifies yet"
                 )
