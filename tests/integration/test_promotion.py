@@ -195,6 +195,21 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     ok(alecton(cluster, ns, "approve", "web", "prod", "--version", "1.2.0"))
     wait_for(lambda: spec_version(cluster, ns, "web-prod") == "1.2.0", 60, "prod at 1.2.0")
 
+    # A version deployed by hand holds automation too, and says who did it.
+    deployed = alecton(cluster, ns, "deploy", "web", "prod", "1.3.0")
+    assert deployed.returncode == 0 and "holds automation" in deployed.stderr, deployed.stderr
+    wait_for(
+        lambda: (
+            ((cluster.get("deployments.alecton.dev", "web-prod", ns) or {}).get("status") or {})
+            .get("promotion", {})
+            .get("hold")
+        ),
+        30,
+        "the ManualDeploy hold",
+    )
+    hold = (cluster.get("deployments.alecton.dev", "web-prod", ns) or {})["status"]["promotion"]["hold"]
+    assert (hold["reason"], hold["by"], hold["version"]) == ("ManualDeploy", "alecton-cli", "1.3.0"), hold
+
     # Nothing was proposed twice, across the restart.
     for name in ("web-staging", "web-prod"):
         found = [(p["spec"]["toVersion"], p["spec"]["digest"]) for p in promotions(cluster, ns, name)]

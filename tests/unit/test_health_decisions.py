@@ -248,6 +248,20 @@ def test_healthy_status_settles_a_verified_upgrade() -> None:
     assert history_health(status) == {2: True, 1: None}
 
 
+def test_a_failed_version_that_is_healthy_now_is_no_longer_a_failed_version() -> None:
+    """`alecton retry` is the way back for a version that failed its health check: once it
+    is healthy, promotion may offer it again."""
+    verifying = succeeded(verify_until=UNTIL)
+    version = verifying["history"][0]["version"]
+    failed = [
+        st.failed_version_entry(version, 1, "crashed", UNTIL),
+        st.failed_version_entry("0.9", 1, "x", UNTIL),
+    ]
+    status = st.healthy_status(ctx({**verifying, "failedVersions": failed}), health_of(CURRENT), 2)
+    assert [e["version"] for e in status["failedVersions"]] == ["0.9"]
+    assert "failedVersions" not in st.healthy_status(ctx(verifying), health_of(CURRENT), 2)
+
+
 def test_healthy_status_settles_an_automatic_rollback_as_rolled_back() -> None:
     verifying = succeeded(Action.ROLLBACK, rolled_back_to=1, verify_until=UNTIL)
     status = st.healthy_status(ctx(verifying), health_of(CURRENT), 2)

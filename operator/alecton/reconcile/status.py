@@ -286,6 +286,19 @@ def healthy_status(ctx: StatusContext, health: ReleaseHealth, revision: int) -> 
         # Keep what the helm action said (deployed/rolled back...), minus the verifying note.
         done = str(ctx.previous["message"]).split("; verifying health until")[0]
         message = f"{done}; {message}".replace("applied version", "deployed version", 1)
+    fields: dict[str, Any] = {
+        "health": health_field(health, revision),
+        "history": _history_marked(ctx.previous, revision, True),
+    }
+    # A version that failed before and is healthy now (`alecton retry`) is not a failed
+    # version any more: promotion may offer it again.
+    version = next(
+        (e.version for e in history_from_status(ctx.previous.get("history") or []) if e.revision == revision),
+        "",
+    )
+    failed = ctx.previous.get("failedVersions") or []
+    if version and any(e.get("version") == version for e in failed):
+        fields["failedVersions"] = [e for e in failed if e.get("version") != version]
     return ctx.patch(
         phase,
         message,
@@ -294,8 +307,7 @@ def healthy_status(ctx: StatusContext, health: ReleaseHealth, revision: int) -> 
             Condition(RECONCILING, False, "Healthy", ""),
             Condition(STALLED, False, "Healthy", ""),
         ],
-        health=health_field(health, revision),
-        history=_history_marked(ctx.previous, revision, True),
+        **fields,
     )
 
 
