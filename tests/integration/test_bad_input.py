@@ -79,7 +79,15 @@ VALID = {
     },
     "Cluster": {"context": "alecton-b"},
     "Deployment": {"application": "web", "target": "staging", "version": "1.0"},
-    "Promotion": {"deployment": "web-staging", "toVersion": "1.1", "digest": "d1"},
+    "Promotion": {
+        "deployment": "web-staging",
+        "application": "web",
+        "target": "staging",
+        "fromVersion": "1.0",
+        "toVersion": "1.1",
+        "reason": "newest",
+        "digest": "d1",
+    },
 }
 PARSERS = {
     "Image": Image,

@@ -236,7 +236,15 @@ def test_the_schema_guards_versions_and_approvals(crds: Cluster) -> None:
         "apiVersion": "alecton.dev/v1alpha1",
         "kind": "Promotion",
         "metadata": {"name": name},
-        "spec": {"deployment": "web-prod", "toVersion": "1.1.0", "digest": "d1"},
+        "spec": {
+            "deployment": "web-prod",
+            "application": "web",
+            "target": "prod",
+            "fromVersion": "1.0.0",
+            "toVersion": "1.1.0",
+            "reason": "by hand",
+            "digest": "d1",
+        },
     }
     wrong = {**promotion, "spec": {**promotion["spec"], "approval": {"decision": "Approved", "digest": "d0"}}}
     assert "must name this Promotion's own digest" in refused(wrong)

@@ -482,7 +482,7 @@ def test_the_soak_waits_exactly_as_long_as_it_has_left() -> None:
     choice = choose(prod_policy(), "1.4.0", ["1.4.0", "1.5.0"], (), source, NOW)
     assert choice == Choice(
         None,
-        "1.5.0 is healthy on staging since 2024-07-01T11:57:00Z; soak 10m ends in 7m",
+        "1.5.0 is healthy on staging since 2024-07-01T11:57:00Z; soak 10m ends at 2024-07-01T12:07:00Z",
         wait=7 * MINUTE,
     )
     choice = choose(prod_policy(), "1.4.0", ["1.4.0", "1.5.0"], (), source, NOW + 9 * MINUTE)
@@ -561,7 +561,7 @@ def test_after_the_soak_prod_gets_a_pending_promotion_and_approval_deploys_it() 
 
     _, soaking = step(prod, policy, images, source=source)
     assert (soaking.create, soaking.wait) == ([], 5 * MINUTE)
-    assert "soak 10m ends in 5m" in soaking.message
+    assert "soak 10m ends at " in soaking.message
 
     _, proposed = step(prod, policy, images, source=source, now=NOW + 5 * MINUTE)
     (promotion,) = proposed.create
@@ -873,3 +873,9 @@ def test_the_status_says_what_automation_does_and_what_it_recorded() -> None:
         "since": TODAY,
         "version": "1.3.0",
     }
+
+
+def test_no_automatic_downgrade_from_a_version_outside_the_policy() -> None:
+    policy = PromotionPolicy.parse({"versions": {"semver": ">=1.4.0 <2"}})
+    choice = choose(policy, "2.1.0", ["1.9.0", "2.1.0"], (), None, 0.0)
+    assert choice.version is None

@@ -389,3 +389,11 @@ def test_is_newer_is_a_strict_order(case: tuple[VersionPolicy, list[str], set[st
         for b in versions:
             if policy.qualifies(a) and policy.qualifies(b):
                 assert not (policy.is_newer(a, b) and policy.is_newer(b, a))
+
+
+def test_never_newer_than_a_version_outside_the_range_that_sorts_above() -> None:
+    """A hotfix deployed by hand (2.1.0) under a policy `<2`: automation must not go down."""
+    policy = VersionPolicy.parse({"semver": ">=1.4.0 <2"})
+    assert not policy.is_newer("1.9.0", "2.1.0")
+    assert policy.is_newer("1.9.0", "1.2.0")  # below the range: going up is fine
+    assert policy.is_newer("1.9.0", "latest")  # not orderable at all

@@ -118,6 +118,8 @@ class Indexes:
         self.clusters: Mapping[Any, Any] = {}
         self.images: Mapping[Any, Any] = {}
         self.promotions: Mapping[Any, Any] = {}
+        self.by_application: Mapping[Any, Any] = {}
+        self.versions: Mapping[Any, Any] = {}
 
     @staticmethod
     def _one(index: Mapping[Any, Any], key: Any) -> Any:
@@ -138,21 +140,25 @@ class Indexes:
         return list(self.images[key]) if key in self.images else []
 
     def image_versions(self, namespace: str, name: str) -> list[str]:
-        return [key[2] for key in list(self.images) if key[0] == namespace and key[1] == name]
+        key = (namespace, name)
+        return list(dict.fromkeys(self.versions[key])) if key in self.versions else []
+
+    def of_application(self, namespace: str, application: str) -> list[ObjectRef]:
+        key = (namespace, application)
+        return [ref for ref, _ in self.by_application[key]] if key in self.by_application else []
 
     def promotions_for(self, namespace: str, deployment: str) -> list[PromotionRecord]:
         key = (namespace, deployment)
         return list(self.promotions[key]) if key in self.promotions else []
 
-    def followers(self, namespace: str, application: str, target: str) -> list[Deployment]:
+    def followers(self, namespace: str, application: str, target: str) -> list[ObjectRef]:
         """Deployments of `application` whose spec.promotion follows `target`."""
-        return [
-            dep
-            for key in list(self.pairs)
-            if key[0] == namespace and key[1] == application
-            for dep in self.pairs[key]
-            if dep.promotion_source == target
-        ]
+        key = (namespace, application)
+        return (
+            [ref for ref, source in self.by_application[key] if source == target]
+            if key in self.by_application
+            else []
+        )
 
     def deployments_for_pair(self, namespace: str, application: str, target: str) -> list[Deployment]:
         key = (namespace, application, target)
@@ -217,7 +223,7 @@ class Controller:
         spec = (snap.body.get("spec") or {}) if snap else {}
         if spec.get("application") and spec.get("target"):
             for follower in self.indexes.followers(ref.namespace, spec["application"], spec["target"]):
-                self.queue.add(follower.ref)
+                self.queue.add(follower)
 
     def namespace_changed(self, namespace: str, application: str | None = None) -> None:
         """An Application, Cluster or Image changed: requeue the Deployments it may affect.

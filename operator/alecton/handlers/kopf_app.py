@@ -125,6 +125,26 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
             return {}
         return {(image.ref.namespace, image.name, image.version): image}
 
+    # For promotion: which Deployments of an application follow which target, the
+    # Deployments of an application, the versions of an image name (direct lookups, so an
+    # event costs no scan of the whole index).
+    @kopf.index(GROUP, VERSION, "deployments", id="by_application", registry=registry)
+    async def by_application(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        spec = body.get("spec") or {}
+        namespace, name = _key(body)
+        if not spec.get("application"):
+            return {}
+        promotion = spec.get("promotion")
+        source = str(promotion.get("from") or "") if isinstance(promotion, dict) else ""
+        return {(namespace, str(spec["application"])): (ObjectRef(namespace, name), source)}
+
+    @kopf.index(GROUP, VERSION, "images", id="image_versions", registry=registry)
+    async def image_versions(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        spec = body.get("spec") or {}
+        if not spec.get("name") or not spec.get("version"):
+            return {}
+        return {(body["metadata"]["namespace"], str(spec["name"])): str(spec["version"])}
+
     @kopf.index(GROUP, VERSION, "promotions", id="promotions", registry=registry)
     async def promotions(body: kopf.Body, **_: Any) -> dict[Any, Any]:
         record = PromotionRecord.parse(_raw(body))
@@ -138,6 +158,8 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         idx.clusters = kwargs["clusters"]
         idx.images = kwargs["images"]
         idx.promotions = kwargs["promotions"]
+        idx.by_application = kwargs["by_application"]
+        idx.versions = kwargs["image_versions"]
 
     # ----- events -> queue ---------------------------------------------------------------
     # Handlers are async: kopf runs sync handlers in threads, and the queue is not thread-safe.

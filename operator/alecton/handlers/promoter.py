@@ -7,6 +7,7 @@ reconcile then deploys spec.version like any other.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from alecton.api.models import Application, Deployment
 from alecton.kube.client import api_error_message
 from alecton.reconcile import promotion as pr
 from alecton.reconcile import status as st
-from alecton.reconcile.plan import Action
+from alecton.reconcile.plan import Action, owner_of
 
 if TYPE_CHECKING:
     from alecton.handlers.controller import Controller, DeploymentSnapshot
@@ -68,12 +69,7 @@ class Promoter:
             pr.field_manager_of(managed, ("spec", "rollback")),
             now_text,
         )
-        siblings = [
-            indexes.deployment(dep.ref)
-            for key in list(indexes.pairs)
-            if key[0] == ns and key[1] == deployment.application
-            for dep in indexes.pairs[key]
-        ]
+        siblings = [indexes.deployment(ref) for ref in indexes.of_application(ns, deployment.application)]
         failed = {
             str(entry.get("version"))
             for sibling in siblings
@@ -81,9 +77,14 @@ class Promoter:
             for entry in sibling.status.get("failedVersions") or []
             if isinstance(entry, dict) and entry.get("version")
         }
+        own_failed = {
+            str(entry.get("version"))
+            for entry in status.get("failedVersions") or []
+            if isinstance(entry, dict) and entry.get("version")
+        }
         source = None
         if policy.source:
-            owner = next(iter(indexes.deployments_for_pair(ns, deployment.application, policy.source)), None)
+            owner = owner_of(indexes.deployments_for_pair(ns, deployment.application, policy.source))
             source_snap = indexes.deployment(owner.ref) if owner else None
             source = (
                 pr.source_of(
@@ -107,8 +108,10 @@ class Promoter:
             now,
             requested,
         )
-        digest = await self._digest(snap, deployment, choice.version) if choice.version else ""
-        if choice.version and not digest:
+        digest = ""
+        if choice.version and hold.hold is None:  # held: nothing is proposed, no inputs to read
+            digest = await self._digest(snap, deployment, choice.version, policy)
+        if choice.version and hold.hold is None and not digest:
             return PromotionStep()  # the version's inputs are incomplete now: look again on the next change
         promotions = indexes.promotions_for(ns, deployment.ref.name)
         actions = pr.act(
@@ -118,7 +121,7 @@ class Promoter:
             choice,
             digest,
             promotions,
-            failed,
+            own_failed,  # an Applied Promotion fails when its version fails *here*
             now,
             hold.hold,
             application=deployment.application,
@@ -130,13 +133,22 @@ class Promoter:
                 # A new Promotion shows its state at once (kubectl get aprom), not a blank.
                 await self._set_state(ns, spec["name"], pr.PENDING, choice.reason, now_text)
         if actions.write_version and actions.write_version != deployment.version:
-            await self.controller.kube.apply(
-                "Deployment",
-                ns,
-                deployment.ref.name,
-                {"spec": {"version": actions.write_version}},
-                pr.FIELD_MANAGER,
-            )
+            try:
+                # The decision was made on this resourceVersion: if a person changed the
+                # Deployment meanwhile, the apply fails (409) instead of overwriting them.
+                await self.controller.kube.apply(
+                    "Deployment",
+                    ns,
+                    deployment.ref.name,
+                    {"spec": {"version": actions.write_version}},
+                    pr.FIELD_MANAGER,
+                    resource_version=str(snap.body["metadata"].get("resourceVersion") or ""),
+                )
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                self.controller.queue.add(deployment.ref)  # decide again on the new object
+                return PromotionStep(wrote_version=True)
             await self.controller._event(
                 snap, "Normal", "Promoted", f"version {actions.write_version}: {choice.reason}"
             )
@@ -181,14 +193,17 @@ class Promoter:
         keys = set(old) | set(new)
         return any(old.get(k) != new.get(k) for k in keys if k != "checkedAt")
 
-    async def _digest(self, snap: DeploymentSnapshot, deployment: Deployment, version: str) -> str:
+    async def _digest(
+        self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: pr.PromotionPolicy
+    ) -> str:
         """The digest of the inputs `version` would deploy with: the fingerprint of the
         release the ordinary reconcile would make (chart, values with valuesFrom, image,
-        cluster, target)."""
+        cluster, target), and the approval mode, so that an approval the operator gave
+        under `Automatic` is not taken for a person's after a switch to `Manual`."""
         plan = await self.controller._plan(replace(deployment, version=version, rollback=None), snap)
         if plan.desired is None or plan.action not in (Action.UPGRADE, Action.NOTHING, Action.HELD):
             return ""
-        return plan.desired.fingerprint
+        return hashlib.sha256(f"{plan.desired.fingerprint}\0{policy.approval}".encode()).hexdigest()[:32]
 
     async def _create(self, snap: DeploymentSnapshot, deployment: Deployment, spec: dict[str, Any]) -> bool:
         """Create the Promotion; False when it existed already."""

@@ -151,12 +151,22 @@ class KubeClient:
         )
 
     async def apply(
-        self, kind: str, namespace: str, name: str, fields: dict[str, Any], field_manager: str
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        fields: dict[str, Any],
+        field_manager: str,
+        resource_version: str = "",
     ) -> dict[str, Any]:
-        """Server-side apply of `fields` (spec and metadata parts) as `field_manager`: the
-        API server records who set each field (managedFields), which is how a change by
-        someone else is told apart from ours."""
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name}, **fields}
+        """Server-side apply of `fields` (spec parts) as `field_manager`: the API server
+        records who set each field (managedFields), which is how a change by someone else
+        is told apart from ours. `resource_version`: apply only to that version of the
+        object (409 otherwise)."""
+        metadata: dict[str, Any] = {"name": name}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": metadata, **fields}
         return await self._custom.patch_namespaced_custom_object(
             GROUP,
             VERSION,

@@ -519,7 +519,9 @@ def _choose_from_source(
         return Choice(
             None,
             f"{version} is healthy on {target} since {_rfc3339(source.healthy_since)}; "
-            f"soak {_duration(policy.soak)} ends in {_duration(ends - now, up=True)}",
+            # A fixed time, not a countdown: the message (and so status) stays the same
+            # on every reconcile until the soak ends.
+            f"soak {_duration(policy.soak)} ends at {_rfc3339(ends)}",
             wait=ends - now,
         )
     soak = f"soak {_duration(policy.soak)}" if policy.soak else "no soak"

@@ -104,16 +104,22 @@ class VersionPolicy:
     def is_newer(self, candidate: str, than: str) -> bool:
         """Whether `candidate` should supersede `than` (e.g. a pending, not yet started deploy).
 
-        A candidate that does not qualify is never newer. If `than` does not qualify (the
-        policy changed under it), any qualifying candidate is newer. Otherwise precedence
-        alone decides: a version that ranks level is *not* newer, so `v1.0.0` does not
-        replace a pending `1.0.0`, which would only churn.
+        A candidate that does not qualify is never newer. A `than` outside the policy but
+        still orderable (a semver version outside the range, a version the pattern keys) is
+        compared all the same: automation never goes *down* from a hotfix deployed by hand
+        or from a range narrowed under it. Only a `than` that cannot be ordered at all is
+        older than any qualifying candidate. Precedence alone decides: a version that ranks
+        level is *not* newer, so `v1.0.0` does not replace a pending `1.0.0`.
         """
         if not self.qualifies(candidate):
             return False
-        if not self.qualifies(than):
+        if not self._orderable(than):
             return True
         return self._precedence(candidate, than) > 0
+
+    def _orderable(self, version: str) -> bool:
+        """Whether `version` has a place in this policy's order (qualifying or not)."""
+        return self.qualifies(version)
 
     def _sorts_after(self, a: str, b: str) -> bool:
         """The total order `newest` uses: precedence first, then the greater string."""
@@ -176,6 +182,9 @@ class SemverPolicy(VersionPolicy):
     def _precedence(self, a: str, b: str) -> int:
         # Semver precedence: build metadata ("+...") and the "v" prefix do not count.
         return int(nodesemver.compare(a, b, False))
+
+    def _orderable(self, version: str) -> bool:
+        return _parse_semver(version) is not None
 
 
 @dataclass(frozen=True)
