@@ -33,6 +33,12 @@ def states(cluster: Cluster, ns: str, deployment: str) -> dict[str, str]:
     return {p["spec"]["toVersion"]: (p.get("status") or {}).get("state", "") for p in found}
 
 
+def promotion_status(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return ((cluster.get("deployments.alecton.dev", name, ns) or {}).get("status") or {}).get(
+        "promotion"
+    ) or {}
+
+
 def spec_version(cluster: Cluster, ns: str, name: str) -> str:
     return str(
         ((cluster.get("deployments.alecton.dev", name, ns) or {}).get("spec") or {}).get("version", "")
@@ -165,20 +171,12 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     header, row = cluster.kubectl("get", "adep", "web-prod", "-n", ns).stdout.splitlines()[:2]
     columns = dict(zip(header.split(), row.split(), strict=False))
     assert (columns["VERSION"], columns["RUNNING"]) == ("1.3.0", "1.0.0"), (header, row)
-    wait_for(
-        lambda: (
-            ((cluster.get("deployments.alecton.dev", "web-prod", ns) or {}).get("status") or {})
-            .get("promotion", {})
-            .get("hold")
-        ),
-        30,
-        "the hold in status",
-    )
+    wait_for(lambda: promotion_status(cluster, ns, "web-prod").get("hold"), 30, "the hold in status")
     ok(alecton(cluster, ns, "image", "create", "web", "1.4.0", GOOD))
     wait_for(lambda: states(cluster, ns, "web-staging").get("1.4.0") == "Applied", 120, "staging at 1.4.0")
     wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
     operator.restart()  # restarts propose nothing twice
-    held = (cluster.get("deployments.alecton.dev", "web-prod", ns) or {})["status"]["promotion"]
+    held = promotion_status(cluster, ns, "web-prod")
     assert held["hold"]["reason"] == "Rollback" and "alecton resume" in held["message"], held
     assert held["hold"]["by"] == "alecton-cli", held  # who set spec.rollback, from managedFields
     assert "1.4.0" not in states(cluster, ns, "web-prod")
@@ -198,16 +196,8 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     # A version deployed by hand holds automation too, and says who did it.
     deployed = alecton(cluster, ns, "deploy", "web", "prod", "1.3.0")
     assert deployed.returncode == 0 and "holds automation" in deployed.stderr, deployed.stderr
-    wait_for(
-        lambda: (
-            ((cluster.get("deployments.alecton.dev", "web-prod", ns) or {}).get("status") or {})
-            .get("promotion", {})
-            .get("hold")
-        ),
-        30,
-        "the ManualDeploy hold",
-    )
-    hold = (cluster.get("deployments.alecton.dev", "web-prod", ns) or {})["status"]["promotion"]["hold"]
+    wait_for(lambda: promotion_status(cluster, ns, "web-prod").get("hold"), 30, "the ManualDeploy hold")
+    hold = promotion_status(cluster, ns, "web-prod")["hold"]
     assert (hold["reason"], hold["by"], hold["version"]) == ("ManualDeploy", "alecton-cli", "1.3.0"), hold
 
     # Nothing was proposed twice, across the restart.

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from alecton.cli import promote, session
+from alecton.cli import deploy, session
 from alecton.cli.logic import WaitOutcome
 from alecton.cli.main import app
 from alecton.cli.promote import (
@@ -327,7 +327,7 @@ class FakeKube:
 def no_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setattr(session, "current_namespace", lambda kubeconfig, context: "context-namespace")
-    monkeypatch.setattr(promote, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(deploy, "_POLL_SECONDS", 0.01)
 
 
 @pytest.fixture

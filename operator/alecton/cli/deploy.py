@@ -38,7 +38,7 @@ from alecton.cli.session import (
     handle_errors,
     run_api,
 )
-from alecton.kube.client import KubeClient
+from alecton.kube.client import ApiException, KubeClient
 from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION
 
 WaitOption = Annotated[
@@ -94,13 +94,20 @@ async def wait_for(
     outcome: Callable[[dict[str, Any]], WaitOutcome],
     timeout: float,
     what: str,
+    kind: str = "Deployment",
 ) -> tuple[WaitOutcome, dict[str, Any]]:
+    """Poll object `name` of `kind` until `outcome` says done; progress on stderr."""
     console = Console(stderr=True)
     deadline = time.monotonic() + timeout
     last_message = ""
     with console.status(f"{what}...") as spinner:
         while True:
-            obj = await client.get("Deployment", namespace, name)
+            try:
+                obj = await client.get(kind, namespace, name)
+            except ApiException as error:
+                if error.status == 404:
+                    raise CliError(f"{kind} {name} was deleted while waiting", EXIT_ERROR) from None
+                raise
             result = outcome(obj)
             if result.done:
                 return result, obj

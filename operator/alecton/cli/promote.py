@@ -12,14 +12,11 @@ first, so they are unit-tested without a cluster.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from alecton.api.models import release_name
 from alecton.cli.deploy import (
@@ -28,13 +25,13 @@ from alecton.cli.deploy import (
     TimeoutOption,
     find_deployment,
     require_deployment,
+    wait_for,
 )
 from alecton.cli.logic import WaitOutcome, age, field_selector, running_version
 from alecton.cli.output import (
     EXIT_CONFLICT,
     EXIT_ERROR,
     EXIT_NOT_FOUND,
-    EXIT_TIMEOUT,
     EXIT_USAGE,
     OutputFormat,
     emit,
@@ -74,7 +71,6 @@ EXIT_DECIDE_ERROR = 2
 APPROVER_ROLE = "alecton-approver"
 _OPEN_STATES = frozenset({PENDING, APPROVED})
 _FINAL_FAILED = frozenset({SUPERSEDED, REJECTED, FAILED})
-_POLL_SECONDS = 1.0
 _PATCH_ATTEMPTS = 3
 
 
@@ -392,35 +388,6 @@ async def decide(
         raise
 
 
-async def wait_promotion(
-    client: KubeClient, namespace: str, name: str, timeout: float, what: str
-) -> tuple[WaitOutcome, dict[str, Any]]:
-    """Poll the Promotion until it is final; progress on stderr."""
-    console = Console(stderr=True)
-    deadline = time.monotonic() + timeout
-    last = ""
-    with console.status(f"{what}...") as spinner:
-        while True:
-            try:
-                obj = await client.get("Promotion", namespace, name)
-            except ApiException as error:
-                if error.status == 404:
-                    raise CliError(f"Promotion {name} was deleted while waiting", EXIT_ERROR) from None
-                raise
-            result = promotion_outcome(obj)
-            if result.done:
-                return result, obj
-            if result.message != last:
-                last = result.message
-                spinner.update(f"{what}: {result.message}")
-            if time.monotonic() >= deadline:
-                raise CliError(
-                    f"timed out after {timeout:.0f} s {what.lower()}; last state: {result.message}",
-                    EXIT_TIMEOUT,
-                )
-            await asyncio.sleep(_POLL_SECONDS)
-
-
 # ---------------------------------------------------------------------------
 # Commands
 
@@ -480,12 +447,14 @@ def approve(
             return promotion, others, None, promotion
         _print_decided(promotion, "approved", output)
         _note_others(others, "approve")
-        result, final = await wait_promotion(
+        result, final = await wait_for(
             client,
             where.namespace,
             _name(promotion),
+            promotion_outcome,
             timeout,
             f"Waiting for the operator to apply {change_text(promotion)}",
+            kind="Promotion",
         )
         return promotion, [], result, final
 

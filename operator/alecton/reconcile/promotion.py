@@ -791,9 +791,9 @@ def _rfc3339(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _duration(seconds: float, up: bool = False) -> str:
-    """A duration as people write it ("1h30m", "7m", "45s"); `up` rounds a remainder up."""
-    total = max(0, math.ceil(seconds) if up else math.floor(seconds))
+def _duration(seconds: float) -> str:
+    """A duration as people write it ("1h30m", "7m", "45s")."""
+    total = max(0, math.floor(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
