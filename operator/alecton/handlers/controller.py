@@ -42,6 +42,7 @@ from alecton.helm.release import (
     carry_recorded,
     history_after_upgrade,
     history_from_status,
+    mark_cause,
     mark_health,
     owner_description,
 )
@@ -51,6 +52,7 @@ from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labe
 from alecton.kube.values_sources import fetch_values_sources
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
+from alecton.reconcile.cause import cause_of
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
@@ -437,6 +439,8 @@ class Controller:
                     )
                 if plan.health_failure:
                     history = mark_health(history, recorded.release_revision, False)
+                if released is not None or plan.action is Action.ROLLBACK:
+                    history = mark_cause(history, history[0].revision, cause_of(plan, deployment, recorded))
                 verify_until = await self.verifier.start(deployment, plan, access, history, logger)
             if moved_from is not None:
                 after = await self._remove_moved(snap, deployment, moved_from, logger)

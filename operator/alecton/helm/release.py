@@ -26,6 +26,16 @@ def owner_from_description(description: str) -> str | None:
 
 _MAX_CORRECTIONS = 5
 
+# What made a revision, recorded in status.history[].cause.
+DEPLOY, PROMOTION, ROLLBACK, AUTOMATIC_ROLLBACK, RETRY = (
+    "deploy",
+    "promotion",
+    "rollback",
+    "automatic-rollback",
+    "retry",
+)
+CAUSES = (DEPLOY, PROMOTION, ROLLBACK, AUTOMATIC_ROLLBACK, RETRY)
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -50,6 +60,7 @@ class HistoryEntry:
     version: str = ""  # Image version, when alecton made (or rolled back to) the revision
     healthy: bool | None = None  # did the revision become healthy (None: not checked yet)
     corrections: tuple[Correction, ...] = ()  # newest first; helm never sees them
+    cause: str = ""  # what made the revision (CAUSES); "" when not known
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -66,6 +77,8 @@ class HistoryEntry:
             entry["healthy"] = self.healthy
         if self.corrections:
             entry["corrections"] = [c.as_status() for c in self.corrections]
+        if self.cause:
+            entry["cause"] = self.cause
         return entry
 
 
@@ -149,6 +162,7 @@ def _entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
             for c in item.get("corrections") or []
             if isinstance(c, dict)
         ),
+        cause=str(item.get("cause") or ""),
     )
 
 
@@ -182,11 +196,11 @@ def history_after_upgrade(
 
 
 def carry_recorded(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
-    """Helm knows nothing of health or drift corrections: keep what status recorded per
-    revision."""
+    """Helm knows nothing of health, drift corrections or causes: keep what status recorded
+    per revision."""
     known = {entry.revision: entry for entry in recorded}
     return [
-        replace(entry, healthy=old.healthy, corrections=old.corrections)
+        replace(entry, healthy=old.healthy, corrections=old.corrections, cause=old.cause)
         if (old := known.get(entry.revision))
         else entry
         for entry in history
@@ -203,6 +217,12 @@ def record_correction(
         else e
         for e in history
     ]
+
+
+def mark_cause(history: list[HistoryEntry], revision: int, cause: str) -> list[HistoryEntry]:
+    """Record what made `revision` (helm's description says only "Upgrade complete" or
+    "Rollback to 2", not whether a person, a promotion or a failed health check did it)."""
+    return [replace(e, cause=cause) if e.revision == revision and cause else e for e in history]
 
 
 def mark_health(history: list[HistoryEntry], revision: int, healthy: bool) -> list[HistoryEntry]:
