@@ -87,6 +87,35 @@ async def require_deployment(
     return dep
 
 
+async def request_deploy(
+    client: KubeClient, namespace: str, application: str, target: str, version: str
+) -> tuple[dict[str, Any], bool]:
+    """DeployApplication: create or update the Deployment; (it, whether it has a promotion
+    policy, which a version set by hand now holds)."""
+    existing = await find_deployment(client, namespace, application, target)
+    if existing is None:
+        body = deployment_body(application, target, version)
+        return await client.create("Deployment", namespace, body), False
+    # Deploying ends a held rollback: spec.rollback goes with the new version.
+    patch = {"spec": {"version": version, "rollback": None}}
+    obj = await client.patch("Deployment", namespace, existing["metadata"]["name"], patch)
+    return obj, isinstance((existing.get("spec") or {}).get("promotion"), dict)
+
+
+def request_id() -> str:
+    """A new id for a request the operator answers once (rollback, retry, drift check)."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+async def request_rollback(
+    client: KubeClient, namespace: str, application: str, target: str, revision: int, request: str
+) -> dict[str, Any]:
+    """RollbackApplication: ask the operator to roll the Deployment back to `revision`."""
+    dep = await require_deployment(client, namespace, application, target)
+    patch = {"spec": {"rollback": {"revision": revision, "requestId": request}}}
+    return await client.patch("Deployment", namespace, dep["metadata"]["name"], patch)
+
+
 async def wait_for(
     client: KubeClient,
     namespace: str,
@@ -179,20 +208,12 @@ def deploy(
             fail("not deployed", EXIT_ERROR)
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
-        existing = await find_deployment(client, where.namespace, application, target)
-        if existing is None:
-            obj = await client.create(
-                "Deployment", where.namespace, deployment_body(application, target, version)
+        obj, promoted = await request_deploy(client, where.namespace, application, target, version)
+        if promoted:
+            Console(stderr=True).print(
+                f"note: {application} {target} has a promotion policy: a version set by hand holds "
+                f"automation until `alecton resume {application} {target}`"
             )
-        else:
-            # Deploying ends a held rollback: spec.rollback goes with the new version.
-            patch = {"spec": {"version": version, "rollback": None}}
-            obj = await client.patch("Deployment", where.namespace, existing["metadata"]["name"], patch)
-            if isinstance((existing.get("spec") or {}).get("promotion"), dict):
-                Console(stderr=True).print(
-                    f"note: {application} {target} has a promotion policy: a version set by hand holds "
-                    f"automation until `alecton resume {application} {target}`"
-                )
         if not wait:
             return None, obj
         generation = int(obj["metadata"]["generation"])
@@ -227,24 +248,18 @@ def rollback(
 ) -> None:
     """Roll APPLICATION on TARGET back to REVISION (RollbackApplication)."""
     where = Target.of(kubeconfig, context, namespace)
-    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    request = request_id()
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
-        dep = await require_deployment(client, where.namespace, application, target)
-        name = dep["metadata"]["name"]
-        obj = await client.patch(
-            "Deployment",
-            where.namespace,
-            name,
-            {"spec": {"rollback": {"revision": revision, "requestId": request_id}}},
-        )
+        obj = await request_rollback(client, where.namespace, application, target, revision, request)
+        name = obj["metadata"]["name"]
         if not wait:
             return None, obj
         return await wait_for(
             client,
             where.namespace,
             name,
-            lambda o: rollback_outcome(o, revision, request_id),
+            lambda o: rollback_outcome(o, revision, request),
             timeout,
             f"Rolling back {application} on {target} to revision {revision}",
         )
@@ -273,14 +288,12 @@ def retry(
     A version that failed its health check is otherwise not tried again until something
     changes."""
     where = Target.of(kubeconfig, context, namespace)
-    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    request = request_id()
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
         dep = await require_deployment(client, where.namespace, application, target)
         name = dep["metadata"]["name"]
-        obj = await client.patch(
-            "Deployment", where.namespace, name, {"spec": {"retryRequestId": request_id}}
-        )
+        obj = await client.patch("Deployment", where.namespace, name, {"spec": {"retryRequestId": request}})
         if not wait:
             return None, obj
         generation = int(obj["metadata"]["generation"])
@@ -294,7 +307,7 @@ def retry(
         )
 
     result, obj = run_api(run, where)
-    _finish(result, obj, output, f"deployment {obj['metadata']['name']}: retry {request_id} requested")
+    _finish(result, obj, output, f"deployment {obj['metadata']['name']}: retry {request} requested")
 
 
 def drift(
@@ -316,7 +329,7 @@ def drift(
     The operator does the comparison, with its identity for that Cluster; this prints what
     drifted. Exit 0: in sync; 1: drifted (in mode Correct: still drifted after correcting)."""
     where = Target.of(kubeconfig, context, namespace)
-    request_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    request = request_id()
 
     async def run(client: KubeClient) -> tuple[WaitOutcome, dict[str, Any]]:
         dep = await require_deployment(client, where.namespace, application, target)
@@ -325,13 +338,13 @@ def drift(
             "Deployment",
             where.namespace,
             name,
-            {"metadata": {"annotations": {DRIFT_CHECK_ANNOTATION: request_id}}},
+            {"metadata": {"annotations": {DRIFT_CHECK_ANNOTATION: request}}},
         )
         return await wait_for(
             client,
             where.namespace,
             name,
-            lambda o: drift_outcome(o, request_id),
+            lambda o: drift_outcome(o, request),
             timeout,
             f"Comparing {application} on {target} with the cluster",
         )

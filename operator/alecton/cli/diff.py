@@ -165,22 +165,23 @@ async def compute(
     return diff_release(wanted, live, previous), desired
 
 
-def show(result: DiffResult, desired: DesiredRelease, output: OutputFormat) -> None:
+def diff_view(result: DiffResult, desired: DesiredRelease) -> dict[str, Any]:
+    """The diff as data (-o json|yaml, the HTTP API)."""
     redact = desired.redactor.redact  # strings from valuesFrom Secrets, wherever they ended up
+    return {
+        "changed": result.changed,
+        "summary": result.summary,
+        "release": desired.name,
+        "namespace": desired.namespace,
+        "version": desired.version,
+        "objects": [{**o.as_status(), "diff": redact(o.diff)} for o in result.objects if o.diff or o.fields],
+    }
+
+
+def show(result: DiffResult, desired: DesiredRelease, output: OutputFormat) -> None:
+    redact = desired.redactor.redact
     if output is not OutputFormat.table:
-        emit(
-            {
-                "changed": result.changed,
-                "summary": result.summary,
-                "release": desired.name,
-                "namespace": desired.namespace,
-                "version": desired.version,
-                "objects": [
-                    {**o.as_status(), "diff": redact(o.diff)} for o in result.objects if o.diff or o.fields
-                ],
-            },
-            output,
-        )
+        emit(diff_view(result, desired), output)
         return
     text = redact(result.text())
     if text and sys.stdout.isatty():

@@ -69,27 +69,29 @@ def image_create(
 
     Idempotent for the same reference; images are immutable."""
     target = Target.of(kubeconfig, context, namespace)
-    body = image_body(name, version, image_ref)
-
-    async def create(client: KubeClient) -> tuple[str, dict[str, Any]]:
-        selector = field_selector(**{"spec.name": name, "spec.version": version})
-        for existing in await client.list("Image", target.namespace, field_selector=selector):
-            return _same_or_immutable(existing, image_ref)
-        try:
-            return "created", await client.create("Image", target.namespace, body)
-        except ApiException as error:
-            if error.status != 409:
-                raise
-        # Created concurrently (a CI retry): same rules as above.
-        return _same_or_immutable(
-            await client.get("Image", target.namespace, body["metadata"]["name"]), image_ref
-        )
-
-    result, obj = run_api(create, target)
+    result, obj = run_api(lambda c: create_image(c, target.namespace, name, version, image_ref), target)
     if output is OutputFormat.table:
         typer.echo(f"image {name} {version} {result} ({obj['metadata']['name']}: {obj['spec']['image']})")
     else:
         emit(obj, output)
+
+
+async def create_image(
+    client: KubeClient, namespace: str, name: str, version: str, image_ref: str
+) -> tuple[str, dict[str, Any]]:
+    """CreateImage: ("created" or "unchanged", the Image); a CliError (conflict) when the
+    version is recorded with another reference."""
+    body = image_body(name, version, image_ref)
+    selector = field_selector(**{"spec.name": name, "spec.version": version})
+    for existing in await client.list("Image", namespace, field_selector=selector):
+        return _same_or_immutable(existing, image_ref)
+    try:
+        return "created", await client.create("Image", namespace, body)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    # Created concurrently (a CI retry): same rules as above.
+    return _same_or_immutable(await client.get("Image", namespace, body["metadata"]["name"]), image_ref)
 
 
 def _same_or_immutable(existing: dict[str, Any], image_ref: str) -> tuple[str, dict[str, Any]]:

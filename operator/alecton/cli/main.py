@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alecton import __version__
-from alecton.cli import deploy, diff, images, local, operator, promote
+from alecton.cli import deploy, diff, images, local, operator, promote, web
 from alecton.cli.help import CliTyper
 from alecton.cli.session import (
     ContextOption,
@@ -33,6 +33,7 @@ app.add_typer(images.image_app, name="image")
 app.add_typer(images.app_app, name="app")
 deploy.register(app)
 promote.register(app)
+web.register(app)
 # diff's docstring is one long paragraph: the listing gets a one-sentence summary.
 app.command(
     "diff",

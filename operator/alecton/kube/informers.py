@@ -99,8 +99,10 @@ class Informer:
         resource: Resource,
         namespace: str,
         on_change: Callable[[], None],
+        field_selector: str = "",
     ) -> None:
         self.api = api
+        self._selector = [("fieldSelector", field_selector)] if field_selector else []
         self.resource = resource
         self.namespace = namespace
         self.objects: dict[str, dict[str, Any]] = {}
@@ -143,7 +145,8 @@ class Informer:
                 await asyncio.sleep(delay)
 
     async def _list(self) -> str:
-        listing = await _get_json(self.api, self.resource.path(self.namespace), [], _LIST_DEADLINE)
+        path = self.resource.path(self.namespace)
+        listing = await _get_json(self.api, path, self._selector, _LIST_DEADLINE)
         self.objects = {
             str(item["metadata"]["name"]): item
             for item in listing.get("items") or []
@@ -161,6 +164,7 @@ class Informer:
             self.resource.path(self.namespace),
             "GET",
             query_params=[
+                *self._selector,
                 ("watch", "true"),
                 ("resourceVersion", version),
                 ("allowWatchBookmarks", "true"),

@@ -1,0 +1,156 @@
+"""`alecton dashboard` (the dashboard and HTTP API on a person's machine) and `alecton web`
+(the same server in a cluster, behind an authenticating proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from alecton.cli.output import EXIT_USAGE, fail
+from alecton.cli.session import (
+    ChartsDirOption,
+    ContextOption,
+    HelmOption,
+    KubeconfigOption,
+    NamespaceOption,
+    Target,
+    handle_errors,
+)
+from alecton.web.identity import ApiServer, BearerIdentity, LocalIdentity
+from alecton.web.security import LocalSession
+from alecton.web.server import WebSettings, create_app
+
+TOKEN_ENV = "ALECTON_DASHBOARD_TOKEN"  # noqa: S105 (the name of a variable, not a secret)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}", EXIT_USAGE)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(settings: WebSettings, sock: socket.socket, access_log: bool) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=3,
+        # Every header and body has a limit: a slow or huge request must not hold the server.
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(sockets=[sock]))
+
+
+def dashboard(
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            metavar="<port>",
+            min=0,
+            max=65535,
+            help="Port on 127.0.0.1 (default: a free one).",
+        ),
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the URL; do not open a browser.")
+    ] = False,
+    helm: HelmOption = "",
+    charts_dir: ChartsDirOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Open the dashboard (and the HTTP API) on this machine, with your kubeconfig's rights.
+
+    Listens on 127.0.0.1 only and prints a URL with a random token for this run: the first
+    visit keeps it in a cookie; scripts send `Authorization: Bearer <token>`. Set
+    $ALECTON_DASHBOARD_TOKEN to choose the token (e.g. for curl). Ctrl+C stops it."""
+    where = Target.of(kubeconfig, context, namespace)
+    token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
+    sock = _bind("127.0.0.1", port)
+    bound = sock.getsockname()[1]
+    settings = WebSettings(
+        identity=LocalIdentity(where.kubeconfig, where.context),
+        namespace=where.namespace,
+        session=LocalSession(token, bound),
+        helm=helm,
+        charts_dir=charts_dir,
+    )
+    url = f"http://127.0.0.1:{bound}/?token={token}"
+    typer.echo(f"alecton dashboard for namespace {where.namespace}: {url}", err=True)
+    typer.echo(f"HTTP API: http://127.0.0.1:{bound}/v1/ (Authorization: Bearer <the token>)", err=True)
+    typer.echo("Press Ctrl+C to stop.", err=True)
+    if not no_browser:
+        webbrowser.open(url)
+    _serve(settings, sock, access_log=False)  # the first URL holds the token: no access log
+
+
+def web(
+    port: Annotated[
+        int, typer.Option("--port", "-p", metavar="<port>", min=1, max=65535, help="Port.")
+    ] = 8080,
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="<address>", help="Address to listen on.")
+    ] = "0.0.0.0",  # noqa: S104 (a Pod's port, behind its proxy)
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            metavar="<url>",
+            help="The Kubernetes API server (default: in a cluster, its service address).",
+        ),
+    ] = "",
+    certificate_authority: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate-authority",
+            metavar="<file>",
+            help="CA of the API server (default: in a cluster, its service account CA file).",
+        ),
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", metavar="<namespace>", help="Default namespace of requests.")
+    ] = "default",
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (never a header).")
+    ] = False,
+    helm: HelmOption = "",
+    charts_dir: ChartsDirOption = None,
+) -> None:
+    """Serve the dashboard and HTTP API for a cluster, behind an authenticating proxy.
+
+    Every API request must carry `Authorization: Bearer <token>`: the token is passed to
+    the Kubernetes API as the caller's (an OIDC ID token, a ServiceAccount token). The
+    server itself has no credentials."""
+    ca = str(certificate_authority) if certificate_authority else ""
+    try:
+        api_server = ApiServer(server, ca) if server else ApiServer.in_cluster(ca)
+    except ValueError as error:
+        fail(str(error), EXIT_USAGE)
+    settings = WebSettings(
+        identity=BearerIdentity(api_server), namespace=namespace, helm=helm, charts_dir=charts_dir
+    )
+    sock = _bind(listen, port)
+    typer.echo(f"alecton web on {listen}:{sock.getsockname()[1]}, API server {api_server.url}", err=True)
+    _serve(settings, sock, access_log)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dashboard")(handle_errors(dashboard))
+    app.command("web")(handle_errors(web))

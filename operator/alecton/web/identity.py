@@ -1,0 +1,122 @@
+"""The Kubernetes identity a web request acts with: never the server's own.
+
+- Local mode (`alecton dashboard`): the person's kubeconfig and context, as every other
+  `alecton` command uses it.
+- Proxy mode (`alecton web`): the request's bearer token, sent to the API server as is.
+  The server has the API server's address and CA, and no credentials at all: no token,
+  no access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from alecton.helm.actions import private_file
+from alecton.kube.client import KubeClient, kubeconfig_path, load_configuration
+from kubernetes_asyncio import client
+
+AGENT = "alecton-web"
+IN_CLUSTER_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """Where proxy mode sends requests: the API server's URL and the CA that signed it."""
+
+    url: str
+    ca_file: str = ""
+
+    @classmethod
+    def in_cluster(cls, ca_file: str = "") -> ApiServer:
+        host, port = (
+            os.environ.get("KUBERNETES_SERVICE_HOST", ""),
+            os.environ.get("KUBERNETES_SERVICE_PORT", "443"),
+        )
+        if not host:
+            raise ValueError("not in a cluster: give --server (and --certificate-authority)")
+        host = f"[{host}]" if ":" in host else host
+        return cls(f"https://{host}:{port}", ca_file or IN_CLUSTER_CA)
+
+
+class Identity:
+    """Makes the API client of one request (the caller's)."""
+
+    mode = ""
+
+    async def client(self, token: str) -> KubeClient:
+        raise NotImplementedError
+
+    def kubeconfig(self, token: str) -> contextlib.AbstractContextManager[tuple[str, str]]:
+        """(kubeconfig file, context) of the caller, for helm (diffs)."""
+        raise NotImplementedError
+
+
+class LocalIdentity(Identity):
+    mode = "local"
+
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        self.path, self.context = kubeconfig_path(kubeconfig), context
+        self._configuration: client.Configuration | None = None
+
+    async def client(self, token: str) -> KubeClient:
+        # Loaded once: credentials plugins and files are read as kubectl would, per run.
+        if self._configuration is None:
+            self._configuration = await load_configuration(self.path, self.context)
+        api = client.ApiClient(self._configuration)
+        api.user_agent = f"{AGENT}/0.1"
+        return KubeClient(api)
+
+    @contextlib.contextmanager
+    def kubeconfig(self, token: str) -> Iterator[tuple[str, str]]:
+        yield self.path or "", self.context or ""
+
+
+class BearerIdentity(Identity):
+    mode = "proxy"
+
+    def __init__(self, server: ApiServer) -> None:
+        self.server = server
+        base = client.Configuration(host=server.url)
+        if server.ca_file:
+            base.ssl_ca_cert = server.ca_file
+        base.verify_ssl = True
+        self._base = base
+
+    async def client(self, token: str) -> KubeClient:
+        if not token:
+            raise PermissionError("no bearer token")
+        configuration = copy.copy(self._base)
+        configuration.api_key = {"authorization": token}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        api = client.ApiClient(configuration)
+        api.user_agent = f"{AGENT}/0.1"
+        return KubeClient(api)
+
+    @contextlib.contextmanager
+    def kubeconfig(self, token: str) -> Iterator[tuple[str, str]]:
+        cluster: dict[str, str] = {"server": self.server.url}
+        if self.server.ca_file:
+            cluster["certificate-authority-data"] = _b64(Path(self.server.ca_file).read_bytes())
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "caller", "cluster": cluster}],
+            "users": [{"name": "caller", "user": {"token": token}}],
+            "contexts": [{"name": "caller", "context": {"cluster": "caller", "user": "caller"}}],
+            "current-context": "caller",
+        }
+        # The caller's token in a file only this process can read, removed afterwards.
+        with private_file(yaml.safe_dump(document).encode(), ".kubeconfig") as path:
+            yield str(path), "caller"
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()

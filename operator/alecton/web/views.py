@@ -1,0 +1,277 @@
+"""What the HTTP API answers, from the custom resources: pure functions over their JSON.
+
+The seed's messages (Image, Application, Release, DeployResponse) and the dashboard's
+views (overview rows, which image runs where, release history with causes) are made here
+and unit-tested without a cluster; `web/server.py` only reads and writes objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from alecton.api.models import API_VERSION, Image
+from alecton.cli.logic import WaitOutcome, running_version, status_rows
+from alecton.cli.promote import promotion_rows
+from alecton.reconcile.plan import pick_image
+
+# Seed field names: an Application is `{"name": ..., **spec}`.
+APPLICATION_NAME = "name"
+
+
+class BadRequest(ValueError):
+    """A request body the API refuses before asking Kubernetes (422, reason Invalid)."""
+
+
+def _spec(obj: Mapping[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _status(obj: Mapping[str, Any]) -> dict[str, Any]:
+    status = obj.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+# ---------------------------------------------------------------------------
+# The seed's messages
+
+
+def image_message(obj: Mapping[str, Any]) -> dict[str, str]:
+    spec = _spec(obj)
+    return {"name": str(spec.get("name", "")), "version": str(spec.get("version", "")),
+            "image": str(spec.get("image", ""))}  # fmt: skip
+
+
+def application_message(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {APPLICATION_NAME: object_name(obj), **_spec(obj)}
+
+
+def application_object(body: Mapping[str, Any], existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The Application resource for a Create/UpdateApplication body.
+
+    The body is the whole Application (the seed's "no merge"): its spec replaces the old
+    one. An existing object keeps its metadata (labels, annotations) and resourceVersion,
+    so a replace that raced another change fails (409) instead of undoing it. The schema
+    and CEL rules of the CRD judge the spec itself.
+    """
+    name = body.get(APPLICATION_NAME)
+    if not isinstance(name, str) or not name:
+        raise BadRequest(f"{APPLICATION_NAME}: required, the Application's name")
+    spec = {key: value for key, value in body.items() if key != APPLICATION_NAME}
+    metadata: dict[str, Any] = {"name": name}
+    if existing is not None:
+        old = existing.get("metadata") or {}
+        metadata.update(
+            {k: old[k] for k in ("labels", "annotations", "resourceVersion") if old.get(k) is not None}
+        )
+    return {"apiVersion": API_VERSION, "kind": "Application", "metadata": metadata, "spec": spec}
+
+
+def image_refs(images: Iterable[Mapping[str, Any]], image_name: str) -> dict[str, str]:
+    """version -> reference of the logical image `image_name` (the authoritative Image of
+    each version: the oldest, as the operator picks)."""
+    by_version: dict[str, list[Image]] = {}
+    for obj in images:
+        spec = _spec(obj)
+        if spec.get("name") == image_name and spec.get("version"):
+            try:
+                by_version.setdefault(str(spec["version"]), []).append(Image.parse(dict(obj)))
+            except ValueError:
+                continue
+    return {version: chosen.image for version, found in by_version.items() if (chosen := pick_image(found))}
+
+
+def release_message(entry: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any]:
+    """One Helm revision as the API shows it (ListReleases)."""
+    version = str(entry.get("version") or "")
+    return {
+        "revision": entry.get("revision"),
+        "status": entry.get("status", ""),
+        "version": version,
+        "image": refs.get(version, ""),
+        "chart": entry.get("chart", ""),
+        "appVersion": entry.get("appVersion", ""),
+        "updated": entry.get("updated", ""),
+        "description": entry.get("description", ""),
+        "healthy": entry.get("healthy"),
+        "cause": entry.get("cause", ""),
+        "corrections": entry.get("corrections") or [],
+    }
+
+
+def releases(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [release_message(e, refs) for e in _status(deployment).get("history") or [] if isinstance(e, dict)]
+
+
+def current_release(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any] | None:
+    """The revision that runs now (helm's `deployed` one), else the newest."""
+    history = releases(deployment, refs)
+    return next((r for r in history if r["status"] == "deployed"), history[0] if history else None)
+
+
+def health_of(status: Mapping[str, Any]) -> dict[str, Any]:
+    health = status.get("health") if isinstance(status.get("health"), dict) else {}
+    return {
+        "state": str(health.get("state") or ""),
+        "message": str(health.get("message") or ""),
+        "progressing": list(health.get("progressing") or []),
+    }
+
+
+def deployment_message(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = deployment.get("metadata") or {}
+    spec, status = _spec(deployment), _status(deployment)
+    release = status.get("release") if isinstance(status.get("release"), dict) else {}
+    return {
+        "name": metadata.get("name", ""),
+        "namespace": metadata.get("namespace", ""),
+        "application": spec.get("application", ""),
+        "target": spec.get("target", ""),
+        "version": spec.get("version", ""),
+        "running": running_version(status),
+        "phase": status.get("phase", "Pending"),
+        "message": status.get("message", ""),
+        "revision": release.get("revision"),
+        "cluster": release.get("cluster", ""),
+        "health": health_of(status),
+        "promotion": status.get("promotion"),
+        "lastDeployed": release.get("lastDeployed", ""),
+        "observedGeneration": status.get("observedGeneration"),
+        "generation": metadata.get("generation"),
+    }
+
+
+def deploy_response(
+    deployment: Mapping[str, Any], refs: Mapping[str, str], outcome: WaitOutcome
+) -> dict[str, Any]:
+    """The seed's DeployResponse (the release) with the Deployment and the wait's outcome."""
+    return {
+        "release": current_release(deployment, refs),
+        "deployment": deployment_message(deployment),
+        "outcome": {"done": outcome.done, "ok": outcome.ok, "message": outcome.message},
+    }
+
+
+def outcome_status(outcome: WaitOutcome, waited: bool) -> int:
+    """HTTP status of a deploy or rollback: 202 written (no wait), 200 done and healthy,
+    502 failed in the target cluster, 504 still going when the wait ended."""
+    if not waited:
+        return 202
+    if not outcome.done:
+        return 504
+    return 200 if outcome.ok else 502
+
+
+# ---------------------------------------------------------------------------
+# The dashboard
+
+
+def promotions(
+    items: Iterable[Mapping[str, Any]], application: str = "", include_final: bool = False
+) -> list[dict[str, Any]]:
+    by_name = {object_name(p): p for p in items}
+    rows = promotion_rows(by_name.values(), application or None, include_final)
+    return [{**row, **_promotion_extra(by_name.get(row["name"]) or {})} for row in rows]
+
+
+def _promotion_extra(promotion: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "message": str(_status(promotion).get("message") or ""),
+        "reason": str(_spec(promotion).get("reason") or ""),
+    }
+
+
+def _promotion_summary(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    promotion = status.get("promotion")
+    if not isinstance(promotion, dict):
+        return None
+    return {
+        "state": promotion.get("state", ""),
+        "message": promotion.get("message", ""),
+        "hold": promotion.get("hold"),
+    }
+
+
+def overview(
+    namespace: str,
+    applications: list[dict[str, Any]],
+    deployments: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    promotion_objects: list[dict[str, Any]],
+    generated_at: str,
+) -> dict[str, Any]:
+    """Everything the dashboard's first screen shows, from four lists of the namespace."""
+    image_of_app = {object_name(a): str(_spec(a).get("image") or "") for a in applications}
+    refs_of_image = {name: image_refs(images, name) for name in set(image_of_app.values()) if name}
+    by_name = {object_name(d): d for d in deployments}
+    rows = []
+    for row in status_rows(applications, deployments):
+        deployment = by_name.get(row["deployment"]) or {}
+        status = _status(deployment)
+        release = status.get("release") if isinstance(status.get("release"), dict) else {}
+        refs = refs_of_image.get(image_of_app.get(row["application"], ""), {})
+        rows.append(
+            {
+                **row,
+                "health": {k: v for k, v in health_of(status).items() if k != "progressing"},
+                "image": str(release.get("image") or refs.get(row["running"], "")),
+                "promotion": _promotion_summary(status),
+            }
+        )
+    return {
+        "namespace": namespace,
+        "generatedAt": generated_at,
+        "rows": rows,
+        "images": image_placement(rows, image_of_app),
+        "promotions": promotions(promotion_objects),
+    }
+
+
+def image_placement(
+    rows: Iterable[Mapping[str, Any]], image_of_app: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Which version of each image runs on which cluster (and for which targets)."""
+    placed: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for row in rows:
+        image, version, cluster = (
+            image_of_app.get(row["application"], ""),
+            row.get("running"),
+            row.get("cluster"),
+        )
+        if not (image and version and cluster):
+            continue
+        targets = placed.setdefault(image, {}).setdefault(cluster, {}).setdefault(version, [])
+        targets.append(
+            f"{row['application']}/{row['target']}" if row["application"] != image else row["target"]
+        )
+    return [
+        {
+            "image": image,
+            "clusters": {
+                cluster: [{"version": v, "targets": sorted(t)} for v, t in sorted(versions.items())]
+                for cluster, versions in sorted(clusters.items())
+            },
+        }
+        for image, clusters in sorted(placed.items())
+    ]
+
+
+def deployment_details(
+    deployment: Mapping[str, Any], refs: Mapping[str, str], promotion_objects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    status = _status(deployment)
+    name = object_name(deployment)
+    return {
+        "deployment": deployment_message(deployment),
+        "releases": releases(deployment, refs),
+        "conditions": [c for c in status.get("conditions") or [] if isinstance(c, dict)],
+        "failedVersions": [f for f in status.get("failedVersions") or [] if isinstance(f, dict)],
+        "promotions": promotions(
+            [p for p in promotion_objects if _spec(p).get("deployment") == name], include_final=True
+        )[:10],
+    }
