@@ -307,3 +307,43 @@ def wait_phase(
             f"Deployment {namespace}/{name} never became {phase}; "
             f"now: {json.dumps((obj or {}).get('status'), indent=1)}"
         ) from None
+
+
+class WebProcess:
+    """`alecton dashboard` or `alecton web` as a real child process on a free port."""
+
+    def __init__(self, args: list[str], port: int, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_dir / f"web-{uuid.uuid4().hex[:6]}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "alecton", *args, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+
+        def up() -> bool:
+            assert self.proc.poll() is None, f"the web server exited: {self.log()}"
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    return bool(answer.status == 200)
+            except OSError:
+                return False
+
+        wait_for(up, 30, "the web server to answer")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

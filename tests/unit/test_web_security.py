@@ -10,8 +10,15 @@ HOST = "127.0.0.1:8765"
 COOKIE = {SESSION.cookie: "s3cret-token"}
 
 
-def facts(method: str = "GET", path: str = "/v1/overview", query: str = "", host: str = HOST, origin: str = "",
-          authorization: str = "", cookies: dict[str, str] | None = None) -> RequestFacts:  # fmt: skip
+def facts(
+    method: str = "GET",
+    path: str = "/v1/overview",
+    query: str = "",
+    host: str = HOST,
+    origin: str = "",
+    authorization: str = "",
+    cookies: dict[str, str] | None = None,
+) -> RequestFacts:
     return RequestFacts(method, path, query, host, origin, authorization, cookies or {})
 
 
@@ -55,6 +62,11 @@ def test_a_write_with_the_cookie_must_come_from_the_dashboard_itself(origin: str
 def test_another_host_name_is_refused_even_with_the_token(host: str) -> None:
     # A DNS-rebinding page reaches 127.0.0.1 under its own name: the Host header gives it away.
     assert admit(facts(host=host, cookies=COOKIE), SESSION).status == 421
+
+
+def test_the_health_path_needs_no_token_but_the_right_host() -> None:
+    assert admit(facts(path="/healthz"), SESSION).status == 0
+    assert admit(facts(path="/healthz", host="evil.example:8765"), SESSION).status == 421
 
 
 def test_proxy_mode_needs_a_bearer_token_for_the_api_but_not_for_the_page() -> None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from kubernetes_asyncio import client
+
 from alecton.helm.actions import private_file
 from alecton.kube.client import KubeClient, kubeconfig_path, load_configuration
-from kubernetes_asyncio import client
 
 AGENT = "alecton-web"
 IN_CLUSTER_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
@@ -92,8 +93,8 @@ class BearerIdentity(Identity):
         if not token:
             raise PermissionError("no bearer token")
         configuration = copy.copy(self._base)
-        configuration.api_key = {"authorization": token}
-        configuration.api_key_prefix = {"authorization": "Bearer"}
+        configuration.api_key = {"BearerToken": token}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
         api = client.ApiClient(configuration)
         api.user_agent = f"{AGENT}/0.1"
         return KubeClient(api)

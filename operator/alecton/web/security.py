@@ -38,6 +38,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Pages and static files need no token in proxy mode: they hold nothing, and the proxy in
 # front decides who sees them. Every /v1 call needs the caller's identity.
 API_PREFIX = "/v1/"
+HEALTH_PATH = "/healthz"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -115,6 +116,8 @@ def admit(facts: RequestFacts, session: LocalSession | None) -> Verdict:
         return Verdict()
     if facts.host not in session.hosts:
         return Verdict(421, f"this server answers only to {sorted(session.hosts)[0]}", "MisdirectedRequest")
+    if facts.path == HEALTH_PATH:
+        return Verdict()  # says only that the server runs
     query = dict(parse_qsl(facts.query, keep_blank_values=True))
     if facts.method == "GET" and "token" in query and not facts.path.startswith(API_PREFIX):
         if not session.matches(query["token"]):

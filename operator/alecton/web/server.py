@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import aiohttp
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from kubernetes_asyncio import client as k8s
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette.sse import EventSourceResponse
+
 from alecton import __version__
 from alecton.api.models import API_VERSION, PLURALS
 from alecton.cli.deploy import find_deployment, request_deploy, request_id, request_rollback
@@ -32,13 +40,6 @@ from alecton.reconcile.promotion import APPROVE, REJECT
 from alecton.web import views
 from alecton.web.identity import Identity
 from alecton.web.security import BodyLimit, Guard, LocalSession, SecurityHeaders, bearer
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
-from kubernetes_asyncio import client as k8s
-from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette.sse import EventSourceResponse
 
 MAX_WAIT_SECONDS = 600.0
 STATIC = resources.files("alecton.web") / "static"
