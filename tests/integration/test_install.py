@@ -254,3 +254,34 @@ def test_helm_chart_installs_with_the_same_rbac(installed: Cluster) -> None:
     assert "--allow-context=*=prod" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     history = cluster.helm_json("helm", "history", "alecton", "--namespace", "alecton-chart")
     assert history[-1]["status"] == "deployed"
+
+
+def test_the_web_server_has_no_rights_and_no_token(installed: Cluster) -> None:
+    """alecton-web (deploy/web.yaml and the chart's web.enabled) acts only with each caller's
+    token: no binding names its ServiceAccount and no token is mounted."""
+    cluster = installed
+    rendered = cluster.run(
+        "helm", "template", "alecton", str(REPO / "deploy" / "chart"), "--set", "web.enabled=true"
+    ).stdout
+    for docs in (
+        list(yaml.safe_load_all(rendered)),
+        list(yaml.safe_load_all((REPO / "deploy" / "web.yaml").read_text())),
+    ):
+        (account,) = [
+            d for d in docs if d and d["kind"] == "ServiceAccount" and d["metadata"]["name"].endswith("web")
+        ]
+        (web,) = [
+            d for d in docs if d and d["kind"] == "Deployment" and d["metadata"]["name"].endswith("web")
+        ]
+        assert account["automountServiceAccountToken"] is False
+        pod = web["spec"]["template"]["spec"]
+        assert (
+            pod["automountServiceAccountToken"] is False
+            and pod["serviceAccountName"] == account["metadata"]["name"]
+        )
+        subjects = [s for d in docs if d and d["kind"].endswith("Binding") for s in d.get("subjects") or []]
+        assert account["metadata"]["name"] not in {s.get("name") for s in subjects}
+        assert pod["containers"][0]["args"][0] == "web"
+    # The manifests are valid for the API server (a dry run of the real thing).
+    ns = cluster.new_namespace("web-manifest")
+    cluster.kubectl("apply", "--dry-run=server", "-n", ns, "-f", str(REPO / "deploy" / "web.yaml"))
