@@ -1,44 +1,73 @@
-"""The README's "Use it from CI" block, run exactly as a user would paste it."""
+"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
 
+from alecton.local.controlplane import free_port
+
 from tests.integration.harness import REPO
 
 
-def ci_example() -> str:
+def example(name: str) -> str:
     text = (REPO / "README.md").read_text()
-    match = re.search(r"<!-- ci-example:start -->\s*```sh\n(.*?)```\s*<!-- ci-example:end -->", text, re.S)
-    assert match, "the README lost its ci-example block"
+    match = re.search(rf"<!-- {name}:start -->\s*```sh\n(.*?)```\s*<!-- {name}:end -->", text, re.S)
+    assert match, f"the README lost its {name} block"
     return match.group(1)
 
 
-def test_readme_ci_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+def run_example(block: str, tmp_path: Path) -> str:
+    """Run a README block as pasted, with its own control plane; its combined output."""
     state_dir = tmp_path / "plane"
     env = {**os.environ, "ALECTON_LOCAL_DIR": str(state_dir)}
     env.pop("KUBECONFIG", None)
-    script = (
-        "set -euo pipefail\ncd "
-        + str(REPO)
-        + "\n"
-        + ci_example().replace("> operator.log", f"> {tmp_path}/operator.log")
-    )
+    env.pop("ALECTON_DASHBOARD_TOKEN", None)
+    script = "set -euo pipefail\ncd " + str(REPO) + "\n" + block
+    for log in ("operator.log", "dashboard.log"):
+        script = script.replace(f"> {log}", f"> {tmp_path}/{log}")
     proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output + (tmp_path / "operator.log").read_text(errors="replace")
-    assert "deployed version 1.1.0 as web-staging revision 2" in output
-    assert "rolled back web-staging to revision 1 (now revision 3, version 1.0.0)" in output
-    assert re.search(r"web\s+staging\s+local-b\s+1\.1\.0\s+RolledBack\s+3", output), output
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+    assert proc.returncode == 0, output + logs
     assert not state_dir.exists()  # `alecton local down` ran and cleaned up
     # No etcd or kube-apiserver of this control plane (their flags name its directory) is left.
     left = [
         _read(cmdline) for cmdline in Path("/proc").glob("[0-9]*/cmdline") if str(state_dir) in _read(cmdline)
     ]
     assert left == [], left
+    return output
+
+
+def test_readme_ci_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+    output = run_example(example("ci-example"), tmp_path)
+    assert "deployed version 1.1.0 as web-staging revision 2" in output
+    assert "rolled back web-staging to revision 1 (now revision 3, version 1.0.0)" in output
+    assert re.search(r"web\s+staging\s+local-b\s+1\.1\.0\s+RolledBack\s+3", output), output
+
+
+def test_readme_http_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+    port = str(free_port())
+    output = run_example(example("http-example").replace("8765", port), tmp_path)
+    answers = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert answers[0] == {"name": "web", "version": "1.0.0", "image": "ghcr.io/stefanprodan/podinfo:6.7.0"}
+    deploys = [a for a in answers if "outcome" in a]
+    assert [(d["release"]["revision"], d["outcome"]["ok"]) for d in deploys] == [
+        (1, True),
+        (2, True),
+        (3, True),
+    ]
+    releases = next(a["releases"] for a in answers if "releases" in a)
+    assert [(r["revision"], r["version"], r["cause"]) for r in releases] == [
+        (3, "1.0.0", "rollback"),
+        (2, "1.1.0", "deploy"),
+        (1, "1.0.0", "deploy"),
+    ]
+    assert next(a for a in answers if a.get("code") == 409)["reason"] == "Conflict"
+    assert " HTTP 409" in output.splitlines()
 
 
 def _read(path: Path) -> str:

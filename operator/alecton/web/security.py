@@ -167,7 +167,7 @@ def facts_of(scope: Scope) -> RequestFacts:
 
 
 async def _answer(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, separators=(",", ":")).encode() + b"\n"
     await send(
         {
             "type": "http.response.start",

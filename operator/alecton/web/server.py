@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from kubernetes_asyncio import client as k8s
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alecton import __version__
 from alecton.api.models import API_VERSION, PLURALS
@@ -119,8 +121,15 @@ Wait = Annotated[
 # Errors: JSON with the Kubernetes status reason, the API server's words
 
 
+class JSONLines(JSONResponse):
+    """JSON with a final newline, so `curl` answers end their line in a terminal."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(content) + b"\n"
+
+
 def _error(code: int, message: str, reason: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, "reason": reason, "code": code, **extra}, status_code=code)
+    return JSONLines({"error": message, "reason": reason, "code": code, **extra}, status_code=code)
 
 
 def _api_error(_: Request, error: Exception) -> JSONResponse:
@@ -151,6 +160,12 @@ def _validation(_: Request, error: Exception) -> JSONResponse:
         f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}" for e in error.errors()
     ]
     return _error(422, "; ".join(problems) or "invalid request", "Invalid")
+
+
+def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    reason = HTTPStatus(error.status_code).phrase.replace(" ", "")
+    return _error(error.status_code, str(error.detail), reason)
 
 
 def _unreachable(_: Request, error: Exception) -> JSONResponse:
@@ -260,12 +275,14 @@ def create_app(settings: WebSettings) -> FastAPI:
         "caller's own Kubernetes identity.",
         docs_url=None,
         redoc_url=None,
+        default_response_class=JSONLines,
     )
     app.state.settings = settings
     app.add_exception_handler(ApiException, _api_error)
     app.add_exception_handler(CliError, _cli_error)
     app.add_exception_handler(views.BadRequest, _bad_request)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(aiohttp.ClientError, _unreachable)
     app.add_exception_handler(TimeoutError, _unreachable)
     app.add_exception_handler(PermissionError, _unauthenticated)
@@ -282,7 +299,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     @app.post("/v1/images", status_code=201, tags=["seed"], summary="CreateImage")
     async def create_image_route(body: ImageMessage, kube: Kube, namespace: Namespace = None) -> JSONResponse:
         result, obj = await create_image(kube, ns(namespace), body.name, body.version, body.image)
-        return JSONResponse(views.image_message(obj), status_code=201 if result == "created" else 200)
+        return JSONLines(views.image_message(obj), status_code=201 if result == "created" else 200)
 
     @app.get("/v1/images", tags=["seed"], summary="ListImages")
     async def list_images(
@@ -328,7 +345,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         if wait > 0:
             result, obj = await _wait(kube, namespace, obj, outcome, wait)
         refs = await _image_refs(kube, namespace, str(obj["spec"].get("application", "")))
-        return JSONResponse(
+        return JSONLines(
             views.deploy_response(obj, refs, result), status_code=views.outcome_status(result, wait > 0)
         )
 
