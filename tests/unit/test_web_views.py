@@ -171,7 +171,7 @@ def test_the_overview_has_every_target_what_runs_where_and_the_open_promotions()
     assert (open_one["name"], open_one["to"], open_one["state"]) == ("p1", "1.1.0", "Pending")
     assert open_one["message"] == "waiting for approval" and open_one["reason"] == "staging runs it"
     prod_row = next(row for row in result["rows"] if row["target"] == "prod")
-    assert prod_row["promotion"] == {"state": "Pending", "message": "1.1.0 waits", "hold": None}
+    assert prod_row["promotion"] == {"state": "Pending", "message": "1.1.0 waits", "hold": ""}
 
 
 def test_a_target_without_a_deployment_is_shown_as_not_deployed() -> None:

@@ -14,6 +14,7 @@ from alecton.api.models import API_VERSION, Image
 from alecton.cli.logic import WaitOutcome, running_version, status_rows
 from alecton.cli.promote import promotion_rows
 from alecton.reconcile.plan import pick_image
+from alecton.reconcile.promotion import Hold
 
 # Seed field names: an Application is `{"name": ..., **spec}`.
 APPLICATION_NAME = "name"
@@ -193,7 +194,7 @@ def _promotion_summary(status: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         "state": promotion.get("state", ""),
         "message": promotion.get("message", ""),
-        "hold": promotion.get("hold"),
+        "hold": hold.describe() if (hold := Hold.parse(promotion.get("hold"))) else "",
     }
 
 
