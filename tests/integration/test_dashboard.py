@@ -60,7 +60,7 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
     cluster.apply(r.cluster(), app, namespace=ns)
     cluster.apply(r.promoted("web", STAGING), r.promoted("web", PROD, target="prod"), namespace=ns)
 
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_urlsafe(32)
     dashboard = WebProcess(
         ["dashboard", "--no-browser", "--kubeconfig", cluster.kubeconfig, "--context", "alecton-a", "-n", ns,
          "--helm", str(cluster.bin / "helm"), "--charts-dir", str(CHARTS)],
@@ -79,8 +79,8 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
     page.on("console", console)
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     try:
-        # The printed URL's token becomes a cookie and leaves the address bar.
-        page.goto(f"{dashboard.url}/?token={token}")
+        # The printed URL's token (in the fragment, never sent) is kept by the page, not the URL.
+        page.goto(f"{dashboard.url}/#token={token}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         assert "token" not in page.url
         expect(page.locator("#live")).to_have_text("live")
@@ -140,6 +140,12 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
         shot(page, "05-staging-rolled-back")
 
         assert page.evaluate("window.sameDocument") is True  # all of it live, no reload
+        assert context.cookies() == []  # the token is never a cookie (those reach every port)
+        # Another page of the browser without the token sees nothing.
+        stranger = browser.new_context().new_page()
+        stranger.goto(dashboard.url)
+        expect(stranger.locator("#toast")).to_contain_text("Not signed in")
+        stranger.context.close()
         page.set_viewport_size({"width": 375, "height": 800})
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         shot(page, "06-phone-width")

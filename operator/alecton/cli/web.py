@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
+import re
 import secrets
 import socket
 import webbrowser
@@ -25,11 +27,22 @@ from alecton.cli.session import (
     Target,
     handle_errors,
 )
+from alecton.helm.actions import private_file
 from alecton.web.identity import ApiServer, BearerIdentity, LocalIdentity
 from alecton.web.security import LocalSession
-from alecton.web.server import WebSettings, create_app
+from alecton.web.server import WebSettings, asgi
 
 TOKEN_ENV = "ALECTON_DASHBOARD_TOKEN"  # noqa: S105 (the name of a variable, not a secret)
+_TOKEN_FORM = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def _redirect_page(url: str) -> bytes:
+    """A local page that sends the browser on to `url` (kept in a file only we can read)."""
+    target = html.escape(url, quote=True)
+    return (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+        f'<title>alecton dashboard</title><a href="{target}">Open the alecton dashboard</a>'
+    ).encode()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -43,7 +56,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _serve(settings: WebSettings, sock: socket.socket, access_log: bool) -> None:
     config = uvicorn.Config(
-        create_app(settings),
+        asgi(settings),
         log_level="warning",
         access_log=access_log,
         timeout_graceful_shutdown=3,
@@ -78,11 +91,13 @@ def dashboard(
 ) -> None:
     """Open the dashboard (and the HTTP API) on this machine, with your kubeconfig's rights.
 
-    Listens on 127.0.0.1 only and prints a URL with a random token for this run: the first
-    visit keeps it in a cookie; scripts send `Authorization: Bearer <token>`. Set
+    Listens on 127.0.0.1 only and prints a URL with a random token for this run (the page
+    keeps it for this address; scripts send `Authorization: Bearer <token>`). Set
     $ALECTON_DASHBOARD_TOKEN to choose the token (e.g. for curl). Ctrl+C stops it."""
     where = Target.of(kubeconfig, context, namespace)
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
+    if not _TOKEN_FORM.fullmatch(token):
+        fail(f"${TOKEN_ENV} must be at least 32 characters of A-Z, a-z, 0-9, - and _", EXIT_USAGE)
     sock = _bind("127.0.0.1", port)
     bound = sock.getsockname()[1]
     settings = WebSettings(
@@ -92,13 +107,17 @@ def dashboard(
         helm=helm,
         charts_dir=charts_dir,
     )
-    url = f"http://127.0.0.1:{bound}/?token={token}"
+    # The token is in the fragment: browsers never send it to a server or in a Referer.
+    url = f"http://127.0.0.1:{bound}/#token={token}"
     typer.echo(f"alecton dashboard for namespace {where.namespace}: {url}", err=True)
     typer.echo(f"HTTP API: http://127.0.0.1:{bound}/v1/ (Authorization: Bearer <the token>)", err=True)
     typer.echo("Press Ctrl+C to stop.", err=True)
-    if not no_browser:
-        webbrowser.open(url)
-    _serve(settings, sock, access_log=False)  # the first URL holds the token: no access log
+    with contextlib.ExitStack() as stack:
+        if not no_browser:
+            # Not the URL itself: a browser's command line is readable by every local user.
+            page = stack.enter_context(private_file(_redirect_page(url), ".html"))
+            webbrowser.open(page.as_uri())
+        _serve(settings, sock, access_log=False)  # the first URL holds the token: no access log
 
 
 def web(

@@ -65,6 +65,17 @@ async def load_configuration(kubeconfig: str | None, context: str | None) -> cli
     return configuration
 
 
+def current_context(kubeconfig: str | None) -> str | None:
+    """The kubeconfig's current-context (None without a kubeconfig: in-cluster)."""
+    if not kubeconfig:
+        return None
+    try:
+        loader = config.kube_config._get_kube_config_loader(filename=kubeconfig)
+        return str(loader.current_context["name"]) or None
+    except Exception:  # unreadable or without contexts: loading it later says why
+        return None
+
+
 def current_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The namespace kubectl would use: the context's, else `default`."""
     try:

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,17 @@ import yaml
 from kubernetes_asyncio import client
 
 from alecton.helm.actions import private_file
-from alecton.kube.client import KubeClient, kubeconfig_path, load_configuration
+from alecton.kube.client import KubeClient, current_context, kubeconfig_path, load_configuration
 
 AGENT = "alecton-web"
+# Credentials from exec plugins and OIDC expire: the kubeconfig is read again this often.
+RELOAD_SECONDS = 300.0
+
+
+class NoCredentialsError(Exception):
+    """A request without the caller's token (proxy mode): 401 before any Kubernetes call."""
+
+
 IN_CLUSTER_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 
 
@@ -62,14 +72,23 @@ class LocalIdentity(Identity):
     mode = "local"
 
     def __init__(self, kubeconfig: str | None, context: str | None) -> None:
-        self.path, self.context = kubeconfig_path(kubeconfig), context
+        # The context is fixed at start (the current one if none is named), so the API calls
+        # and helm (diffs) never reach different clusters after `kubectl config use-context`.
+        self.path = kubeconfig_path(kubeconfig)
+        self.context = context or current_context(self.path)
         self._configuration: client.Configuration | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _current(self) -> client.Configuration:
+        async with self._lock:
+            if self._configuration is None or time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+                self._configuration = await load_configuration(self.path, self.context)
+                self._loaded_at = time.monotonic()
+            return self._configuration
 
     async def client(self, token: str) -> KubeClient:
-        # Loaded once: credentials plugins and files are read as kubectl would, per run.
-        if self._configuration is None:
-            self._configuration = await load_configuration(self.path, self.context)
-        api = client.ApiClient(self._configuration)
+        api = client.ApiClient(await self._current())
         api.user_agent = f"{AGENT}/0.1"
         return KubeClient(api)
 
@@ -91,7 +110,7 @@ class BearerIdentity(Identity):
 
     async def client(self, token: str) -> KubeClient:
         if not token:
-            raise PermissionError("no bearer token")
+            raise NoCredentialsError
         configuration = copy.copy(self._base)
         configuration.api_key = {"BearerToken": token}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}

@@ -4,14 +4,18 @@ Kubernetes decides what a caller may do (web/identity.py); this module decides w
 request reaches the routes:
 
 - `alecton dashboard` (local mode) binds 127.0.0.1 and holds a random per-run token. The
-  first visit carries it in the URL (`/?token=...`): it is moved into a cookie and the URL
-  is cleaned by a redirect. Later requests present the cookie or `Authorization: Bearer
-  <token>` (curl). Without it, 401: other users of the machine and other sites cannot use
-  the person's kubeconfig through it. The Host header must name the loopback address the
-  server listens on (a DNS-rebinding page cannot reach it by another name), and writes
-  authenticated by the cookie must come from the page's own Origin (no cross-site forms).
+  URL it prints carries the token in its fragment (`/#token=...`), which browsers never
+  send to any server; the page keeps it in localStorage (scoped to this origin, port
+  included) and sends `Authorization: Bearer <token>` with every API call. There is no
+  cookie: cookies are shared by every port of a host, so any other local server the
+  person visited would receive one. Without the token, 401: other users of the machine
+  and other sites cannot use the person's kubeconfig through it. The Host header must name
+  the loopback address the server listens on (a DNS-rebinding page cannot reach it by
+  another name). The page and its static files hold nothing and need no token.
 - `alecton web` (proxy mode, in a cluster) needs a bearer token on every API request:
   the authenticating proxy's, passed on to Kubernetes as the caller.
+- In both, a write whose Origin is another site's is refused: an authenticating proxy may
+  hold a session cookie, and a cross-site form must not ride on it.
 
 `admit` is the pure decision; `Guard`, `SecurityHeaders` and `BodyLimit` are thin ASGI
 wrappers around it.
@@ -19,13 +23,13 @@ wrappers around it.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlsplit
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,7 +42,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Pages and static files need no token in proxy mode: they hold nothing, and the proxy in
 # front decides who sees them. Every /v1 call needs the caller's identity.
 API_PREFIX = "/v1/"
-HEALTH_PATH = "/healthz"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -62,16 +65,8 @@ class LocalSession:
     port: int
 
     @property
-    def cookie(self) -> str:
-        # Cookies are shared by every port of a host: the port keeps two dashboards apart.
-        return f"alecton_dashboard_{self.port}"
-
-    @property
     def hosts(self) -> frozenset[str]:
         return frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
-
-    def origins(self) -> frozenset[str]:
-        return frozenset(f"http://{host}" for host in self.hosts)
 
     def matches(self, presented: str) -> bool:
         return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
@@ -81,11 +76,9 @@ class LocalSession:
 class RequestFacts:
     method: str
     path: str
-    query: str
     host: str
     origin: str
     authorization: str
-    cookies: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -95,8 +88,6 @@ class Verdict:
     status: int = 0
     error: str = ""
     reason: str = ""
-    redirect: str = ""  # a Location, with the session cookie set
-    set_cookie: str = ""
 
 
 def bearer(authorization: str) -> str:
@@ -104,39 +95,34 @@ def bearer(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _foreign_origin(facts: RequestFacts) -> bool:
+    """A write sent by a page of another origin (browsers always send Origin on those)."""
+    if facts.method in SAFE_METHODS or not facts.origin:
+        return False
+    return urlsplit(facts.origin).netloc != facts.host
+
+
 def admit(facts: RequestFacts, session: LocalSession | None) -> Verdict:
     """Whether a request reaches the routes. `session` None is proxy mode."""
-    if session is None:
-        if facts.path.startswith(API_PREFIX) and not bearer(facts.authorization):
-            return Verdict(
-                401,
-                "no credentials: send `Authorization: Bearer <token>` (the authenticating proxy does this)",
-                "Unauthorized",
-            )
-        return Verdict()
-    if facts.host not in session.hosts:
+    if session is not None and facts.host not in session.hosts:
         return Verdict(421, f"this server answers only to {sorted(session.hosts)[0]}", "MisdirectedRequest")
-    if facts.path == HEALTH_PATH:
-        return Verdict()  # says only that the server runs
-    query = dict(parse_qsl(facts.query, keep_blank_values=True))
-    if facts.method == "GET" and "token" in query and not facts.path.startswith(API_PREFIX):
-        if not session.matches(query["token"]):
-            return Verdict(
-                401, "this link's token is not the dashboard's; use the URL it printed", "Unauthorized"
-            )
-        rest = urlencode([(k, v) for k, v in parse_qsl(facts.query, keep_blank_values=True) if k != "token"])
+    if not facts.path.startswith(API_PREFIX):
+        return Verdict()  # the page, its static files, /healthz: nothing to protect
+    presented = bearer(facts.authorization)
+    if session is None and not presented:
         return Verdict(
-            303,
-            redirect=facts.path + (f"?{rest}" if rest else ""),
-            set_cookie=f"{session.cookie}={session.token}; Path=/; HttpOnly; SameSite=Strict",
+            401,
+            "no credentials: send `Authorization: Bearer <token>` (the authenticating proxy does this)",
+            "Unauthorized",
         )
-    if session.matches(bearer(facts.authorization)):
-        return Verdict()  # a header no other site can make a browser send
-    if not session.matches(facts.cookies.get(session.cookie, "")):
+    if session is not None and not session.matches(presented):
         return Verdict(
-            401, "not signed in to this dashboard: open the URL `alecton dashboard` printed", "Unauthorized"
+            401,
+            "not signed in to this dashboard: open the URL `alecton dashboard` printed, or send "
+            "`Authorization: Bearer <its token>`",
+            "Unauthorized",
         )
-    if facts.method not in SAFE_METHODS and facts.origin not in session.origins():
+    if _foreign_origin(facts):
         return Verdict(403, "a change must come from the dashboard's own page (Origin check)", "Forbidden")
     return Verdict()
 
@@ -146,23 +132,16 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def facts_of(scope: Scope) -> RequestFacts:
-    headers = _headers(scope)
-    cookies: dict[str, str] = {}
-    if raw := headers.get("cookie"):
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(raw)
-        except Exception:  # a malformed cookie header is no cookie
-            parsed = SimpleCookie()
-        cookies = {key: morsel.value for key, morsel in parsed.items()}
+    # The first of repeated headers, as Starlette's request.headers.get gives the routes.
+    headers: dict[str, str] = {}
+    for key, value in scope.get("headers") or []:
+        headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
     return RequestFacts(
         method=str(scope.get("method", "GET")).upper(),
         path=str(scope.get("path", "/")),
-        query=(scope.get("query_string") or b"").decode("latin-1"),
         host=headers.get("host", ""),
         origin=headers.get("origin", ""),
         authorization=headers.get("authorization", ""),
-        cookies=cookies,
     )
 
 
@@ -187,14 +166,14 @@ class Guard:
         self.app, self.session = app, session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] != "http":  # no websocket routes: refuse rather than pass unchecked
+            await send({"type": "websocket.close", "code": 1008})
+            return
         verdict = admit(facts_of(scope), self.session)
-        if verdict.redirect:
-            headers = [(b"location", verdict.redirect.encode()), (b"set-cookie", verdict.set_cookie.encode())]
-            await _answer(send, verdict.status, {}, headers)
-        elif verdict.status:
+        if verdict.status:
             body = {"error": verdict.error, "reason": verdict.reason, "code": verdict.status}
             await _answer(send, verdict.status, body, [])
         else:
@@ -226,27 +205,32 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _headers(scope).get("content-length", "")
         too_large = {"error": f"request body over {self.limit} bytes", "reason": "RequestEntityTooLarge",
                      "code": 413}  # fmt: skip
+        declared = _headers(scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             await _answer(send, 413, too_large, [])
             return
-        seen = 0
+        seen, refused = 0, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > self.limit and not refused:
+                    # Answer here: the framework would call a failed body read a 400.
+                    refused = True
+                    await _answer(send, 413, too_large, [])
                     raise BodyTooLargeError
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLargeError:
-            await _answer(send, 413, too_large, [])
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        with contextlib.suppress(BodyTooLargeError):
+            await self.app(scope, counted, unless_refused)
 
 
 class BodyTooLargeError(Exception):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -40,14 +41,19 @@ from alecton.kube.client import ApiException, KubeClient, api_error_message
 from alecton.kube.informers import Informer, Resource
 from alecton.reconcile.promotion import APPROVE, REJECT
 from alecton.web import views
-from alecton.web.identity import Identity
+from alecton.web.identity import Identity, NoCredentialsError
 from alecton.web.security import BodyLimit, Guard, LocalSession, SecurityHeaders, bearer
+
+log = logging.getLogger("alecton.web")
 
 MAX_WAIT_SECONDS = 600.0
 STATIC = resources.files("alecton.web") / "static"
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _WATCHED_KINDS = ("Deployment", "Promotion", "Image", "Application")
 _READY_AFTER_SECONDS = 5.0  # `ready` even when a kind may not be watched (RBAC): the rest is live
+_WAIT_CHECK_SECONDS = 2.0  # ?wait= notices a gone client (or reads again) this often
+_STREAM_SECONDS = 600.0  # an event stream ends after this; browsers reconnect (fresh credentials)
+_DIFFS_AT_ONCE = 2  # helm renders for /v1/diff in parallel, per server
 
 
 @dataclass(frozen=True)
@@ -132,13 +138,16 @@ def _error(code: int, message: str, reason: str, **extra: Any) -> JSONResponse:
     return JSONLines({"error": message, "reason": reason, "code": code, **extra}, status_code=code)
 
 
+def _reason_of(error: ApiException) -> str:
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        if reason := str(json.loads(error.body).get("reason") or ""):
+            return reason
+    return str(error.reason or "")
+
+
 def _api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiException)
-    reason = ""
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        reason = str(json.loads(error.body).get("reason") or "")
-    code = int(error.status or 502)
-    return _error(code, api_error_message(error), reason or str(error.reason or ""))
+    return _error(int(error.status or 502), api_error_message(error), _reason_of(error))
 
 
 _CLI_CODES = {EXIT_NOT_FOUND: (404, "NotFound"), EXIT_CONFLICT: (409, "Conflict")}
@@ -147,6 +156,10 @@ _CLI_CODES = {EXIT_NOT_FOUND: (404, "NotFound"), EXIT_CONFLICT: (409, "Conflict"
 def _cli_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CliError)
     code, reason = _CLI_CODES.get(error.code, (400, "BadRequest"))
+    # A refusal the CLI words for people (approving without the approver role) keeps the
+    # API server's status: a 403 stays a 403.
+    if isinstance(cause := error.__context__, ApiException) and cause.status:
+        code, reason = int(cause.status), _reason_of(cause)
     return _error(code, str(error), reason)
 
 
@@ -176,6 +189,11 @@ def _unauthenticated(_: Request, error: Exception) -> JSONResponse:
     return _error(401, "no credentials: send `Authorization: Bearer <token>`", "Unauthorized")
 
 
+def _internal(_: Request, error: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=error)  # the details stay in the server's log
+    return _error(500, "internal error; the server's log has the details", "InternalError")
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -185,9 +203,10 @@ def _now() -> str:
 
 async def _wait(
     kube: KubeClient, namespace: str, obj: dict[str, Any], outcome: Callable[[dict[str, Any]], WaitOutcome],
-    seconds: float,
+    seconds: float, request: Request,
 ) -> tuple[WaitOutcome, dict[str, Any]]:  # fmt: skip
-    """Follow one Deployment with a watch until `outcome` says done or `seconds` pass."""
+    """Follow one Deployment with a watch until `outcome` says done, `seconds` pass or the
+    client goes away. A caller who may not watch (or a broken watch) is served by reads."""
     name = obj["metadata"]["name"]
     changed = asyncio.Event()
     informer = Informer(
@@ -202,28 +221,31 @@ async def _wait(
     deadline = loop.time() + seconds
     try:
         while True:
-            obj = informer.objects.get(name, obj)
+            if informer.error:
+                obj = await kube.get("Deployment", namespace, name)
+            else:
+                obj = informer.objects.get(name, obj)
             result = outcome(obj)
             remaining = deadline - loop.time()
-            if result.done or remaining <= 0:
+            if result.done or remaining <= 0 or await request.is_disconnected():
                 return result, obj
             changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+                await asyncio.wait_for(changed.wait(), min(remaining, _WAIT_CHECK_SECONDS))
     finally:
         await informer.stop()
 
 
 async def _image_refs(kube: KubeClient, namespace: str, application: str) -> dict[str, str]:
-    """version -> reference of the Application's image ({} when the Application is gone)."""
+    """version -> reference of the Application's image; {} when it cannot be read (gone,
+    or the caller may change a Deployment without reading Images: after a write, its
+    answer must not turn into an error)."""
     try:
         app = await kube.get("Application", namespace, application)
-    except ApiException as error:
-        if error.status == 404:
-            return {}
-        raise
-    image = str((app.get("spec") or {}).get("image") or "")
-    found = await kube.list("Image", namespace, field_selector=field_selector(**{"spec.name": image}))
+        image = str((app.get("spec") or {}).get("image") or "")
+        found = await kube.list("Image", namespace, field_selector=field_selector(**{"spec.name": image}))
+    except ApiException:
+        return {}
     return views.image_refs(found, image)
 
 
@@ -285,14 +307,17 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(aiohttp.ClientError, _unreachable)
     app.add_exception_handler(TimeoutError, _unreachable)
-    app.add_exception_handler(PermissionError, _unauthenticated)
-    # Outermost last: limits and headers apply to the guard's own answers too.
+    app.add_exception_handler(NoCredentialsError, _unauthenticated)
+    app.add_exception_handler(Exception, _internal)
+    # Outermost last: the limit applies to the guard's own answers too. SecurityHeaders
+    # wraps everything in `asgi()`, error pages included.
     app.add_middleware(Guard, session=settings.session)
     app.add_middleware(BodyLimit)
-    app.add_middleware(SecurityHeaders)
 
     def ns(namespace: str | None) -> str:
         return namespace or settings.namespace
+
+    diffs = asyncio.Semaphore(_DIFFS_AT_ONCE)
 
     # ----- the seed's operations -------------------------------------------------------
 
@@ -339,11 +364,11 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     async def answer(
         kube: KubeClient, namespace: str, obj: dict[str, Any], wait: float,
-        outcome: Callable[[dict[str, Any]], WaitOutcome],
+        outcome: Callable[[dict[str, Any]], WaitOutcome], request: Request,
     ) -> JSONResponse:  # fmt: skip
         result = WaitOutcome(False, message="requested; the operator acts on it")
         if wait > 0:
-            result, obj = await _wait(kube, namespace, obj, outcome, wait)
+            result, obj = await _wait(kube, namespace, obj, outcome, wait, request)
         refs = await _image_refs(kube, namespace, str(obj["spec"].get("application", "")))
         return JSONLines(
             views.deploy_response(obj, refs, result), status_code=views.outcome_status(result, wait > 0)
@@ -351,21 +376,25 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.post("/v1/applications/deploy", status_code=202, tags=["seed"], summary="DeployApplication")
     async def deploy(
-        body: DeployRequest, kube: Kube, namespace: Namespace = None, wait: Wait = 0
+        request: Request, body: DeployRequest, kube: Kube, namespace: Namespace = None, wait: Wait = 0
     ) -> JSONResponse:
         where = ns(namespace)
         await _require_target(kube, where, body.application, body.target)
         obj, _ = await request_deploy(kube, where, body.application, body.target, body.version)
         generation = int(obj["metadata"]["generation"])
-        return await answer(kube, where, obj, wait, lambda o: deploy_outcome(o, generation))
+        return await answer(kube, where, obj, wait, lambda o: deploy_outcome(o, generation), request)
 
     @app.post("/v1/applications/rollback", status_code=202, tags=["seed"], summary="RollbackApplication")
     async def rollback(
-        body: RollbackRequest, kube: Kube, namespace: Namespace = None, wait: Wait = 0
+        request: Request, body: RollbackRequest, kube: Kube, namespace: Namespace = None, wait: Wait = 0
     ) -> JSONResponse:
-        where, request = ns(namespace), request_id()
-        obj = await request_rollback(kube, where, body.application, body.target, body.version, request)
-        return await answer(kube, where, obj, wait, lambda o: rollback_outcome(o, body.version, request))
+        where, asked = ns(namespace), request_id()
+        obj = await request_rollback(kube, where, body.application, body.target, body.version, asked)
+
+        def outcome(deployment: dict[str, Any]) -> WaitOutcome:
+            return rollback_outcome(deployment, body.version, asked)
+
+        return await answer(kube, where, obj, wait, outcome, request)
 
     @app.get("/v1/releases/{application}/{target}", tags=["seed"], summary="ListReleases")
     async def list_releases(
@@ -412,10 +441,23 @@ def create_app(settings: WebSettings) -> FastAPI:
     @app.get("/v1/overview", tags=["dashboard"])
     async def overview(kube: Kube, namespace: Namespace = None) -> dict[str, Any]:
         where = ns(namespace)
-        apps, deps, images, promotions = await asyncio.gather(
-            *(kube.list(kind, where) for kind in ("Application", "Deployment", "Image", "Promotion"))
-        )
-        return views.overview(where, apps, deps, images, promotions, _now())
+        kinds = ("Application", "Deployment", "Image", "Promotion")
+        found = await asyncio.gather(*(kube.list(kind, where) for kind in kinds), return_exceptions=True)
+        # A kind the caller may not list (an approver who may not read Images) leaves its part
+        # empty and says so; any other failure is the answer's.
+        for result in found:
+            if isinstance(result, BaseException) and not (
+                isinstance(result, ApiException) and result.status == 403
+            ):
+                raise result
+        lists = [[] if isinstance(result, BaseException) else result for result in found]
+        answer = views.overview(where, *lists, _now())
+        answer["errors"] = [
+            f"{kind}: {api_error_message(result)}"
+            for kind, result in zip(kinds, found, strict=True)
+            if isinstance(result, ApiException)
+        ]
+        return answer
 
     @app.get("/v1/deployments/{application}/{target}", tags=["dashboard"])
     async def deployment_details(
@@ -464,16 +506,19 @@ def create_app(settings: WebSettings) -> FastAPI:
 
         actions = HelmActions(HelmRunner(settings.helm or default_helm(), timeout=120))
         charts = ChartPolicy(settings.charts_dir or default_charts_dir())
-        with settings.identity.kubeconfig(caller_token(request)) as (kubeconfig, context):
-            where = Target(kubeconfig or None, context or None, ns(namespace))
-            result, desired = await compute(kube, where, application, target, version, actions, charts)
+        async with diffs:  # helm renders are CPU-heavy: a few at a time
+            with settings.identity.kubeconfig(caller_token(request)) as (kubeconfig, context):
+                where = Target(kubeconfig or None, context or None, ns(namespace))
+                result, desired = await compute(kube, where, application, target, version, actions, charts)
         return diff_view(result, desired)
 
     @app.get("/v1/events", tags=["dashboard"], summary="Server-sent events: a change of any object shown")
     async def events(request: Request, namespace: Namespace = None) -> EventSourceResponse:
         # The client is made here, not by a dependency: it lives as long as the stream.
         token, where = caller_token(request), ns(namespace)
-        return EventSourceResponse(_changes(settings.identity, token, where, request), ping=15)
+        return EventSourceResponse(
+            _changes(settings.identity, token, where, request), ping=15, send_timeout=30
+        )
 
     # ----- the dashboard ---------------------------------------------------------------
 
@@ -502,33 +547,52 @@ async def _deployment(kube: KubeClient, namespace: str, application: str, target
 async def _changes(
     identity: Identity, token: str, namespace: str, request: Request
 ) -> AsyncIterator[dict[str, str]]:
-    """`ready` once the watches listed, then a `change` per changed kind (coalesced)."""
+    """`ready` once the watches listed, then a `change` per changed kind (coalesced).
+
+    The stream ends after _STREAM_SECONDS (the page reconnects, with the credentials of
+    then) or when the API server stops accepting the caller (401)."""
     kube = await identity.client(token)
     changed: asyncio.Queue[str] = asyncio.Queue()
-    informers = [
-        Informer(
-            kube.api, Resource(API_VERSION, PLURALS[kind]), namespace, lambda k=kind: changed.put_nowait(k)
-        )
-        for kind in _WATCHED_KINDS
-    ]
-    for informer in informers:
-        informer.start()
+    informers: dict[str, Informer] = {}
+
+    def notify(kind: str) -> None:
+        if not informers[kind].error:  # a failed list or watch is no change (it retries)
+            changed.put_nowait(kind)
+
+    for kind in _WATCHED_KINDS:
+        resource = Resource(API_VERSION, PLURALS[kind])
+        informers[kind] = Informer(kube.api, resource, namespace, lambda k=kind: notify(k))
+        informers[kind].start()
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + _STREAM_SECONDS
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                asyncio.gather(*(i.synced.wait() for i in informers)), _READY_AFTER_SECONDS
+                asyncio.gather(*(i.synced.wait() for i in informers.values())), _READY_AFTER_SECONDS
             )
         while not changed.empty():  # the first listings are no news
             changed.get_nowait()
-        refused = [f"{kind}: {i.error}" for kind, i in zip(_WATCHED_KINDS, informers, strict=True) if i.error]
+        refused = [f"{kind}: {i.error}" for kind, i in informers.items() if i.error]
         yield {"event": "ready", "data": json.dumps({"namespace": namespace, "errors": refused})}
         while not await request.is_disconnected():
-            kinds = {await changed.get()}
+            if any(i.error.startswith("401") for i in informers.values()):
+                return  # the caller's credentials ended
+            try:
+                kinds = {await asyncio.wait_for(changed.get(), max(0.0, min(30.0, ends - loop.time())))}
+            except TimeoutError:
+                if loop.time() >= ends:
+                    return
+                continue
             while not changed.empty():
                 kinds.add(changed.get_nowait())
             for kind in sorted(kinds):
                 yield {"event": "change", "data": json.dumps({"kind": kind})}
     finally:
-        for informer in informers:
+        for informer in informers.values():
             await informer.stop()
         await kube.close()
+
+
+def asgi(settings: WebSettings) -> Any:
+    """The app as served: security headers on every answer, error pages included."""
+    return SecurityHeaders(create_app(settings))

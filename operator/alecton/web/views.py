@@ -20,6 +20,11 @@ from alecton.reconcile.promotion import Hold
 APPLICATION_NAME = "name"
 
 
+# What a full replace of an Application keeps of the object it replaces: not spec (the
+# seed's "no merge"), but what others own (finalizers, owners) and the optimistic lock.
+_KEPT_METADATA = ("labels", "annotations", "finalizers", "ownerReferences", "resourceVersion")
+
+
 class BadRequest(ValueError):
     """A request body the API refuses before asking Kubernetes (422, reason Invalid)."""
 
@@ -67,9 +72,7 @@ def application_object(body: Mapping[str, Any], existing: Mapping[str, Any] | No
     metadata: dict[str, Any] = {"name": name}
     if existing is not None:
         old = existing.get("metadata") or {}
-        metadata.update(
-            {k: old[k] for k in ("labels", "annotations", "resourceVersion") if old.get(k) is not None}
-        )
+        metadata.update({k: old[k] for k in _KEPT_METADATA if old.get(k) is not None})
     return {"apiVersion": API_VERSION, "kind": "Application", "metadata": metadata, "spec": spec}
 
 

@@ -112,11 +112,32 @@ function apiUrl(path, params = {}) {
   return text ? `${path}?${text}` : path;
 }
 
+// `alecton dashboard` prints a URL with its token in the fragment, which no browser sends
+// to a server. It is kept in localStorage (this origin only: scheme, host and port) and
+// sent as a header, never as a cookie (cookies would reach every port of 127.0.0.1).
+// Behind an authenticating proxy there is no token here: the proxy adds the header.
+const TOKEN_KEY = 'alecton-dashboard-token';
+
+function takeTokenFromUrl() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get('token');
+  if (!token) return;
+  localStorage.setItem(TOKEN_KEY, token);
+  fragment.delete('token');
+  const rest = fragment.toString();
+  history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+}
+
+function authHeaders() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 /** fetch + JSON; non-2xx becomes an ApiError carrying the server's `error` words. */
 async function api(method, path, { params, body } = {}) {
-  const init = { method, credentials: 'same-origin', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) };
+  const init = { method, headers: authHeaders(), credentials: 'same-origin', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) };
   if (body !== undefined) {
-    init.headers = { 'Content-Type': 'application/json' };
+    init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let response;
@@ -706,25 +727,69 @@ function scheduleRefresh() {
   }, REFRESH_DEBOUNCE_MS);
 }
 
-/** `missed`: this connection replaces one that broke, so changes may have been missed. */
-function connectEvents(missed = false) {
-  if (state.events) state.events.close();
-  setLive('connecting…', 'neutral');
-  const source = new EventSource('/v1/events' + (state.ns ? `?namespace=${encodeURIComponent(state.ns)}` : ''));
-  source.addEventListener('ready', () => {
-    setLive('live', 'ok');
-    if (missed) scheduleRefresh(); // changes during the outage came without events
-    missed = true; // any later `ready` follows one of EventSource's own reconnects
-  });
-  source.addEventListener('change', scheduleRefresh);
-  source.addEventListener('error', () => {
-    setLive('reconnecting…', 'warn');
-    // CLOSED: the server answered with an error status and EventSource gives up; retry later.
-    if (source.readyState === EventSource.CLOSED) {
-      setTimeout(() => { if (state.events === source) connectEvents(true); }, 10000);
+/**
+ * The server's events over fetch (EventSource cannot send the Authorization header).
+ * Yields [event, data] pairs of the text/event-stream format: `event:` and `data:` lines,
+ * a blank line ends an event, lines starting with `:` are keep-alives.
+ */
+async function* serverEvents(url, signal) {
+  const response = await fetch(url, { headers: { ...authHeaders(), Accept: 'text/event-stream' }, credentials: 'same-origin', signal });
+  if (!response.ok || !response.body) throw new ApiError(response.status === 401 ? NOT_SIGNED_IN : `HTTP ${response.status}`, response.status);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let event = 'message';
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split(/\r?\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === '') {
+        if (data.length) yield [event, data.join('\n')];
+        event = 'message';
+        data = [];
+      } else if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
     }
-  });
-  state.events = source;
+  }
+}
+
+/**
+ * Follow the event stream; reconnect when it ends (the server ends streams after a while)
+ * or breaks. `missed`: this connection replaces one that broke, so refetch once it is ready.
+ */
+async function connectEvents(missed = false) {
+  if (state.events) state.events.abort();
+  const controller = new AbortController();
+  state.events = controller;
+  setLive('connecting…', 'neutral');
+  let retryIn = 1000;
+  for (;;) {
+    try {
+      for await (const [event] of serverEvents(apiUrl('/v1/events'), controller.signal)) {
+        if (event === 'ready') {
+          setLive('live', 'ok');
+          retryIn = 1000;
+          if (missed) scheduleRefresh(); // changes during the outage came without events
+        } else if (event === 'change') scheduleRefresh();
+      }
+    } catch (err) {
+      if (controller.signal.aborted) return; // replaced (namespace switch)
+      if (err instanceof ApiError && err.status === 401) {
+        setLive('not signed in', 'warn');
+        toast(NOT_SIGNED_IN, { error: true });
+        return;
+      }
+      retryIn = Math.min(retryIn * 2, 10000);
+    }
+    if (controller.signal.aborted) return;
+    setLive('reconnecting…', 'warn');
+    missed = true;
+    await new Promise((resolve) => setTimeout(resolve, retryIn));
+    if (controller.signal.aborted || state.events !== controller) return;
+  }
 }
 
 // ----- namespace -----------------------------------------------------------------------------
@@ -732,7 +797,6 @@ function connectEvents(missed = false) {
 function switchNamespace(ns) {
   state.ns = ns;
   const url = new URL(location.href);
-  url.searchParams.delete('token'); // never keep a token in the address bar
   if (ns) url.searchParams.set('namespace', ns);
   else url.searchParams.delete('namespace');
   history.replaceState(null, '', url.pathname + url.search + url.hash);
@@ -766,6 +830,7 @@ function onClick(event) {
 }
 
 function start() {
+  takeTokenFromUrl();
   $('#namespace').value = state.ns;
   $('#namespace-form').addEventListener('submit', (event) => {
     event.preventDefault();
