@@ -19,12 +19,21 @@ SA_USER = "system:serviceaccount:alecton-system:alecton"
 
 
 def granted_rules(docs: list[dict]) -> set[tuple[str, str, str]]:
-    # The operator's role (the approver role is for people).
-    role = next(
-        d for d in docs if d and d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-operator")
-    )
+    # The operator's roles: its ClusterRole and the Role for its Lease (the approver role
+    # is for people).
+    roles = [
+        d
+        for d in docs
+        if d
+        and (
+            (d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-operator"))
+            or (d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader-election"))
+        )
+    ]
+    assert len(roles) == 2, [d["metadata"]["name"] for d in roles]
     return {
         (group, resource, verb)
+        for role in roles
         for rule in role["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
@@ -87,6 +96,10 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
             "*=alecton-b",
             "--allow-context",
             f"{namespaces[0]}=in-cluster:{namespaces[0]}-local",
+            # As deployed: one of several replicas, holding the Lease (its Role is audited too).
+            "--leader-elect",
+            "--leader-election-namespace",
+            "alecton-system",
         ),
         kubeconfig=str(path),
     )

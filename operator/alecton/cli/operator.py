@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ CLUSTERS_PANEL = "Target clusters"
 CHARTS_PANEL = "Charts"
 HELM_PANEL = "Helm"
 OBSERVABILITY_PANEL = "Probes and logs"
+AVAILABILITY_PANEL = "Replicas and shards"
+SHARD_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 @app.callback()
@@ -186,6 +189,31 @@ def run(
         help="Serve /healthz, /readyz and Prometheus /metrics on HOST:PORT (e.g. :8080); off when empty.",
         rich_help_panel=OBSERVABILITY_PANEL,
     ),
+    leader_elect: bool = typer.Option(
+        False,
+        "--leader-elect",
+        envvar="ALECTON_LEADER_ELECT",
+        help="Run as one of several replicas: only the holder of a Lease reconciles; the others "
+        "wait and take over within about 12 s when it dies.",
+        rich_help_panel=AVAILABILITY_PANEL,
+    ),
+    leader_election_namespace: str = typer.Option(
+        "",
+        "--leader-election-namespace",
+        metavar="<namespace>",
+        envvar="POD_NAMESPACE",
+        help="Namespace of the Lease (default: the Pod's namespace, else `default`).",
+        rich_help_panel=AVAILABILITY_PANEL,
+    ),
+    shard: str = typer.Option(
+        "",
+        "--shard",
+        metavar="<name>",
+        envvar="ALECTON_SHARD",
+        help="Reconcile only Deployments labelled alecton.dev/shard=NAME (default: only those "
+        "without the label). Each shard runs its own operator (and Lease).",
+        rich_help_panel=AVAILABILITY_PANEL,
+    ),
     log_format: str = typer.Option(
         "text",
         "--log-format",
@@ -222,7 +250,12 @@ def run(
         namespace_share=namespace_share,
         helm_home=Path(tempfile.gettempdir()) / "alecton-helm",
         probe_address=probe_address,
+        leader_elect=leader_elect,
+        leader_election_namespace=leader_election_namespace or "default",
+        shard=shard,
     )
+    if shard and not SHARD_NAME.fullmatch(shard):
+        fail(f"--shard {shard!r}: a shard name is a label value (letters, digits, -, _ and .)", 2)
     from alecton.handlers.logs import setup_logging
 
     setup_logging(log_format, logging.DEBUG if verbose else logging.INFO)
@@ -235,10 +268,15 @@ def run(
 
 
 async def _run(config: OperatorConfig) -> None:
-    from alecton.handlers.kopf_app import run_operator
+    from alecton.handlers.kopf_app import LeadershipLostError, run_operator
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_operator(config, stop)
+    try:
+        await run_operator(config, stop)
+    except LeadershipLostError as error:
+        # Exit non-zero: the Pod restarts and stands by again, with fresh state.
+        logging.getLogger("alecton").error("%s", error)
+        raise SystemExit(1) from None

@@ -30,6 +30,13 @@ class OperatorConfig:
     namespace_share: float = 0.5  # the share of helm workers one tenant namespace may hold
     helm_home: Path | None = None
     probe_address: str = ""  # host:port for /healthz, /readyz, /metrics; empty: off
+    leader_elect: bool = False  # one of several replicas: reconcile only while holding the Lease
+    leader_election_namespace: str = "default"
+    shard: str = ""  # reconcile only Deployments with this alecton.dev/shard label ("": unlabelled)
+
+    @property
+    def lease_name(self) -> str:
+        return f"alecton-operator-{self.shard}" if self.shard else "alecton-operator"
 
     @property
     def charts(self) -> ChartPolicy:

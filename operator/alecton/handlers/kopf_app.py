@@ -24,6 +24,7 @@ from alecton.api.models import (
 )
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller, DeploymentSnapshot
+from alecton.handlers.leader import LeaderElector, identity
 from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions, use_private_dir
 from alecton.helm.runner import HelmRunner
@@ -49,8 +50,19 @@ def _key(body: kopf.Body) -> tuple[str, str]:
     return (body["metadata"]["namespace"], body["metadata"]["name"])
 
 
+SHARD_LABEL = "alecton.dev/shard"
+
+
+def shard_filter(shard: str) -> dict[str, Any]:
+    """The Deployments of this shard: labelled with its name, or (no shard) unlabelled."""
+    return {SHARD_LABEL: shard or kopf.ABSENT}
+
+
 def build_registry(controller: Controller, config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    # Only Deployments are sharded: every shard needs every Application, Image, Cluster and
+    # Promotion of the namespaces its Deployments live in.
+    mine = shard_filter(config.shard)
 
     # ----- login and settings -----------------------------------------------------------
 
@@ -91,11 +103,11 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
 
     # ----- indexes (ready before any handler runs) ---------------------------------------
 
-    @kopf.index(GROUP, VERSION, "deployments", id="deployments", registry=registry)
+    @kopf.index(GROUP, VERSION, "deployments", id="deployments", labels=mine, registry=registry)
     async def deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {_key(body): DeploymentSnapshot(_raw(body))}
 
-    @kopf.index(GROUP, VERSION, "deployments", id="deployment_pairs", registry=registry)
+    @kopf.index(GROUP, VERSION, "deployments", id="deployment_pairs", labels=mine, registry=registry)
     async def deployment_pairs(body: kopf.Body, **_: Any) -> dict[Any, Any]:
         try:
             dep = Deployment.parse(_raw(body))
@@ -128,7 +140,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     # For promotion: which Deployments of an application follow which target, the
     # Deployments of an application, the versions of an image name (direct lookups, so an
     # event costs no scan of the whole index).
-    @kopf.index(GROUP, VERSION, "deployments", id="by_application", registry=registry)
+    @kopf.index(GROUP, VERSION, "deployments", id="by_application", labels=mine, registry=registry)
     async def by_application(body: kopf.Body, **_: Any) -> dict[Any, Any]:
         spec = body.get("spec") or {}
         namespace, name = _key(body)
@@ -164,7 +176,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     # ----- events -> queue ---------------------------------------------------------------
     # Handlers are async: kopf runs sync handlers in threads, and the queue is not thread-safe.
 
-    @kopf.on.event(GROUP, VERSION, "deployments", registry=registry)
+    @kopf.on.event(GROUP, VERSION, "deployments", labels=mine, registry=registry)
     async def deployment_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         bind(kwargs)
         namespace, name = _key(body)
@@ -205,6 +217,10 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     return registry
 
 
+class LeadershipLostError(Exception):
+    pass
+
+
 async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None) -> None:
     # Temporary kubeconfigs and values files live in one private directory, emptied now.
     use_private_dir(Path(tempfile.gettempdir()) / f"alecton-{os.getuid()}")
@@ -216,11 +232,43 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
     controller = Controller(config, kube, HelmActions(runner, history_max=config.history_max), metrics)
     registry = build_registry(controller, config)
     probes = None
+    standing_by = asyncio.Event()
     if config.probe_address:
         host, _, port = config.probe_address.rpartition(":")
-        probes = ProbeServer(metrics, lambda: controller.ready, host or "0.0.0.0", int(port))  # noqa: S104
+        # A healthy standby is ready too: a rolling update must be able to replace replicas
+        # that wait for the Lease.
+        bind = host or "0.0.0.0"  # noqa: S104 (a Pod's probe port)
+        probes = ProbeServer(metrics, lambda: controller.ready or standing_by.is_set(), bind, int(port))
         await probes.start()
+    stop = stop or asyncio.Event()
+    elector: LeaderElector | None = None
+    holding: asyncio.Task[None] | None = None
+    lost = False
+
+    async def step_down() -> None:
+        nonlocal lost
+        lost = True
+        await runner.stop_all()  # before the Lease can expire for anyone else
+        stop.set()
+
     try:
+        if config.leader_elect:
+            elector = LeaderElector(kube, config.leader_election_namespace, config.lease_name, identity())
+            acquired = asyncio.ensure_future(
+                elector.acquire(
+                    lambda holder: log.info("standby: lease %s held by %s", config.lease_name, holder)
+                )
+            )
+            stopped = asyncio.ensure_future(stop.wait())
+            standing_by.set()
+            await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            standing_by.clear()
+            stopped.cancel()
+            if not acquired.done():
+                acquired.cancel()
+                return  # asked to stop while standing by
+            log.info("leading: lease %s/%s", config.leader_election_namespace, config.lease_name)
+            holding = asyncio.ensure_future(elector.hold(lambda: asyncio.ensure_future(step_down())))
         await kopf.operator(
             registry=registry,
             standalone=True,
@@ -229,6 +277,12 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
             stop_flag=stop,
         )
     finally:
+        if holding is not None:
+            holding.cancel()
+        if elector is not None and not lost and holding is not None:
+            await elector.release()  # a clean stop hands over at once
         if probes:
             await probes.stop()
         await kube.close()
+    if lost:
+        raise LeadershipLostError(f"lost lease {config.lease_name}: stopped reconciling")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alecton.metrics import Metrics
@@ -57,6 +59,22 @@ class HelmTimeoutError(Exception):
         super().__init__(f"helm {action} did not finish within {seconds:.0f} s and was stopped")
 
 
+class HelmClosedError(Exception):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"helm {action} not started: this replica no longer leads")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the operator's process dies (helm then marks
+    its release failed and exits, well before a standby's Lease lets it start)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class HelmRunner:
     binary: str
@@ -69,6 +87,24 @@ class HelmRunner:
     # runs instead of starting cold each time.
     home: Path | None = None
     metrics: Metrics | None = None
+    running: set[asyncio.subprocess.Process] = field(default_factory=set)
+
+    closed: bool = False  # no helm starts any more (leadership lost)
+
+    async def stop_all(self, grace: float = 3.0) -> None:
+        """Stop every helm this process runs and start no other (leadership lost: before
+        another replica may start). SIGTERM first: helm then marks its release failed
+        instead of leaving it locked in pending-*; SIGKILL after `grace`."""
+        self.closed = True
+        running = list(self.running)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), grace)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
 
     def _env(self, in_cluster: bool) -> dict[str, str]:
         passed = ["PATH", "TMPDIR", "HOME"]
@@ -101,6 +137,8 @@ class HelmRunner:
                 self.metrics.helm_finished(args[0], started, ok)
 
     async def _run(self, args: list[str], limit: float, started: float, in_cluster: bool) -> HelmResult:
+        if self.closed:
+            raise HelmClosedError(args[0])
         process = await asyncio.create_subprocess_exec(
             self.binary,
             *args,
@@ -109,8 +147,12 @@ class HelmRunner:
             stderr=asyncio.subprocess.PIPE,
             env=self._env(in_cluster),
             # helm stays in the operator's process group: when the operator's container
-            # dies, helm dies with it rather than racing a restarted operator.
+            # dies, helm dies with it rather than racing a restarted operator. And when
+            # only the operator's process dies (kill -9 outside a container), the kernel
+            # stops helm too: a standby taking over must never meet a helm still running.
+            preexec_fn=_die_with_parent,
         )
+        self.running.add(process)
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=limit)
         except TimeoutError:
@@ -119,6 +161,8 @@ class HelmRunner:
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(process))
             raise
+        finally:
+            self.running.discard(process)
         return HelmResult(
             args=tuple(args),
             returncode=process.returncode if process.returncode is not None else -1,
