@@ -40,4 +40,5 @@ bench: install tools ## Benchmarks on a local control plane; rewrites docs/bench
 	$(PYTHON) bench/run.py
 
 bench-quick: install tools ## A small smoke version of the benchmarks
-	$(PYTHON) bench/run.py --quick --output /tmp/alecton-bench-quick.json
+	@mkdir -p test-artifacts
+	$(PYTHON) bench/run.py --quick --output test-artifacts/bench-quick.json
