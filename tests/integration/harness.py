@@ -187,7 +187,7 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.env = env or {}
         self.helm = helm
-        self.log_path = log_dir / f"operator-{helm}-{uuid.uuid4().hex[:6]}.log"
+        self.log_path = log_dir / f"operator-{Path(helm).name}-{uuid.uuid4().hex[:6]}.log"
         # Deny by default: an operator started without grants gets the usual one.
         if default_grant and "--allow-context" not in extra_args:
             extra_args = ("--allow-context", "*=alecton-b", *extra_args)

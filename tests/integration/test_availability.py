@@ -167,3 +167,7 @@ def test_shards_reconcile_only_their_own_deployments(crds: Cluster, operators) -
             shard,
             log[-3000:],
         )
+    # Each shard uninstalls its own on deletion (the module's cleanup operator has no shard).
+    cluster.kubectl("delete", "deployments.alecton.dev", "--all", "-n", ns, "--timeout=120s")
+    assert cluster.helm_json("helm", "list", "--namespace", f"{ns}-alpha") == []
+    assert cluster.helm_json("helm", "list", "--namespace", f"{ns}-beta") == []
