@@ -53,7 +53,10 @@ def installed(crds: Cluster) -> Cluster:
     )
     pod = operator["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert operator["spec"]["strategy"]["type"] == "Recreate" and operator["spec"]["replicas"] == 1
+    # Two replicas: only the Lease holder reconciles, so a rolling update is safe.
+    assert operator["spec"]["replicas"] == 2 and "--leader-elect" in container["args"]
+    assert operator["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert any(e["name"] == "POD_NAMESPACE" for e in container["env"])
     assert (
         pod["securityContext"]["runAsNonRoot"]
         and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
