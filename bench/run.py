@@ -184,15 +184,16 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
 
 
 class Operator:
-    def __init__(self, bench: Bench, concurrency: int, namespace: str) -> None:
+    def __init__(self, bench: Bench, concurrency: int, namespace: str, shard: str = "") -> None:
         self.port = free_port()
-        self.log = bench.workdir / f"operator-{namespace}-{concurrency}.log"
+        self.log = bench.workdir / f"operator-{namespace}-{concurrency}{shard}.log"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 *operator_command(bench, namespace, concurrency),
                 "--probe-address",
                 f"127.0.0.1:{self.port}",
+                *(["--shard", shard] if shard else []),
             ],
             stdout=open(self.log, "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -230,9 +231,11 @@ def workload(
     version: str = "1",
     suspend: bool = False,
     health: bool = False,
+    shards: int = 0,
 ) -> list[dict]:
     """Cluster, Applications (64 targets each), one Image, `deployments` Deployments.
-    `health`: Deployed only once each release's pod is Ready on the kwok nodes."""
+    `health`: Deployed only once each release's pod is Ready on the kwok nodes.
+    `shards`: label the Deployments alecton.dev/shard=s0, s1, ... round robin."""
     docs: list[dict] = [
         {"apiVersion": API, "kind": "Cluster", "metadata": {"name": "b"}, "spec": {"context": "alecton-b"}},
         {
@@ -266,14 +269,11 @@ def workload(
             spec = {"application": f"web{a}", "target": target["name"], "version": version}
             if suspend:
                 spec["suspend"] = True
-            docs.append(
-                {
-                    "apiVersion": API,
-                    "kind": "Deployment",
-                    "metadata": {"name": f"web{a}-{target['name']}"},
-                    "spec": spec,
-                }
-            )
+            metadata: dict[str, Any] = {"name": f"web{a}-{target['name']}"}
+            if shards:
+                index = a * 64 + int(target["name"][1:])  # t0, t1, ... within the Application
+                metadata["labels"] = {"alecton.dev/shard": f"s{index % shards}"}
+            docs.append({"apiVersion": API, "kind": "Deployment", "metadata": metadata, "spec": spec})
     return docs
 
 
@@ -325,6 +325,7 @@ def overhead(bench: Bench, runs: int) -> dict[str, Any]:
                     "--namespace",
                     target_ns,
                     "--create-namespace",
+                    "--disable-openapi-validation",  # as the operator runs it (helm/actions.py)
                     "--reset-values",
                     "--values",
                     str(values),
@@ -343,30 +344,43 @@ def overhead(bench: Bench, runs: int) -> dict[str, Any]:
     return {"runs": runs, "operator_median_s": op, "helm_median_s": helm, "ratio": op / helm}
 
 
-def throughput(bench: Bench, count: int, concurrency: int, health: bool = False) -> dict[str, Any]:
-    ns = new_namespace(bench, f"tp-{count}-{concurrency}{'-health' if health else ''}")
-    operator = Operator(bench, concurrency, ns)
+def throughput(
+    bench: Bench, count: int, concurrency: int, health: bool = False, shards: int = 0
+) -> dict[str, Any]:
+    """`count` Deployments applied at once until all are Deployed; with `shards`, one
+    operator per shard (each `concurrency` helm workers), the Deployments spread evenly."""
+    suffix = ("-health" if health else "") + (f"-{shards}shards" if shards else "")
+    ns = new_namespace(bench, f"tp-{count}-{concurrency}{suffix}")
+    operators = [Operator(bench, concurrency, ns, f"s{i}") for i in range(shards)] or [
+        Operator(bench, concurrency, ns)
+    ]
     watch = bench.watch_phases(ns)
     try:
-        cpu_before = cpu_seconds(operator.proc.pid)
+        cpu_before = [cpu_seconds(o.proc.pid) for o in operators]
         started = time.monotonic()
-        bench.apply(workload(ns, count, f"{ns}-web", health=health), ns)
+        bench.apply(workload(ns, count, f"{ns}-web", health=health, shards=shards), ns)
         watch.wait_count("Deployed", count, 1800)
         elapsed = time.monotonic() - started
         return {
             "count": count,
             "concurrency": concurrency,
             "health": health,
+            "shards": shards,
             "seconds": elapsed,
-            "operator_cpu_s": cpu_seconds(operator.proc.pid) - cpu_before,
-            "operator_peak_rss_mib": rss_mib(operator.proc.pid, "VmHWM"),
-            "helm_upgrades": operator.metric("alecton_helm_invocations_total", action="upgrade"),
-            "health_watches": operator.metric("alecton_health_watches"),
+            "operator_cpu_s": sum(
+                cpu_seconds(o.proc.pid) - b for o, b in zip(operators, cpu_before, strict=True)
+            ),
+            "operator_peak_rss_mib": max(rss_mib(o.proc.pid, "VmHWM") for o in operators),
+            "helm_upgrades": sum(
+                o.metric("alecton_helm_invocations_total", action="upgrade") for o in operators
+            ),
+            "health_watches": sum(o.metric("alecton_health_watches") for o in operators),
             "namespace": ns,
         }
     finally:
         watch.close()
-        operator.stop()
+        for operator in operators:
+            operator.stop()
 
 
 def restart(bench: Bench, namespace: str, count: int) -> dict[str, Any]:
@@ -539,6 +553,12 @@ def main() -> None:
     parser.add_argument(
         "--only-overhead", action="store_true", help="only the overhead and cost measurements (for A/B runs)"
     )
+    parser.add_argument(
+        "--only-throughput",
+        metavar="COUNT:CONCURRENCY:HEALTH:SHARDS,...",
+        default="",
+        help="only these throughput runs, e.g. 100:8:0:0,1000:8:0:2 (for A/B runs; no report rewrite)",
+    )
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a stuck run waits
     quick = args.quick
@@ -569,6 +589,15 @@ def main() -> None:
                 0.2,
             )
             results: dict[str, Any] = {"versions": versions(bench), "quick": quick}
+            if args.only_throughput:
+                results["throughput"] = []
+                for run in args.only_throughput.split(","):
+                    count, concurrency, health, shards = (int(x) for x in run.split(":"))
+                    print(f"throughput {run} ...", flush=True)
+                    results["throughput"].append(throughput(bench, count, concurrency, bool(health), shards))
+                    print(json.dumps(results["throughput"][-1]), flush=True)
+                args.output.write_text(json.dumps(results, indent=2) + "\n")
+                return
             print("overhead ...", flush=True)
             results["overhead"] = overhead(bench, 3 if quick else 12)
             print(json.dumps(results["overhead"]), flush=True)

@@ -264,3 +264,23 @@ def test_history_after_upgrade_matches_what_helm_would_list() -> None:
     assert history_after_upgrade(previous[1:], release, "3.0", limit=10) is None
     first = ReleaseInfo("web-staging", "ns", 1, "deployed", "webapp-1.0.0", "1.0", "t1", "d")
     assert [e.revision for e in history_after_upgrade([], first, "1", limit=10) or []] == [1]
+
+
+def test_helm_skips_its_client_side_openapi_check_unless_asked() -> None:
+    """The check fetches and parses the cluster's whole OpenAPI schema in every helm
+    process (0.44 s -> 0.20 s of CPU per upgrade measured here); the API server validates
+    what it is sent anyway."""
+    from pathlib import Path
+
+    from alecton.helm.actions import HelmActions, KubeAccess
+    from alecton.helm.runner import HelmRunner
+    from alecton.reconcile.chart import ChartSource
+
+    def args(actions: HelmActions) -> list[str]:
+        return actions._upgrade_args(
+            "web", "team", ChartSource("webapp"), Path("values.yaml"), KubeAccess("kubeconfig"), "d", {}
+        )
+
+    fast = args(HelmActions(HelmRunner("helm")))
+    assert "--disable-openapi-validation" in fast and fast[-2:] == ["web", "webapp"]
+    assert "--disable-openapi-validation" not in args(HelmActions(HelmRunner("helm"), openapi_validation=True))

@@ -113,6 +113,14 @@ def run(
         help="Release revisions helm keeps, and that status.history shows.",
         rich_help_panel=HELM_PANEL,
     ),
+    helm_openapi_validation: bool = typer.Option(
+        False,
+        "--helm-openapi-validation",
+        envvar="ALECTON_HELM_OPENAPI_VALIDATION",
+        help="Let helm check rendered objects against the cluster's OpenAPI schema before applying "
+        "(costs more than half of helm's CPU per upgrade; the API server validates in any case).",
+        rich_help_panel=HELM_PANEL,
+    ),
     charts_dir: Path | None = typer.Option(
         None,
         "--charts-dir",
@@ -240,6 +248,7 @@ def run(
         helm_concurrency=helm_concurrency,
         helm_timeout=helm_timeout,
         history_max=history_max,
+        helm_openapi_validation=helm_openapi_validation,
         charts_dir=charts_dir.resolve() if charts_dir else None,
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,

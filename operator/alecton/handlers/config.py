@@ -20,6 +20,7 @@ class OperatorConfig:
     helm_concurrency: int = 4
     helm_timeout: float = 300.0
     history_max: int = 10
+    helm_openapi_validation: bool = False  # helm's client-side schema check (costly; see helm/actions.py)
     charts_dir: Path | None = None
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)
     allow_insecure_kubeconfig: bool = False

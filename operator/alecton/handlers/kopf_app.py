@@ -229,7 +229,10 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
     runner = HelmRunner(
         binary=config.helm_binary, timeout=config.helm_timeout, home=config.helm_home, metrics=metrics
     )
-    controller = Controller(config, kube, HelmActions(runner, history_max=config.history_max), metrics)
+    actions = HelmActions(
+        runner, history_max=config.history_max, openapi_validation=config.helm_openapi_validation
+    )
+    controller = Controller(config, kube, actions, metrics)
     registry = build_registry(controller, config)
     probes = None
     standing_by = asyncio.Event()

@@ -104,6 +104,12 @@ def _values_yaml(values: dict[str, Any]) -> bytes:
 class HelmActions:
     runner: HelmRunner
     history_max: int = 10
+    # helm's client-side check of the rendered objects against the cluster's OpenAPI
+    # schema: it fetches and parses the whole schema in every helm process, more than half
+    # of helm's CPU per upgrade here (0.44 s -> 0.20 s). Off by default: the API server
+    # validates what it is sent anyway (and with Helm 4's server-side apply refuses unknown
+    # fields); `--helm-openapi-validation` turns it back on.
+    openapi_validation: bool = False
 
     def _timeout(self) -> list[str]:
         # helm's own deadline; the runner kills the process only a margin after it.
@@ -146,6 +152,8 @@ class HelmActions:
         ]
         if kube.create_namespace:
             args.append("--create-namespace")
+        if not self.openapi_validation:
+            args.append("--disable-openapi-validation")
         if chart.repository:
             args += ["--repo", chart.repository]
         if chart.version:
