@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -67,12 +66,19 @@ class HelmClosedError(Exception):
 _PR_SET_PDEATHSIG = 1
 
 
+# Resolved once here: the child runs between fork and exec, where only a plain call is cheap
+# and safe (looking a library up would start a process of its own in every child).
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the operator's process dies (helm then marks
     its release failed and exits, well before a standby's Lease lets it start)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
