@@ -283,4 +283,5 @@ def test_helm_skips_its_client_side_openapi_check_unless_asked() -> None:
 
     fast = args(HelmActions(HelmRunner("helm")))
     assert "--disable-openapi-validation" in fast and fast[-2:] == ["web", "webapp"]
-    assert "--disable-openapi-validation" not in args(HelmActions(HelmRunner("helm"), openapi_validation=True))
+    checked = args(HelmActions(HelmRunner("helm"), openapi_validation=True))
+    assert "--disable-openapi-validation" not in checked
