@@ -318,6 +318,14 @@ def test_unsafe_tenant_kubeconfigs_are_refused(
 # ----- tenants ------------------------------------------------------------------------------
 
 
+def message_of(cluster: HarnessCluster, namespace: str, name: str) -> str:
+    return str(
+        ((cluster.get("deployments.alecton.dev", name, namespace) or {}).get("status") or {}).get(
+            "message", ""
+        )
+    )
+
+
 def test_references_never_cross_namespaces(guarded: OperatorProcess) -> None:
     cluster = guarded.cluster
     team_a, team_b = cluster.new_namespace("team-a"), cluster.new_namespace("team-b")
@@ -333,8 +341,12 @@ def test_references_never_cross_namespaces(guarded: OperatorProcess) -> None:
         in obj["status"]["message"]
     )
     cluster.apply(r.cluster(name="shared-looking"), namespace=team_b)
-    obj = wait_phase(cluster, team_b, "web-staging", "Pending")
-    assert f"no Image with name 'web' and version '1' in namespace '{team_b}'" in obj["status"]["message"]
+    # Still Pending, for the next missing reference: wait for the message, not the phase
+    # (a Cluster of its own does not change the Deployment's generation).
+    expected = f"no Image with name 'web' and version '1' in namespace '{team_b}'"
+    wait_for(
+        lambda: expected in message_of(cluster, team_b, "web-staging"), 60, "the missing Image to be named"
+    )
 
 
 def test_other_tenant_cannot_roll_back_a_release(guarded: OperatorProcess) -> None:
