@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -347,3 +348,17 @@ class WebProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.contextmanager
+def namespaces_finalized(cluster: Cluster, log_dir: Path) -> Iterator[None]:
+    """For modules whose operators watch one namespace each (and some end killed): at the
+    end one cluster-wide operator finalizes what is left while the namespaces are deleted."""
+    before = cluster.namespaces()
+    yield
+    finalizer = OperatorProcess(cluster, "helm", log_dir)
+    finalizer.start()
+    try:
+        cluster.delete_namespaces_since(before)
+    finally:
+        finalizer.stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import Cluster, OperatorProcess, namespaces_finalized, wait_for, wait_phase
 
 # Runs instead of helm: holds an exclusive lock per release while a mutating helm command
 # runs, and records any second one that finds the lock taken. It forwards SIGTERM (the
@@ -65,14 +65,8 @@ def operators(crds: Cluster, tmp_path: Path) -> Iterator:
 
 @pytest.fixture(scope="module", autouse=True)
 def namespaces_cleaned(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    before = crds.namespaces()
-    yield
-    finalizer = OperatorProcess(crds, "helm", tmp_path_factory.mktemp("cleanup"))
-    finalizer.start()
-    try:
-        crds.delete_namespaces_since(before)
-    finally:
-        finalizer.stop()
+    with namespaces_finalized(crds, tmp_path_factory.mktemp("cleanup")):
+        yield
 
 
 def lease_holder(cluster: Cluster, ns: str, name: str = "alecton-operator") -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import Cluster, OperatorProcess, namespaces_finalized, wait_for, wait_phase
 
 FAULT_LOOPS = int(os.environ.get("ALECTON_FAULT_LOOPS", "4"))
 
@@ -32,14 +32,8 @@ NEVER_READY = "busybox:1-unready"
 def namespaces_cleaned(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The tests' own operators watch one namespace each and some end killed: at the end
     one cluster-wide operator finalizes what is left while the namespaces are deleted."""
-    before = crds.namespaces()
-    yield
-    finalizer = OperatorProcess(crds, "helm", tmp_path_factory.mktemp("cleanup"))
-    finalizer.start()
-    try:
-        crds.delete_namespaces_since(before)
-    finally:
-        finalizer.stop()
+    with namespaces_finalized(crds, tmp_path_factory.mktemp("cleanup")):
+        yield
 
 
 @pytest.fixture

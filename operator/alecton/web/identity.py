@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import os
@@ -122,7 +123,9 @@ class BearerIdentity(Identity):
     def kubeconfig(self, token: str) -> Iterator[tuple[str, str]]:
         cluster: dict[str, str] = {"server": self.server.url}
         if self.server.ca_file:
-            cluster["certificate-authority-data"] = _b64(Path(self.server.ca_file).read_bytes())
+            cluster["certificate-authority-data"] = base64.b64encode(
+                Path(self.server.ca_file).read_bytes()
+            ).decode()
         document = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -134,9 +137,3 @@ class BearerIdentity(Identity):
         # The caller's token in a file only this process can read, removed afterwards.
         with private_file(yaml.safe_dump(document).encode(), ".kubeconfig") as path:
             yield str(path), "caller"
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
