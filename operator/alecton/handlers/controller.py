@@ -542,18 +542,17 @@ class Controller:
         if confirmed and recorded.release.same_place(location):  # type: ignore[union-attr]
             # Already ours here: show the progress while helm already runs.
             return snap, None, asyncio.create_task(self._write_status(snap, progress))
-        claim = progress.pop("release")
-        snap = await self._write_status(snap, progress)
+        # The owner check reads helm's storage only: the progress and the claim then go out in
+        # one status write (a conflict writes its own status instead).
         annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
         conflict = await check_ownership(
             self.storage, access, location, deployment.ref, annotations, self.config.allow_adopt
         )
         if conflict:
             return snap, conflict, None
-        claimed: dict[str, Any] = {"release": claim}
         if moved_from is not None:
-            claimed["movedFrom"] = moved_from.as_status()
-        return await self._write_status(snap, claimed), None, None
+            progress["movedFrom"] = moved_from.as_status()
+        return await self._write_status(snap, progress), None, None
 
     async def _remove_moved(
         self,
