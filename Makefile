@@ -4,7 +4,7 @@ PYTHON ?= python3
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools install lint test test-unit test-integration demo clean bench bench-quick
+.PHONY: help tools install lint test test-unit test-integration demo clean bench bench-quick chart-crds
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,13 @@ test: install tools lint ## Everything: installs what is missing, lints, runs th
 
 demo: install tools ## Deploy, upgrade and roll back the samples on a local control plane (KEEP=1 keeps it)
 	@bash hack/demo.sh
+
+# crds/ is the source; the chart carries copies, not symlinks: a symlink costs an INFO line
+# on every helm run and dangles when the chart directory is copied on its own.
+# tests/unit/test_chart_package.py fails when the copies are stale.
+chart-crds: ## Copy crds/*.alecton.dev.yaml into deploy/chart/crds/ (run after changing a CRD)
+	rm -f deploy/chart/crds/*.yaml
+	cp crds/*.alecton.dev.yaml deploy/chart/crds/
 
 clean: ## Remove the project-local tool links and caches (the Go build cache stays)
 	rm -rf .tools .pytest_cache .ruff_cache .local

@@ -283,6 +283,11 @@ class OperatorProcess:
         return self.log_since_start().count(needle)
 
 
+def events(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    """The Events of a namespace."""
+    return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+
+
 def wait_phase(
     cluster: Cluster, namespace: str, name: str, phase: str, timeout: float = 60.0, **match: Any
 ) -> dict[str, Any]:

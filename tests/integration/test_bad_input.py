@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.integration import resources as r
 from tests.integration.harness import Cluster as HarnessCluster
-from tests.integration.harness import OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import OperatorProcess, events, wait_for, wait_phase
 
 SECRET_MARKER = f"SUPERSECRET-{uuid.uuid4().hex}"
 LOAD_DEPLOYMENTS = int(os.environ.get("ALECTON_LOAD_DEPLOYMENTS", "200"))
@@ -177,6 +177,15 @@ def test_operator_survives_accepted_odd_resources(guarded: OperatorProcess) -> N
     cluster.apply(r.deployment("web", "1"), namespace=ns)
     obj = wait_phase(cluster, ns, "web-staging", "Deployed")
     assert obj["status"]["release"]["image"] == "r/web:1"  # the first Image of a (name, version) wins
+    # Issue 16: the later Image says why it is not used (it was ignored without a trace).
+    duplicate = wait_for(
+        lambda: [e for e in events(cluster, ns) if e["involvedObject"]["name"] == "web-1-dup"],
+        30,
+        "an Event on the duplicate Image",
+    )
+    assert [(e["type"], e["reason"]) for e in duplicate] == [("Warning", "DuplicateVersion")]
+    assert "already recorded by Image web-1 (r/web:1)" in duplicate[0]["message"]
+    assert not [e for e in events(cluster, ns) if e["involvedObject"]["name"] == "web-1"]
     assert alive(guarded)
 
 
@@ -233,6 +242,20 @@ def test_chart_that_fails_to_render(guarded: OperatorProcess) -> None:
         check=False,
     )
     assert "deployed" not in history.stdout
+    # Issue 16: it depends only on the inputs, so it waits for a change instead of a timer.
+    conditions = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conditions["Stalled"]["status"] == "True" and conditions["Stalled"]["reason"] == "TemplateError"
+    assert "retryAfter" not in obj["status"] and "retrying in" not in obj["status"]["message"]
+    assert f"alecton retry web staging -n {ns}" in obj["status"]["message"]
+    # `alecton retry` runs it once more (the same failure: attempt 2), a fix deploys it.
+    cluster.kubectl(
+        "patch", "deployments.alecton.dev", "web-staging", "-n", ns, "--type=merge",
+        "-p", '{"spec": {"retryRequestId": "again"}}',
+    )  # fmt: skip
+    wait_phase(cluster, ns, "web-staging", "Failed", failures=2, lastRetryRequestId="again")
+    cluster.apply(r.application("web", f"{ns}-web", values={"config": {"a": "b"}}), namespace=ns)
+    obj = wait_phase(cluster, ns, "web-staging", "Deployed")
+    assert "stalledFingerprint" not in obj["status"]
 
 
 # ----- tenant kubeconfigs -----------------------------------------------------------------

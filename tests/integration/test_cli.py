@@ -125,6 +125,10 @@ def test_wait_on_a_failing_deploy_exits_non_zero_in_time(operator: OperatorProce
     assert proc.returncode == 1, proc.stderr
     assert time.monotonic() - started < 30
     assert "127.0.0.1:1" in proc.stdout + proc.stderr  # helm's message is shown
+    # A registry that refuses connections may come back: retried on a timer, not Stalled.
+    status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
+    assert "retrying in" in status["message"] and status["retryAfter"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Stalled"] == "False"
     # A deploy that cannot finish in time (no such image version) exits 5.
     proc = alecton(cluster, ns, "deploy", "web", "staging", "7.7.7", "--wait", "--timeout", "3")
     assert (
@@ -176,3 +180,21 @@ def test_app_update_is_a_full_replace(operator: OperatorProcess, tmp_path: Path)
     missing.write_text(yaml.safe_dump({**replacement, "metadata": {"name": "nope"}}))
     proc = alecton(cluster, ns, "app", "update", "-f", str(missing))
     assert proc.returncode == 3 and "does not exist" in proc.stderr
+
+
+def test_deploying_an_unknown_application_or_target_fails_and_writes_nothing(
+    crds: Cluster, tmp_path: Path
+) -> None:
+    """Issue 16: `alecton deploy nope qa 1.0.0` exited 0 and left a Pending Deployment."""
+    ns, _ = setup(crds, "cli-unknown", tmp_path)
+    proc = alecton(crds, ns, "deploy", "nope", "qa", "1.0.0")
+    assert proc.returncode == 3, proc
+    assert proc.stderr.strip() == f"error: Application 'nope' does not exist in namespace '{ns}'"
+    proc = alecton(crds, ns, "deploy", "web", "qa", "1.0.0")
+    assert proc.returncode == 3, proc
+    assert "Application 'web' has no target 'qa' (targets: staging)" in proc.stderr
+    listed = crds.kubectl("get", "deployments.alecton.dev", "-n", ns, "-o", "json").stdout
+    assert json.loads(listed)["items"] == []
+    # GitOps-style ordering: the Deployment may be created ahead of its Application on request.
+    ok(alecton(crds, ns, "deploy", "nope", "qa", "1.0.0", "--allow-missing-application"))
+    crds.kubectl("get", "deployments.alecton.dev", "nope-qa", "-n", ns)

@@ -7,7 +7,6 @@ ALECTON_FAULT_LOOPS sets the length of the SIGKILL loop (CI runs a bounded 4).""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, OperatorProcess, namespaces_finalized, wait_for, wait_phase
+from tests.integration.harness import (
+    Cluster,
+    OperatorProcess,
+    events,
+    namespaces_finalized,
+    wait_for,
+    wait_phase,
+)
 
 FAULT_LOOPS = int(os.environ.get("ALECTON_FAULT_LOOPS", "4"))
 
@@ -64,10 +70,6 @@ def set_migration(cluster: Cluster, ns: str, target_ns: str, enabled: bool) -> N
         r.application("web", target_ns, values={"migration": {"enabled": enabled, "image": NEVER_READY}}),
         namespace=ns,
     )
-
-
-def events(cluster: Cluster, ns: str) -> list[dict]:
-    return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
 
 
 def deployed_web(

@@ -27,7 +27,7 @@ import yaml
 from alecton.local.pki import CertificateAuthority
 
 from tests.integration import resources as r
-from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, wait_for
+from tests.integration.harness import CHARTS, TEST_CHARTS, Cluster, OperatorProcess, events, wait_for
 from tests.integration.harness import wait_phase as wait_phase_within
 
 
@@ -177,10 +177,6 @@ def history(cluster: Cluster, release: str, namespace: str, context: str = "alec
         "helm", "history", release, "--kube-context", context, "-n", namespace, "-o", "json", check=False
     )
     return json.loads(proc.stdout) if proc.returncode == 0 else []
-
-
-def events(cluster: Cluster, ns: str) -> list[dict]:
-    return json.loads(cluster.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
 
 
 def message(obj: dict) -> str:

@@ -175,3 +175,23 @@ def test_operator_run_refuses_connection_options_before_it(
 def test_operator_run_takes_its_own_options(operator_configs: list[OperatorConfig]) -> None:
     alecton("-o", "json", "operator", "run", "--context", "mgmt", "-n", "a", "-n", "b")
     assert [(c.context, c.namespaces) for c in operator_configs] == [("mgmt", ("a", "b"))]
+
+
+def test_cli_errors_are_one_plain_line_without_class_names(tmp_path: Any) -> None:
+    """Issue 16: "error: CliError: cannot read ..." showed an internal class name."""
+    missing = tmp_path / "missing.yaml"
+    result = runner.invoke(app, ["app", "create", "-f", str(missing), *CONNECTION])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: cannot read {missing}: file not found"]
+
+
+def test_an_unexpected_failure_says_so_without_a_class_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the sky fell")
+
+    monkeypatch.setattr(images, "run_api", broken)
+    result = runner.invoke(app, ["image", "list", *CONNECTION])
+    assert result.exit_code == 1
+    assert "RuntimeError" not in result.output
+    assert "error: unexpected failure: the sky fell" in result.output
+    assert "please report" in result.output

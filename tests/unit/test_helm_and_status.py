@@ -21,6 +21,7 @@ from alecton.helm.release import (
 )
 from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
 from alecton.reconcile import status as st
+from alecton.reconcile.helm_failure import FailureClass, FailureKind
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, decide
 
 from tests.unit.test_plan import APP, CHARTS, CLUSTER, deployment, image
@@ -150,6 +151,15 @@ def test_helm_environment_falls_back_to_in_cluster_only_without_a_kubeconfig(mon
     assert runner._env(in_cluster=True)["KUBERNETES_SERVICE_PORT"] == "443"
 
 
+def test_helm_runs_with_a_larger_gc_target_unless_told_otherwise(monkeypatch) -> None:
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    env = HelmRunner(binary="helm")._env(in_cluster=False)
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "512MiB")
+    monkeypatch.setenv("GOGC", "100")  # the operator's environment decides (the A/B bench row)
+    assert HelmRunner(binary="helm")._env(in_cluster=False)["GOGC"] == "100"
+
+
 def test_conditions_keep_transition_time_when_status_is_unchanged() -> None:
     first = st.merge_conditions([], [st.Condition("Ready", True, "Succeeded", "ok")], 1, "t1")
     second = st.merge_conditions(first, [st.Condition("Ready", True, "Succeeded", "still ok")], 2, "t2")
@@ -176,6 +186,25 @@ def test_succeeded_and_failed_status() -> None:
     assert "boom" in failed["message"] and "retrying in 10 s" in failed["message"]
     # A failed upgrade forgets what was applied: reverting the inputs deploys again.
     assert failed["appliedFingerprint"] is None
+    conditions = {c["type"]: c for c in failed["conditions"]}
+    assert conditions["Stalled"]["status"] == "False" and failed["stalledFingerprint"] is None
+    # Issue 16: inputs helm refused for themselves are not retried on a timer.
+    refused = st.failed_status(
+        ctx,
+        Action.UPGRADE,
+        'helm upgrade failed: template: webapp/templates/x.yaml:3: function "nope" not defined',
+        3,
+        20,
+        plan.desired.fingerprint,
+        stalled=FailureClass(FailureKind.INPUT, "TemplateError"),
+        retry_hint="alecton retry web staging -n team",
+    )
+    conditions = {c["type"]: c for c in refused["conditions"]}
+    assert conditions["Stalled"]["status"] == "True" and conditions["Stalled"]["reason"] == "TemplateError"
+    assert refused["retryAfter"] is None and refused["stalledFingerprint"] == plan.desired.fingerprint
+    assert "retrying" not in refused["message"]
+    assert "until the inputs change, or `alecton retry web staging -n team`" in refused["message"]
+    assert ok["stalledFingerprint"] is None  # a success clears it
     waiting = st.waiting_status(ctx, Plan(Action.WAIT, "ImageNotFound", "no image"))
     assert waiting["phase"] == "Pending"
     stalled = {

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,14 @@ from alecton.reconcile.plan import (
     Resolved,
     backoff_seconds,
     decide,
+    duplicate_image_message,
     owner_of,
     pick_image,
     plan_repair,
     resolve,
     retry_wait,
     rolled_back_fingerprint,
+    shadowing_image,
 )
 
 HERE = ReleaseLocation("b", "context:alecton-b", "web", "web-staging")
@@ -202,6 +206,18 @@ def test_oldest_image_of_a_pair_wins() -> None:
     assert pick_image([new, old]) is old
 
 
+def test_a_later_image_of_the_same_version_is_shadowed_and_says_by_what() -> None:
+    first = image(ref="r/web:1.0", created="2026-01-01T00:00:00Z", name="web-1")
+    later = image(ref="r/web:other", created="2026-01-01T00:00:05Z", name="web-1-b")
+    assert shadowing_image(later, [first, later]) is first
+    assert shadowing_image(first, [first, later]) is None
+    assert shadowing_image(first, []) is None  # not indexed yet: alone
+    assert duplicate_image_message(later, first) == (
+        "version 1.0 of image 'web' is already recorded by Image web-1 (r/web:1.0); "
+        "this Image is not used: record a new build as a new version"
+    )
+
+
 def test_backoff_is_exponential_and_capped() -> None:
     assert [backoff_seconds(n) for n in range(6)] == [0, 5, 10, 20, 40, 80]
     assert backoff_seconds(30) == 300
@@ -213,6 +229,13 @@ def test_retry_wait_only_for_the_inputs_that_failed() -> None:
     assert retry_wait(recorded, "sha256:x", now) == 4
     assert retry_wait(recorded, "sha256:y", now) == 0
     assert retry_wait(recorded, "sha256:x", recorded.retry_after + 1) == 0
+
+
+def test_inputs_helm_refused_wait_for_a_change_not_a_timer() -> None:
+    """Issue 16: a template error was retried on a timer ("attempt 4; retrying in 40 s")."""
+    recorded = RecordedStatus.parse({"failedFingerprint": "sha256:x", "stalledFingerprint": "sha256:x"})
+    assert retry_wait(recorded, "sha256:x", time.time() + 10**6) == math.inf
+    assert retry_wait(recorded, "sha256:y", time.time()) == 0  # changed inputs run at once
 
 
 @pytest.mark.parametrize(

@@ -87,11 +87,37 @@ async def require_deployment(
     return dep
 
 
+async def require_target(client: KubeClient, namespace: str, application: str, target: str) -> None:
+    """DeployApplication fails on an unknown Application or target (and writes nothing)."""
+    try:
+        app = await client.get("Application", namespace, application)
+    except ApiException as error:
+        if error.status == 404:
+            raise CliError(
+                f"Application {application!r} does not exist in namespace {namespace!r}", EXIT_NOT_FOUND
+            ) from None
+        raise
+    names = [str(t.get("name")) for t in (app.get("spec") or {}).get("targets") or [] if isinstance(t, dict)]
+    if target not in names:
+        raise CliError(
+            f"Application {application!r} has no target {target!r} (targets: {', '.join(names) or 'none'})",
+            EXIT_NOT_FOUND,
+        )
+
+
 async def request_deploy(
-    client: KubeClient, namespace: str, application: str, target: str, version: str
+    client: KubeClient,
+    namespace: str,
+    application: str,
+    target: str,
+    version: str,
+    allow_missing_application: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """DeployApplication: create or update the Deployment; (it, whether it has a promotion
-    policy, which a version set by hand now holds)."""
+    policy, which a version set by hand now holds). An unknown Application or target is an
+    error unless `allow_missing_application` (GitOps-style ordering: the Deployment first)."""
+    if not allow_missing_application:
+        await require_target(client, namespace, application, target)
     existing = await find_deployment(client, namespace, application, target)
     if existing is None:
         body = deployment_body(application, target, version)
@@ -186,6 +212,14 @@ def deploy(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="With --diff on a terminal: deploy without asking.")
     ] = False,
+    allow_missing_application: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-application",
+            help="Create the Deployment even if the Application or its target does not exist yet "
+            "(it waits, Pending, until they do).",
+        ),
+    ] = False,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
     kubeconfig: KubeconfigOption = None,
@@ -197,7 +231,10 @@ def deploy(
 
     Creates or updates the Deployment `<application>-<target>` (and ends a held rollback).
     With --diff it first shows the change and, on a terminal, asks before deploying (unless
-    --yes)."""
+    --yes).
+
+    An Application or target that does not exist is an error (exit 3), unless
+    --allow-missing-application."""
     where = Target.of(kubeconfig, context, namespace)
     if show_diff:
         from alecton.cli.diff import diff_of, show
@@ -208,7 +245,9 @@ def deploy(
             fail("not deployed", EXIT_ERROR)
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
-        obj, promoted = await request_deploy(client, where.namespace, application, target, version)
+        obj, promoted = await request_deploy(
+            client, where.namespace, application, target, version, allow_missing_application
+        )
         if promoted:
             Console(stderr=True).print(
                 f"note: {application} {target} has a promotion policy: a version set by hand holds "

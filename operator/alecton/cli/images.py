@@ -21,8 +21,10 @@ from alecton.cli.session import (
     OutputOption,
     Target,
     handle_errors,
+    os_error_text,
     pass_to_subcommand,
     run_api,
+    yaml_error_text,
 )
 from alecton.kube.client import ApiException, KubeClient
 
@@ -138,8 +140,10 @@ def _load_application(path: Path, namespace: str) -> dict[str, Any]:
     try:
         text = path.read_text() if str(path) != "-" else typer.get_text_stream("stdin").read()
         docs = [d for d in yaml.safe_load_all(text) if d]
-    except (OSError, yaml.YAMLError) as error:
-        raise CliError(f"cannot read {path}: {error}") from None
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {os_error_text(error)}") from None
+    except yaml.YAMLError as error:
+        raise CliError(f"cannot read {path}: {yaml_error_text(error)}") from None
     if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "Application":
         raise CliError(f"{path} must hold exactly one Application (kind: Application)")
     body = docs[0]

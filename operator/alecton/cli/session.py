@@ -4,6 +4,7 @@ one-line errors with documented exit codes."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from alecton.cli.output import (
@@ -204,6 +206,26 @@ def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target, error
         fail(f"cannot reach the API server: {error}", max(EXIT_ERROR, error_floor))
 
 
+_OS_ERRORS = {
+    errno.ENOENT: "file not found",
+    errno.EACCES: "permission denied",
+    errno.EISDIR: "is a directory",
+}
+
+
+def os_error_text(error: OSError) -> str:
+    """`file not found` rather than `[Errno 2] No such file or directory: 'x'`."""
+    return _OS_ERRORS.get(error.errno or 0) or (error.strerror or str(error)).lower()
+
+
+def yaml_error_text(error: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"not valid YAML: {error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return "not valid YAML: " + " ".join(str(error).split())
+
+
 def handle_errors(fn: Callable[..., Any], code: int = EXIT_ERROR) -> Callable[..., Any]:
     """Last line of defence: no traceback reaches a user or a CI log."""
 
@@ -213,7 +235,13 @@ def handle_errors(fn: Callable[..., Any], code: int = EXIT_ERROR) -> Callable[..
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except CliError as error:
+            fail(str(error), error.code)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            fail(f"{where}{os_error_text(error)}", code)
         except Exception as error:
-            fail(f"{type(error).__name__}: {error}", code)
+            # A bug, not a usage problem: say so plainly (the class name means nothing to a user).
+            fail(f"unexpected failure: {error} (please report it, with the command you ran)", code)
 
     return wrapper

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from alecton.kube.values_sources import fetch_values_sources
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.cause import cause_of
+from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_helm_failure
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
@@ -85,6 +87,15 @@ _ACTION_ERRORS = (
     ReleaseLookupError,
     ReleaseLockedError,
 )
+
+
+def _stalls(error: Exception) -> FailureClass | None:
+    """The class of a helm failure that only a change of the inputs can fix, else None. Only
+    helm's own words are read (its whole stderr); the operator's other errors are transient."""
+    if not isinstance(error, HelmActionError):
+        return None
+    found = classify_helm_failure(error.result.stderr or str(error))
+    return found if found.kind is FailureKind.INPUT else None
 
 
 @dataclass(frozen=True)
@@ -348,8 +359,10 @@ class Controller:
         assert plan.desired is not None
         wait = retry_wait(RecordedStatus.parse(snap.status), plan.desired.fingerprint, time.time())
         if wait > 0 and plan.reason != "RetryRequested":
-            # A failed attempt at these same inputs waits for its retry time; the
-            # time is in status, so backoff survives an operator restart.
+            # A failed attempt at these same inputs waits for its retry time (or, for inputs
+            # helm refused, for a change); it is in status, so it survives an operator restart.
+            if math.isinf(wait):
+                return "stalled"
             self.queue.add_after(ref, wait)
             return "backoff"
         return await self._release(snap, deployment, plan, logger)
@@ -449,7 +462,7 @@ class Controller:
                 self.slots.unreachable.add(cluster)
             reason = "ClusterRefused" if isinstance(error, ClusterAccessError) else ""
             return await self._failed(
-                snap, deployment, plan, recorded, str(error), rollback_record, logger, reason
+                snap, deployment, plan, recorded, str(error), rollback_record, logger, reason, _stalls(error)
             )
         finally:
             self.slots.release(namespace, cluster)
@@ -658,7 +671,9 @@ class Controller:
         rollback_record: dict[str, Any] | None,
         logger: logging.LoggerAdapter,
         reason: str = "",
+        stalled: FailureClass | None = None,
     ) -> str:
+        """`stalled`: helm refused the inputs themselves; no timer, they wait for a change."""
         assert plan.desired is not None
         error = plan.desired.redactor.redact(error)
         failures = recorded.failures + 1
@@ -666,7 +681,8 @@ class Controller:
         rollback_once = rollback_record is not None and plan.action is Action.ROLLBACK
         if rollback_once:
             rollback_record["result"] = "Failed"  # type: ignore[index]
-        else:
+            stalled = None
+        elif stalled is None:
             self.queue.add_after(deployment.ref, delay)
         if plan.health_failure:
             # The automatic rollback failed: the health failure stands; not retried on a timer.
@@ -691,6 +707,8 @@ class Controller:
             plan.desired.fingerprint,
             rollback_record if rollback_once else None,
             reason,
+            stalled,
+            Verifier.retry_hint(deployment),
         )
         if deployment.retry_request_id and plan.action is Action.UPGRADE:
             status["lastRetryRequestId"] = deployment.retry_request_id

@@ -24,6 +24,7 @@ from alecton.api.models import (
 )
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller, DeploymentSnapshot
+from alecton.handlers.images import DuplicateImages
 from alecton.handlers.leader import LeaderElector, identity
 from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions, use_private_dir
@@ -202,10 +203,18 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         bind(kwargs)
         controller.namespace_changed(body["metadata"]["namespace"])
 
+    duplicates = DuplicateImages(controller.kube)
+
     @kopf.on.event(GROUP, VERSION, "images", registry=registry)
-    async def image_event(body: kopf.Body, **kwargs: Any) -> None:
+    async def image_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         bind(kwargs)
-        controller.namespace_changed(body["metadata"]["namespace"])
+        namespace = body["metadata"]["namespace"]
+        controller.namespace_changed(namespace)
+        # Only the unsharded operator reports duplicates: every shard sees every Image.
+        spec = body.get("spec") or {}
+        if type != "DELETED" and not config.shard:
+            same = controller.indexes.images_for(namespace, str(spec.get("name")), str(spec.get("version")))
+            await duplicates.check(_raw(body), same)
 
     @kopf.on.event(GROUP, VERSION, "promotions", registry=registry)
     async def promotion_event(body: kopf.Body, **kwargs: Any) -> None:

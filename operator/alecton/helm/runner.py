@@ -81,6 +81,10 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+HELM_GOGC = "400"
+HELM_GOMEMLIMIT = "512MiB"
+
+
 @dataclass
 class HelmRunner:
     binary: str
@@ -123,6 +127,12 @@ class HelmRunner:
             env["HELM_CACHE_HOME"] = str(self.home / "cache")
             env["HELM_CONFIG_HOME"] = str(self.home / "config")
             env["HELM_DATA_HOME"] = str(self.home / "data")
+        # helm is a short-lived Go process that frees everything at exit: a larger GC target
+        # cuts its CPU by about a fifth (0.18 -> 0.14 s per upgrade of the bundled chart, for
+        # 7 MB more peak memory); the soft memory limit keeps a huge chart from growing
+        # unbounded. The operator's own environment may set either (docs/benchmarks.md).
+        env["GOGC"] = os.environ.get("GOGC", HELM_GOGC)
+        env["GOMEMLIMIT"] = os.environ.get("GOMEMLIMIT", HELM_GOMEMLIMIT)
         # KUBECONFIG is not passed on: every call names its kubeconfig, or none (in-cluster).
         return env
 

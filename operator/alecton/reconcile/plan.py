@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ class RecordedStatus:
     failed_fingerprint: str = ""  # inputs of the last failed attempt
     retry_after: float = 0.0  # epoch seconds before which those inputs are not retried
     unhealthy_fingerprint: str = ""  # inputs whose release failed its health check: not retried
+    stalled_fingerprint: str = ""  # inputs helm refused for themselves (a template error): not retried
     retry_request_id: str = ""  # the spec.retryRequestId last acted on
 
     @property
@@ -158,6 +160,7 @@ class RecordedStatus:
             failed_fingerprint=str(status.get("failedFingerprint") or ""),
             retry_after=epoch(status.get("retryAfter")),
             unhealthy_fingerprint=str(status.get("unhealthyFingerprint") or ""),
+            stalled_fingerprint=str(status.get("stalledFingerprint") or ""),
             retry_request_id=str(status.get("lastRetryRequestId") or ""),
         )
 
@@ -215,6 +218,20 @@ class Plan:
 def pick_image(candidates: Iterable[Image]) -> Image | None:
     """The authoritative Image of a (name, version): the one created first."""
     return min(candidates, key=lambda i: (i.created, i.ref.name), default=None)
+
+
+def shadowing_image(image: Image, candidates: Iterable[Image]) -> Image | None:
+    """The Image that is used instead of `image` (same name and version, created first), or
+    None when `image` is the one used."""
+    chosen = pick_image([image, *candidates])
+    return None if chosen is None or chosen.ref == image.ref else chosen
+
+
+def duplicate_image_message(image: Image, used: Image) -> str:
+    return (
+        f"version {image.version} of image {image.name!r} is already recorded by Image {used.ref.name} "
+        f"({used.image}); this Image is not used: record a new build as a new version"
+    )
 
 
 def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
@@ -460,12 +477,15 @@ def epoch(timestamp: Any) -> float:
 
 
 def retry_wait(recorded: RecordedStatus, fingerprint: str, now: float) -> float:
-    """Seconds to wait before retrying `fingerprint`; 0 when it may run now.
+    """Seconds to wait before retrying `fingerprint`; 0 when it may run now, infinity when
+    only a change of the inputs (or a retry request) may run it again.
 
     Only the inputs that failed wait: a spec change (new fingerprint) runs at once.
     """
     if recorded.failed_fingerprint != fingerprint:
         return 0.0
+    if recorded.stalled_fingerprint == fingerprint:
+        return math.inf
     return max(0.0, recorded.retry_after - now)
 
 

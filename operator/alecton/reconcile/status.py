@@ -14,6 +14,7 @@ from typing import Any
 
 from alecton.helm.release import HistoryEntry, history_from_status, mark_health
 from alecton.reconcile.health import ReleaseHealth, State
+from alecton.reconcile.helm_failure import FailureClass
 from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation, rolled_back_fingerprint
 
 READY = "Ready"
@@ -235,6 +236,7 @@ def succeeded_status(
         "appliedInputs": desired.inputs(),
         "appliedVersion": desired.version,
         "failures": 0,
+        "stalledFingerprint": None,
         "settledPhase": settled,
         "health": health,
     }
@@ -399,15 +401,28 @@ def failed_status(
     fingerprint: str,
     rollback: dict[str, Any] | None = None,
     reason: str = "",
+    stalled: FailureClass | None = None,
+    retry_hint: str = "",
 ) -> dict[str, Any]:
-    """`reason` overrides `<Action>Failed` (e.g. ClusterRefused: helm never ran)."""
+    """`reason` overrides `<Action>Failed` (e.g. ClusterRefused: helm never ran). `stalled`:
+    the failure depends only on the inputs (see reconcile/helm_failure.py): no timer, Stalled
+    until they change or `retry_hint` is run."""
     reason = reason or f"{action.value}Failed"
-    message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
     fields: dict[str, Any] = {
         "failures": failures,
         "failedFingerprint": fingerprint,
         "retryAfter": later(ctx.now, retry_in),
+        "stalledFingerprint": None,
     }
+    conditions = [Condition(READY, False, reason, ""), Condition(RELEASED, False, reason, error)]
+    if stalled is not None:
+        message = f"{error} (not retried: it fails the same way until the inputs change, or `{retry_hint}`)"
+        fields.update(retryAfter=None, stalledFingerprint=fingerprint)
+        conditions.append(Condition(STALLED, True, stalled.reason, message))
+    else:
+        message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
+        conditions.append(Condition(STALLED, False, "Retrying", ""))
+    conditions[0] = Condition(READY, False, reason, message)
     if action is Action.UPGRADE:
         # What is live is no longer known to match any inputs: reverting them deploys again.
         fields["appliedFingerprint"] = None
@@ -416,15 +431,8 @@ def failed_status(
         # A rollback is tried once per request: record it as done (failed) so it does not loop.
         fields["lastRollback"] = rollback
         message = f"{error} (rollback requests run once; set a new revision or requestId to retry)"
-    return ctx.patch(
-        FAILED,
-        message,
-        [
-            Condition(READY, False, reason, message),
-            Condition(RELEASED, False, reason, error),
-        ],
-        **fields,
-    )
+        conditions[0] = Condition(READY, False, reason, message)
+    return ctx.patch(FAILED, message, conditions, **fields)
 
 
 def stalled_status(ctx: StatusContext, reason: str, retry_in: float) -> dict[str, Any]:

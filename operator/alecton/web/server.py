@@ -249,24 +249,6 @@ async def _image_refs(kube: KubeClient, namespace: str, application: str) -> dic
     return views.image_refs(found, image)
 
 
-async def _require_target(kube: KubeClient, namespace: str, application: str, target: str) -> None:
-    """DeployApplication fails on an unknown Application or target (and writes nothing)."""
-    try:
-        app = await kube.get("Application", namespace, application)
-    except ApiException as error:
-        if error.status == 404:
-            raise CliError(
-                f"Application {application!r} does not exist in namespace {namespace!r}", EXIT_NOT_FOUND
-            ) from None
-        raise
-    names = [str(t.get("name")) for t in (app.get("spec") or {}).get("targets") or [] if isinstance(t, dict)]
-    if target not in names:
-        raise CliError(
-            f"Application {application!r} has no target {target!r} (targets: {', '.join(names) or 'none'})",
-            EXIT_NOT_FOUND,
-        )
-
-
 def _settings(request: Request) -> WebSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -379,7 +361,6 @@ def create_app(settings: WebSettings) -> FastAPI:
         request: Request, body: DeployRequest, kube: Kube, namespace: Namespace = None, wait: Wait = 0
     ) -> JSONResponse:
         where = ns(namespace)
-        await _require_target(kube, where, body.application, body.target)
         obj, _ = await request_deploy(kube, where, body.application, body.target, body.version)
         generation = int(obj["metadata"]["generation"])
         return await answer(kube, where, obj, wait, lambda o: deploy_outcome(o, generation), request)
