@@ -66,7 +66,7 @@ from typing import Any
 
 import yaml
 
-from alecton.reconcile.health import ObjectKey, manifest_objects
+from alecton.reconcile.health import ObjectKey, manifest_documents, manifest_objects
 from alecton.reconcile.redact import REDACTED
 
 # Per process: hashes of Secret values compare within one run and mean nothing outside it.
@@ -284,10 +284,7 @@ def parse_manifest(manifest: str, default_namespace: str) -> list[dict[str, Any]
     objects without kind or name, `...List` kinds), so the keys of the result are the keys it
     returns. Namespaced objects without a namespace get `default_namespace`.
     """
-    try:
-        documents = list(yaml.safe_load_all(manifest or ""))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"release manifest is not valid YAML: {' '.join(str(exc).split())}") from exc
+    documents = manifest_documents(manifest)
     objects: dict[ObjectKey, dict[str, Any]] = {}
     for document in documents:
         for obj in _leaves(document, 0):

@@ -131,12 +131,22 @@ _CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
 _MAX_LIST_DEPTH = 8
 
 
-def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectKey]:
-    """Keys of every object in a helm release manifest, in manifest order, without duplicates."""
+# libyaml when PyYAML has it: ten times faster on a release manifest (0.7 vs 7.4 ms for the
+# bundled chart's), which every health check start and drift check parses.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def manifest_documents(manifest: str) -> list[Any]:
+    """The YAML documents of a helm release manifest; ValueError (one line) if it is not YAML."""
     try:
-        documents = list(yaml.safe_load_all(manifest or ""))
+        return list(yaml.load_all(manifest or "", Loader=_SAFE_LOADER))
     except yaml.YAMLError as exc:
         raise ValueError(f"release manifest is not valid YAML: {_one_line(str(exc))}") from exc
+
+
+def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectKey]:
+    """Keys of every object in a helm release manifest, in manifest order, without duplicates."""
+    documents = manifest_documents(manifest)
     keys: dict[ObjectKey, None] = {}  # a dict keeps insertion order, a set would not
     for document in documents:
         for key in _document_keys(document, default_namespace, 0):
