@@ -12,10 +12,9 @@ import secrets
 import socket
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from alecton.cli.output import EXIT_USAGE, fail
 from alecton.cli.session import (
@@ -28,9 +27,12 @@ from alecton.cli.session import (
     handle_errors,
 )
 from alecton.helm.actions import private_file
-from alecton.web.identity import ApiServer, BearerIdentity, LocalIdentity
-from alecton.web.security import LocalSession
-from alecton.web.server import WebSettings, asgi
+
+if TYPE_CHECKING:
+    from alecton.web.server import WebSettings
+
+# The server's modules (FastAPI, uvicorn: about 0.5 s of imports) load only when a server
+# starts, not with every `alecton` command or the operator.
 
 TOKEN_ENV = "ALECTON_DASHBOARD_TOKEN"  # noqa: S105 (the name of a variable, not a secret)
 _TOKEN_FORM = re.compile(r"[A-Za-z0-9_-]{32,}")
@@ -55,6 +57,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _serve(settings: WebSettings, sock: socket.socket, access_log: bool) -> None:
+    import uvicorn
+
+    from alecton.web.server import asgi
+
     config = uvicorn.Config(
         asgi(settings),
         log_level="warning",
@@ -94,6 +100,10 @@ def dashboard(
     Listens on 127.0.0.1 only and prints a URL with a random token for this run (the page
     keeps it for this address; scripts send `Authorization: Bearer <token>`). Set
     $ALECTON_DASHBOARD_TOKEN to choose the token (e.g. for curl). Ctrl+C stops it."""
+    from alecton.web.identity import LocalIdentity
+    from alecton.web.security import LocalSession
+    from alecton.web.server import WebSettings
+
     where = Target.of(kubeconfig, context, namespace)
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     if not _TOKEN_FORM.fullmatch(token):
@@ -157,6 +167,9 @@ def web(
     Every API request must carry `Authorization: Bearer <token>`: the token is passed to
     the Kubernetes API as the caller's (an OIDC ID token, a ServiceAccount token). The
     server itself has no credentials."""
+    from alecton.web.identity import ApiServer, BearerIdentity
+    from alecton.web.server import WebSettings
+
     ca = str(certificate_authority) if certificate_authority else ""
     try:
         api_server = ApiServer(server, ca) if server else ApiServer.in_cluster(ca)
