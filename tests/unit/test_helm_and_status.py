@@ -101,6 +101,19 @@ def test_multi_line_helm4_errors_are_joined() -> None:
     )
 
 
+def test_a_values_schema_violation_keeps_its_detail() -> None:
+    """helm prints what the schema refused on lines that are not indented; the status message
+    lost them ("... in the following chart(s):" and nothing after)."""
+    stderr = (
+        "Error: values don't meet the specifications of the schema(s) in the following chart(s):\n"
+        "webapp:\n- at '/replicaCount': got string, want integer\n\n"
+    )
+    assert HelmResult(("upgrade",), 1, "", stderr, 0.1).error == (
+        "values don't meet the specifications of the schema(s) in the following chart(s): "
+        "webapp: - at '/replicaCount': got string, want integer"
+    )
+
+
 def test_private_file_is_0600_and_removed() -> None:
     with private_file(b"secret", ".yaml") as path:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

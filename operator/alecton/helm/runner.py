@@ -38,14 +38,15 @@ class HelmResult:
 
     @property
     def error(self) -> str:
-        """Helm's error message (its last `Error: ...` line with the indented lines that
-        continue it, as Helm 4 prints template errors), or the stderr tail."""
+        """Helm's error message (its last `Error: ...` line with the lines that continue it up
+        to the first blank line: Helm 4 indents a template error's, a values-schema violation's
+        are not indented), or the stderr tail."""
         lines = self.stderr.splitlines()
         starts = [i for i, line in enumerate(lines) if line.startswith(_ERROR_PREFIX)]
         if starts:
             parts = [lines[starts[-1]].removeprefix(_ERROR_PREFIX).strip()]
             for line in lines[starts[-1] + 1 :]:
-                if not line.startswith((" ", "\t")) or not line.strip():
+                if not line.strip():
                     break
                 parts.append(line.strip())
             return " ".join(parts)
