@@ -424,7 +424,7 @@ def throughput(
             operator.stop()
 
 
-def restart(bench: Bench, namespace: str, count: int) -> dict[str, Any]:
+def restart(bench: Bench, namespace: str, count: int, health: bool) -> dict[str, Any]:
     """Restart with `count` Deployed resources: helm upgrades run and time to idle."""
     started = time.monotonic()
     operator = Operator(bench, 4, namespace)
@@ -438,6 +438,7 @@ def restart(bench: Bench, namespace: str, count: int) -> dict[str, Any]:
             "start_to_idle_s": checked,
             "idle_rss_mib": rss_mib(operator.proc.pid),
             "peak_rss_mib": rss_mib(operator.proc.pid, "VmHWM"),
+            "health": health,
             "history_entries": sum(
                 len(status.get("history") or []) for status in bench.phases(namespace).values()
             ),
@@ -653,8 +654,7 @@ def main() -> None:
                     print(json.dumps(results["throughput"][-1]), flush=True)
                 if args.then_restart:
                     last = results["throughput"][-1]
-                    results["restart"] = restart(bench, last["namespace"], last["count"])
-                    results["restart"]["health"] = last["health"]
+                    results["restart"] = restart(bench, last["namespace"], last["count"], last["health"])
                     print(json.dumps(results["restart"]), flush=True)
                 args.output.write_text(json.dumps(results, indent=2) + "\n")
                 return
@@ -680,8 +680,7 @@ def main() -> None:
                 print(json.dumps(results["throughput"][-1]), flush=True)
             biggest = max(results["throughput"], key=lambda t: (t["count"], t["health"]))
             print("restart ...", flush=True)
-            results["restart"] = restart(bench, biggest["namespace"], biggest["count"])
-            results["restart"]["health"] = biggest["health"]
+            results["restart"] = restart(bench, biggest["namespace"], biggest["count"], biggest["health"])
             print(json.dumps(results["restart"]), flush=True)
             print("drift checks ...", flush=True)
             # The drift goal is stated for 500 releases: the 500 (or quick: 20) without health.

@@ -414,15 +414,13 @@ def failed_status(
         "retryAfter": later(ctx.now, retry_in),
         "stalledFingerprint": None,
     }
-    conditions = [Condition(READY, False, reason, ""), Condition(RELEASED, False, reason, error)]
     if stalled is not None:
         message = f"{error} (not retried: it fails the same way until the inputs change, or `{retry_hint}`)"
         fields.update(retryAfter=None, stalledFingerprint=fingerprint)
-        conditions.append(Condition(STALLED, True, stalled.reason, message))
+        stalled_condition = Condition(STALLED, True, stalled.reason, message)
     else:
         message = f"{error} (attempt {failures}; retrying in {retry_in:.0f} s)"
-        conditions.append(Condition(STALLED, False, "Retrying", ""))
-    conditions[0] = Condition(READY, False, reason, message)
+        stalled_condition = Condition(STALLED, False, "Retrying", "")
     if action is Action.UPGRADE:
         # What is live is no longer known to match any inputs: reverting them deploys again.
         fields["appliedFingerprint"] = None
@@ -431,7 +429,11 @@ def failed_status(
         # A rollback is tried once per request: record it as done (failed) so it does not loop.
         fields["lastRollback"] = rollback
         message = f"{error} (rollback requests run once; set a new revision or requestId to retry)"
-        conditions[0] = Condition(READY, False, reason, message)
+    conditions = [
+        Condition(READY, False, reason, message),
+        Condition(RELEASED, False, reason, error),
+        stalled_condition,
+    ]
     return ctx.patch(FAILED, message, conditions, **fields)
 
 
