@@ -199,7 +199,7 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
         "-m", "alecton", "operator", "run",
         "--kubeconfig", bench.kubeconfig, "--context", "alecton-a", "--namespace", namespace,
         "--helm", str(bench.bin / "helm"), "--charts-dir", str(REPO / "charts"),
-        "--helm-concurrency", str(concurrency), "--allow-context", f"{namespace}=alecton-b",
+        "--helm-concurrency", str(concurrency), "--allow-context", f"{namespace}=alecton-b@operator",
         "--namespace-share", "1",
     ]  # fmt: skip
 

@@ -36,9 +36,12 @@ kubectl apply -k crds/
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 until kubectl get alecton >/dev/null 2>&1; do sleep 0.2; done
 
+step "Onboarding namespace web-staging of alecton-b (the ServiceAccount the grant acts as there)"
+alecton onboard web-staging | kubectl --context alecton-b apply -f -
+
 step "Starting the operator (log: $OPERATOR_LOG)"
 alecton operator run --context alecton-a --helm "$ROOT/.tools/bin/helm" --charts-dir charts \
-  --allow-context '*=alecton-b' >"$OPERATOR_LOG" 2>&1 &
+  --allow-context '*=alecton-b:web-*' >"$OPERATOR_LOG" 2>&1 &
 operator_pid=$!
 
 step "Applying the samples: a Cluster, an Application, an Image and a Deployment"

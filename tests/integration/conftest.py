@@ -58,7 +58,7 @@ def operator(
         crds,
         request.param,
         tmp_path_factory.mktemp("operator"),
-        extra_args=("--allow-context", "*=alecton-b", "--allow-adopt"),
+        extra_args=("--allow-context", "*=alecton-b@operator", "--allow-adopt"),
     )
     process.start()
     before = crds.namespaces()

@@ -106,6 +106,14 @@ class Cluster:
             f"--serviceaccount={tenant}:alecton-deployer", "-n", target_namespace,
         )  # fmt: skip
 
+    def onboard(self, namespace: str, context: str = "alecton-b", identity: str = "alecton-deployer") -> None:
+        """What a platform team applies before a bounded grant deploys into `namespace` of a
+        named context (`alecton onboard NAMESPACE | kubectl apply -f -`); idempotent."""
+        from alecton.cli.onboard import onboarding_manifests
+
+        docs = onboarding_manifests(namespace, identity)
+        self.kubectl("apply", "-f", "-", context=context, stdin=yaml.safe_dump_all(docs))
+
     def namespaces(self) -> set[tuple[str, str]]:
         """(context, name) of every namespace in both clusters."""
         found: set[tuple[str, str]] = set()
@@ -189,9 +197,11 @@ class OperatorProcess:
         self.env = env or {}
         self.helm = helm
         self.log_path = log_dir / f"operator-{Path(helm).name}-{uuid.uuid4().hex[:6]}.log"
-        # Deny by default: an operator started without grants gets the usual one.
+        # Deny by default: an operator started without grants gets the usual one. Suites about
+        # other things than tenancy run with the operator's own identity on cluster b (they
+        # make namespaces there freely); tenancy tests grant bounded identities themselves.
         if default_grant and "--allow-context" not in extra_args:
-            extra_args = ("--allow-context", "*=alecton-b", *extra_args)
+            extra_args = ("--allow-context", "*=alecton-b@operator", *extra_args)
         if "--probe-address" in extra_args:
             self.metrics_port = int(extra_args[extra_args.index("--probe-address") + 1].rsplit(":", 1)[1])
         else:

@@ -43,7 +43,7 @@ def guarded(crds: HarnessCluster, tmp_path_factory: pytest.TempPathFactory) -> I
         tmp_path_factory.mktemp("guarded"),
         extra_args=(
             "--allow-context",
-            "*=alecton-b",
+            "*=alecton-b@operator",
             "--probe-address",
             f"127.0.0.1:{port}",
             "--helm-concurrency",

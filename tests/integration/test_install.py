@@ -19,18 +19,20 @@ SA_USER = "system:serviceaccount:alecton-system:alecton"
 
 
 def granted_rules(docs: list[dict]) -> set[tuple[str, str, str]]:
-    # The operator's roles: its ClusterRole and the Role for its Lease (the approver role
-    # is for people).
+    # The operator's roles: its ClusterRole, the Role for its Lease and the one that creates
+    # its promotion key (the approver and tenant roles are for people).
     roles = [
         d
         for d in docs
         if d
         and (
             (d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-operator"))
-            or (d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader-election"))
+            or (
+                d["kind"] == "Role" and d["metadata"]["name"].endswith(("-leader-election", "-promotion-key"))
+            )
         )
     ]
-    assert len(roles) == 2, [d["metadata"]["name"] for d in roles]
+    assert len(roles) == 3, [d["metadata"]["name"] for d in roles]
     return {
         (group, resource, verb)
         for role in roles
@@ -73,6 +75,8 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
     (a real token from the TokenRequest API), admin on the target cluster."""
     cluster = installed
     before = cluster.namespaces()
+    # The operator makes its promotion key on first use: that `create` is audited too.
+    cluster.kubectl("delete", "secret", "alecton-promotion-key", "-n", "alecton-system", "--ignore-not-found")
     token = cluster.kubectl(
         "create", "token", "alecton", "-n", "alecton-system", "--duration=2h"
     ).stdout.strip()
@@ -96,7 +100,7 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
             f"127.0.0.1:{port}",
             *[f"--namespace={ns}" for ns in namespaces],
             "--allow-context",
-            "*=alecton-b",
+            "*=alecton-b@operator",
             "--allow-context",
             f"{namespaces[0]}=in-cluster:{namespaces[0]}-local",
             # As deployed: one of several replicas, holding the Lease (its Role is audited too).

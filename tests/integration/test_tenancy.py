@@ -163,6 +163,10 @@ def probe_app(
 
 
 def deploy(cluster: Cluster, ns: str, target_ns: str, app: str = "web", **app_spec: Any) -> None:
+    """Tenant `ns` deploys `app` into `target_ns` of cluster b, which the platform team onboarded
+    (grants on alecton-b act as that namespace's alecton-deployer ServiceAccount)."""
+    if target_ns != "kube-system":
+        cluster.onboard(target_ns)
     cluster.apply(
         r.cluster(),
         probe_app(app, target_ns, **app_spec),
@@ -173,10 +177,15 @@ def deploy(cluster: Cluster, ns: str, target_ns: str, app: str = "web", **app_sp
 
 
 def history(cluster: Cluster, release: str, namespace: str, context: str = "alecton-b") -> list[dict]:
+    """helm's history of a release; [] only when helm says the release does not exist (any
+    other failure fails the test: an error must never read as "no release")."""
     proc = cluster.run(
         "helm", "history", release, "--kube-context", context, "-n", namespace, "-o", "json", check=False
     )
-    return json.loads(proc.stdout) if proc.returncode == 0 else []
+    if proc.returncode != 0:
+        assert "release: not found" in proc.stderr, proc.stderr
+        return []
+    return json.loads(proc.stdout)
 
 
 def message(obj: dict) -> str:
@@ -254,6 +263,71 @@ def test_in_cluster_helm_runs_as_the_tenants_service_account(
     assert MARKER not in tenancy.log_since_start()
 
 
+def test_a_named_context_grant_keeps_the_tenants_chart_inside_its_namespace(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    """Issue 23, finding 1: with `--allow-context TENANT=alecton-b:GLOB` helm ran with the
+    operator's cluster-wide credentials, so a chart read a Secret of another namespace with
+    `lookup` and wrote into kube-system and a ClusterRoleBinding to cluster-admin. Now it acts
+    as the release namespace's alecton-deployer: what the attacker wanted stays out of reach."""
+    cluster, ns = tenancy.cluster, tenants.bounded
+    target_ns = f"{ns}-peek-web"
+    victim = f"victim-{uuid.uuid4().hex[:5]}"
+    cluster.kubectl("create", "namespace", victim, context="alecton-b")
+    cluster.kubectl(
+        "create", "secret", "generic", "kubeconfig", f"--from-literal=token={MARKER}", "-n", victim,
+        context="alecton-b",
+    )  # fmt: skip
+    lookup = {"lookup": {"namespace": victim, "name": "kubeconfig", "key": "token"}}
+    deploy(cluster, ns, target_ns, app="peek", values=lookup)
+    obj = wait_phase(cluster, ns, "peek-staging", "Failed")
+    assert f"system:serviceaccount:{target_ns}:alecton-deployer" in message(obj), message(obj)
+    assert "forbidden" in message(obj)
+    assert MARKER not in json.dumps(obj) and MARKER not in json.dumps(events(cluster, ns))
+    assert MARKER not in tenancy.log_since_start()
+
+    planted = f"planted-{uuid.uuid4().hex[:5]}"
+    escape = {
+        "extraObjects": [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": planted, "namespace": "kube-system"},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": planted},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "alecton-deployer", "namespace": target_ns}],
+            },
+        ]
+    }
+    cluster.apply(probe_app("peek", target_ns, values=escape), namespace=ns)
+    obj = wait_for(
+        lambda: (
+            (got := cluster.get("deployments.alecton.dev", "peek-staging", ns))
+            and got["status"].get("phase") == "Failed"
+            and "forbidden" in message(got)
+            and ("kube-system" in message(got) or "clusterrolebinding" in message(got).lower())
+            and got
+        ),
+        120,
+        "the escape attempt to fail",
+    )
+    for kind, where in (("configmap", ["-n", "kube-system"]), ("clusterrolebinding", [])):
+        proc = cluster.kubectl("get", kind, planted, *where, context="alecton-b", check=False)
+        assert proc.returncode != 0 and "NotFound" in proc.stderr, f"{kind} {planted} was created"
+    # Helm never got to create the namespace either: that is the platform team's.
+    assert history(cluster, "peek-staging", target_ns) == [] or all(
+        h["status"] != "deployed" for h in history(cluster, "peek-staging", target_ns)
+    )
+
+
 # ----- 2. kubeconfigs that would fall back to the operator's identity ---------------------------
 
 
@@ -322,12 +396,45 @@ def test_changing_the_target_namespace_never_takes_another_tenants_release(
     assert history(cluster, "taken-staging", f"{tenants.owner}-taken")[-1]["status"] == "deployed"
 
 
+def test_a_failed_first_install_never_takes_a_place_another_tenant_then_fills(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    """Issue 23, finding 2: tenant A moved its target to tenant B's namespace with values the
+    chart refuses (no release is made there), B installed its own release there, A fixed its
+    values: alecton upgraded B's release as A's, and deleting A's Deployment uninstalled it.
+    The claim of the new place carried the old revision, so the owner check was skipped."""
+    cluster, attacker, victim = tenancy.cluster, tenants.owner, tenants.other
+    shared = f"shared-{uuid.uuid4().hex[:5]}"
+    deploy(cluster, attacker, f"{attacker}-claim", app="claim")
+    wait_phase(cluster, attacker, "claim-staging", "Deployed")
+    cluster.onboard(shared)
+    cluster.apply(probe_app("claim", shared, values={"failWith": "greeting"}), namespace=attacker)
+    obj = wait_phase(cluster, attacker, "claim-staging", "Failed")
+    assert "is not accepted" in message(obj)
+    assert history(cluster, "claim-staging", shared) == []
+
+    deploy(cluster, victim, shared, app="claim")
+    wait_phase(cluster, victim, "claim-staging", "Deployed")
+    cluster.apply(probe_app("claim", shared), namespace=attacker)
+    obj = wait_phase(cluster, attacker, "claim-staging", "Conflict")
+    assert f"belongs to alecton Deployment {victim}/claim-staging" in message(obj)
+    assert [h["revision"] for h in history(cluster, "claim-staging", shared)] == [1]
+
+    cluster.kubectl("delete", "deployments.alecton.dev", "claim-staging", "-n", attacker, "--timeout=90s")
+    stored = history(cluster, "claim-staging", shared)
+    assert [(h["revision"], h["status"]) for h in stored] == [(1, "deployed")], stored
+    assert "for " + victim in stored[0]["description"]
+    # The attacker's own release at its old place went with its Deployment.
+    assert history(cluster, "claim-staging", f"{attacker}-claim") == []
+
+
 def test_moving_a_target_installs_there_and_removes_the_old_release(
     tenancy: OperatorProcess, tenants: Tenants
 ) -> None:
     cluster, ns = tenancy.cluster, tenants.owner
     deploy(cluster, ns, f"{ns}-one", app="mover")
     wait_phase(cluster, ns, "mover-staging", "Deployed")
+    cluster.onboard(f"{ns}-two")
     cluster.apply(probe_app("mover", f"{ns}-two"), namespace=ns)
     obj = wait_phase(
         cluster,
@@ -558,6 +665,7 @@ def test_reverting_after_a_failed_upgrade_deploys_again(tenancy: OperatorProcess
 def test_a_rollback_holds_until_a_new_version(tenancy: OperatorProcess, tenants: Tenants) -> None:
     cluster, ns = tenancy.cluster, tenants.owner
     target_ns = f"{ns}-hold"
+    cluster.onboard(target_ns)
     cluster.apply(
         r.cluster(),
         probe_app("hold", target_ns),

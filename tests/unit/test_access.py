@@ -9,6 +9,7 @@ from alecton.reconcile.access import (
     IN_CLUSTER,
     ContextPolicy,
     Grant,
+    Impersonation,
     KubeconfigRefusedError,
     TargetKubeconfig,
     check_kubeconfig,
@@ -35,6 +36,16 @@ from alecton.reconcile.access import (
         ("team-a=arn:aws:eks:eu:1:cluster/prod", [Grant("team-a", "arn:aws:eks:eu:1", "cluster/prod")]),
         # Nothing after the last `:`: it belongs to the context name.
         ("team-a=odd:", [Grant("team-a", "odd:", "*")]),
+        # Identities: a ServiceAccount name, or `operator` written out.
+        ("team-a=prod@deployer", [Grant("team-a", "prod", "*", "deployer")]),
+        ("team-a=prod:team-a-*@operator", [Grant("team-a", "prod", "team-a-*", "operator")]),
+        ("team-a=prod:web", [Grant("team-a", "prod", "web", "alecton-deployer")]),
+        # A context with `@` in its name (kubeadm's) needs an explicit glob, as one with `:`.
+        ("team-a=kubernetes-admin@kubernetes:*", [Grant("team-a", "kubernetes-admin@kubernetes", "*")]),
+        (
+            "team-a=kubernetes-admin@kubernetes:*@operator",
+            [Grant("team-a", "kubernetes-admin@kubernetes", "*", "operator")],
+        ),
     ],
 )
 def test_parse(entry: str, grants: list[Grant]) -> None:
@@ -54,12 +65,76 @@ def test_parse(entry: str, grants: list[Grant]) -> None:
         ("team-*=prod", "neither a namespace name"),
         ("Team-A=prod", "neither a namespace name"),
         ("team-a=*", "not a context"),
+        ("team-a=prod@", "empty identity"),
+        ("team-a=prod:web@Not_A_Name", "neither a ServiceAccount name"),
     ],
 )
 def test_parse_errors_show_the_syntax(entry: str, why: str) -> None:
-    with pytest.raises(ValueError, match=r"TENANT=CONTEXT\[:NAMESPACE-GLOB\]\[,\.\.\.\]") as error:
+    with pytest.raises(
+        ValueError, match=r"TENANT=CONTEXT\[:NAMESPACE-GLOB\]\[@IDENTITY\]\[,\.\.\.\]"
+    ) as error:
         ContextPolicy.parse([entry])
     assert why in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "team-a=prod@operator",
+        "team-a=prod:web-*@deployer",
+        "team-a=kubernetes-admin@kubernetes:*",
+        "team-a=kubernetes-admin@kubernetes:*@operator",
+    ],
+)
+def test_entries_read_back(entry: str) -> None:
+    policy = ContextPolicy.parse([entry])
+    assert ContextPolicy.parse(policy.describe()) == policy
+
+
+def test_a_named_context_impersonates_the_release_namespaces_deployer_by_default() -> None:
+    """Issue 23: a grant on a named context bounded only the release namespace; helm ran with
+    the operator's cluster-wide credentials, so a chart could write anywhere in the cluster."""
+    policy = ContextPolicy.parse(["team-a=prod:team-a-*"])
+    who = policy.impersonation("team-a", "prod", "team-a-web")
+    assert who == Impersonation("system:serviceaccount:team-a-web:alecton-deployer", False)
+
+
+def test_the_operators_own_identity_must_be_written_out() -> None:
+    policy = ContextPolicy.parse(["team-a=prod:team-a-*@operator", "team-b=prod"])
+    assert policy.impersonation("team-a", "prod", "team-a-web") == Impersonation("", True)
+    assert policy.operator_grants() == ["team-a=prod:team-a-*@operator"]
+    assert policy.impersonation("team-b", "prod", "x").user.startswith("system:serviceaccount:x:")
+
+
+def test_the_most_specific_grant_decides_who_acts() -> None:
+    policy = ContextPolicy.parse(
+        ["team-a=prod:team-a-*", "team-a=prod:team-a-infra@operator", "*=prod@operator"]
+    )
+    assert policy.impersonation("team-a", "prod", "team-a-infra") == Impersonation("", True)
+    assert policy.impersonation("team-a", "prod", "team-a-web").user.endswith(":team-a-web:alecton-deployer")
+    # Equal globs: the bounded identity wins over the operator's.
+    policy = ContextPolicy.parse(["team-a=prod@operator", "team-a=prod"])
+    assert policy.impersonation("team-a", "prod", "x").user
+
+
+def test_in_cluster_acts_as_a_service_account_of_the_tenant_the_grant_names() -> None:
+    """Issue 23: spec.serviceAccountName let a tenant name any ServiceAccount of its namespace."""
+    policy = ContextPolicy.parse(["team-a=in-cluster:team-a-*"])
+    who = policy.impersonation("team-a", IN_CLUSTER, "team-a-web", "alecton-deployer")
+    assert who == Impersonation("system:serviceaccount:team-a:alecton-deployer", False)
+    refused = policy.impersonation("team-a", IN_CLUSTER, "team-a-web", "ci-admin")
+    assert isinstance(refused, str)
+    assert "may not act as ServiceAccount 'ci-admin'" in refused
+    assert refused.endswith("--allow-context team-a=in-cluster:team-a-web@ci-admin")
+    allowed = ContextPolicy.parse([refused.rsplit("--allow-context ", 1)[1]])
+    assert allowed.impersonation("team-a", IN_CLUSTER, "team-a-web", "ci-admin") == Impersonation(
+        "system:serviceaccount:team-a:ci-admin", False
+    )
+
+
+def test_no_grant_is_no_identity() -> None:
+    refused = ContextPolicy.parse(["team-a=prod:team-a-*"]).impersonation("team-a", "prod", "kube-system")
+    assert isinstance(refused, str) and "--allow-context team-a=prod:kube-system" in refused
 
 
 def test_entries_merge_and_duplicates_collapse() -> None:

@@ -198,3 +198,30 @@ def test_overdue_checks_are_spread_from_when_this_process_first_considered_them(
     checked = {"checkedAt": "2027-01-15T08:00:00Z", "revision": 1}
     at = 1_800_000_000.0
     assert not drift_due(checked, 1, 0, 600, "n/a", at + 300, "", considered_since=at - 3600).now
+
+
+def test_a_correction_applies_only_this_releases_objects() -> None:
+    """Issue 23: drift correction re-applied whatever helm's storage held, with the identity
+    helm uses: a rewritten storage Secret could plant objects anywhere that identity reaches."""
+    from alecton.reconcile.drift import correction_refusal
+    from alecton.reconcile.health import ObjectKey
+
+    mine = {
+        "metadata": {
+            "annotations": {"meta.helm.sh/release-name": "web", "meta.helm.sh/release-namespace": "ns"}
+        }
+    }
+    other = {
+        "metadata": {
+            "annotations": {"meta.helm.sh/release-name": "db", "meta.helm.sh/release-namespace": "ns"}
+        }
+    }
+    config = ObjectKey("v1", "ConfigMap", "ns", "web")
+    assert correction_refusal(config, mine, "web", "ns") == ""
+    assert correction_refusal(config, None, "web", "ns") == ""  # deleted by hand: re-created
+    assert "not annotated as an object of this release" in correction_refusal(config, other, "web", "ns")
+    assert "not annotated" in correction_refusal(config, {"metadata": {}}, "web", "ns")
+    binding = ObjectKey("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", "take-over")
+    assert "cluster scope" in correction_refusal(binding, None, "web", "ns")
+    elsewhere = ObjectKey("v1", "ConfigMap", "kube-system", "planted")
+    assert "namespace 'kube-system'" in correction_refusal(elsewhere, None, "web", "ns")

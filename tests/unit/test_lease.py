@@ -61,3 +61,34 @@ def test_a_clean_shutdown_frees_the_lease_for_the_standby_at_once() -> None:
 def test_micro_times_round_trip() -> None:
     assert LeaseRecord.parse({"renewTime": micro_time(NOW + 0.25)}).renewed == NOW + 0.25
     assert LeaseRecord.parse({"renewTime": "garbage"}).renewed is None
+
+
+def test_a_renewal_stuck_on_a_silent_api_server_steps_down_before_the_lease_expires() -> None:
+    """Issue 23: a renew request could wait the client's 30 s against a 10 s Lease, so a
+    replica kept running helm after another had taken over. A read that never answers
+    ends within half the renew deadline and the holder calls on_lost in time."""
+    import asyncio
+    import time as clock
+
+    from alecton.handlers.leader import LeaderElector
+
+    class SilentApi:
+        async def read_namespaced_lease(self, *args: object, **kwargs: object) -> None:
+            await asyncio.sleep(3600)
+
+    class Kube:
+        timeout = 30.0
+        api = None
+
+    async def scenario() -> float:
+        elector = LeaderElector(Kube(), "ns", "lease", "me", duration=10.0, renew_deadline=3.0, retry=0.5)  # type: ignore[arg-type]
+        elector.renewed = clock.monotonic()
+        type(elector)._api = property(lambda self: SilentApi())  # type: ignore[method-assign,assignment]
+        lost = asyncio.Event()
+        started = clock.monotonic()
+        await asyncio.wait_for(elector.hold(lost.set), timeout=20)
+        assert lost.is_set()
+        return clock.monotonic() - started
+
+    took = asyncio.run(scenario())
+    assert took < 5.0, f"stepped down after {took:.1f} s; the Lease lasts 10 s"

@@ -2,8 +2,10 @@
 
 Deny by default: a tenant namespace reaches a context of the operator's kubeconfig (or
 the operator's own cluster, `in-cluster`) only through an `--allow-context` grant, and
-only for the target namespaces the grant names. On the operator's own cluster helm acts
-as a ServiceAccount of the tenant namespace, never with the operator's identity.
+only for the target namespaces the grant names, and acting as the identity the grant
+names: a ServiceAccount of the tenant namespace on the operator's own cluster, of the
+release namespace on a named context; the operator's own identity only where a grant
+says `@operator`.
 """
 
 from __future__ import annotations
@@ -16,19 +18,22 @@ from alecton.api.models import Cluster
 from alecton.handlers.config import OperatorConfig
 from alecton.helm.actions import KubeAccess, private_file
 from alecton.kube.client import KubeClient
-from alecton.reconcile.access import IN_CLUSTER, check_kubeconfig, cluster_identity
+from alecton.reconcile.access import IN_CLUSTER, Impersonation, check_kubeconfig, cluster_identity
 
 
 class ClusterAccessError(Exception):
     """The Cluster cannot be used as it is; the message says what to change."""
 
 
-def _refuse_ungranted(
+def granted_identity(
     cluster: Cluster, config: OperatorConfig, grant_name: str, target_namespace: str
-) -> None:
-    refusal = config.context_policy.refusal(cluster.ref.namespace, grant_name, target_namespace)
-    if refusal:
-        raise ClusterAccessError(f"Cluster {cluster.ref.name!r}: {refusal}")
+) -> Impersonation:
+    """Who acts for the tenant at this place, as its grant says; refused without a grant."""
+    asked = cluster.service_account if grant_name == IN_CLUSTER else ""
+    found = config.context_policy.impersonation(cluster.ref.namespace, grant_name, target_namespace, asked)
+    if isinstance(found, str):
+        raise ClusterAccessError(f"Cluster {cluster.ref.name!r}: {found}")
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -41,21 +46,26 @@ async def cluster_access(
     secret = cluster.kubeconfig_secret
     if secret is None:
         if cluster.in_cluster:
-            _refuse_ungranted(cluster, config, IN_CLUSTER, target_namespace)
             # The operator's own cluster: its kubeconfig and context (or in-cluster
-            # credentials), acting as the tenant's ServiceAccount.
+            # credentials), acting as the tenant's ServiceAccount the grant names.
+            who = granted_identity(cluster, config, IN_CLUSTER, target_namespace)
             yield KubeAccess(
                 config.kubeconfig_path or "",
                 config.context or "",
                 identity=cluster_identity(IN_CLUSTER),
-                impersonate=f"system:serviceaccount:{namespace}:{cluster.service_account}",
+                impersonate=who.user,
             )
             return
-        _refuse_ungranted(cluster, config, cluster.context, target_namespace)
+        # A named context of the operator's kubeconfig holds the operator's own (cluster-wide)
+        # credentials there: the tenant's work runs as the identity its grant names, by
+        # default a ServiceAccount of the release namespace, never as the operator unless
+        # the grant says `@operator`.
+        who = granted_identity(cluster, config, cluster.context, target_namespace)
         yield KubeAccess(
             config.target_kubeconfig_path or "",
             cluster.context,
             identity=cluster_identity(cluster.context),
+            impersonate=who.user,
         )
         return
     raw = await kube.read_secret_key(namespace, secret.name, secret.key)

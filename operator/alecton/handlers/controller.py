@@ -542,27 +542,30 @@ class Controller:
         moved_from: ReleaseLocation | None,
         access: KubeAccess,
     ) -> tuple[DeploymentSnapshot, str | None, asyncio.Task[DeploymentSnapshot] | None]:
-        """Write the in-progress status (or start writing it: the task to await).
+        """Check the owner in helm's storage, then write the in-progress status (or start
+        writing it: the task to await).
 
-        A new place, or one where no helm action of ours has succeeded yet (a failed first
-        install), is checked for its owner first and only then claimed in status.release;
-        the previous place is kept in movedFrom until it is cleaned up."""
+        The owner is read before every mutating helm action, also at a place this
+        Deployment already holds: status is writable by whoever may write Deployment status,
+        and a claim written before a failed first install proves nothing (issue 23: a place
+        claimed by a failed install was later taken by another tenant's release, which was then
+        upgraded and uninstalled as this Deployment's). A claim of a new place clears the
+        recorded revision, so only helm's storage can confirm it; the previous place is kept
+        in movedFrom until it is cleaned up."""
         assert plan.desired is not None
         progress = st.in_progress_status(
             self._ctx(snap, deployment.generation), plan.action, plan.desired, location
         )
-        confirmed = recorded.release is not None and recorded.release_revision > 0
-        if confirmed and recorded.release.same_place(location):  # type: ignore[union-attr]
-            # Already ours here: show the progress while helm already runs.
-            return snap, None, asyncio.create_task(self._write_status(snap, progress))
-        # The owner check reads helm's storage only: the progress and the claim then go out in
-        # one status write (a conflict writes its own status instead).
         annotations = (snap.body.get("metadata") or {}).get("annotations") or {}
         conflict = await check_ownership(
             self.storage, access, location, deployment.ref, annotations, self.config.allow_adopt
         )
         if conflict:
             return snap, conflict, None
+        if recorded.release is not None and recorded.release.same_place(location):
+            # Ours here, as helm's storage just said: show the progress while helm already runs.
+            return snap, None, asyncio.create_task(self._write_status(snap, progress))
+        progress["release"] = {**progress["release"], **st.UNCONFIRMED_RELEASE}
         if moved_from is not None:
             progress["movedFrom"] = moved_from.as_status()
         return await self._write_status(snap, progress), None, None
@@ -724,8 +727,12 @@ class Controller:
         its owner label names this Deployment (never at the Application's current target)."""
         where = RecordedStatus.parse(snap.status).release
         assert where is not None  # decide() finalizes without an uninstall otherwise
+        # A move that never succeeded leaves the release at its previous place (movedFrom):
+        # it goes too. Each place is uninstalled only if helm's storage names this Deployment.
+        previous = ReleaseLocation.parse(snap.status.get("movedFrom") or {})
+        places = [where] + ([previous] if previous is not None and not previous.same_place(where) else [])
         try:
-            message = await self._uninstall_at(deployment, where, logger)
+            message = "; ".join([await self._uninstall_at(deployment, place, logger) for place in places])
         except _ACTION_ERRORS as error:
             failures = RecordedStatus.parse(snap.status).failures + 1
             delay = backoff_seconds(failures)

@@ -17,22 +17,24 @@ from kubernetes_asyncio import client
 from alecton.api.models import Deployment, DriftPolicy, ObjectRef
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.health_monitor import ClientKey, client_key
+from alecton.handlers.ownership import check_ownership
 from alecton.helm.actions import KubeAccess
 from alecton.kube.client import api_error_message, load_configuration
 from alecton.kube.informers import Located, apply_object, locate, read_objects
-from alecton.kube.releases import read_manifest
+from alecton.kube.releases import ReleaseLookupError, read_manifest
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult, diff_release, key_of, parse_manifest
 from alecton.reconcile.drift import (
     CORRECTION_FAILED,
     DRIFT_CHECK_ANNOTATION,
     correction_failed,
+    correction_refusal,
     drift_due,
     drift_event,
     drift_patch,
     recovered,
 )
-from alecton.reconcile.plan import Plan, RecordedStatus, epoch
+from alecton.reconcile.plan import DesiredRelease, Plan, RecordedStatus, ReleaseLocation, epoch
 
 if TYPE_CHECKING:
     from alecton.handlers.controller import Controller, DeploymentSnapshot
@@ -43,6 +45,7 @@ log = logging.getLogger("alecton.drift")
 _SETTLED = frozenset({st.DEPLOYED, st.DEGRADED, st.ROLLED_BACK})
 # The field manager helm itself applies with: a correction keeps helm the owner.
 _FIELD_MANAGER = "helm"
+_SLOT_BUSY_RETRY = 1.0
 
 
 # A client unused this long is closed (its kinds forgotten): a few per cluster identity.
@@ -135,6 +138,12 @@ class DriftChecker:
         if not due.now:
             self.controller.queue.add_after(deployment.ref, due.wait + 0.5)
             return
+        # A check reads (and may write) the tenant's cluster: it takes the same per-namespace and
+        # per-cluster share as helm, so one tenant's slow cluster cannot hold every worker.
+        slot = (deployment.ref.namespace, plan.desired.cluster.ref)
+        if self.controller.slots.try_acquire(*slot) is not None:
+            self.controller.queue.add_after(deployment.ref, _SLOT_BUSY_RETRY)
+            return
         metrics = self.controller.metrics
         started = time.monotonic()
         try:
@@ -142,6 +151,7 @@ class DriftChecker:
             drift = await self._check(snap, deployment, plan, policy, revision, due.requested)
         except (
             ClusterAccessError,
+            ReleaseLookupError,
             client.ApiException,
             aiohttp.ClientError,
             OSError,
@@ -153,6 +163,7 @@ class DriftChecker:
             self.controller.queue.add_after(deployment.ref, 60.0)
             return
         finally:
+            self.controller.slots.release(*slot)
             metrics.drift_duration.observe(time.monotonic() - started)
         if drift.get("retryAt"):
             outcome = "correction_failed"
@@ -186,11 +197,21 @@ class DriftChecker:
         manifest = parse_manifest(
             await read_manifest(api, desired.name, desired.namespace, revision), desired.namespace
         )
-        result = await self._compare(pooled, manifest, desired.namespace, policy)
+        result, live = await self._compare(pooled, manifest, desired.namespace, policy)
         correction = None
         if result.changed and policy.mode == "Correct":
-            correction = await self._correct(api, manifest, result, desired.namespace, revision)
-            result = await self._compare(pooled, manifest, desired.namespace, policy)
+            # Helm's storage may have been rewritten since the check: its owner is read again
+            # right before anything is applied.
+            async with cluster_access(
+                desired.cluster, desired.namespace, controller.config, controller.kube
+            ) as access:
+                cluster_name = desired.cluster.ref.name
+                where = ReleaseLocation(cluster_name, access.identity, desired.namespace, desired.name)
+                conflict = await check_ownership(controller.storage, access, where, deployment.ref, {}, False)
+            if conflict:
+                raise ValueError(f"drift not corrected: {conflict}")
+            correction = await self._correct(api, manifest, result, live, desired, revision)
+            result, live = await self._compare(pooled, manifest, desired.namespace, policy)
         ctx = controller._ctx(snap, deployment.generation)
         was = (snap.status.get("drift") or {}).get("drifted")
         patch = drift_patch(
@@ -211,24 +232,31 @@ class DriftChecker:
 
     async def _compare(
         self, pooled: _PooledClient, manifest: list[dict[str, Any]], namespace: str, policy: DriftPolicy
-    ) -> DiffResult:
+    ) -> tuple[DiffResult, dict[Any, dict[str, Any] | None]]:
         keys = [key_of(obj, namespace) for obj in manifest]
         live = await read_objects(pooled.api, keys, pooled.kinds)
-        return diff_release(manifest, live, ignore=policy.ignore, mode="drift")
+        return diff_release(manifest, live, ignore=policy.ignore, mode="drift"), live
 
     async def _correct(
         self,
         api: client.ApiClient,
         manifest: list[dict[str, Any]],
         result: DiffResult,
-        namespace: str,
+        live: dict[Any, dict[str, Any] | None],
+        desired: DesiredRelease,
         revision: int,
     ) -> dict[str, Any]:
-        """Server-side apply of every drifted or missing object, as the release has it."""
+        """Server-side apply of every drifted or missing object, as the release has it, that
+        is this release's (see `correction_refusal`)."""
+        namespace = desired.namespace
         wanted = {key_of(obj, namespace): obj for obj in manifest}
         drifted = [o.key for o in result.objects if o.change in (Change.CHANGED, Change.MISSING)]
         applied, problems = 0, []
         for key in drifted:
+            refused = correction_refusal(key, live.get(key), desired.name, namespace)
+            if refused:
+                problems.append(f"{refused}: not applied")
+                continue
             where = await locate(api, key.api_version, key.kind)
             if where is None:
                 problems.append(f"{key.describe()}: kind not served")

@@ -60,7 +60,14 @@ class LeaderElector:
         return client.CoordinationV1Api(self.kube.api)
 
     async def _try(self) -> tuple[bool, str, float]:
-        """One attempt to take or renew the Lease: (holding it, holder, seconds to wait)."""
+        """One attempt to take or renew the Lease: (holding it, holder, seconds to wait),
+        bounded well inside the renew deadline: a request left waiting on a slow API server
+        for the client's usual 30 s would let the Lease expire while this replica still
+        believes it leads (TimeoutError past the bound)."""
+        async with asyncio.timeout(self.renew_deadline / 2):
+            return await self._attempt()
+
+    async def _attempt(self) -> tuple[bool, str, float]:
         try:
             lease = await self._api.read_namespaced_lease(
                 self.name, self.namespace, _request_timeout=self.kube.timeout

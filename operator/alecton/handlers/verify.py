@@ -67,6 +67,12 @@ class Verifier:
         assert desired is not None
         revision = recorded.release_revision
         if not self.controller.monitor.tracked(ref, revision):
+            # Starting to follow health reads the tenant's cluster (discovery, first lists): the
+            # same share as helm, so a slow cluster holds at most its share of the workers.
+            slot = (ref.namespace, desired.cluster.ref)
+            if self.controller.slots.try_acquire(*slot) is not None:
+                self.controller.queue.add_after(ref, 1.0)
+                return "throttled"
             try:
                 async with cluster_access(
                     desired.cluster, desired.namespace, self.controller.config, self.controller.kube
@@ -78,6 +84,8 @@ class Verifier:
                 log.warning("cannot follow the health of %s: %s; trying again in 30 s", ref, error)
                 self.controller.queue.add_after(ref, 30.0)
                 return "verifying"
+            finally:
+                self.controller.slots.release(*slot)
         health = self.controller.monitor.verdict(ref)
         deadline = epoch((snap.status.get("health") or {}).get("deadline"))
         verdict = health_outcome(phase, health, time.time(), deadline)

@@ -22,7 +22,16 @@ import yaml
 
 IN_CLUSTER = "in-cluster"  # the grant name of the cluster the operator runs in
 
-_ENTRY_SYNTAX = "TENANT=CONTEXT[:NAMESPACE-GLOB][,...]"
+_ENTRY_SYNTAX = "TENANT=CONTEXT[:NAMESPACE-GLOB][@IDENTITY][,...]"
+# The identity of a grant that hands a tenant the operator's own credentials on that
+# cluster. It must be written out: never a default.
+OPERATOR_IDENTITY = "operator"
+# The ServiceAccount a grant impersonates when it names none: in the release namespace of
+# a named context (a platform team creates it when it onboards the namespace), in the
+# tenant's own namespace for `in-cluster`.
+DEFAULT_IDENTITY = "alecton-deployer"
+# A ServiceAccount name (RFC 1123 subdomain).
+_SERVICE_ACCOUNT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 # A Kubernetes namespace name (RFC 1123 label). Tenants are checked against it so a
 # typo such as `team-*=prod` fails at start-up instead of silently granting nothing.
 _NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -32,26 +41,52 @@ _ANY = "*"
 @dataclass(frozen=True, order=True)
 class Grant:
     """`tenant` (a namespace, or `*` for every one) may deploy through `context` into
-    target namespaces matching `namespace_glob`."""
+    target namespaces matching `namespace_glob`, acting as `identity`: a ServiceAccount
+    name (impersonated), or `operator` for the operator's own credentials there."""
 
     tenant: str
     context: str
     namespace_glob: str = _ANY
+    identity: str = DEFAULT_IDENTITY
 
     def covers(self, context: str, target_namespace: str) -> bool:
         # fnmatchcase, not fnmatch: namespace names are case-sensitive on every OS.
         return self.context == context and fnmatch.fnmatchcase(target_namespace, self.namespace_glob)
 
+    @property
+    def as_operator(self) -> bool:
+        return self.identity == OPERATOR_IDENTITY
+
     def entry(self) -> str:
         """This grant in `--allow-context` syntax; `ContextPolicy.parse` reads it back."""
-        return f"{self.tenant}={_context_item(self.context, self.namespace_glob)}"
+        return f"{self.tenant}={_context_item(self.context, self.namespace_glob, self.identity)}"
+
+    def specificity(self) -> tuple[int, int, int]:
+        """How narrowly this grant names its namespaces: a literal name beats a glob, a
+        longer glob a shorter one; between equals, a ServiceAccount beats the operator."""
+        literal = not any(c in self.namespace_glob for c in "*?[")
+        return (int(literal), len(self.namespace_glob), int(not self.as_operator))
 
 
-def _context_item(context: str, namespace_glob: str) -> str:
+def _context_item(context: str, namespace_glob: str, identity: str = DEFAULT_IDENTITY) -> str:
     # The glob may be left out only when parsing would not split the context name.
-    if namespace_glob == _ANY and ":" not in context:
-        return context
-    return f"{context}:{namespace_glob}"
+    suffix = "" if identity == DEFAULT_IDENTITY else f"@{identity}"
+    if namespace_glob == _ANY and ":" not in context and "@" not in context:
+        return context + suffix
+    return f"{context}:{namespace_glob}{suffix}"
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Who helm and every API call act as for one release: `user` is the
+    Kubernetes user name to impersonate, empty for the operator's own credentials."""
+
+    user: str
+    create_namespace: bool
+
+    @classmethod
+    def service_account(cls, namespace: str, name: str) -> Impersonation:
+        return cls(f"system:serviceaccount:{namespace}:{name}", False)
 
 
 def _literal_glob(name: str) -> str:
@@ -69,13 +104,21 @@ class ContextPolicy:
     - TENANT is a namespace name, or `*` for every tenant namespace;
     - CONTEXT is a context name of the operator's kubeconfig, or `in-cluster`;
     - NAMESPACE-GLOB is an fnmatch-style glob (`*`, `?`, `[...]`) on the namespace the
-      release goes to in the target cluster; without it, any target namespace.
+      release goes to in the target cluster; without it, any target namespace;
+    - IDENTITY is who every helm run and API call for the tenant acts as there. By
+      default (`alecton-deployer`) or when it names a ServiceAccount, the operator
+      impersonates that ServiceAccount: of the release namespace on a named context
+      (the platform team creates it and binds it when it onboards the namespace), of
+      the tenant's namespace on `in-cluster`. `@operator` hands the tenant the
+      operator's own credentials on that cluster (and lets helm create namespaces):
+      it must be written out and is logged at start.
 
-    For example `team-a=prod-eu:team-a-*`, `*=alecton-b` or
-    `team-b=in-cluster:team-b,staging:team-b-*`.
+    For example `team-a=prod-eu:team-a-*`, `*=alecton-b`,
+    `team-b=in-cluster:team-b,staging:team-b-*@deployer` or `ops=alecton-b@operator`.
 
     The context and the glob are split at the LAST `:`, and only when something
-    follows it. A context whose name contains `:` (an EKS ARN, say) therefore needs an
+    follows it; the identity follows the last `@` after that. A context whose name
+    contains `:` or `@` (an EKS ARN, `kubernetes-admin@kubernetes`) therefore needs an
     explicit glob: `team-a=arn:aws:eks:eu-west-1:1234:cluster/prod:*`. A trailing `:`
     with nothing after it stays part of the context name.
     """
@@ -116,6 +159,50 @@ class ContextPolicy:
     def allows(self, tenant: str, context: str, target_namespace: str) -> bool:
         return self.refusal(tenant, context, target_namespace) is None
 
+    def grant_for(self, tenant: str, context: str, target_namespace: str) -> Grant | None:
+        """The grant that decides who acts: the most specific one covering the place."""
+        covering = [
+            g for g in self.grants if g.tenant in (tenant, _ANY) and g.covers(context, target_namespace)
+        ]
+        return max(covering, key=Grant.specificity, default=None)
+
+    def impersonation(
+        self, tenant: str, context: str, target_namespace: str, service_account: str = ""
+    ) -> Impersonation | str:
+        """Who acts for `tenant` at this place, or one line saying why nobody may.
+
+        `service_account` is what the tenant asked for (a Cluster's serviceAccountName,
+        only for `in-cluster`): it must be the identity a covering grant names, since the
+        tenant does not choose which of its ServiceAccounts the operator acts as."""
+        refusal = self.refusal(tenant, context, target_namespace)
+        if refusal:
+            return refusal
+        covering = [
+            g for g in self.grants if g.tenant in (tenant, _ANY) and g.covers(context, target_namespace)
+        ]
+        if service_account and context == IN_CLUSTER:
+            chosen = [g for g in covering if g.identity == service_account]
+            if not chosen:
+                allowed = ", ".join(sorted({g.identity for g in covering}))
+                wanted = _context_item(context, _literal_glob(target_namespace), service_account)
+                return (
+                    f"namespace {tenant!r} may not act as ServiceAccount {service_account!r} on "
+                    f"context {context!r} (its grants allow {allowed}); an administrator can add "
+                    f"--allow-context {tenant}={wanted}"
+                )
+            covering = chosen
+        grant = max(covering, key=Grant.specificity)
+        if grant.as_operator:
+            return Impersonation("", True)
+        # On the operator's own cluster the ServiceAccount is the tenant's; on a named
+        # context it belongs to the namespace the release goes to.
+        home = tenant if context == IN_CLUSTER else target_namespace
+        return Impersonation.service_account(home, grant.identity)
+
+    def operator_grants(self) -> list[str]:
+        """The grants that hand tenants the operator's own credentials (logged at start)."""
+        return sorted(g.entry() for g in self.grants if g.as_operator)
+
     def describe(self) -> list[str]:
         """The grants in `--allow-context` syntax, sorted, one per grant."""
         return sorted(grant.entry() for grant in self.grants)
@@ -137,16 +224,26 @@ def _parse_entry(entry: str) -> list[Grant]:
     for item in items.split(","):
         context, sep, glob = item.strip().rpartition(":")
         if not sep or not glob.strip():
-            # No `:`, or nothing after the last one: it all belongs to the context name.
+            # No `:`, or nothing after the last one: it all belongs to the context name,
+            # save an `@IDENTITY` at its end.
             context, glob = item.strip(), _ANY
-        context, glob = context.strip(), glob.strip()
+            head, at, identity = context.rpartition("@")
+            if at:
+                context, glob = head, f"{_ANY}@{identity}"
+        glob, at, identity = glob.partition("@")
+        context, glob, identity = context.strip(), glob.strip() or _ANY, identity.strip()
+        if at and not identity:
+            raise malformed("empty identity after '@'")
+        identity = identity or DEFAULT_IDENTITY
+        if identity != OPERATOR_IDENTITY and not _SERVICE_ACCOUNT_NAME.fullmatch(identity):
+            raise malformed(f"identity {identity!r} is neither a ServiceAccount name nor 'operator'")
         if not context:
             raise malformed("empty context")
         if context == _ANY:
             # Granting every context at once would include ones added to the operator's
             # kubeconfig later; each has to be named.
             raise malformed("'*' is not a context; name each context")
-        grants.append(Grant(tenant, context, glob))
+        grants.append(Grant(tenant, context, glob, identity))
     return grants
 
 

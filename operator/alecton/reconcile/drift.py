@@ -10,6 +10,7 @@ from typing import Any
 from alecton.helm.release import Correction, history_from_status, record_correction
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult
+from alecton.reconcile.health import ObjectKey
 from alecton.reconcile.plan import backoff_seconds, epoch
 from alecton.reconcile.status import Condition, merge_conditions
 
@@ -17,6 +18,28 @@ DRIFT_CHECK_ANNOTATION = "alecton.dev/drift-check"  # a new value asks for a che
 DRIFTED = "Drifted"
 CORRECTION_FAILED = "DriftCorrectionFailed"
 _MAX_OBJECTS = 20
+
+
+RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
+RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
+
+
+def correction_refusal(key: ObjectKey, live: dict[str, Any] | None, release: str, namespace: str) -> str:
+    """Why the drift correction of release `release` in `namespace` must not apply `key`
+    ("" when it may). The manifest comes from helm's storage, which anyone who can write
+    Secrets in the release namespace can rewrite: an object is re-applied only when the
+    live one says it belongs to this release, and one that is gone only when it lived in
+    the release's own namespace."""
+    if live is None:
+        if key.namespace != namespace:
+            where = f"namespace {key.namespace!r}" if key.namespace else "cluster scope"
+            return f"{key.describe()} is missing and lives in {where}, outside the release namespace"
+        return ""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    owner = (annotations.get(RELEASE_NAME_ANNOTATION), annotations.get(RELEASE_NAMESPACE_ANNOTATION))
+    if owner != (release, namespace):
+        return f"{key.describe()} is not annotated as an object of this release"
+    return ""
 
 
 def spread(ref: str) -> float:

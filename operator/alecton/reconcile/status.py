@@ -126,6 +126,19 @@ def waiting_status(ctx: StatusContext, plan: Plan) -> dict[str, Any]:
     return ctx.patch(phase, plan.message, conditions)
 
 
+# What a claim of a new place clears of the release recorded before (a merge patch): a
+# revision there is only ever what helm reported after an action of ours succeeded.
+UNCONFIRMED_RELEASE: dict[str, Any] = {
+    "revision": None,
+    "status": None,
+    "chart": None,
+    "appVersion": None,
+    "version": None,
+    "image": None,
+    "lastDeployed": None,
+}
+
+
 def in_progress_status(
     ctx: StatusContext, action: Action, desired: DesiredRelease, location: ReleaseLocation
 ) -> dict[str, Any]:
