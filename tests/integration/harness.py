@@ -267,14 +267,21 @@ class OperatorProcess:
         self.start()
 
     def metric(self, name: str, **labels: str) -> float:
-        """The sum of a Prometheus sample of this run of the operator (0 when absent)."""
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-            ) as response:
-                text = response.read().decode()
-        except OSError:
-            return 0.0
+        """The sum of a Prometheus sample of this run of the operator (0 when the series has
+        no sample yet). An endpoint that does not answer within 20 s fails the test: "no
+        answer" must never read as "zero"."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+                ) as response:
+                    text = response.read().decode()
+                break
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the operator's /metrics did not answer: {error}") from None
+                time.sleep(0.2)
         total = 0.0
         for line in text.splitlines():
             if not line.startswith(name):

@@ -191,16 +191,21 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     wait_for(lambda: audit.exists() and SA_USER in audit.read_text(), 10, "audit events")
     used: set[tuple[str, str, str]] = set()
     denied = []
+    as_tenant: set[str] = set()  # namespaces the impersonated identity touched
     for line in audit.read_text().splitlines():
         event = json.loads(line)
         ref = event.get("objectRef")
         if event["user"]["username"] != SA_USER or not ref:
             continue
         if event.get("impersonatedUser"):
-            # helm (and the owner check) acting as a tenant's ServiceAccount: what the
-            # operator itself needs for that is the right to impersonate it.
+            # helm, the owner check and health acting as a tenant's ServiceAccount: what the
+            # operator itself needs for that is the right to impersonate it, and what it did
+            # as the tenant stayed in the target namespace and was never refused.
             assert event["impersonatedUser"]["username"] == f"system:serviceaccount:{ns}:alecton-deployer"
             used.add(("", "serviceaccounts", "impersonate"))
+            as_tenant.add(ref.get("namespace") or f"{ref['resource']}/{ref.get('name', '')}")
+            if event.get("responseStatus", {}).get("code") == 403:
+                denied.append(f"as the tenant: {event['requestURI']}")
             continue
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         used.add((ref.get("apiGroup", ""), resource, event["verb"]))
@@ -209,6 +214,7 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     # ... is exactly what deploy/rbac.yaml grants: every rule was needed, none was missing.
     granted = granted_rules(list(yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text())))
     assert denied == []
+    assert local_ns in as_tenant and as_tenant <= {local_ns, f"namespaces/{local_ns}"}, as_tenant
     assert used == granted, f"used but not granted: {used - granted}; granted but unused: {granted - used}"
 
 
