@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, OperatorProcess, namespaces_finalized, wait_for, wait_phase
+from tests.integration.harness import (
+    REPO,
+    Cluster,
+    OperatorProcess,
+    namespaces_finalized,
+    wait_for,
+    wait_phase,
+)
 
 # Runs instead of helm: holds an exclusive lock per release while a mutating helm command
 # runs, and records any second one that finds the lock taken. It forwards SIGTERM (the
@@ -165,3 +172,44 @@ def test_shards_reconcile_only_their_own_deployments(crds: Cluster, operators) -
     cluster.kubectl("delete", "deployments.alecton.dev", "--all", "-n", ns, "--timeout=120s")
     assert cluster.helm_json("helm", "list", "--namespace", f"{ns}-alpha") == []
     assert cluster.helm_json("helm", "list", "--namespace", f"{ns}-beta") == []
+
+
+def test_a_tenant_cannot_move_a_deployment_to_another_shard(crds: Cluster) -> None:
+    """Issue 23: a tenant changing `alecton.dev/shard` while one operator runs helm for the
+    release would hand it to a second operator at once. deploy/shard-label.yaml fixes the label
+    at creation for everyone without the `reshard` right; the tenant (the shipped deployer
+    role) is refused, the platform team (holding it) may move it."""
+    from tests.integration.tenant import as_tenant
+
+    cluster = crds
+    cluster.kubectl("apply", "-f", str(REPO / "deploy" / "shard-label.yaml"))
+    ns = cluster.new_namespace("reshard")
+    tenant = as_tenant(cluster, ns, "alecton-deployer")
+    deployment = r.deployment("web", "1")
+    deployment["metadata"]["labels"] = {"alecton.dev/shard": "a"}
+    tenant.apply(deployment)  # choosing a shard at creation is allowed
+    moved = json.dumps({"metadata": {"labels": {"alecton.dev/shard": "b"}}})
+    patch = ("patch", "deployments.alecton.dev", "web-staging", "-n", ns, "--type=merge", "-p", moved)
+
+    def refused_dry_run() -> bool:
+        # A server-side dry run passes admission without storing anything: wait on it until
+        # the API server has loaded the policy, then try for real.
+        proc = tenant(*patch, "--dry-run=server", check=False)
+        return proc.returncode != 0 and "alecton.dev/shard" in proc.stderr
+
+    wait_for(refused_dry_run, 30, "the shard policy to be in force")
+    refusal = tenant(*patch, check=False)
+    assert refusal.returncode != 0 and "needs the reshard right" in refusal.stderr, refusal.stderr
+    assert tenant("get", "adep", "web-staging", "-o", "jsonpath={.metadata.labels}").stdout == (
+        '{"alecton.dev/shard":"a"}'
+    )
+    # Unsetting it is a change too.
+    unset = json.dumps({"metadata": {"labels": {"alecton.dev/shard": None}}})
+    assert tenant("patch", "adep", "web-staging", "--type=merge", "-p", unset, check=False).returncode != 0
+    # Other label changes stay free; the platform team may reshard.
+    tenant("label", "adep", "web-staging", "team=web")
+    cluster.kubectl(*patch)
+    assert (
+        cluster.get("deployments.alecton.dev", "web-staging", ns)["metadata"]["labels"]["alecton.dev/shard"]
+        == "b"
+    )

@@ -158,3 +158,52 @@ def test_a_failed_correction_is_reported_like_a_failed_upgrade_and_tried_again(
     assert [h["revision"] for h in history] == [1]
     shown = alecton(cluster, ns, "releases", "web", "staging")
     assert "last succeeded" in shown.stdout, shown.stdout
+
+
+def test_a_planted_object_in_helms_storage_is_never_applied_by_a_correction(
+    operator: OperatorProcess,
+) -> None:
+    """Issue 23: drift correction re-applies the manifest in helm's storage Secret; whoever
+    can write Secrets in the release namespace could plant an object elsewhere (kube-system)
+    and have the operator create it. This operator runs with the grant `@operator` (its own
+    credentials on cluster b), so only the correction's own check stands in the way."""
+    import base64
+    import gzip
+    import uuid
+
+    cluster = operator.cluster
+    ns = cluster.new_namespace("plant")
+    target_ns = f"{ns}-web"
+    app = r.application("web", target_ns)
+    app["spec"]["drift"] = {"mode": "Correct", "interval": "10m"}
+    cluster.apply(r.cluster(), app, r.image("web", "1.0.0", GOOD), r.deployment("web", "1.0.0"), namespace=ns)
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
+
+    planted = f"planted-{uuid.uuid4().hex[:6]}"
+    name = "sh.helm.release.v1.web-staging.v1"
+    stored = json.loads(in_b(cluster, "get", "secret", name, "-n", target_ns, "-o", "json"))
+    release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(stored["data"]["release"]))))
+    release["manifest"] += (
+        f"\n---\n# Source: webapp/templates/planted.yaml\napiVersion: v1\nkind: ConfigMap\n"
+        f"metadata:\n  name: {planted}\n  namespace: kube-system\ndata:\n  owned: 'yes'\n"
+    )
+    encoded = base64.b64encode(gzip.compress(json.dumps(release).encode())).decode()
+    patch = {"data": {"release": base64.b64encode(encoded.encode()).decode()}}
+    in_b(cluster, "patch", "secret", name, "-n", target_ns, "--type=merge", "-p", json.dumps(patch))
+
+    alecton(cluster, ns, "drift", "web", "staging")  # asks for a check now and waits for it
+    obj = wait_for(
+        lambda: (
+            (got := cluster.get("deployments.alecton.dev", "web-staging", ns))
+            and (got["status"].get("drift") or {}).get("lastCorrection")
+            and got
+        ),
+        60,
+        "a correction",
+    )
+    correction = obj["status"]["drift"]["lastCorrection"]
+    assert correction["result"] == "Failed" and "outside the release namespace" in correction["detail"], (
+        correction
+    )
+    proc = cluster.kubectl("get", "configmap", planted, "-n", "kube-system", context="alecton-b", check=False)
+    assert proc.returncode != 0 and "NotFound" in proc.stderr, f"the planted ConfigMap {planted} was created"
