@@ -6,12 +6,14 @@ automation until `alecton resume`."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.tenant import as_tenant
 from tests.integration.test_cli import alecton, ok
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
@@ -204,6 +206,79 @@ def test_ci_to_production(operator: OperatorProcess) -> None:
     for name in ("web-staging", "web-prod"):
         found = [(p["spec"]["toVersion"], p["spec"]["digest"]) for p in promotions(cluster, ns, name)]
         assert len(found) == len(set(found)), found
+
+
+def history_of(cluster: Cluster, ns: str, name: str) -> list[dict[str, Any]]:
+    return list(
+        ((cluster.get("deployments.alecton.dev", name, ns) or {}).get("status") or {}).get("history") or []
+    )
+
+
+def test_a_version_set_under_the_operators_field_manager_is_a_person_deploying(
+    operator: OperatorProcess,
+) -> None:
+    """Issue 23, finding 5: any client may call itself `alecton-promotion`. A tenant (the
+    shipped alecton-deployer role) sets spec.version with that field manager and a copy of
+    the operator's record edited to name its version: the Deployment is held like any
+    change by hand, automation does not move it, and its revision's cause is not
+    promotion. The operator's own writes carry a record that verifies (cause promotion)."""
+    cluster = operator.cluster
+    ns = cluster.new_namespace("forged")
+    cluster.apply(r.cluster(), r.application("web", f"{ns}-staging"), namespace=ns)
+    ok(alecton(cluster, ns, "image", "create", "web", "0.9.0", GOOD))  # outside the range: ignored
+    cluster.apply(r.promoted("web", STAGING), namespace=ns)
+    ok(alecton(cluster, ns, "image", "create", "web", "1.0.0", GOOD))
+    wait_for(lambda: spec_version(cluster, ns, "web-staging") == "1.0.0", 60, "1.0.0 promoted")
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120, appliedVersion="1.0.0")
+    ours = cluster.get("deployments.alecton.dev", "web-staging", ns) or {}
+    record = ours["metadata"]["annotations"]["alecton.dev/promoted"]
+    assert record.startswith("1.0.0@web-staging-1-0-0-"), record
+    assert ours["status"]["promotion"]["promoted"] == "1.0.0"
+    assert history_of(cluster, ns, "web-staging")[0]["cause"] == "promotion"
+
+    tenant = as_tenant(cluster, ns, "alecton-deployer")
+    forged = {
+        "apiVersion": "alecton.dev/v1alpha1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web-staging",
+            "annotations": {"alecton.dev/promoted": "0.9.0@" + record.split("@", 1)[1]},
+        },
+        "spec": {"version": "0.9.0"},
+    }
+    tenant(
+        "apply", "--server-side", "--field-manager=alecton-promotion", "--force-conflicts", "-f", "-",
+        stdin=json.dumps(forged),
+    )  # fmt: skip
+    shown = cluster.kubectl(
+        "get", "deployments.alecton.dev", "web-staging", "-n", ns, "-o", "json", "--show-managed-fields"
+    )
+    managers = {
+        m["manager"]
+        for m in json.loads(shown.stdout)["metadata"]["managedFields"]
+        if "f:version" in (m.get("fieldsV1") or {}).get("f:spec", {})
+    }
+    assert managers == {"alecton-promotion"}, managers  # managedFields cannot tell who it was
+
+    wait_for(lambda: promotion_status(cluster, ns, "web-staging").get("hold"), 30, "a ManualDeploy hold")
+    hold = promotion_status(cluster, ns, "web-staging")["hold"]
+    assert (hold["reason"], hold["version"]) == ("ManualDeploy", "0.9.0"), hold
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120, appliedVersion="0.9.0")
+    (revision,) = [h for h in history_of(cluster, ns, "web-staging") if h.get("version") == "0.9.0"]
+    assert revision.get("cause") == "deploy", revision
+    assert not promotion_status(cluster, ns, "web-staging").get("promoted")
+
+    # Held: a newer Image is not proposed, across a restart too; `alecton resume` lifts it.
+    ok(alecton(cluster, ns, "image", "create", "web", "1.1.0", GOOD))
+    operator.restart()
+    time.sleep(10)  # the operator promoted 1.0.0 within seconds; resuming below proves it would
+    assert spec_version(cluster, ns, "web-staging") == "0.9.0"
+    assert "1.1.0" not in states(cluster, ns, "web-staging")
+    assert promotion_status(cluster, ns, "web-staging")["hold"]["reason"] == "ManualDeploy"
+    ok(alecton(cluster, ns, "resume", "web", "staging"))
+    wait_for(lambda: spec_version(cluster, ns, "web-staging") == "1.1.0", 60, "1.1.0 promoted after resume")
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120, appliedVersion="1.1.0")
+    assert history_of(cluster, ns, "web-staging")[0]["cause"] == "promotion"
 
 
 def test_the_schema_guards_versions_and_approvals(crds: Cluster) -> None:

@@ -22,10 +22,14 @@ def version_manager(manager: str) -> dict[str, Any]:
     return {"manager": manager, "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:spec": {"f:version": {}}}}
 
 
-def deployment(managers: tuple[str, ...] = ("kubectl",), retry: str = "", version: str = "1.0") -> Deployment:
+def deployment(
+    managers: tuple[str, ...] = ("kubectl",), retry: str = "", version: str = "1.0", promoted: bool = False
+) -> Deployment:
     spec: dict[str, Any] = {"application": "web", "target": "prod", "version": version}
     if retry:
         spec["retryRequestId"] = retry
+    if promoted:
+        spec["promotion"] = {"versions": {"semver": "1.x"}}
     return Deployment.parse(
         {
             "metadata": {
@@ -41,14 +45,16 @@ def deployment(managers: tuple[str, ...] = ("kubectl",), retry: str = "", versio
 
 
 RECORDED = RecordedStatus.parse({"appliedVersion": "1.0", "lastRetryRequestId": "r1"})
+# The promotion step recorded that the operator itself wrote spec.version 1.0.
+PROMOTED = RecordedStatus.parse(
+    {"appliedVersion": "0.9", "lastRetryRequestId": "r1", "promotion": {"written": "1.0", "promoted": "1.0"}}
+)
 
 
 @pytest.mark.parametrize(
     ("plan", "dep", "cause"),
     [
         (Plan(Action.UPGRADE), deployment(), "deploy"),
-        (Plan(Action.UPGRADE), deployment((FIELD_MANAGER,)), "promotion"),
-        (Plan(Action.UPGRADE), deployment((FIELD_MANAGER, "alecton-cli")), "deploy"),
         (Plan(Action.UPGRADE), deployment(retry="r2"), "retry"),
         (Plan(Action.UPGRADE), deployment(retry="r1"), "deploy"),  # that retry was acted on
         (Plan(Action.UPGRADE), deployment(retry="r2", version="2.0"), "deploy"),  # new version wins
@@ -59,6 +65,26 @@ RECORDED = RecordedStatus.parse({"appliedVersion": "1.0", "lastRetryRequestId": 
 )
 def test_the_cause_of_a_revision_says_who_or_what_made_it(plan: Plan, dep: Deployment, cause: str) -> None:
     assert cause_of(plan, dep, RECORDED) == cause
+
+
+@pytest.mark.parametrize(
+    ("dep", "recorded", "cause"),
+    [
+        # The operator recorded writing this version itself: a promotion.
+        (deployment(promoted=True), PROMOTED, "promotion"),
+        (deployment((FIELD_MANAGER,), promoted=True), PROMOTED, "promotion"),
+        # Anyone may call itself the operator's field manager: without the record it is a deploy.
+        (deployment((FIELD_MANAGER,), promoted=True), RECORDED, "deploy"),
+        (deployment((FIELD_MANAGER,)), RECORDED, "deploy"),
+        # A version other than the one the operator wrote, or no promotion policy any more.
+        (deployment((FIELD_MANAGER,), promoted=True, version="1.1"), PROMOTED, "deploy"),
+        (deployment(), PROMOTED, "deploy"),
+    ],
+)
+def test_a_promotion_is_what_the_operator_recorded_not_a_field_manager_name(
+    dep: Deployment, recorded: RecordedStatus, cause: str
+) -> None:
+    assert cause_of(Plan(Action.UPGRADE), dep, recorded) == cause
 
 
 def entry(revision: int, **extra: Any) -> HistoryEntry:

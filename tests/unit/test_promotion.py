@@ -28,6 +28,7 @@ from alecton.reconcile.promotion import (
     SUPERSEDED,
     Actions,
     Choice,
+    DeploymentIdentity,
     Hold,
     HoldDecision,
     PromotionPolicy,
@@ -38,9 +39,11 @@ from alecton.reconcile.promotion import (
     choose,
     field_manager_of,
     hold_of,
+    promoted_record,
     promotion_name,
     source_of,
     status_of,
+    verify_promoted,
 )
 from alecton.reconcile.status import DEGRADED, DEPLOYED, READY, ROLLED_BACK, VERIFYING
 from alecton.reconcile.status import FAILED as PHASE_FAILED
@@ -406,9 +409,90 @@ def test_a_version_set_by_hand_holds_automation() -> None:
 
 
 def test_the_operators_own_write_is_not_a_manual_deploy() -> None:
-    """A crash between writing spec.version and recording it must not hold the Deployment."""
-    decision = hold_of("1.6.0", False, RecordedPromotion(written="1.5.0"), "", FIELD_MANAGER, "", TODAY)
-    assert decision == HoldDecision(None, "", "1.6.0", False)
+    """A crash between writing spec.version and recording it must not hold the Deployment:
+    the operator's valid record of the write (`verify_promoted`) says it wrote it."""
+    recorded = RecordedPromotion(written="1.5.0")
+    decision = hold_of("1.6.0", False, recorded, "", FIELD_MANAGER, "", TODAY, verified="shop-prod-1-6-0-x")
+    assert decision == HoldDecision(None, "", "1.6.0", False, promoted="1.6.0")
+
+
+def test_the_operators_field_manager_name_alone_is_a_person_deploying() -> None:
+    """`kubectl apply --field-manager=alecton-promotion` (issue 23, finding 5): any client may
+    choose that name, so without the operator's record the version is a change by hand."""
+    recorded = RecordedPromotion(written="1.5.0", promoted="1.5.0")
+    decision = hold_of("1.6.0", False, recorded, "", FIELD_MANAGER, "", TODAY)
+    assert decision.hold == Hold(MANUAL_DEPLOY_HOLD, f"{FIELD_MANAGER} (unverified)", TODAY, "1.6.0")
+    assert (decision.written, decision.promoted) == ("1.5.0", "")  # the revision's cause is not promotion
+    _, actions = step(Cluster("shop-prod", "1.6.0"), staging_policy(), ["1.7.0"], hold=decision.hold)
+    assert actions.write_version is None and actions.create == []  # automation does not move it
+
+
+def test_the_promoted_version_is_kept_while_spec_version_holds_it() -> None:
+    recorded = RecordedPromotion(written="1.5.0", promoted="1.5.0")
+    assert hold_of("1.5.0", False, recorded, "", "kubectl", "", TODAY).promoted == "1.5.0"
+    # A person's rollback keeps spec.version: still the operator's version.
+    rolled_back = hold_of("1.5.0", True, recorded, "", "", "alice", TODAY)
+    assert rolled_back.hold is not None and rolled_back.promoted == "1.5.0"
+    # Set by hand to 1.4.0 and back to 1.5.0 (the hold was resumed meanwhile): a person's now.
+    by_hand = hold_of("1.4.0", False, recorded, "", "kubectl", "", TODAY)
+    assert by_hand.promoted == ""
+    after = RecordedPromotion(written="1.5.0", hold=by_hand.hold, promoted=by_hand.promoted)
+    assert hold_of("1.5.0", False, after, "r-1", "kubectl", "", TODAY).promoted == ""
+
+
+KEY = bytes(range(32))
+WHO = DeploymentIdentity("team", "shop-prod", "uid-1", 7)
+
+
+def test_the_operators_record_is_accepted() -> None:
+    record = promoted_record(KEY, WHO, "1.6.0", "shop-prod-1-6-0-abc")
+    assert record.startswith("1.6.0@shop-prod-1-6-0-abc@")
+    assert verify_promoted(record, KEY, WHO, "1.6.0") == "shop-prod-1-6-0-abc"
+    # Versions may contain "@" (the record is read from the right).
+    odd = promoted_record(KEY, WHO, "1.6.0@sha", "p")
+    assert verify_promoted(odd, KEY, WHO, "1.6.0@sha") == "p"
+
+
+@pytest.mark.parametrize(
+    ("who", "version", "key"),
+    [
+        (WHO, "1.7.0", KEY),  # copied to another version
+        (DeploymentIdentity("team", "shop-staging", "uid-1", 7), "1.6.0", KEY),  # another Deployment
+        (DeploymentIdentity("other", "shop-prod", "uid-1", 7), "1.6.0", KEY),  # another namespace
+        (DeploymentIdentity("team", "shop-prod", "uid-2", 7), "1.6.0", KEY),  # deleted and made again
+        (DeploymentIdentity("team", "shop-prod", "uid-1", 9), "1.6.0", KEY),  # the spec changed since
+        (WHO, "1.6.0", bytes(32)),  # another key (another install)
+        (WHO, "1.6.0", b""),  # no key: nothing verifies
+    ],
+)
+def test_a_record_copied_elsewhere_or_kept_across_a_spec_change_does_not_verify(
+    who: DeploymentIdentity, version: str, key: bytes
+) -> None:
+    record = promoted_record(KEY, WHO, "1.6.0", "shop-prod-1-6-0-abc")
+    assert verify_promoted(record, key, who, version) == ""
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "",
+        "1.6.0",
+        "1.6.0@shop-prod-1-6-0-abc",
+        "1.6.0@shop-prod-1-6-0-abc@" + "0" * 64,  # a made-up MAC
+        "1.6.0@@{mac}",  # the Promotion's name removed
+        "1.6.0@other-promotion@{mac}",  # another Promotion's name with this MAC
+        "1.7.0@shop-prod-1-6-0-abc@{mac}",  # the version edited
+    ],
+)
+def test_a_forged_or_edited_record_does_not_verify(forged: str) -> None:
+    mac = promoted_record(KEY, WHO, "1.6.0", "shop-prod-1-6-0-abc").rsplit("@", 1)[1]
+    value = forged.replace("{mac}", mac)
+    assert verify_promoted(value, KEY, WHO, value.split("@", 1)[0]) == ""
+
+
+def test_a_short_key_signs_nothing() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        promoted_record(b"short", WHO, "1.6.0", "p")
 
 
 def test_a_version_given_at_creation_is_the_baseline_not_a_hold() -> None:
@@ -857,6 +941,7 @@ def test_the_status_says_what_automation_does_and_what_it_recorded() -> None:
     assert status_of(policy, hold, choice, actions, TODAY) == {
         "policy": "semver >=1.4.0 <2, approval Automatic",
         "written": "1.5.0",
+        "promoted": "1.5.0",  # written by the operator itself: its revision's cause is promotion
         "resumed": "r-1",
         "hold": None,
         "candidate": "1.5.0",

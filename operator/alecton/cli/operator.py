@@ -135,9 +135,13 @@ def run(
         metavar="<grant>",
         envvar="ALECTON_ALLOW_CONTEXTS",
         help="Grant a tenant namespace a context of the operator's kubeconfig, or `in-cluster` "
-        "(the operator's own cluster), bounded to target namespaces by a glob: "
-        "TENANT=CONTEXT[:NAMESPACE-GLOB][,...] (repeatable; TENANT `*` is every namespace). "
-        "Deny by default: without a grant a namespace reaches no cluster.",
+        "(the operator's own cluster), bounded to target namespaces by a glob and acting as an "
+        "identity: TENANT=CONTEXT[:NAMESPACE-GLOB][@IDENTITY][,...] (repeatable; TENANT `*` is "
+        "every namespace). IDENTITY is a ServiceAccount impersonated for every helm run and API "
+        "call (default alecton-deployer: of the release namespace on a named context, of the "
+        "tenant namespace on in-cluster), or `operator` for the operator's own credentials "
+        "(cluster-wide; logged at start). Deny by default: without a grant a namespace reaches "
+        "no cluster.",
         rich_help_panel=CLUSTERS_PANEL,
     ),
     allow_adopt: bool = typer.Option(
@@ -210,7 +214,9 @@ def run(
         "--leader-election-namespace",
         metavar="<namespace>",
         envvar="POD_NAMESPACE",
-        help="Namespace of the Lease (default: the Pod's namespace, else `default`).",
+        help="The operator's own namespace: its Lease, and the Secret alecton-promotion-key whose "
+        "key signs the versions it writes for promotions (made on first use) "
+        "(default: the Pod's namespace, else `default`).",
         rich_help_panel=AVAILABILITY_PANEL,
     ),
     shard: str = typer.Option(
@@ -271,6 +277,12 @@ def run(
     logger = logging.getLogger("alecton")
     if policy.grants:
         logger.info("cluster grants: %s", " ".join(policy.describe()))
+        for grant in policy.operator_grants():
+            logger.warning(
+                "grant %s hands its tenant the operator's own credentials on that cluster "
+                "(helm and its charts can read and write anything the operator can there)",
+                grant,
+            )
     else:
         logger.warning("no --allow-context grants: no namespace may deploy to any cluster (deny by default)")
     asyncio.run(_run(config))

@@ -32,8 +32,16 @@ class OperatorConfig:
     helm_home: Path | None = None
     probe_address: str = ""  # host:port for /healthz, /readyz, /metrics; empty: off
     leader_elect: bool = False  # one of several replicas: reconcile only while holding the Lease
-    leader_election_namespace: str = "default"
+    leader_election_namespace: str = "default"  # the operator's own namespace
     shard: str = ""  # reconcile only Deployments with this alecton.dev/shard label ("": unlabelled)
+    # The Secret (in the operator's namespace, made on first use) whose key signs the
+    # operator's own spec.version writes (`alecton.dev/promoted`); replicas and shards share it.
+    promotion_key_secret: str = "alecton-promotion-key"  # noqa: S105 (a Secret's name)
+
+    @property
+    def operator_namespace(self) -> str:
+        """Where the operator keeps its own objects: its Leases and the promotion key."""
+        return self.leader_election_namespace
 
     @property
     def lease_name(self) -> str:

@@ -1,14 +1,16 @@
 """The promotion action: for a Deployment with spec.promotion, choose the version, propose
-it as a Promotion, and (approved, inside its windows) write it into spec.version with the
-operator's own field manager. The decisions are `reconcile/promotion.py`; this module
-gathers their inputs from the indexes and carries out what they return. The ordinary
-reconcile then deploys spec.version like any other.
+it as a Promotion, and (approved, inside its windows) write it into spec.version together
+with the operator's keyed record of that write (`alecton.dev/promoted`). The decisions are
+`reconcile/promotion.py`; this module gathers their inputs from the indexes and carries out
+what they return. The ordinary reconcile then deploys spec.version like any other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,43 @@ class PromotionStep:
 class Promoter:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
+        self._key: bytes | None = None
+        self._key_lock = asyncio.Lock()
+
+    async def key(self) -> bytes:
+        """The secret that signs the operator's own spec.version writes: one key of the Secret
+        `promotion_key_secret` in the operator's namespace, made (32 random bytes) when that
+        does not exist yet, and kept for the life of the process. It lives in the cluster, not
+        in memory, so a restarted operator (or another replica, or a shard) still recognises
+        what it wrote; tenants have no right to read Secrets of the operator's namespace."""
+        async with self._key_lock:
+            if self._key is None:
+                config = self.controller.config
+                namespace, name = config.operator_namespace, config.promotion_key_secret
+                try:
+                    key = await self.controller.kube.read_or_create_secret_key(
+                        namespace, name, "key", lambda: secrets.token_bytes(32)
+                    )
+                except (ApiException, LookupError) as error:
+                    why = api_error_message(error) if isinstance(error, ApiException) else str(error)
+                    raise RuntimeError(
+                        f"cannot read or create the promotion key Secret {namespace}/{name}: {why}"
+                    ) from None
+                if len(key) < pr.MIN_KEY_BYTES:
+                    raise RuntimeError(
+                        f"the promotion key in Secret {namespace}/{name} is shorter than "
+                        f"{pr.MIN_KEY_BYTES} bytes"
+                    )
+                self._key = key
+            return self._key
+
+    async def _verified(self, deployment: Deployment) -> str:
+        """The Promotion for which the operator wrote the current spec.version, when the
+        Deployment carries the operator's valid record of it ("" otherwise)."""
+        record = deployment.annotations.get(pr.PROMOTED_ANNOTATION, "")
+        if not record or not deployment.version:
+            return ""
+        return pr.verify_promoted(record, await self.key(), _identity(deployment), deployment.version)
 
     async def step(self, snap: DeploymentSnapshot, deployment: Deployment) -> PromotionStep:
         try:
@@ -68,6 +107,8 @@ class Promoter:
             pr.field_manager_of(managed, ("spec", "version")),
             pr.field_manager_of(managed, ("spec", "rollback")),
             now_text,
+            # Only a version status does not know yet needs the record (and so the key).
+            verified=await self._verified(deployment) if deployment.version != recorded.written else "",
         )
         siblings = [indexes.deployment(ref) for ref in indexes.of_application(ns, deployment.application)]
         failed = {
@@ -133,22 +174,49 @@ class Promoter:
                 # A new Promotion shows its state at once (kubectl get aprom), not a blank.
                 await self._set_state(ns, spec["name"], pr.PENDING, choice.reason, now_text)
         if actions.write_version and actions.write_version != deployment.version:
+            # The record of this write, in the same patch: bound to the generation the write
+            # makes (this one changes spec.version, and the precondition below means nothing
+            # else changed the spec in between), so it proves this write and no later spec.
+            after = replace(_identity(deployment), generation=deployment.generation + 1)
+            record = pr.promoted_record(
+                await self.key(), after, actions.write_version, actions.write_promotion
+            )
             try:
                 # The decision was made on this resourceVersion: if a person changed the
-                # Deployment meanwhile, the apply fails (409) instead of overwriting them.
-                await self.controller.kube.apply(
+                # Deployment meanwhile, the patch fails (409) instead of overwriting them.
+                # A merge patch, not a server-side apply: a client that applied under the
+                # operator's manager name would own other fields (kubectl even moves a
+                # client-side apply's fields to it), and our next apply would remove them.
+                written = await self.controller.kube.patch(
                     "Deployment",
                     ns,
                     deployment.ref.name,
-                    {"spec": {"version": actions.write_version}},
-                    pr.FIELD_MANAGER,
-                    resource_version=str(snap.body["metadata"].get("resourceVersion") or ""),
+                    {
+                        "metadata": {
+                            "resourceVersion": str(snap.body["metadata"].get("resourceVersion") or ""),
+                            "annotations": {pr.PROMOTED_ANNOTATION: record},
+                        },
+                        "spec": {"version": actions.write_version},
+                    },
+                    field_manager=pr.FIELD_MANAGER,
                 )
             except ApiException as error:
                 if error.status != 409:
                     raise
                 self.controller.queue.add(deployment.ref)  # decide again on the new object
                 return PromotionStep(wrote_version=True)
+            generation = (written.get("metadata") or {}).get("generation")
+            if generation != after.generation:
+                # Status records the write below anyway; only a crash before that would now
+                # read as a change by hand (a hold: the safe side).
+                log.warning(
+                    "%s/%s: writing version %s made generation %s, not %s; its record will not verify",
+                    ns,
+                    deployment.ref.name,
+                    actions.write_version,
+                    generation,
+                    after.generation,
+                )
             await self.controller._event(
                 snap, "Normal", "Promoted", f"version {actions.write_version}: {choice.reason}"
             )
@@ -256,3 +324,8 @@ class Promoter:
         except ApiException as error:
             if error.status != 404:
                 raise
+
+
+def _identity(deployment: Deployment) -> pr.DeploymentIdentity:
+    ref = deployment.ref
+    return pr.DeploymentIdentity(ref.namespace, ref.name, deployment.uid, deployment.generation)

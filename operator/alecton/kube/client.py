@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,8 +149,13 @@ class KubeClient:
             GROUP, VERSION, namespace, PLURALS[kind], name, body, _request_timeout=self.timeout
         )
 
-    async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """A JSON merge patch of the object (spec or metadata)."""
+    async def patch(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], field_manager: str = ""
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the object (spec or metadata); `metadata.resourceVersion` in
+        the patch makes it apply only to that version (409 otherwise). `field_manager`
+        names the writer in managedFields (default: the User-Agent)."""
+        kwargs: dict[str, Any] = {"field_manager": field_manager} if field_manager else {}
         return await self._custom.patch_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -159,6 +165,7 @@ class KubeClient:
             patch,
             _content_type="application/merge-patch+json",
             _request_timeout=self.timeout,
+            **kwargs,
         )
 
     async def apply(
@@ -217,6 +224,42 @@ class KubeClient:
             raise
         raw = (secret.data or {}).get(key)
         return base64.b64decode(raw) if raw is not None else None
+
+    async def read_or_create_secret_key(
+        self, namespace: str, name: str, key: str, make: Callable[[], bytes]
+    ) -> bytes:
+        """One key of a Secret, which is created holding `make()` when it does not exist.
+
+        Replicas starting together race to create it: the loser's create answers 409 and it
+        reads the winner's value. A Secret that exists without the key is an error (it is
+        never overwritten: whoever made it meant something by it).
+        """
+        value = await self.read_secret_key(namespace, name, key)
+        if value is not None:
+            return value
+        made = make()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/part-of": "alecton"},
+            },
+            "type": "Opaque",
+            "data": {key: base64.b64encode(made).decode()},
+        }
+        try:
+            await self._core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        else:
+            return made
+        value = await self.read_secret_key(namespace, name, key)
+        if value is None:
+            raise LookupError(f"Secret {namespace}/{name} exists but has no key {key!r}")
+        return value
 
     async def read_config_map_key(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a ConfigMap; None when the ConfigMap or key does not exist."""

@@ -9,17 +9,24 @@ from __future__ import annotations
 from alecton.api.models import Deployment
 from alecton.helm.release import AUTOMATIC_ROLLBACK, DEPLOY, PROMOTION, RETRY, ROLLBACK
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, retry_pending
-from alecton.reconcile.promotion import FIELD_MANAGER, field_manager_of
 
 
 def cause_of(plan: Plan, deployment: Deployment, recorded: RecordedStatus) -> str:
-    """The cause of the revision `plan`'s helm action makes ("" for other actions)."""
+    """The cause of the revision `plan`'s helm action makes ("" for other actions).
+
+    A version is a promotion's only when the promotion step recorded that the operator wrote
+    it itself (`status.promotion.promoted`, set when it writes spec.version or verifies its
+    keyed `alecton.dev/promoted` record, cleared once spec.version holds anything else).
+    Which field manager managedFields name for spec.version does not count: a client may
+    choose any name, including the operator's.
+    """
     if plan.action is Action.ROLLBACK:
         return AUTOMATIC_ROLLBACK if plan.rollback_to is not None else ROLLBACK
     if plan.action is not Action.UPGRADE:
         return ""
     if retry_pending(deployment, recorded) and deployment.version == recorded.applied_version:
         return RETRY
-    if field_manager_of(list(deployment.managed_fields), ("spec", "version")) == FIELD_MANAGER:
+    promoted = recorded.promoted_version
+    if deployment.promotion is not None and promoted and promoted == deployment.version:
         return PROMOTION
     return DEPLOY

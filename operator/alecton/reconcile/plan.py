@@ -136,6 +136,8 @@ class RecordedStatus:
     unhealthy_fingerprint: str = ""  # inputs whose release failed its health check: not retried
     stalled_fingerprint: str = ""  # inputs helm refused for themselves (a template error): not retried
     retry_request_id: str = ""  # the spec.retryRequestId last acted on
+    # status.promotion.promoted: the spec.version the operator wrote itself for a promotion
+    promoted_version: str = ""
 
     @property
     def release_name(self) -> str:
@@ -162,6 +164,9 @@ class RecordedStatus:
             unhealthy_fingerprint=str(status.get("unhealthyFingerprint") or ""),
             stalled_fingerprint=str(status.get("stalledFingerprint") or ""),
             retry_request_id=str(status.get("lastRetryRequestId") or ""),
+            promoted_version=str((status.get("promotion") or {}).get("promoted") or "")
+            if isinstance(status.get("promotion"), dict)
+            else "",
         )
 
 

@@ -11,6 +11,8 @@ The steps, each a pure function the controller calls in this order:
 
 1. `hold_of`: a rollback someone asked for, or a version someone set by hand, holds the
    automation until `alecton resume` (the `RESUME_ANNOTATION`); people win over robots.
+   Which versions the operator wrote itself is proven by a keyed record it writes with the
+   version (`promoted_record`, `verify_promoted`), never by a name a client chooses.
 2. `choose`: the version that qualifies now (newest Image, or what is healthy on the
    `from` target after the soak), or why none does and when to look again.
 3. `act`: the Promotion objects to create, the state changes of existing ones and the
@@ -26,6 +28,8 @@ operator computes the same name, and creating an object that exists is a no-op.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -59,9 +63,14 @@ REJECT = REJECTED
 ROLLBACK_HOLD = "Rollback"
 MANUAL_DEPLOY_HOLD = "ManualDeploy"
 
-# The server-side-apply field manager the operator writes spec.version with: a change of
-# spec.version by any other manager is a person deploying by hand.
+# The field manager the operator writes spec.version with. Any client can name itself so
+# (`kubectl apply --field-manager=alecton-promotion`), so it only says who a hold names;
+# whether the operator wrote a version is told by `PROMOTED_ANNOTATION`.
 FIELD_MANAGER = "alecton-promotion"
+# Written by the same patch as spec.version: "<version>@<promotion>@<mac>", an
+# HMAC (keyed with a secret only the operator reads) over the Deployment's namespace, name,
+# uid and the generation that write makes, the version and the Promotion. See `verify_promoted`.
+PROMOTED_ANNOTATION = "alecton.dev/promoted"
 # `alecton resume` sets this to a new request id to lift a hold.
 RESUME_ANNOTATION = "alecton.dev/resume"
 # `alecton promote` sets this to a version to propose it by hand.
@@ -356,9 +365,10 @@ class Hold:
 class RecordedPromotion:
     """What the last step recorded in `status.promotion`."""
 
-    written: str = ""  # the version the operator last wrote into spec.version
+    written: str = ""  # the baseline: the version the operator last wrote, or resumed at
     hold: Hold | None = None
     resumed: str = ""  # the last resume request id handled
+    promoted: str = ""  # the version the operator wrote itself, while spec.version still has it
 
     @classmethod
     def parse(cls, status: dict[str, Any] | None) -> RecordedPromotion:
@@ -368,6 +378,7 @@ class RecordedPromotion:
             written=_text(recorded.get("written")),
             hold=Hold.parse(recorded.get("hold")),
             resumed=_text(recorded.get("resumed")),
+            promoted=_text(recorded.get("promoted")),
         )
 
 
@@ -379,6 +390,7 @@ class HoldDecision:
     resumed: str  # the resume request id to record
     written: str  # the `written` baseline to record
     lifted: bool = False  # a new resume request was handled in this step
+    promoted: str = ""  # spec.version, when the operator wrote it itself ("" otherwise)
 
 
 def hold_of(
@@ -389,6 +401,8 @@ def hold_of(
     version_by: str,
     rollback_by: str,
     now_text: str,
+    *,
+    verified: str = "",
 ) -> HoldDecision:
     """Whether automation is held, because a person rolled back or deployed by hand.
 
@@ -396,24 +410,91 @@ def hold_of(
     back, nor overwrite a version someone chose. Only a new resume request (`alecton
     resume`) lifts a hold; then the version in the spec becomes the new baseline.
 
-    A spec.version that differs from the one the operator wrote is a change by hand unless
-    its field manager is `FIELD_MANAGER`: then the operator wrote it itself and only failed
-    to record that (it crashed between writing the spec and writing the status).
+    A spec.version that differs from the one the operator recorded is a change by hand unless
+    `verified` names a Promotion: `verify_promoted` found the operator's own keyed record of
+    writing exactly this version at this generation of this Deployment (it wrote the spec and
+    crashed before recording that in status). Who managedFields say set the field
+    (`version_by`) never counts: any client may call itself `FIELD_MANAGER`.
     """
+    # The version the operator wrote itself, as long as spec.version still holds it.
+    promoted = spec_version if verified or recorded.promoted == spec_version else ""
     if resume_request and resume_request != recorded.resumed:
-        return HoldDecision(hold=None, resumed=resume_request, written=spec_version, lifted=True)
+        return HoldDecision(None, resume_request, spec_version, lifted=True, promoted=promoted)
     if recorded.hold is not None:
-        return HoldDecision(hold=recorded.hold, resumed=recorded.resumed, written=recorded.written)
+        return HoldDecision(recorded.hold, recorded.resumed, recorded.written, promoted=promoted)
     if rollback_requested:
         hold = Hold(ROLLBACK_HOLD, by=rollback_by, since=now_text, version=spec_version)
-        return HoldDecision(hold=hold, resumed=recorded.resumed, written=recorded.written)
+        return HoldDecision(hold, recorded.resumed, recorded.written, promoted=promoted)
     if recorded.written and spec_version != recorded.written:
-        if version_by == FIELD_MANAGER:
-            return HoldDecision(hold=None, resumed=recorded.resumed, written=spec_version)
-        hold = Hold(MANUAL_DEPLOY_HOLD, by=version_by, since=now_text, version=spec_version)
-        return HoldDecision(hold=hold, resumed=recorded.resumed, written=recorded.written)
+        if verified:
+            return HoldDecision(None, recorded.resumed, spec_version, promoted=promoted)
+        # The operator did not write it: whoever calls itself by its manager name is a person.
+        by = f"{version_by} (unverified)" if version_by == FIELD_MANAGER else version_by
+        hold = Hold(MANUAL_DEPLOY_HOLD, by=by, since=now_text, version=spec_version)
+        return HoldDecision(hold, recorded.resumed, recorded.written)
     # A version given when the Deployment was created is the baseline, not a hold.
-    return HoldDecision(hold=None, resumed=recorded.resumed, written=recorded.written or spec_version)
+    return HoldDecision(None, recorded.resumed, recorded.written or spec_version, promoted=promoted)
+
+
+_RECORD_PURPOSE = "alecton.dev/promoted/v1"  # so a MAC made for anything else never fits here
+MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class DeploymentIdentity:
+    """One generation of one Deployment object: what a promoted record is bound to.
+
+    The uid tells a Deployment from another one of the same name (deleted and created
+    again); the generation tells this spec from every later one (the API server raises it
+    on each spec change and never lowers it), so a record cannot be copied forward.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+
+def _record_mac(key: bytes, who: DeploymentIdentity, version: str, promotion: str) -> str:
+    message = json.dumps(
+        [_RECORD_PURPOSE, who.namespace, who.name, who.uid, who.generation, version, promotion],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8", "surrogatepass")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def promoted_record(key: bytes, who: DeploymentIdentity, version: str, promotion: str) -> str:
+    """The `PROMOTED_ANNOTATION` value the operator writes with spec.version = `version`.
+
+    `who.generation` is the generation the write makes: one more than the generation the
+    decision saw, since the write changes spec.version and carries that object's
+    resourceVersion as a precondition (nothing else can change the spec in between).
+    """
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the promotion key must have at least {MIN_KEY_BYTES} bytes")
+    return f"{version}@{promotion}@{_record_mac(key, who, version, promotion)}"
+
+
+def verify_promoted(value: str, key: bytes, who: DeploymentIdentity, version: str) -> str:
+    """The Promotion the operator applied `version` for, if `value` proves it; else "".
+
+    It proves it only when its MAC, keyed with the operator's secret, fits this Deployment
+    (namespace, name, uid), its current generation and `version` (spec.version now). A
+    record copied to another Deployment, kept across a later spec change (a person setting
+    another version and then this one again), or edited to name another version or
+    Promotion does not fit; nor does anything without the key.
+    """
+    if not value or len(key) < MIN_KEY_BYTES:
+        return ""
+    parts = value.rsplit("@", 2)  # a version may hold "@"; Promotion names and MACs do not
+    if len(parts) != 3:
+        return ""
+    recorded_version, promotion, mac = parts
+    if recorded_version != version or not promotion:
+        return ""
+    expected = _record_mac(key, who, version, promotion)
+    return promotion if hmac.compare_digest(mac.encode(), expected.encode()) else ""
 
 
 def field_manager_of(managed_fields: list[dict[str, Any]] | None, path: tuple[str, ...]) -> str:
@@ -572,6 +653,7 @@ class Actions:
     write_version: str | None = None
     wait: float | None = None
     message: str = ""
+    write_promotion: str = ""  # the Promotion `write_version` applies ("" when nothing is written)
 
 
 def act(
@@ -618,6 +700,7 @@ def act(
 
     create: list[dict[str, Any]] = []
     write: str | None = None
+    write_promotion = ""
     window_wait: float | None = None
     message = choice.reason
     version = choice.version
@@ -650,6 +733,7 @@ def act(
                 reason=choice.reason,
             )
         write, window_wait, message = _carry_forward(policy, chosen, current, choice, now, cli, change)
+        write_promotion = chosen.name if write else ""
 
     for record in ours:
         if record.name == (chosen.name if chosen else None) or record.effective_state not in _OPEN:
@@ -671,6 +755,7 @@ def act(
         write_version=write,
         wait=min(waits) if waits else None,
         message=message,
+        write_promotion=write_promotion,
     )
 
 
@@ -767,6 +852,7 @@ def status_of(
     return {
         "policy": policy.describe(),
         "written": actions.write_version or hold_decision.written,
+        "promoted": actions.write_version or hold_decision.promoted or None,
         "resumed": hold_decision.resumed,
         "hold": hold.as_status() if hold is not None else None,
         "candidate": choice.version or None,

@@ -1,0 +1,144 @@
+"""The roles alecton ships for teams (deploy/tenant-roles.yaml), as the API server enforces
+them: a deployer manages its team's alecton objects, but writes no status (which the
+operator trusts), approves nothing and sees no other namespace; a viewer only reads; an
+approver approves; Kubernetes' own `edit` grants nothing on alecton.dev."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration import resources as r
+from tests.integration.harness import Cluster, wait_for
+from tests.integration.tenant import as_tenant
+
+
+@pytest.fixture(scope="module")
+def namespaces(crds: Cluster) -> Iterator[tuple[str, str]]:
+    """A team's namespace and another team's."""
+    before = crds.namespaces()
+    try:
+        yield crds.new_namespace("team"), crds.new_namespace("other")
+    finally:
+        crds.delete_namespaces_since(before)
+
+
+def a_promotion(name: str) -> dict:
+    """A Promotion as the operator proposes it (made here by the admin: no operator runs)."""
+    return {
+        "apiVersion": "alecton.dev/v1alpha1",
+        "kind": "Promotion",
+        "metadata": {"name": name},
+        "spec": {
+            "deployment": "web-staging",
+            "application": "web",
+            "target": "staging",
+            "fromVersion": "1.0.0",
+            "toVersion": "1.1.0",
+            "reason": "newest Image",
+            "digest": "d1",
+        },
+    }
+
+
+APPROVE = json.dumps({"spec": {"approval": {"decision": "Approved", "digest": "d1"}}})
+
+
+def test_a_deployer_manages_its_objects_but_not_status_approvals_or_other_namespaces(
+    crds: Cluster, namespaces: tuple[str, str]
+) -> None:
+    cluster = crds
+    ns, other = namespaces
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+
+    # What a team does: record an Image, describe its Application and Cluster, deploy.
+    deployer.apply(
+        r.cluster(),
+        r.application("web", f"{ns}-web"),
+        r.image("web", "1.0.0", "r/web:1"),
+        r.deployment("web", "1.0.0"),
+    )
+    deployer.apply(r.deployment("web", "1.1.0"))  # a new version
+    deployer(
+        "patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p", '{"spec":{"suspend":true}}'
+    )
+    version = deployer("get", "deployments.alecton.dev", "web-staging", "-o", "jsonpath={.spec.version}")
+    assert version.stdout == "1.1.0"
+    deployer("get", "events")  # what the operator did, and why
+
+    # Status is the operator's record (holds, what it wrote, backoff): not the team's.
+    forged = json.dumps({"status": {"promotion": {"written": "9.9.9", "hold": None}}})
+    deployer.forbidden(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        forged,
+    )
+    assert not deployer.can("update", "deployments.alecton.dev/status")
+    assert not deployer.can("patch", "promotions.alecton.dev/status")
+
+    # Promotions: read, never approved (nor created, which could carry an approval).
+    cluster.apply(a_promotion("web-staging-1-1-0"), namespace=ns)
+    deployer("get", "promotions.alecton.dev", "web-staging-1-1-0")
+    deployer.forbidden("patch", "promotions.alecton.dev", "web-staging-1-1-0", "--type=merge", "-p", APPROVE)
+    deployer.forbidden("create", "-f", "-", stdin=json.dumps(a_promotion("forged")))
+
+    # Another team's namespace: nothing, not even reading.
+    deployer.forbidden("get", "deployments.alecton.dev", "-n", other)
+    deployer.forbidden("get", "applications.alecton.dev", "-n", other)
+    deployer.forbidden("apply", "-n", other, "-f", "-", stdin=json.dumps(r.deployment("web", "1.0.0")))
+    # Secrets and ConfigMaps are the platform's decision (a team usually also has `edit`).
+    deployer.forbidden("get", "secrets")
+    deployer.forbidden("get", "configmaps")
+
+
+def test_a_viewer_reads_and_an_approver_approves(crds: Cluster, namespaces: tuple[str, str]) -> None:
+    cluster = crds
+    ns, other = namespaces
+    cluster.apply(r.deployment("web", "1.0.0", target="prod"), a_promotion("web-prod-1-1-0"), namespace=ns)
+
+    viewer = as_tenant(cluster, ns, "alecton-viewer")
+    viewer("get", "deployments.alecton.dev,promotions.alecton.dev,events")
+    viewer("get", "deployments.alecton.dev", "web-prod", "--subresource=status")
+    assert viewer.can("get", "deployments.alecton.dev/status")
+    assert not viewer.can("patch", "deployments.alecton.dev/status")
+    viewer.forbidden("apply", "-f", "-", stdin=json.dumps(r.deployment("web", "2.0.0", target="prod")))
+    viewer.forbidden("patch", "promotions.alecton.dev", "web-prod-1-1-0", "--type=merge", "-p", APPROVE)
+    viewer.forbidden("get", "deployments.alecton.dev", "-n", other)
+
+    approver = as_tenant(cluster, ns, "alecton-approver")
+    approver.forbidden(
+        "patch", "deployments.alecton.dev", "web-prod", "--type=merge", "-p", '{"spec":{"version":"9"}}'
+    )
+    approve = ("patch", "promotions.alecton.dev", "web-prod-1-1-0", "--type=merge", "-p", APPROVE)
+
+    def stamped() -> bool:
+        # The admission policy (applied with the role) records who approved, once it is active.
+        dry = approver(*approve, "--dry-run=server", "-o", "json", check=False)
+        return dry.returncode == 0 and json.loads(dry.stdout)["spec"]["approval"].get("by") == approver.user
+
+    wait_for(stamped, 30, "the approval admission policy to be active")
+    approver(*approve)
+    approval = (cluster.get("promotions.alecton.dev", "web-prod-1-1-0", ns) or {})["spec"]["approval"]
+    assert approval["by"] == approver.user, approval  # stamped by the API server
+
+
+def test_kubernetes_edit_grants_nothing_on_alecton(crds: Cluster, namespaces: tuple[str, str]) -> None:
+    """No role aggregates alecton.dev into `edit`: a team needs alecton-deployer for its
+    alecton objects, and `edit` never hands out status writes."""
+    ns, _ = namespaces
+    editor = as_tenant(crds, ns, "edit")
+    assert editor.can("create", "deployments.apps") and editor.can(
+        "create", "secrets"
+    )  # `edit` is aggregated
+    for verb, resource in [
+        ("get", "deployments.alecton.dev"),
+        ("patch", "deployments.alecton.dev/status"),
+        ("patch", "promotions.alecton.dev"),
+    ]:
+        assert not editor.can(verb, resource), f"edit may {verb} {resource}"
