@@ -6,6 +6,7 @@ object once per check, with the identity helm uses for that Cluster; it never ru
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -194,9 +195,9 @@ class DriftChecker:
         ) as access:
             pooled = await self._client(desired.cluster.ref, access)
         api = pooled.api
-        manifest = parse_manifest(
-            await read_manifest(api, desired.name, desired.namespace, revision), desired.namespace
-        )
+        # In a thread: libyaml parses about 2 MB a second, and helm's storage is the tenant's.
+        text = await read_manifest(api, desired.name, desired.namespace, revision)
+        manifest = await asyncio.to_thread(parse_manifest, text, desired.namespace)
         result, live = await self._compare(pooled, manifest, desired.namespace, policy)
         correction = None
         if result.changed and policy.mode == "Correct":

@@ -113,7 +113,8 @@ class HealthMonitor:
         except Exception as error:
             raise TrackError(f"cannot read the manifest of {release} revision {revision}: {error}") from None
         try:
-            objects = manifest_objects(manifest, namespace)
+            # In a thread: libyaml parses about 2 MB a second, and helm's storage is the tenant's.
+            objects = await asyncio.to_thread(manifest_objects, manifest, namespace)
         except ValueError as error:
             raise TrackError(f"cannot parse the manifest of {release} revision {revision}: {error}") from None
         previous = self._tracked.pop(ref, None)

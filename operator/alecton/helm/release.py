@@ -12,15 +12,25 @@ from typing import Any
 # history entries get their Image version back.
 _OWNER_RE = re.compile(r"^alecton: deployed version (?P<version>\S+) for (?P<owner>\S+/\S+)$")
 _ROLLBACK_RE = re.compile(r"^Rollback to (?P<revision>\d+)$")
+# alecton's descriptions are shorter (a version of at most 128 characters, a namespace and a
+# name). A description is whatever helm's storage holds, which on a tenant's cluster is the
+# tenant's to write, and `\S+/\S+$` backtracks quadratically: 60 KB of "a/" took 12 s.
+_MAX_OWNER_DESCRIPTION = 1024
 
 
 def owner_description(version: str, owner: str) -> str:
     return f"alecton: deployed version {version} for {owner}"
 
 
+def _owner_match(description: str) -> re.Match[str] | None:
+    if len(description) > _MAX_OWNER_DESCRIPTION:
+        return None
+    return _OWNER_RE.match(description)
+
+
 def owner_from_description(description: str) -> str | None:
     """The owner a release made before owner labels recorded in its description."""
-    match = _OWNER_RE.match(description)
+    match = _owner_match(description)
     return match["owner"] if match else None
 
 
@@ -137,7 +147,7 @@ def parse_history(text: str) -> list[HistoryEntry]:
     resolved: list[HistoryEntry] = []
     for entry in entries:  # oldest first, so a rollback finds its source's version
         version = ""
-        if match := _OWNER_RE.match(entry.description):
+        if match := _owner_match(entry.description):
             version = match["version"]
         elif match := _ROLLBACK_RE.match(entry.description):
             version = versions.get(int(match["revision"]), "")

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,12 @@ log = logging.getLogger(__name__)
 
 # Helm's own error lines start with this; we surface them to users verbatim.
 _ERROR_PREFIX = "Error: "
+
+# The longest error message HelmResult.error returns. Helm's stderr holds a tenant's words (a
+# chart's `fail` message, values quoted back) and may be megabytes; the message is redacted,
+# classified and written to status and Events on the event loop, which keep 1 KiB of it.
+MAX_ERROR_LENGTH = 4096
+_CUT_MARK = " [...]"
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,49 @@ class HelmResult:
     def error(self) -> str:
         """Helm's error message (its last `Error: ...` line with the lines that continue it up
         to the first blank line: Helm 4 indents a template error's, a values-schema violation's
-        are not indented), or the stderr tail."""
-        lines = self.stderr.splitlines()
-        starts = [i for i, line in enumerate(lines) if line.startswith(_ERROR_PREFIX)]
-        if starts:
-            parts = [lines[starts[-1]].removeprefix(_ERROR_PREFIX).strip()]
-            for line in lines[starts[-1] + 1 :]:
-                if not line.strip():
-                    break
-                parts.append(line.strip())
-            return " ".join(parts)
-        tail = [line.strip() for line in lines if line.strip()]
-        return tail[-1] if tail else f"helm exited with code {self.returncode}"
+        are not indented), or the stderr tail. At most `MAX_ERROR_LENGTH` characters, and
+        linear in the length of stderr: only the lines from the last `Error: ` one are read."""
+        return _capped(_error_message(self.stderr, self.returncode))
+
+
+def _error_message(stderr: str, returncode: int) -> str:
+    at = stderr.rfind("\n" + _ERROR_PREFIX)
+    start = at + 1 if at >= 0 else (0 if stderr.startswith(_ERROR_PREFIX) else -1)
+    if start >= 0:
+        lines = _lines_from(stderr, start)
+        parts = [next(lines).removeprefix(_ERROR_PREFIX).strip()]
+        length = len(parts[0])
+        for line in lines:
+            if not line.strip() or length > MAX_ERROR_LENGTH:
+                break
+            parts.append(line.strip())
+            length += len(parts[-1]) + 1
+        return " ".join(parts)
+    tail = stderr.rstrip()
+    last = tail[tail.rfind("\n") + 1 :].strip()
+    return last or f"helm exited with code {returncode}"
+
+
+def _lines_from(text: str, start: int) -> Iterator[str]:
+    """The lines of `text` from offset `start` on, one at a time (no list of them all)."""
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end]
+        start = end + 1
+
+
+def _capped(message: str) -> str:
+    """`message` cut to `MAX_ERROR_LENGTH` characters, at a space when there is one near the end:
+    a secret quoted there is then kept whole for the redactor (or dropped), never cut in two
+    with its first part left for a reader."""
+    if len(message) <= MAX_ERROR_LENGTH:
+        return message
+    limit = MAX_ERROR_LENGTH - len(_CUT_MARK)
+    space = message.rfind(" ", limit * 3 // 4, limit + 1)
+    return message[: space if space > 0 else limit].rstrip() + _CUT_MARK
 
 
 class HelmTimeoutError(Exception):

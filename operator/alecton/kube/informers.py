@@ -67,11 +67,33 @@ async def _get_json(
     return await _json_body(response[0] if isinstance(response, tuple) else response)
 
 
+# The largest response body read from a target cluster's API server: a list of every Pod of
+# a namespace is a few MB per thousand Pods. A tenant's kubeconfig may name any server, and
+# one that answers with gigabytes must not take the operator's memory (json.loads of a
+# small-object list holds the event loop about 1 s per 30 MB).
+MAX_RESPONSE_BYTES = 64 << 20
+
+
+async def _read_bounded(data: Any, limit: int) -> bytes:
+    """The (decompressed) body of a raw response; ValueError past `limit` bytes."""
+    too_big = f"the API server's response is larger than {limit >> 20} MiB"
+    if (data.content_length or 0) > limit:
+        raise ValueError(too_big)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in data.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ValueError(too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _json_body(data: Any) -> dict[str, Any]:
     """The JSON of a raw response; an error status raises ApiException (a raw response
     does not: a 404 would otherwise read as an object of kind Status)."""
     try:
-        body = await data.read()
+        body = await _read_bounded(data, MAX_RESPONSE_BYTES)
         if data.status >= 400:
             error = client.ApiException(status=data.status, reason=data.reason)
             error.body = body  # the Status, with the API server's message

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,16 +44,50 @@ def owner_labels(namespace: str, name: str) -> dict[str, str]:
     return {OWNER_NAMESPACE_LABEL: namespace, OWNER_NAME_LABEL: name}
 
 
+# The most a release may decompress to. Helm keeps a release Secret under 1 MiB, so an honest
+# release is a few MiB of JSON; helm's storage on a tenant's cluster is the tenant's to write,
+# and a gzip bomb there must not exhaust the operator's memory (or hold its event loop while
+# megabytes of JSON are parsed: 16 MiB of the worst JSON takes about 0.45 s).
+MAX_RELEASE_BYTES = 16 << 20
+_CHUNK = 1 << 20  # decompressed per step
+
+
 def _decode_release(data: dict[str, str] | None) -> dict[str, Any]:
-    """Helm stores a release as base64(gzip(JSON)) inside the Secret's (base64) data."""
+    """Helm stores a release as base64(gzip(JSON)) inside the Secret's (base64) data.
+
+    {} when it cannot be read, also when it would decompress to more than
+    `MAX_RELEASE_BYTES` (decompression stops there): `stored_release` then finds no owner in
+    its description, so a release that exists counts as not alecton's, never as nobody's.
+    """
     try:
         raw = base64.b64decode(base64.b64decode((data or {})["release"]))
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = _gunzip(raw, MAX_RELEASE_BYTES)
         decoded = json.loads(raw)
-    except (KeyError, ValueError, OSError):
+    except (KeyError, ValueError, OSError, EOFError, RecursionError, zlib.error):
         return {}
     return decoded if isinstance(decoded, dict) else {}
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """gzip members decompressed one bounded step at a time; ValueError past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while raw:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending = raw
+        while not member.eof:
+            # max_length 0 would mean "no limit": size <= limit here, so it is at least 1.
+            chunk = member.decompress(pending, min(limit + 1 - size, _CHUNK))
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"release decompresses to more than {limit} bytes")
+            chunks.append(chunk)
+            pending = member.unconsumed_tail
+            if not chunk and not pending and not member.eof:
+                raise ValueError("release is cut short")
+        raw = member.unused_data
+    return b"".join(chunks)
 
 
 def stored_release(items: list[Any]) -> StoredRelease:
@@ -80,29 +114,29 @@ def stored_release(items: list[Any]) -> StoredRelease:
 
 class ReleaseStorage:
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], client.ApiClient] = {}
+        self._clients: dict[tuple[str, str, str], client.ApiClient] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def _client(self, access: KubeAccess) -> AsyncIterator[client.ApiClient]:
-        if access.tenant_secret or access.impersonate:
-            api = client.ApiClient(
-                await load_configuration(access.kubeconfig or None, access.context or None)
-            )
-            if access.impersonate:
-                # Read helm's storage as the tenant's ServiceAccount, as helm itself does:
-                # the operator never needs to list Secrets anywhere.
-                api.set_default_header("Impersonate-User", access.impersonate)
+        if access.tenant_secret:
+            api = client.ApiClient(await load_configuration(access.kubeconfig, access.context or None))
             try:
                 yield api
             finally:
                 self._close_later(api)
             return
-        key = (access.kubeconfig, access.context)
+        # The operator's own contexts: one client per context and impersonated identity.
+        # Helm's storage is read as the identity helm runs as (the tenant's ServiceAccount
+        # unless a grant says `@operator`), so the owner check sees no more than helm does.
+        key = (access.kubeconfig, access.context, access.impersonate)
         if key not in self._clients:
-            self._clients[key] = client.ApiClient(
+            api = client.ApiClient(
                 await load_configuration(access.kubeconfig or None, access.context or None)
             )
+            if access.impersonate:
+                api.set_default_header("Impersonate-User", access.impersonate)
+            self._clients[key] = api
         yield self._clients[key]
 
     async def lookup(self, access: KubeAccess, release: str, namespace: str) -> StoredRelease:
@@ -130,7 +164,7 @@ class ReleaseStorage:
         return stored_release(list(secrets.items))
 
     def _forget(self, access: KubeAccess) -> None:
-        api = self._clients.pop((access.kubeconfig, access.context), None)
+        api = self._clients.pop((access.kubeconfig, access.context, access.impersonate), None)
         if api is not None:
             self._close_later(api)
 
