@@ -37,7 +37,7 @@ kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 until kubectl get alecton >/dev/null 2>&1; do sleep 0.2; done
 
 step "Onboarding namespace web-staging of alecton-b (the ServiceAccount the grant acts as there)"
-alecton onboard web-staging | kubectl --context alecton-b apply -f -
+alecton onboard web-staging --tenant default | kubectl --context alecton-b apply -f -
 
 step "Starting the operator (log: $OPERATOR_LOG)"
 alecton operator run --context alecton-a --helm "$ROOT/.tools/bin/helm" --charts-dir charts \

@@ -106,12 +106,14 @@ class Cluster:
             f"--serviceaccount={tenant}:alecton-deployer", "-n", target_namespace,
         )  # fmt: skip
 
-    def onboard(self, namespace: str, context: str = "alecton-b", identity: str = "alecton-deployer") -> None:
-        """What a platform team applies before a bounded grant deploys into `namespace` of a
-        named context (`alecton onboard NAMESPACE | kubectl apply -f -`); idempotent."""
+    def onboard(self, namespace: str, tenant: str, context: str = "alecton-b") -> None:
+        """What a platform team applies before tenant `tenant`'s grant deploys into `namespace`
+        of a named context (`alecton onboard NAMESPACE --tenant TENANT | kubectl apply -f -`):
+        the ServiceAccount alecton-<tenant> with `admin` there; idempotent."""
         from alecton.cli.onboard import onboarding_manifests
+        from alecton.reconcile.access import tenant_service_account
 
-        docs = onboarding_manifests(namespace, identity)
+        docs = onboarding_manifests(namespace, tenant_service_account(tenant))
         self.kubectl("apply", "-f", "-", context=context, stdin=yaml.safe_dump_all(docs))
 
     def namespaces(self) -> set[tuple[str, str]]:

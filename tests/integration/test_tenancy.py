@@ -199,9 +199,9 @@ def probe_app(
 
 def deploy(cluster: Cluster, ns: str, target_ns: str, app: str = "web", **app_spec: Any) -> None:
     """Tenant `ns` deploys `app` into `target_ns` of cluster b, which the platform team onboarded
-    (grants on alecton-b act as that namespace's alecton-deployer ServiceAccount)."""
+    for it (grants on alecton-b act as the tenant's own alecton-<tenant> ServiceAccount there)."""
     if target_ns != "kube-system":
-        cluster.onboard(target_ns)
+        cluster.onboard(target_ns, tenant=ns)
     tenant_apply(
         cluster,
         r.cluster(),
@@ -305,7 +305,7 @@ def test_a_named_context_grant_keeps_the_tenants_chart_inside_its_namespace(
     """Issue 23, finding 1: with `--allow-context TENANT=alecton-b:GLOB` helm ran with the
     operator's cluster-wide credentials, so a chart read a Secret of another namespace with
     `lookup` and wrote into kube-system and a ClusterRoleBinding to cluster-admin. Now it acts
-    as the release namespace's alecton-deployer: what the attacker wanted stays out of reach."""
+    as the tenant's own ServiceAccount of the release namespace: the attacker's goals stay out of reach."""
     cluster, ns = tenancy.cluster, tenants.bounded
     target_ns = f"{ns}-peek-web"
     victim = f"victim-{uuid.uuid4().hex[:5]}"
@@ -317,7 +317,7 @@ def test_a_named_context_grant_keeps_the_tenants_chart_inside_its_namespace(
     lookup = {"lookup": {"namespace": victim, "name": "kubeconfig", "key": "token"}}
     deploy(cluster, ns, target_ns, app="peek", values=lookup)
     obj = wait_phase(cluster, ns, "peek-staging", "Failed")
-    assert f"system:serviceaccount:{target_ns}:alecton-deployer" in message(obj), message(obj)
+    assert f"system:serviceaccount:{target_ns}:alecton-{ns}" in message(obj), message(obj)
     assert "forbidden" in message(obj)
     assert MARKER not in json.dumps(obj) and MARKER not in json.dumps(events(cluster, ns))
     assert MARKER not in tenancy.log_since_start()
@@ -339,7 +339,7 @@ def test_a_named_context_grant_keeps_the_tenants_chart_inside_its_namespace(
                     "kind": "ClusterRole",
                     "name": "cluster-admin",
                 },
-                "subjects": [{"kind": "ServiceAccount", "name": "alecton-deployer", "namespace": target_ns}],
+                "subjects": [{"kind": "ServiceAccount", "name": f"alecton-{ns}", "namespace": target_ns}],
             },
         ]
     }
@@ -424,6 +424,9 @@ def test_changing_the_target_namespace_never_takes_another_tenants_release(
     wait_phase(cluster, tenants.other, "taken-staging", "Deployed")
     deploy(cluster, tenants.owner, f"{tenants.owner}-taken", app="taken")
     wait_phase(cluster, tenants.owner, "taken-staging", "Deployed")
+    # The platform team shares the namespace with both (else the owner's identity has no rights
+    # there at all): what stops the owner now is the release's owner in helm's storage.
+    cluster.onboard(shared, tenant=tenants.owner)
 
     tenant_apply(
         cluster, probe_app("taken", shared, values={"greeting": "mine now"}), namespace=tenants.owner
@@ -446,7 +449,8 @@ def test_a_failed_first_install_never_takes_a_place_another_tenant_then_fills(
     shared = f"shared-{uuid.uuid4().hex[:5]}"
     deploy(cluster, attacker, f"{attacker}-claim", app="claim")
     wait_phase(cluster, attacker, "claim-staging", "Deployed")
-    cluster.onboard(shared)
+    # The platform team onboarded the namespace for both tenants (their choice to share it).
+    cluster.onboard(shared, tenant=attacker)
     tenant_apply(cluster, probe_app("claim", shared, values={"failWith": "greeting"}), namespace=attacker)
     obj = wait_phase(cluster, attacker, "claim-staging", "Failed")
     assert "is not accepted" in message(obj)
@@ -475,7 +479,7 @@ def test_moving_a_target_installs_there_and_removes_the_old_release(
     cluster, ns = tenancy.cluster, tenants.owner
     deploy(cluster, ns, f"{ns}-one", app="mover")
     wait_phase(cluster, ns, "mover-staging", "Deployed")
-    cluster.onboard(f"{ns}-two")
+    cluster.onboard(f"{ns}-two", tenant=ns)
     tenant_apply(cluster, probe_app("mover", f"{ns}-two"), namespace=ns)
     obj = wait_phase(
         cluster,
@@ -705,7 +709,7 @@ def test_reverting_after_a_failed_upgrade_deploys_again(tenancy: OperatorProcess
 def test_a_rollback_holds_until_a_new_version(tenancy: OperatorProcess, tenants: Tenants) -> None:
     cluster, ns = tenancy.cluster, tenants.owner
     target_ns = f"{ns}-hold"
-    cluster.onboard(target_ns)
+    cluster.onboard(target_ns, tenant=ns)
     tenant_apply(
         cluster,
         r.cluster(),

@@ -39,7 +39,7 @@ from alecton.reconcile.access import (
         # Identities: a ServiceAccount name, or `operator` written out.
         ("team-a=prod@deployer", [Grant("team-a", "prod", "*", "deployer")]),
         ("team-a=prod:team-a-*@operator", [Grant("team-a", "prod", "team-a-*", "operator")]),
-        ("team-a=prod:web", [Grant("team-a", "prod", "web", "alecton-deployer")]),
+        ("team-a=prod:web", [Grant("team-a", "prod", "web", "")]),
         # A context with `@` in its name (kubeadm's) needs an explicit glob, as one with `:`.
         ("team-a=kubernetes-admin@kubernetes:*", [Grant("team-a", "kubernetes-admin@kubernetes", "*")]),
         (
@@ -91,12 +91,29 @@ def test_entries_read_back(entry: str) -> None:
     assert ContextPolicy.parse(policy.describe()) == policy
 
 
-def test_a_named_context_impersonates_the_release_namespaces_deployer_by_default() -> None:
+def test_a_named_context_impersonates_the_tenants_own_service_account_of_the_release_namespace() -> None:
     """Issue 23: a grant on a named context bounded only the release namespace; helm ran with
     the operator's cluster-wide credentials, so a chart could write anywhere in the cluster."""
     policy = ContextPolicy.parse(["team-a=prod:team-a-*"])
     who = policy.impersonation("team-a", "prod", "team-a-web")
-    assert who == Impersonation("system:serviceaccount:team-a-web:alecton-deployer", False)
+    assert who == Impersonation("system:serviceaccount:team-a-web:alecton-team-a", False)
+
+
+def test_two_tenants_granted_one_namespace_never_act_as_one_identity() -> None:
+    """Red team, issue 23: with one `alecton-deployer` per release namespace, two tenants whose
+    grants overlapped acted there as the same admin (one read the other's Secrets, rewrote
+    its release's storage). Each tenant acts as its own ServiceAccount; only the tenants the
+    platform team onboarded into a namespace have rights in it."""
+    policy = ContextPolicy.parse(["*=prod:web-*", "team-b=prod:web-*"])
+    a = policy.impersonation("team-a", "prod", "web-shop")
+    b = policy.impersonation("team-b", "prod", "web-shop")
+    assert isinstance(a, Impersonation) and isinstance(b, Impersonation)
+    assert a.user == "system:serviceaccount:web-shop:alecton-team-a"
+    assert b.user == "system:serviceaccount:web-shop:alecton-team-b"
+    # One named ServiceAccount for every tenant would share it again: refused at start.
+    with pytest.raises(ValueError, match="every tenant act as one ServiceAccount"):
+        ContextPolicy.parse(["*=prod:web-*@deployer"])
+    assert ContextPolicy.parse(["*=in-cluster:web-*@deployer"]).grants  # the tenant's own namespace
 
 
 def test_the_operators_own_identity_must_be_written_out() -> None:
@@ -111,7 +128,7 @@ def test_the_most_specific_grant_decides_who_acts() -> None:
         ["team-a=prod:team-a-*", "team-a=prod:team-a-infra@operator", "*=prod@operator"]
     )
     assert policy.impersonation("team-a", "prod", "team-a-infra") == Impersonation("", True)
-    assert policy.impersonation("team-a", "prod", "team-a-web").user.endswith(":team-a-web:alecton-deployer")
+    assert policy.impersonation("team-a", "prod", "team-a-web").user.endswith(":team-a-web:alecton-team-a")
     # Equal globs: the bounded identity wins over the operator's.
     policy = ContextPolicy.parse(["team-a=prod@operator", "team-a=prod"])
     assert policy.impersonation("team-a", "prod", "x").user

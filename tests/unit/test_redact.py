@@ -106,7 +106,7 @@ def test_a_helm_error_quoting_a_secret_value_is_redacted() -> None:
     assert "web/templates/secret.yaml:7:14" in redacted
 
 
-def test_from_values_takes_string_leaves_only() -> None:
+def test_from_values_takes_string_and_number_leaves_never_keys_or_booleans() -> None:
     redactor = Redactor.from_values(
         {
             "port": 54321,
@@ -116,12 +116,13 @@ def test_from_values_takes_string_leaves_only() -> None:
             "key-name": None,
         }
     )
-    assert redactor.redact("54321 1234.5 True key-name") == "54321 1234.5 True key-name"
+    assert redactor.redact("54321 1234.5 True key-name") == f"{REDACTED} {REDACTED} True key-name"
     assert redactor.redact("item-one item-two") == f"{REDACTED} {REDACTED}"
 
 
 def test_string_leaves_are_in_document_order_and_skip_keys() -> None:
-    assert string_leaves({"k1": "a", "k2": ["b", {"k3": "c"}], "k4": 1}) == ["a", "b", "c"]
+    assert string_leaves({"k1": "a", "k2": ["b", {"k3": "c"}], "k4": True}) == ["a", "b", "c"]
+    assert string_leaves({"n": 1234567}) == ["1234567", "1.234567e+06"]
     assert string_leaves("just") == ["just"]
     assert string_leaves(None) == []
 
@@ -163,3 +164,22 @@ def test_equal_secrets_make_equal_redactors() -> None:
     assert Redactor(["abcd", "efgh"]) == Redactor(["efgh", "abcd", "abcd"])
     assert hash(Redactor(["abcd"])) == hash(Redactor(["abcd"]))
     assert Redactor(["abcd"]) != Redactor(["abce"])
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (985848797790, "9.8584879779e+11"),  # helm's float64, as Go's %v prints it
+        (985848797790, "985848797790"),  # toJson / toYaml
+        (1234567, "1.234567e+06"),
+        (4242.5, "4242.5"),
+        (100000000, "1e+08"),
+    ],
+)
+def test_a_number_from_a_secret_is_redacted_as_helm_prints_it(value: int | float, printed: str) -> None:
+    """Red team, issue 23: only string leaves were secrets, so a numeric PIN from a valuesFrom
+    Secret came back in clear in helm's `value %!s(float64=9.8584879779e+11) is not accepted`."""
+    redactor = Redactor.from_values({"pin": value, "enabled": True})
+    message = f"execution error: value %!s(float64={printed}) is not accepted"
+    assert printed not in redactor.redact(message)
+    assert redactor.redact("replicas: 1, enabled: true") == "replicas: 1, enabled: true"  # short, bool

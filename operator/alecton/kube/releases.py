@@ -151,9 +151,17 @@ class ReleaseStorage:
                         _request_timeout=_LOOKUP_DEADLINE,
                     )
         except client.ApiException as error:
+            hint = ""
+            if error.status == 403 and access.impersonate:
+                # The usual cause on a shared cluster: nobody onboarded this namespace for the
+                # identity the grant acts as.
+                hint = (
+                    f" as {access.impersonate}, which has no rights there; the platform team gives "
+                    f"it some by onboarding the namespace (alecton onboard {namespace} --tenant TENANT)"
+                )
             raise ReleaseLookupError(
                 f"cannot read helm's storage for release {release!r} in namespace {namespace!r}: "
-                f"{error.status} {error.reason}"
+                f"{error.status} {error.reason}{hint}"
             ) from None
         except Exception as error:  # unreachable, timed out, a broken kubeconfig
             self._forget(access)  # never reuse connections to a server that did not answer

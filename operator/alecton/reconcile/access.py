@@ -26,10 +26,22 @@ _ENTRY_SYNTAX = "TENANT=CONTEXT[:NAMESPACE-GLOB][@IDENTITY][,...]"
 # The identity of a grant that hands a tenant the operator's own credentials on that
 # cluster. It must be written out: never a default.
 OPERATOR_IDENTITY = "operator"
-# The ServiceAccount a grant impersonates when it names none: in the release namespace of
-# a named context (a platform team creates it when it onboards the namespace), in the
-# tenant's own namespace for `in-cluster`.
-DEFAULT_IDENTITY = "alecton-deployer"
+# A grant that names no identity acts as the tenant's own ServiceAccount: on a named context
+# `alecton-<tenant>` of the release namespace (one per tenant, so that two tenants whose
+# grants cover the same namespace never act as one identity there: only the tenants the
+# platform team onboarded into a namespace have rights in it), on `in-cluster` the
+# ServiceAccount `alecton-deployer` of the tenant's own namespace.
+DEFAULT_IDENTITY = ""
+IN_CLUSTER_SERVICE_ACCOUNT = "alecton-deployer"
+TENANT_SERVICE_ACCOUNT_PREFIX = "alecton-"
+
+
+def tenant_service_account(tenant: str) -> str:
+    """The ServiceAccount of a release namespace that a grant without `@IDENTITY` acts as for
+    `tenant` on a named context (what `alecton onboard NS --tenant TENANT` creates)."""
+    return TENANT_SERVICE_ACCOUNT_PREFIX + tenant
+
+
 # A ServiceAccount name (RFC 1123 subdomain).
 _SERVICE_ACCOUNT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 # A Kubernetes namespace name (RFC 1123 label). Tenants are checked against it so a
@@ -105,13 +117,14 @@ class ContextPolicy:
     - CONTEXT is a context name of the operator's kubeconfig, or `in-cluster`;
     - NAMESPACE-GLOB is an fnmatch-style glob (`*`, `?`, `[...]`) on the namespace the
       release goes to in the target cluster; without it, any target namespace;
-    - IDENTITY is who every helm run and API call for the tenant acts as there. By
-      default (`alecton-deployer`) or when it names a ServiceAccount, the operator
-      impersonates that ServiceAccount: of the release namespace on a named context
-      (the platform team creates it and binds it when it onboards the namespace), of
-      the tenant's namespace on `in-cluster`. `@operator` hands the tenant the
-      operator's own credentials on that cluster (and lets helm create namespaces):
-      it must be written out and is logged at start.
+    - IDENTITY is who every helm run and API call for the tenant acts as there: an
+      impersonated ServiceAccount unless it says `operator`. Without it, on a named
+      context the tenant's own `alecton-<tenant>` of the release namespace (the platform
+      team creates and binds it when it onboards the namespace for that tenant), on
+      `in-cluster` `alecton-deployer` of the tenant's namespace. A name picks another
+      ServiceAccount there (never with TENANT `*` on a named context: every tenant would
+      share it). `@operator` hands the tenant the operator's own credentials on that
+      cluster (and lets helm create namespaces): it must be written out and is logged.
 
     For example `team-a=prod-eu:team-a-*`, `*=alecton-b`,
     `team-b=in-cluster:team-b,staging:team-b-*@deployer` or `ops=alecton-b@operator`.
@@ -181,9 +194,9 @@ class ContextPolicy:
             g for g in self.grants if g.tenant in (tenant, _ANY) and g.covers(context, target_namespace)
         ]
         if service_account and context == IN_CLUSTER:
-            chosen = [g for g in covering if g.identity == service_account]
+            chosen = [g for g in covering if (g.identity or IN_CLUSTER_SERVICE_ACCOUNT) == service_account]
             if not chosen:
-                allowed = ", ".join(sorted({g.identity for g in covering}))
+                allowed = ", ".join(sorted({g.identity or IN_CLUSTER_SERVICE_ACCOUNT for g in covering}))
                 wanted = _context_item(context, _literal_glob(target_namespace), service_account)
                 return (
                     f"namespace {tenant!r} may not act as ServiceAccount {service_account!r} on "
@@ -196,8 +209,10 @@ class ContextPolicy:
             return Impersonation("", True)
         # On the operator's own cluster the ServiceAccount is the tenant's; on a named
         # context it belongs to the namespace the release goes to.
-        home = tenant if context == IN_CLUSTER else target_namespace
-        return Impersonation.service_account(home, grant.identity)
+        if context == IN_CLUSTER:
+            return Impersonation.service_account(tenant, grant.identity or IN_CLUSTER_SERVICE_ACCOUNT)
+        account = grant.identity or tenant_service_account(tenant)
+        return Impersonation.service_account(target_namespace, account)
 
     def operator_grants(self) -> list[str]:
         """The grants that hand tenants the operator's own credentials (logged at start)."""
@@ -234,8 +249,7 @@ def _parse_entry(entry: str) -> list[Grant]:
         context, glob, identity = context.strip(), glob.strip() or _ANY, identity.strip()
         if at and not identity:
             raise malformed("empty identity after '@'")
-        identity = identity or DEFAULT_IDENTITY
-        if identity != OPERATOR_IDENTITY and not _SERVICE_ACCOUNT_NAME.fullmatch(identity):
+        if identity and identity != OPERATOR_IDENTITY and not _SERVICE_ACCOUNT_NAME.fullmatch(identity):
             raise malformed(f"identity {identity!r} is neither a ServiceAccount name nor 'operator'")
         if not context:
             raise malformed("empty context")
@@ -243,6 +257,13 @@ def _parse_entry(entry: str) -> list[Grant]:
             # Granting every context at once would include ones added to the operator's
             # kubeconfig later; each has to be named.
             raise malformed("'*' is not a context; name each context")
+        if tenant == _ANY and context != IN_CLUSTER and identity not in (DEFAULT_IDENTITY, OPERATOR_IDENTITY):
+            # One ServiceAccount of the release namespace for every tenant: any tenant could
+            # read and write what another deployed there.
+            raise malformed(
+                f"'*' with @{identity} would make every tenant act as one ServiceAccount; leave the "
+                "identity out (each tenant acts as its own alecton-<tenant>) or name the tenant"
+            )
         grants.append(Grant(tenant, context, glob, identity))
     return grants
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -21,8 +22,42 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 4
 
 
+def go_float_text(value: float) -> str:
+    """How Go prints a float64 with %v (strconv 'g', shortest): helm reads every number of
+    the values as a float64, so a template quoting a number from a Secret prints
+    985848797790 as 9.8584879779e+11."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return ""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    # repr is the shortest text that reads back as the same float, as Go's shortest is.
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + int(exponent)  # where the decimal point goes
+    exp = point - 1
+    if exp < -4 or exp >= 6:  # Go's rule for the shortest 'g'
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def number_texts(value: int | float) -> list[str]:
+    """The ways a number from a Secret shows up in helm's output: as written, and as Go
+    prints helm's float64 of it."""
+    texts = [str(value) if isinstance(value, int) else repr(value), go_float_text(float(value))]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        texts.append(str(int(value)))
+    return texts
+
+
 def string_leaves(values: Any) -> list[str]:
-    """Every string found in a nested structure of dicts and lists (dict values, not keys).
+    """Every string found in a nested structure of dicts and lists (dict values, not keys),
+    and the texts of its numbers (a numeric PIN or account ID is a secret too).
 
     Iterative, and each container is visited once: values parsed from YAML may be
     nested very deep or share (even cyclic) anchors, and neither may crash or hang this.
@@ -34,6 +69,8 @@ def string_leaves(values: Any) -> list[str]:
         node = stack.pop()
         if isinstance(node, str):
             found.append(node)
+        elif isinstance(node, int | float) and not isinstance(node, bool):
+            found.extend(number_texts(node))
         elif isinstance(node, dict | list | tuple):
             if id(node) in seen:
                 continue
