@@ -79,6 +79,15 @@ def test_the_cause_of_a_revision_says_who_or_what_made_it(plan: Plan, dep: Deplo
         # A version other than the one the operator wrote, or no promotion policy any more.
         (deployment((FIELD_MANAGER,), promoted=True, version="1.1"), PROMOTED, "deploy"),
         (deployment(), PROMOTED, "deploy"),
+        # Red team, issue 23: the promoted version already runs, and a tenant changed the
+        # values: that upgrade is the tenant's deploy, not an approved promotion.
+        (
+            deployment(promoted=True),
+            RecordedStatus.parse(
+                {"appliedVersion": "1.0", "promotion": {"written": "1.0", "promoted": "1.0"}}
+            ),
+            "deploy",
+        ),
     ],
 )
 def test_a_promotion_is_what_the_operator_recorded_not_a_field_manager_name(

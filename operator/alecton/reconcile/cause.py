@@ -27,6 +27,10 @@ def cause_of(plan: Plan, deployment: Deployment, recorded: RecordedStatus) -> st
     if retry_pending(deployment, recorded) and deployment.version == recorded.applied_version:
         return RETRY
     promoted = recorded.promoted_version
-    if deployment.promotion is not None and promoted and promoted == deployment.version:
+    # Only the upgrade that brings the promoted version in is the promotion's: a later change
+    # of the other inputs (values, chart, cluster) at the same version is someone's deploy,
+    # never an approved promotion.
+    brings_it_in = deployment.version != recorded.applied_version
+    if deployment.promotion is not None and promoted and promoted == deployment.version and brings_it_in:
         return PROMOTION
     return DEPLOY
