@@ -172,13 +172,6 @@ class ContextPolicy:
     def allows(self, tenant: str, context: str, target_namespace: str) -> bool:
         return self.refusal(tenant, context, target_namespace) is None
 
-    def grant_for(self, tenant: str, context: str, target_namespace: str) -> Grant | None:
-        """The grant that decides who acts: the most specific one covering the place."""
-        covering = [
-            g for g in self.grants if g.tenant in (tenant, _ANY) and g.covers(context, target_namespace)
-        ]
-        return max(covering, key=Grant.specificity, default=None)
-
     def impersonation(
         self, tenant: str, context: str, target_namespace: str, service_account: str = ""
     ) -> Impersonation | str:
