@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 from alecton.api.models import Deployment
-from alecton.helm.release import (
-    HistoryEntry,
-    carry_recorded,
-    history_after_upgrade,
-    history_from_status,
-    mark_cause,
-)
 from alecton.reconcile.cause import cause_of
+from alecton.reconcile.history import carry_recorded, history_after_upgrade, history_from_status, mark_cause
 from alecton.reconcile.plan import Action, Plan, RecordedStatus
 from alecton.reconcile.promotion import FIELD_MANAGER
+from alecton.reconcile.release import HistoryEntry
 
 
 def version_manager(manager: str) -> dict[str, Any]:
@@ -113,7 +108,7 @@ def test_a_cause_is_recorded_on_its_revision_and_survives_status_and_helm_histor
 
 
 def test_an_upgrade_keeps_the_causes_of_older_revisions() -> None:
-    from alecton.helm.release import ReleaseInfo
+    from alecton.reconcile.release import ReleaseInfo
 
     released = ReleaseInfo("web-prod", "web", 3, "deployed", "web-0.1.0", "1", "2026", "Upgrade complete")
     extended = history_after_upgrade([entry(2, cause="rollback")], released, "1.2", 10)

@@ -5,19 +5,19 @@ import copy
 from typing import Any
 
 import pytest
+from alecton.api.ignore import IgnoreRule, parse_rules
+from alecton.api.objects import ObjectKey
 from alecton.reconcile.diff import (
     Change,
     DiffResult,
-    IgnoreRule,
     ObjectDiff,
     compare,
     diff_release,
     key_of,
     parse_manifest,
-    parse_rules,
     redact_secret,
 )
-from alecton.reconcile.health import ObjectKey, manifest_objects
+from alecton.reconcile.health import manifest_objects
 
 NS = "team"
 IMAGE_POINTER = "/spec/template/spec/containers/0/image"

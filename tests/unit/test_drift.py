@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alecton.api.models import Application, InvalidResourceError
+from alecton.api.objects import ObjectKey
 from alecton.reconcile.diff import diff_release, key_of
 from alecton.reconcile.drift import (
     CORRECTION_FAILED,
@@ -14,7 +15,6 @@ from alecton.reconcile.drift import (
     recovered,
     spread,
 )
-from alecton.reconcile.health import ObjectKey
 
 NOW = 1_800_000_000.0
 CONFIG = {
@@ -203,8 +203,8 @@ def test_overdue_checks_are_spread_from_when_this_process_first_considered_them(
 def test_a_correction_applies_only_this_releases_objects() -> None:
     """Issue 23: drift correction re-applied whatever helm's storage held, with the identity
     helm uses: a rewritten storage Secret could plant objects anywhere that identity reaches."""
+    from alecton.api.objects import ObjectKey
     from alecton.reconcile.drift import correction_refusal
-    from alecton.reconcile.health import ObjectKey
 
     mine = {
         "metadata": {

@@ -4,14 +4,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from alecton.api.durations import parse_duration
+from alecton.api.objects import ObjectKey
 from alecton.reconcile.health import (
     ObjectHealth,
-    ObjectKey,
     State,
     assess,
     manifest_objects,
     needs_watch,
-    parse_duration,
     pod_failure,
     release_health,
 )

@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 from alecton.api.models import Application, Cluster, Image
 from alecton.handlers.queue import WorkQueue
-from alecton.helm.actions import private_file
-from alecton.helm.release import (
-    HelmOutputError,
-    owner_description,
-    owner_from_description,
-    parse_history,
-    parse_release,
-)
+from alecton.helm.release import HelmOutputError, parse_history, parse_release
 from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
+from alecton.kube.access import private_file
 from alecton.reconcile import status as st
 from alecton.reconcile.helm_failure import FailureClass, FailureKind
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, decide
+from alecton.reconcile.release import owner_description, owner_from_description
 
 from tests.unit.test_plan import APP, CHARTS, CLUSTER, deployment, image
 
@@ -141,19 +136,19 @@ def test_runner_passes_arguments_without_a_shell(tmp_path: Path) -> None:
 
 
 def test_private_dir_is_0700_and_emptied_at_start(tmp_path: Path) -> None:
-    from alecton.helm import actions
+    from alecton.kube import access
 
     private = tmp_path / "alecton-private"
     private.mkdir()
     (private / "alecton-left.kubeconfig").write_text("token: left by a killed operator")
     try:
-        actions.use_private_dir(private)
+        access.use_private_dir(private)
         assert list(private.iterdir()) == []
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
         with private_file(b"x", ".values.yaml") as path:
             assert path.parent == private
     finally:
-        actions._private_dir = None
+        access._private_dir = None
 
 
 def test_helm_environment_falls_back_to_in_cluster_only_without_a_kubeconfig(monkeypatch) -> None:
@@ -282,7 +277,8 @@ def test_cluster_and_image_parse() -> None:
 
 
 def test_history_after_upgrade_matches_what_helm_would_list() -> None:
-    from alecton.helm.release import ReleaseInfo, history_after_upgrade
+    from alecton.reconcile.history import history_after_upgrade
+    from alecton.reconcile.release import ReleaseInfo
 
     previous = parse_history(json.dumps(HISTORY))  # revisions 3 (deployed), 2, 1
     release = ReleaseInfo(
@@ -314,8 +310,9 @@ def test_helm_skips_its_client_side_openapi_check_unless_asked() -> None:
     what it is sent anyway."""
     from pathlib import Path
 
-    from alecton.helm.actions import HelmActions, KubeAccess
+    from alecton.helm.actions import HelmActions
     from alecton.helm.runner import HelmRunner
+    from alecton.kube.access import KubeAccess
     from alecton.reconcile.chart import ChartSource
 
     def args(actions: HelmActions) -> list[str]:

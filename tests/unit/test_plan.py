@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
-from alecton.helm.release import HistoryEntry
 from alecton.reconcile.chart import ChartPolicy
 from alecton.reconcile.plan import (
     Action,
@@ -29,6 +28,7 @@ from alecton.reconcile.plan import (
     rolled_back_fingerprint,
     shadowing_image,
 )
+from alecton.reconcile.release import HistoryEntry
 
 HERE = ReleaseLocation("b", "context:alecton-b", "web", "web-staging")
 CHARTS = ChartPolicy(Path(__file__).resolve().parents[2] / "charts")

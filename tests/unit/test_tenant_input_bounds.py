@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from alecton.api.models import ObjectRef
 from alecton.handlers.ownership import ownership_conflict
-from alecton.helm.release import owner_description, owner_from_description, parse_history
+from alecton.helm.release import parse_history
 from alecton.helm.runner import MAX_ERROR_LENGTH, HelmResult
 from alecton.kube import informers
 from alecton.kube.releases import MAX_RELEASE_BYTES, _decode_release, stored_release
@@ -30,6 +30,7 @@ from alecton.reconcile.health import MAX_MANIFEST_CHARS, manifest_documents, man
 from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_helm_failure
 from alecton.reconcile.plan import ReleaseLocation
 from alecton.reconcile.redact import REDACTED, Redactor
+from alecton.reconcile.release import owner_description, owner_from_description
 from alecton.reconcile.versions import VersionPolicy
 
 MiB = 1 << 20

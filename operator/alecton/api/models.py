@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from alecton.reconcile.diff import IgnoreRule, parse_rules
-from alecton.reconcile.health import parse_duration
+from alecton.api.durations import parse_duration
+from alecton.api.ignore import IgnoreRule, parse_rules
 
 GROUP = "alecton.dev"
 VERSION = "v1alpha1"

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
+from alecton.api.objects import ObjectKey
 from alecton.cli.deploy import find_deployment
 from alecton.cli.logic import field_selector
 from alecton.cli.output import OutputFormat, emit
@@ -37,9 +38,9 @@ from alecton.cli.session import (
     Target,
     run_api,
 )
-from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess, private_file
-from alecton.helm.release import owner_description
+from alecton.helm.actions import HelmActionError, HelmActions
 from alecton.helm.runner import HelmRunner
+from alecton.kube.access import KubeAccess, private_file
 from alecton.kube.client import KubeClient, kubeconfig_path, load_configuration
 from alecton.kube.informers import read_objects
 from alecton.kube.releases import owner_labels
@@ -48,8 +49,8 @@ from alecton.local.tools import ToolsMissingError, tool
 from alecton.reconcile.access import check_kubeconfig
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError
 from alecton.reconcile.diff import DiffResult, diff_release, key_of, parse_manifest
-from alecton.reconcile.health import ObjectKey
 from alecton.reconcile.plan import DesiredRelease, Resolved, ValuesRefusedError, desired_release, pick_image
+from alecton.reconcile.release import owner_description
 
 EXIT_CHANGES = 1
 EXIT_DIFF_ERROR = 2

@@ -26,7 +26,7 @@ from alecton.cli.session import (
     Target,
     handle_errors,
 )
-from alecton.helm.actions import private_file
+from alecton.kube.access import private_file
 
 if TYPE_CHECKING:
     from alecton.web.server import WebSettings

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from alecton.api.models import Cluster
 from alecton.handlers.config import OperatorConfig
-from alecton.helm.actions import KubeAccess, private_file
+from alecton.kube.access import KubeAccess, private_file
 from alecton.kube.client import KubeClient
 from alecton.reconcile.access import IN_CLUSTER, Impersonation, check_kubeconfig, cluster_identity
 

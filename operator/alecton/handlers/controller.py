@@ -37,17 +37,9 @@ from alecton.handlers.queue import WorkQueue
 from alecton.handlers.slots import Slots
 from alecton.handlers.unlock import ReleaseLockedError, unlock
 from alecton.handlers.verify import Verifier
-from alecton.helm.actions import HelmActionError, HelmActions, KubeAccess
-from alecton.helm.release import (
-    ReleaseInfo,
-    carry_recorded,
-    history_after_upgrade,
-    history_from_status,
-    mark_cause,
-    mark_health,
-    owner_description,
-)
+from alecton.helm.actions import HelmActionError, HelmActions
 from alecton.helm.runner import HelmTimeoutError
+from alecton.kube.access import KubeAccess
 from alecton.kube.client import ApiException, KubeClient
 from alecton.kube.releases import ReleaseLookupError, ReleaseStorage, owner_labels
 from alecton.kube.values_sources import fetch_values_sources
@@ -55,6 +47,13 @@ from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.cause import cause_of
 from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_helm_failure
+from alecton.reconcile.history import (
+    carry_recorded,
+    history_after_upgrade,
+    history_from_status,
+    mark_cause,
+    mark_health,
+)
 from alecton.reconcile.plan import (
     Action,
     DesiredRelease,
@@ -74,6 +73,7 @@ from alecton.reconcile.plan import (
 )
 from alecton.reconcile.promotion import PromotionRecord
 from alecton.reconcile.redact import Redactor
+from alecton.reconcile.release import ReleaseInfo, owner_description
 
 log = logging.getLogger("alecton.controller")
 

@@ -19,7 +19,7 @@ from alecton.api.models import Deployment, DriftPolicy, ObjectRef
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.health_monitor import ClientKey, client_key
 from alecton.handlers.ownership import check_ownership
-from alecton.helm.actions import KubeAccess
+from alecton.kube.access import KubeAccess
 from alecton.kube.client import api_error_message, load_configuration
 from alecton.kube.informers import Located, apply_object, locate, read_objects
 from alecton.kube.releases import ReleaseLookupError, read_manifest

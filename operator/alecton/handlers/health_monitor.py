@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from kubernetes_asyncio import client
 
 from alecton.api.models import ObjectRef
-from alecton.helm.actions import KubeAccess
+from alecton.api.objects import ObjectKey
+from alecton.kube.access import KubeAccess
 from alecton.kube.client import load_configuration
 from alecton.kube.informers import Informer, Resource, resolve_resource
 from alecton.kube.releases import read_manifest
 from alecton.reconcile.health import (
     ObjectHealth,
-    ObjectKey,
     ReleaseHealth,
     State,
     assess,

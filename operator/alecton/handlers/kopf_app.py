@@ -27,8 +27,9 @@ from alecton.handlers.controller import Controller, DeploymentSnapshot
 from alecton.handlers.images import DuplicateImages
 from alecton.handlers.leader import LeaderElector, identity
 from alecton.handlers.probes import ProbeServer
-from alecton.helm.actions import HelmActions, use_private_dir
+from alecton.helm.actions import HelmActions
 from alecton.helm.runner import HelmRunner
+from alecton.kube.access import use_private_dir
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
 from alecton.reconcile.promotion import PromotionRecord

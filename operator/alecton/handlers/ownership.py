@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from alecton.api.models import ObjectRef
-from alecton.helm.actions import KubeAccess
+from alecton.kube.access import KubeAccess
 from alecton.kube.releases import ReleaseStorage, StoredRelease
 from alecton.reconcile.plan import ReleaseLocation
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from alecton.helm.actions import HelmActions, KubeAccess
+from alecton.helm.actions import HelmActions
+from alecton.kube.access import KubeAccess
 from alecton.reconcile.plan import LiveLock, plan_repair
 
 

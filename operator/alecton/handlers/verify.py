@@ -16,14 +16,16 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from alecton.api.durations import parse_duration
 from alecton.api.models import DEFAULT_HEALTH_TIMEOUT, Deployment, HealthPolicy
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.health_monitor import TrackError
-from alecton.helm.actions import KubeAccess
-from alecton.helm.release import HistoryEntry, history_from_status, newest_healthy
+from alecton.kube.access import KubeAccess
 from alecton.reconcile import status as st
-from alecton.reconcile.health import ReleaseHealth, parse_duration, release_health
+from alecton.reconcile.health import ReleaseHealth, release_health
+from alecton.reconcile.history import history_from_status, newest_healthy
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, epoch
+from alecton.reconcile.release import HistoryEntry
 from alecton.reconcile.verdict import HEALTH_PHASES, Outcome, health_outcome
 
 if TYPE_CHECKING:

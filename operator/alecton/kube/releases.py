@@ -21,9 +21,9 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from alecton.api.models import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
-from alecton.helm.actions import KubeAccess
-from alecton.helm.release import owner_from_description
+from alecton.kube.access import KubeAccess
 from alecton.kube.client import deadline, load_configuration
+from alecton.reconcile.release import owner_from_description
 
 _LOOKUP_DEADLINE = deadline(total=15.0)
 _LOOKUP_HARD_DEADLINE = 20.0

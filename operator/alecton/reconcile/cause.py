@@ -7,8 +7,8 @@ person deployed, a promotion did, or a failed health check rolled back.
 from __future__ import annotations
 
 from alecton.api.models import Deployment
-from alecton.helm.release import AUTOMATIC_ROLLBACK, DEPLOY, PROMOTION, RETRY, ROLLBACK
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, retry_pending
+from alecton.reconcile.release import AUTOMATIC_ROLLBACK, DEPLOY, PROMOTION, RETRY, ROLLBACK
 
 
 def cause_of(plan: Plan, deployment: Deployment, recorded: RecordedStatus) -> str:

@@ -7,11 +7,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from alecton.helm.release import Correction, history_from_status, record_correction
+from alecton.api.objects import ObjectKey
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult
-from alecton.reconcile.health import ObjectKey
+from alecton.reconcile.history import history_from_status, record_correction
 from alecton.reconcile.plan import backoff_seconds, epoch
+from alecton.reconcile.release import Correction
 from alecton.reconcile.status import Condition, merge_conditions
 
 DRIFT_CHECK_ANNOTATION = "alecton.dev/drift-check"  # a new value asks for a check now

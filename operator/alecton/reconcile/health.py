@@ -17,28 +17,14 @@ from typing import Any
 
 import yaml
 
+from alecton.api.objects import ObjectKey
+
 
 class State(enum.Enum):
     CURRENT = "Current"  # healthy / reconciled
     IN_PROGRESS = "InProgress"  # still converging
     FAILED = "Failed"  # will not converge without a change (early failure)
     NOT_FOUND = "NotFound"  # object from the manifest is not (yet) in the cache
-
-
-@dataclass(frozen=True)
-class ObjectKey:
-    api_version: str  # "apps/v1", "v1", "batch/v1", "example.com/v1"
-    kind: str
-    namespace: str  # "" for cluster-scoped
-    name: str
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.name}"
-
-    @property
-    def group(self) -> str:
-        # The core group has no prefix: "v1" -> "", "apps/v1" -> "apps".
-        return self.api_version.rpartition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -628,41 +614,6 @@ def _unschedulable_detail(pod: dict[str, Any]) -> str | None:
     if scheduled is None or scheduled.get("status") != "False":
         return None
     return _condition_text(scheduled, "unschedulable", with_reason=True)
-
-
-# ---------------------------------------------------------------------------
-# Durations
-
-_DURATION_UNITS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "\u00b5s": 1e-6,  # micro sign, as Go accepts it
-    "\u03bcs": 1e-6,  # Greek mu
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)", re.ASCII)
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+", re.ASCII)
-
-
-def parse_duration(text: str, *, field: str = "duration") -> float:
-    """Seconds in a Go-style duration ("5m", "1m30s", "0.5s") or a plain integer of seconds."""
-    if not isinstance(text, str):
-        raise ValueError(f"{field} must be a duration like 5m or 90s, not {text!r}")
-    body = text.strip()
-    negative = body.startswith("-")
-    body = body[1:] if body[:1] in "+-" and len(body) > 1 else body
-    if re.fullmatch(r"\d+", body, re.ASCII):
-        seconds = float(int(body))
-    elif _DURATION.fullmatch(body):
-        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(body))
-    else:
-        raise ValueError(f"{field} must be a duration like 5m or 90s, not {text!r}")
-    if negative or seconds <= 0:
-        raise ValueError(f"{field} must be a positive duration like 5m or 90s, not {text!r}")
-    return seconds
 
 
 # ---------------------------------------------------------------------------

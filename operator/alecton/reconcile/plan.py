@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
-from alecton.helm.release import PENDING_STATUSES, HistoryEntry
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
 from alecton.reconcile.redact import Redactor
+from alecton.reconcile.release import PENDING_STATUSES, HistoryEntry
 from alecton.reconcile.values import (
     ValuesReference,
     ValuesSourceMissingError,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from alecton.reconcile.health import parse_duration
+from alecton.api.durations import parse_duration
 from alecton.reconcile.plan import epoch
 from alecton.reconcile.status import DEPLOYED, READY
 from alecton.reconcile.versions import VersionPolicy

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from alecton.helm.release import HistoryEntry, history_from_status, mark_health
 from alecton.reconcile.health import ReleaseHealth, State
 from alecton.reconcile.helm_failure import FailureClass
+from alecton.reconcile.history import history_from_status, mark_health
 from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation, rolled_back_fingerprint
+from alecton.reconcile.release import HistoryEntry
 
 READY = "Ready"
 RELEASED = "Released"

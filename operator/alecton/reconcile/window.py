@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from alecton.reconcile.health import parse_duration
+from alecton.api.durations import parse_duration
 
 MIN_DURATION = timedelta(seconds=1)
 MAX_DURATION = timedelta(days=7)

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from kubernetes_asyncio import client
 
-from alecton.helm.actions import private_file
+from alecton.kube.access import private_file
 from alecton.kube.client import KubeClient, current_context, kubeconfig_path, load_configuration
 
 AGENT = "alecton-web"

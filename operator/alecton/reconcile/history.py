@@ -1,0 +1,84 @@
+"""A release's revision history as a Deployment's status records it (newest first), and
+how alecton extends it without asking helm: upgrades, health, drift corrections, causes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from alecton.reconcile.release import Correction, HistoryEntry, ReleaseInfo, history_entry
+
+_MAX_CORRECTIONS = 5
+
+
+def history_from_status(entries: list[dict[str, Any]]) -> list[HistoryEntry]:
+    """The history a Deployment's status recorded (newest first)."""
+    return [history_entry(e, "appVersion") for e in entries if isinstance(e, dict)]
+
+
+def history_after_upgrade(
+    previous: list[HistoryEntry], release: ReleaseInfo, version: str, limit: int
+) -> list[HistoryEntry] | None:
+    """The history after a successful upgrade, without asking helm again: the new
+    revision on top, the formerly deployed one now superseded (as helm records it).
+
+    None when the recorded history cannot be extended (it does not end right below the
+    new revision): then the caller asks helm.
+    """
+    if release.revision > 1 and (not previous or previous[0].revision != release.revision - 1):
+        return None
+    newest = HistoryEntry(
+        revision=release.revision,
+        status=release.status,
+        chart=release.chart,
+        app_version=release.app_version,
+        updated=release.last_deployed,
+        description=release.description,
+        version=version,
+    )
+    older = [replace(e, status="superseded") if e.status == "deployed" else e for e in previous]
+    return [newest, *older][:limit]
+
+
+def carry_recorded(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Helm knows nothing of health, drift corrections or causes: keep what status recorded
+    per revision."""
+    known = {entry.revision: entry for entry in recorded}
+    return [
+        replace(entry, healthy=old.healthy, corrections=old.corrections, cause=old.cause)
+        if (old := known.get(entry.revision))
+        else entry
+        for entry in history
+    ]
+
+
+def record_correction(
+    history: list[HistoryEntry], revision: int, correction: Correction
+) -> list[HistoryEntry]:
+    """The revision's entry gains the correction (newest first, the last few kept)."""
+    return [
+        replace(e, corrections=(correction, *e.corrections)[:_MAX_CORRECTIONS])
+        if e.revision == revision
+        else e
+        for e in history
+    ]
+
+
+def mark_cause(history: list[HistoryEntry], revision: int, cause: str) -> list[HistoryEntry]:
+    """Record what made `revision` (helm's description says only "Upgrade complete" or
+    "Rollback to 2", not whether a person, a promotion or a failed health check did it)."""
+    return [replace(e, cause=cause) if e.revision == revision and cause else e for e in history]
+
+
+def mark_health(history: list[HistoryEntry], revision: int, healthy: bool) -> list[HistoryEntry]:
+    return [replace(e, healthy=healthy) if e.revision == revision else e for e in history]
+
+
+def newest_healthy(history: list[HistoryEntry], below: int) -> HistoryEntry | None:
+    """Where a failed upgrade rolls back to: the newest older revision that became
+    healthy; else (revisions made before health checks) the newest older one that was
+    deployed and never found unhealthy."""
+    older = [e for e in history if e.revision < below]
+    return next((e for e in older if e.healthy), None) or next(
+        (e for e in older if e.healthy is None and e.status == "superseded"), None
+    )
