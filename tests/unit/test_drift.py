@@ -5,18 +5,38 @@ from __future__ import annotations
 import pytest
 from alecton.api.models import Application, InvalidResourceError
 from alecton.api.objects import ObjectKey
-from alecton.reconcile.diff import diff_release, key_of
+from alecton.reconcile import conditions
+from alecton.reconcile.conditions import recovered
+from alecton.reconcile.diff import DiffResult, diff_release, key_of
 from alecton.reconcile.drift import (
     CORRECTION_FAILED,
     correction_failed,
     drift_due,
     drift_event,
-    drift_patch,
-    recovered,
+    drifted_objects,
     spread,
 )
+from alecton.reconcile.outcomes import DriftChecked
 
 NOW = 1_800_000_000.0
+
+
+def drift_patch(
+    previous: dict,
+    result: DiffResult,
+    revision: int,
+    now: str,
+    generation: int,
+    requested: str,
+    correction: dict | None = None,
+) -> dict:
+    """The status patch of a check that found `result` (as the drift action reports it)."""
+    checked = DriftChecked(
+        revision, result.changed, result.summary, drifted_objects(result), requested, correction
+    )
+    return conditions.drift_patch(previous, checked, now, generation)
+
+
 CONFIG = {
     "apiVersion": "v1",
     "kind": "ConfigMap",

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from alecton.api.models import Application, HealthPolicy, HealthSettings, InvalidResourceError
 from alecton.cli.logic import WaitOutcome, deploy_outcome, rollback_outcome
-from alecton.reconcile import status as st
+from alecton.reconcile import conditions as st
+from alecton.reconcile import status as fields
+from alecton.reconcile.decide import health_failure
 from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
 from alecton.reconcile.history import carry_recorded, history_from_status, mark_health, newest_healthy
 from alecton.reconcile.plan import Action, DesiredRelease, RecordedStatus, rolled_back_fingerprint
@@ -249,8 +251,8 @@ def test_a_failed_version_that_is_healthy_now_is_no_longer_a_failed_version() ->
     verifying = succeeded(verify_until=UNTIL)
     version = verifying["history"][0]["version"]
     failed = [
-        st.failed_version_entry(version, 1, "crashed", UNTIL),
-        st.failed_version_entry("0.9", 1, "x", UNTIL),
+        fields.failed_version_entry(version, 1, "crashed", UNTIL),
+        fields.failed_version_entry("0.9", 1, "x", UNTIL),
     ]
     status = st.healthy_status(ctx({**verifying, "failedVersions": failed}), health_of(CURRENT), 2)
     assert [e["version"] for e in status["failedVersions"]] == ["0.9"]
@@ -344,21 +346,21 @@ def test_a_degraded_rollback_recovers_as_rolled_back() -> None:
 )
 def test_health_failure_wording(health: ReleaseHealth, timed_out: bool, why: str) -> None:
     assert (
-        st.health_failure(health, 4, "2.0", timed_out)
+        health_failure(health, 4, "2.0", timed_out)
         == f"version 2.0 (revision 4) failed its health check: {why}"
     )
 
 
 def failed_after(previous: dict[str, Any], version: str = "1.0", **options: Any) -> dict[str, Any]:
     """health_failed_status for revision 2 of `version`, failed by a crashing object."""
-    failure = st.health_failure(health_of(FAILED), 2, version, False)
+    failure = health_failure(health_of(FAILED), 2, version, False)
     return st.health_failed_status(ctx(previous), failure, 2, version, "sha256:bad", RETRY_HINT, **options)
 
 
 def test_health_failed_status() -> None:
     verifying = succeeded(verify_until=UNTIL)
     health = health_of(FAILED)
-    failure = st.health_failure(health, 2, "1.0", False)
+    failure = health_failure(health, 2, "1.0", False)
     status = failed_after(verifying, health=health)
     assert status["phase"] == "Failed"
     assert status["message"] == f"{failure}; change the inputs or run `{RETRY_HINT}`"

@@ -14,9 +14,9 @@ from alecton.handlers.queue import WorkQueue
 from alecton.helm.release import HelmOutputError, parse_history, parse_release
 from alecton.helm.runner import HelmResult, HelmRunner, HelmTimeoutError
 from alecton.kube.access import private_file
-from alecton.reconcile import status as st
+from alecton.reconcile import conditions as st
 from alecton.reconcile.helm_failure import FailureClass, FailureKind
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, decide
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, plan_release
 from alecton.reconcile.release import owner_description, owner_from_description
 
 from tests.unit.test_plan import APP, CHARTS, CLUSTER, deployment, image
@@ -178,7 +178,9 @@ def test_conditions_keep_transition_time_when_status_is_unchanged() -> None:
 
 def test_succeeded_and_failed_status() -> None:
     dep = deployment()
-    plan = decide(dep, RecordedStatus(), Resolved(APP, APP.targets[0], CLUSTER, image()), dep.ref, CHARTS)
+    plan = plan_release(
+        dep, RecordedStatus(), Resolved(APP, APP.targets[0], CLUSTER, image()), dep.ref, CHARTS
+    )
     assert plan.desired is not None
     ctx = st.StatusContext(1, {}, "2026-01-01T00:00:00Z")
     history = parse_history(json.dumps(HISTORY[:1]))

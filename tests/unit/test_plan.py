@@ -18,10 +18,10 @@ from alecton.reconcile.plan import (
     Repair,
     Resolved,
     backoff_seconds,
-    decide,
     duplicate_image_message,
     owner_of,
     pick_image,
+    plan_release,
     plan_repair,
     resolve,
     retry_wait,
@@ -87,7 +87,7 @@ def plan_for(
     resolution: Any = None,
     owner: ObjectRef | None = None,
 ):
-    return decide(dep, recorded or RecordedStatus(), resolution or resolved(), owner or dep.ref, CHARTS)
+    return plan_release(dep, recorded or RecordedStatus(), resolution or resolved(), owner or dep.ref, CHARTS)
 
 
 def test_missing_references_are_named_precisely() -> None:
@@ -120,7 +120,7 @@ def test_first_upgrade_then_nothing_once_applied() -> None:
 def test_any_input_change_changes_the_fingerprint() -> None:
     base = plan_for(deployment()).desired
     assert base is not None
-    other_image = decide(
+    other_image = plan_release(
         deployment(),
         RecordedStatus(),
         Resolved(APP, APP.targets[0], CLUSTER, image(ref="r/web:1.1")),
@@ -128,7 +128,7 @@ def test_any_input_change_changes_the_fingerprint() -> None:
         CHARTS,
     ).desired
     other_cluster = Cluster.parse({"metadata": {"namespace": NS, "name": "b"}, "spec": {"context": "other"}})
-    moved = decide(
+    moved = plan_release(
         deployment(),
         RecordedStatus(),
         Resolved(APP, APP.targets[0], other_cluster, image()),
@@ -151,7 +151,7 @@ def test_rollback_runs_once_per_request() -> None:
     # After the rollback, a new version deploys normally.
     newer = deployment(version="2.0", rollback={"revision": 1})
     assert (
-        decide(
+        plan_release(
             newer, done, Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0")), newer.ref, CHARTS
         ).action
         is Action.UPGRADE
@@ -288,7 +288,7 @@ def test_a_rollback_holds_until_a_new_version_or_its_removal() -> None:
     assert plan_for(deployment(), just).action is Action.UPGRADE
     newer = deployment(version="2.0", rollback={"revision": 1})
     resolved = Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0"))
-    assert decide(newer, rolled_back, resolved, newer.ref, CHARTS).action is Action.UPGRADE
+    assert plan_release(newer, rolled_back, resolved, newer.ref, CHARTS).action is Action.UPGRADE
 
 
 def test_a_rollback_with_a_new_version_in_one_update_is_superseded() -> None:
@@ -297,7 +297,7 @@ def test_a_rollback_with_a_new_version_in_one_update_is_superseded() -> None:
         applied_fingerprint="sha256:x", applied_version="1.0", release=HERE, release_revision=2
     )
     resolved = Resolved(APP, APP.targets[0], CLUSTER, image("2.0", "r/web:2.0"))
-    plan = decide(newer, recorded, resolved, newer.ref, CHARTS)
+    plan = plan_release(newer, recorded, resolved, newer.ref, CHARTS)
     assert (plan.action, plan.reason) == (Action.UPGRADE, "RollbackSuperseded")
 
 
@@ -325,7 +325,7 @@ def test_values_too_deep_are_refused_not_a_recursion_error() -> None:
     app = Application.parse(
         {"metadata": {"namespace": NS, "name": "web"}, "spec": {**APP_SPEC, "values": deep}}
     )
-    plan = decide(
+    plan = plan_release(
         deployment(),
         RecordedStatus(),
         Resolved(app, app.targets[0], CLUSTER, image()),

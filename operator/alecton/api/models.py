@@ -179,6 +179,15 @@ class HealthPolicy:
     timeout_text: str = DEFAULT_HEALTH_TIMEOUT
     rollback_on_failure: bool = False
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a new revision has to become healthy (the schema checks the text; a bad
+        one that got past it falls back to the default)."""
+        try:
+            return parse_duration(self.timeout_text, field="healthTimeout")
+        except ValueError:
+            return parse_duration(DEFAULT_HEALTH_TIMEOUT)
+
 
 DEFAULT_DRIFT_INTERVAL = "10m"
 MIN_DRIFT_INTERVAL_SECONDS = 30.0

@@ -23,8 +23,9 @@ from alecton.api.models import (
     ObjectRef,
 )
 from alecton.handlers.config import OperatorConfig
-from alecton.handlers.controller import Controller, DeploymentSnapshot
+from alecton.handlers.controller import Controller
 from alecton.handlers.images import DuplicateImages
+from alecton.handlers.indexes import DeploymentSnapshot
 from alecton.handlers.leader import LeaderElector, identity
 from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions

@@ -10,10 +10,7 @@ from typing import Any
 from alecton.api.objects import ObjectKey
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult
-from alecton.reconcile.history import history_from_status, record_correction
-from alecton.reconcile.plan import backoff_seconds, epoch
-from alecton.reconcile.release import Correction
-from alecton.reconcile.status import Condition, merge_conditions
+from alecton.reconcile.plan import epoch
 
 DRIFT_CHECK_ANNOTATION = "alecton.dev/drift-check"  # a new value asks for a check now
 DRIFTED = "Drifted"
@@ -97,80 +94,6 @@ def correction_failed(status: dict[str, Any]) -> bool:
     """Is the Deployment Failed because its last drift correction failed?"""
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == st.READY), {})
     return status.get("phase") == st.FAILED and ready.get("reason") == CORRECTION_FAILED
-
-
-def drift_patch(
-    previous: dict[str, Any],
-    result: DiffResult,
-    revision: int,
-    now: str,
-    generation: int,
-    requested: str,
-    correction: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """status.drift and the Drifted condition. A correction is also recorded on its
-    revision's history entry; one that fails makes the Deployment Failed (like a failed
-    upgrade) and is tried again with backoff; the next good check restores the phase."""
-    old = previous.get("drift") or {}
-    drift: dict[str, Any] = {
-        "checkedAt": now,
-        "revision": revision,
-        "drifted": result.changed,
-        "summary": result.summary,
-        "objects": drifted_objects(result),
-        "requestId": requested or old.get("requestId"),
-        "failures": 0,
-        "retryAt": None,
-    }
-    message = f"revision {revision}: {result.summary}" + (
-        "; " + ", ".join(f"{o['kind']} {o['name']} ({o['change']})" for o in drift["objects"][:5])
-        if result.changed
-        else ""
-    )
-    conditions = [Condition(DRIFTED, result.changed, "Drifted" if result.changed else "InSync", message)]
-    patch: dict[str, Any] = {"drift": drift}
-    if correction is not None:
-        drift["lastCorrection"] = correction
-        entry = Correction(correction["at"], correction["objects"], correction["result"])
-        history = record_correction(history_from_status(previous.get("history") or []), revision, entry)
-        patch["history"] = [e.as_status() for e in history]
-    failed = correction is not None and correction["result"] != "Succeeded"
-    if failed:
-        assert correction is not None
-        failures = int(old.get("failures") or 0) + 1 if old.get("revision") == revision else 1
-        retry_in = backoff_seconds(failures)
-        drift["failures"] = failures
-        drift["retryAt"] = st.later(now, retry_in)
-        why = (
-            f"drift correction of revision {revision} failed: {correction['detail']} "
-            f"(attempt {failures}; retrying in {retry_in:.0f} s)"
-        )
-        patch.update(phase=st.FAILED, message=why)
-        conditions.append(Condition(st.READY, False, CORRECTION_FAILED, why))
-    elif correction_failed(previous):
-        verb = "corrected" if correction is not None else "checked"
-        return {**patch, **recovered(previous, f"drift {verb}: {message}", generation, now, conditions)}
-    patch["conditions"] = merge_conditions(previous.get("conditions"), conditions, generation, now)
-    return patch
-
-
-def recovered(
-    previous: dict[str, Any],
-    message: str,
-    generation: int,
-    now: str,
-    conditions: list[Condition] | None = None,
-) -> dict[str, Any]:
-    """Back from a failed correction (it succeeded, or drift is no longer corrected) to the
-    phase the release had; health checks take it from there."""
-    ready = Condition(st.READY, True, "DriftCorrected", message)
-    return {
-        "phase": previous.get("settledPhase") or st.DEPLOYED,
-        "message": message,
-        "conditions": merge_conditions(
-            previous.get("conditions"), [*(conditions or []), ready], generation, now
-        ),
-    }
 
 
 def drift_event(was_drifted: bool | None, drifted: bool) -> tuple[str, str] | None:

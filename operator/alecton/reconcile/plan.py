@@ -1,8 +1,8 @@
-"""What to do for one Deployment: a pure decision over typed inputs.
+"""The release plan of one Deployment: which helm action its inputs need, over typed inputs.
 
-The handlers gather the inputs (indexes, the Deployment's status); this module
-decides; the handlers then run the chosen helm action and write the status that
-`alecton.reconcile.status` builds. Nothing here touches the network or helm.
+`reconcile.decide` calls `plan_release` as the part of its one decision that concerns helm;
+this module also resolves the inputs (Application, target, Cluster, Image, values) into
+the desired release and its fingerprint. Nothing here touches the network or helm.
 """
 
 from __future__ import annotations
@@ -358,7 +358,7 @@ def retry_pending(deployment: Deployment, recorded: RecordedStatus) -> bool:
     return bool(deployment.retry_request_id) and deployment.retry_request_id != recorded.retry_request_id
 
 
-def decide(
+def plan_release(
     deployment: Deployment,
     recorded: RecordedStatus,
     resolution: Resolved | Missing,
@@ -366,7 +366,9 @@ def decide(
     charts: ChartPolicy,
     sources: ValuesSources | None = None,
 ) -> Plan:
-    """The single decision of a reconcile. `owner` is the Deployment that owns the pair."""
+    """What the release needs for these inputs: the part of `reconcile.decide` that plans helm
+    (deletion, ownership of the pair, missing inputs, rollback, upgrade). `owner` is the
+    Deployment that owns the pair."""
     is_owner = owner == deployment.ref
     resolved = resolution if isinstance(resolution, Resolved) else None
 

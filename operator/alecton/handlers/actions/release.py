@@ -1,0 +1,184 @@
+"""The release step: claim the place, run helm (upgrade or rollback; a release locked by a
+killed helm is unlocked and the action tried once more), read the new history, start
+following its health, and remove the release's old place after a move.
+
+The helm work takes the namespace's and the cluster's share of the workers; a busy share
+means "look again in a second", not a wait that holds a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from alecton.handlers.access import ClusterAccessError, cluster_access
+from alecton.handlers.actions.claim import claim
+from alecton.handlers.actions.context import ActionContext, Progress, Request
+from alecton.handlers.actions.errors import ACTION_ERRORS
+from alecton.handlers.actions.rollback import rollback
+from alecton.handlers.actions.uninstall import remove_moved
+from alecton.handlers.actions.unlock import unlock
+from alecton.handlers.actions.upgrade import upgrade
+from alecton.handlers.actions.verify import start_verifying
+from alecton.helm.actions import HelmActionError
+from alecton.kube.access import KubeAccess
+from alecton.reconcile.cause import cause_of
+from alecton.reconcile.decide import moved_from, rollback_record
+from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_helm_failure
+from alecton.reconcile.history import (
+    carry_recorded,
+    history_after_upgrade,
+    history_from_status,
+    mark_cause,
+    mark_health,
+)
+from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Outcome, Released, ReleaseFailed
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, is_unreachable
+from alecton.reconcile.release import HistoryEntry, ReleaseInfo
+
+log = logging.getLogger("alecton.controller")
+
+SLOT_BUSY_RETRY = 1.0
+
+
+def stalls(error: Exception) -> FailureClass | None:
+    """The class of a helm failure that only a change of the inputs can fix, else None. Only
+    helm's own words are read (its whole stderr); the operator's other errors are transient."""
+    if not isinstance(error, HelmActionError):
+        return None
+    found = classify_helm_failure(error.result.stderr or str(error))
+    return found if found.kind is FailureKind.INPUT else None
+
+
+async def release(
+    ctx: ActionContext, request: Request, progress: Progress, image_for: Callable[[str], str]
+) -> Outcome:
+    """`progress` writes the claim; `image_for` names the image of a version."""
+    plan, deployment = request.step.plan, request.deployment
+    assert plan is not None and plan.desired is not None
+    desired = plan.desired
+    cluster, namespace = desired.cluster.ref, deployment.ref.namespace
+    if ctx.slots.try_acquire(namespace, cluster) is not None:
+        return Done(result="throttled", wait=SLOT_BUSY_RETRY)
+    record = rollback_record(plan, deployment)
+    logger = logging.LoggerAdapter(log, {"deployment": str(deployment.ref)})
+    notes: list[Note] = []
+    try:
+        async with cluster_access(desired.cluster, desired.namespace, ctx.config, ctx.kube) as access:
+            location = ReleaseLocation(cluster.name, access.identity, desired.namespace, desired.name)
+            previous_place = moved_from(request.snap.status, location)
+            claimed = await claim(ctx, request, location, previous_place, access)
+            if isinstance(claimed, Conflict):
+                return claimed
+            history, repaired = await _run_helm(ctx, request, claimed, progress, access, logger)
+            if repaired:
+                notes.append(Note("ReleaseRepaired", repaired, warning=True))
+            verify_until = await start_verifying(ctx, deployment, plan, access, history, logger)
+        after = ""
+        if previous_place is not None:
+            after, moved_note = await remove_moved(ctx, deployment, previous_place, logger)
+            notes.append(moved_note)
+    except ACTION_ERRORS as error:
+        if is_unreachable(str(error)):
+            ctx.slots.unreachable.add(cluster)
+        reason = "ClusterRefused" if isinstance(error, ClusterAccessError) else ""
+        text = desired.redactor.redact(str(error))
+        return ReleaseFailed(text, reason, stalls(error), record, tuple(notes))
+    finally:
+        ctx.slots.release(namespace, cluster)
+    ctx.slots.unreachable.discard(cluster)
+    latest = history[0] if history else None
+    image = image_for(latest.version) if latest is not None and latest.version else ""
+    return Released(location, history, image, verify_until, repaired, after, record, tuple(notes))
+
+
+async def _run_helm(
+    ctx: ActionContext,
+    request: Request,
+    claimed: Claimed,
+    progress: Progress,
+    access: KubeAccess,
+    logger: logging.LoggerAdapter,
+) -> tuple[list[HistoryEntry], str]:
+    """The claim is written before helm runs at a new place (a crash mid-helm then leaves a
+    claim to repair from); at a place already held it is written while helm runs."""
+    plan, deployment = request.step.plan, request.deployment
+    assert plan is not None and plan.desired is not None
+    if claimed.new_place:
+        await progress(claimed)
+        pending = None
+    else:
+        pending = asyncio.create_task(progress(claimed))
+    try:
+        released, repaired = await _helm_unlocking(ctx, plan, request, access, logger)
+    finally:
+        if pending is not None:  # written before any later status
+            await pending
+    history = await _history(ctx, request, claimed.location, released, repaired, access)
+    if plan.health_failure:
+        history = mark_health(history, RecordedStatus.parse(request.snap.status).release_revision, False)
+    if released is not None or plan.action is Action.ROLLBACK:
+        recorded = RecordedStatus.parse(request.snap.status)
+        history = mark_cause(history, history[0].revision, cause_of(plan, deployment, recorded))
+    return history, repaired
+
+
+async def _helm_unlocking(
+    ctx: ActionContext, plan: Plan, request: Request, access: KubeAccess, logger: logging.LoggerAdapter
+) -> tuple[ReleaseInfo | None, str]:
+    """The helm action; a release locked by a killed helm is unlocked (rollback to the last
+    good revision, or uninstall) and the action retried once. Returns what an upgrade
+    reported and what was repaired."""
+    try:
+        return await _helm(ctx, plan, request, access, logger), ""
+    except HelmActionError as error:
+        if not error.release_locked:
+            raise
+        assert plan.desired is not None
+        desired = plan.desired
+        stale_after = ctx.config.stale_lock_after
+        repaired = await unlock(ctx.helm, desired.name, desired.namespace, access, stale_after, logger)
+        if not repaired:
+            raise
+    return await _helm(ctx, plan, request, access, logger), repaired
+
+
+async def _helm(
+    ctx: ActionContext, plan: Plan, request: Request, access: KubeAccess, logger: logging.LoggerAdapter
+) -> ReleaseInfo | None:
+    deployment = request.deployment
+    assert plan.desired is not None
+    if plan.action is Action.ROLLBACK and (plan.rollback_to or deployment.rollback):
+        await rollback(ctx, plan, deployment, plan.desired, access, logger)
+        return None
+    return await upgrade(ctx, deployment, plan.desired, access, logger)
+
+
+async def _history(
+    ctx: ActionContext,
+    request: Request,
+    location: ReleaseLocation,
+    released: ReleaseInfo | None,
+    repaired: str,
+    access: KubeAccess,
+) -> list[HistoryEntry]:
+    """An upgrade's JSON output extends the recorded history; a rollback or a repair (or a
+    gap in what was recorded) costs one `helm history`."""
+    plan = request.step.plan
+    assert plan is not None and plan.desired is not None
+    desired, status = plan.desired, request.snap.status
+    if released is not None and not repaired:
+        # The recorded history is of this place only (a move starts afresh).
+        recorded = RecordedStatus.parse(status).release
+        same_place = recorded is not None and recorded.same_place(location)
+        recorded_history = (status.get("history") or []) if same_place else []
+        history = history_after_upgrade(
+            history_from_status(recorded_history), released, desired.version, ctx.helm.history_max
+        )
+        if history is not None:
+            return history
+    return carry_recorded(
+        await ctx.helm.history(desired.name, desired.namespace, access),
+        history_from_status(status.get("history") or []),
+    )

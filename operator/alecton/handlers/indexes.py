@@ -1,0 +1,94 @@
+"""What the controller reads: kopf's in-memory indexes of the four kinds, and the few parts
+of a Deployment's body the index keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
+from alecton.reconcile.promotion import PromotionRecord
+
+
+@dataclass(frozen=True)
+class DeploymentSnapshot:
+    """What the index keeps of a Deployment: the raw body's few parts we use."""
+
+    body: dict[str, Any]  # apiVersion, kind, metadata, spec, status
+
+    @property
+    def ref(self) -> ObjectRef:
+        meta = self.body["metadata"]
+        return ObjectRef(meta["namespace"], meta["name"])
+
+    @property
+    def resource_version(self) -> int:
+        try:
+            return int(self.body["metadata"].get("resourceVersion") or 0)
+        except ValueError:
+            return 0
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.body.get("status") or {}
+
+
+class Indexes:
+    """Read access to kopf's live indexes, bound when kopf first calls a handler."""
+
+    def __init__(self) -> None:
+        self.deployments: Mapping[Any, Any] = {}
+        self.pairs: Mapping[Any, Any] = {}
+        self.applications: Mapping[Any, Any] = {}
+        self.clusters: Mapping[Any, Any] = {}
+        self.images: Mapping[Any, Any] = {}
+        self.promotions: Mapping[Any, Any] = {}
+        self.by_application: Mapping[Any, Any] = {}
+        self.versions: Mapping[Any, Any] = {}
+
+    @staticmethod
+    def _one(index: Mapping[Any, Any], key: Any) -> Any:
+        store = index.get(key) if key in index else None
+        return next(iter(store), None) if store is not None else None
+
+    def deployment(self, ref: ObjectRef) -> DeploymentSnapshot | None:
+        return self._one(self.deployments, (ref.namespace, ref.name))
+
+    def application(self, namespace: str, name: str) -> Application | str | None:
+        return self._one(self.applications, (namespace, name))
+
+    def cluster(self, namespace: str, name: str) -> Cluster | None:
+        return self._one(self.clusters, (namespace, name))
+
+    def images_for(self, namespace: str, name: str, version: str) -> list[Image]:
+        key = (namespace, name, version)
+        return list(self.images[key]) if key in self.images else []
+
+    def image_versions(self, namespace: str, name: str) -> list[str]:
+        key = (namespace, name)
+        return list(dict.fromkeys(self.versions[key])) if key in self.versions else []
+
+    def of_application(self, namespace: str, application: str) -> list[ObjectRef]:
+        key = (namespace, application)
+        return [ref for ref, _ in self.by_application[key]] if key in self.by_application else []
+
+    def promotions_for(self, namespace: str, deployment: str) -> list[PromotionRecord]:
+        key = (namespace, deployment)
+        return list(self.promotions[key]) if key in self.promotions else []
+
+    def followers(self, namespace: str, application: str, target: str) -> list[ObjectRef]:
+        """Deployments of `application` whose spec.promotion follows `target`."""
+        key = (namespace, application)
+        return (
+            [ref for ref, source in self.by_application[key] if source == target]
+            if key in self.by_application
+            else []
+        )
+
+    def deployments_for_pair(self, namespace: str, application: str, target: str) -> list[Deployment]:
+        key = (namespace, application, target)
+        return list(self.pairs[key]) if key in self.pairs else []
+
+    def deployment_refs(self, namespace: str) -> Iterable[ObjectRef]:
+        return [ObjectRef(ns, name) for ns, name in list(self.deployments) if ns == namespace]
