@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# `python bench/profile.py` puts bench/ first on sys.path, so `run` is bench/run.py.
+# `python bench/profile.py` puts bench/ first on sys.path, so `harness` is bench/harness.py.
 from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import tools_bin
-from run import REPO, Bench, new_namespace, operator_command, workload
+from harness import REPO, Bench, new_namespace, operator_command, workload
 
 
 def main() -> None:

@@ -1,0 +1,78 @@
+"""The results as the table of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RESTART_HEALTH = " (health on: every release followed again)"
+# Issue 15's goals, beside Flux's published figures (16-core runner, controller limited to 2 CPUs).
+GOALS = {100: "<= 15 s (Flux: 26 s)", 500: "<= 75 s (Flux: 134 s)", 1000: "<= 150 s (Flux: 279 s)"}
+
+
+def render(results: dict[str, Any]) -> str:
+    v, o, c, m, rs, d = (results[k] for k in ("versions", "overhead", "cost", "memory", "restart", "drift"))
+    lines = [
+        f"Machine: {v['cpus']} cores, {v['memory_gib']} GiB, shared by etcd, both kube-apiservers, "
+        f"the operator and helm. Kubernetes {v['kubernetes']}, helm {v['helm']}, Python {v['python']}.",
+        "",
+        "| measurement | result | goal |",
+        "|---|---|---|",
+        f"| overhead: apply -> `Deployed`, median of {o['runs']} | {o['operator_median_s']:.3f} s vs "
+        f"{o['helm_median_s']:.3f} s for the same `helm upgrade --install` run directly: "
+        f"**ratio {o['ratio']:.2f}** | <= 1.10 |",
+    ]
+    for t in results["throughput"]:
+        goal = GOALS.get(t["count"], "")
+        health = (
+            f"health **on** (pods Ready on kwok nodes; {t['health_watches']:.0f} shared watches)"
+            if t.get("health")
+            else "health off (`health: None`)"
+        )
+        if t.get("replicas", 1) == 0:
+            health += ", **replicaCount 0** (no pods, as in Flux's benchmark)"
+        lines.append(
+            f"| {t['count']} Deployments at once, helm concurrency {t['concurrency']}, {health} | "
+            f"**{t['seconds']:.1f} s**; operator CPU {t['operator_cpu_s']:.1f} s, peak RSS "
+            f"{t['operator_peak_rss_mib']:.0f} MiB; {t['helm_upgrades']:.0f} helm upgrades"
+            f"{_cpu_breakdown(t)} | {goal} |"
+        )
+    lines += [
+        f"| restart with {rs['count']} Deployed{RESTART_HEALTH if rs.get('health') else ''} "
+        f"| **{rs['helm_upgrades']:.0f} helm upgrades**; "
+        "every Deployment "
+        f"checked {rs['start_to_idle_s']:.1f} s after the process started | 0 upgrades, idle within 5 s |",
+        f"| memory: idle after that restart, {rs['count']} Deployed with {rs['history_entries']} history "
+        f"entries in status | **{rs['idle_rss_mib']:.0f} MiB** RSS (peak {rs['peak_rss_mib']:.0f} MiB) "
+        "| <= 150 MiB |",
+        f"| memory: {m['images']} Images, {m['applications']} Applications, {m['deployments']} "
+        f"Deployments (suspended: never deployed), idle | **{m['rss_mib']:.0f} MiB** RSS | <= 150 MiB |",
+        f"| drift checks of {d['count']} Deployed releases (mode Warn, no drift), every "
+        f"{d['interval_s']} s for {d['window_s']:.0f} s: {d['checks']:.0f} checks, "
+        f"{d['helm_runs']:.0f} helm runs | operator CPU **{d['cpu_share'] * 100:.1f} %** "
+        f"(idle {d['idle_cpu_share'] * 100:.1f} %), {d['cpu_per_check_ms']:.1f} ms CPU per check "
+        f"(mean check {d['mean_check_s'] * 1000:.0f} ms); at the default 10 min: "
+        f"**{d['cpu_share_at_10m'] * 100:.2f} %** | <= 5 % at 10 min |",
+        f"| cost of one deploy (mean of {c['runs']}) | "
+        f"operator {c['operator_cpu_per_deploy_s'] * 1000:.0f} ms "
+        f"CPU, helm {c['helm_cpu_per_deploy_s'] * 1000:.0f} ms CPU | know where time goes |",
+    ]
+    return "\n".join(lines)
+
+
+def _cpu_breakdown(t: dict[str, Any]) -> str:
+    """Where the CPU of a throughput run went (seconds), for the table."""
+    if "helm_cpu_s" not in t:
+        return ""
+    parts = [f"helm {t['helm_cpu_s']:.0f}"] + [
+        f"{name} {seconds:.0f}" for name, seconds in t["component_cpu_s"].items()
+    ]
+    return f"; CPU s: {', '.join(parts)}"
+
+
+def write_report(results: dict[str, Any], path: Path) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{start}\n{render(results)}\n{end}{tail}")
