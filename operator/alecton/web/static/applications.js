@@ -1,0 +1,47 @@
+// The applications table (#rows): one row per application and target.
+
+import { $, PHASE_TONE, ageElement, badge, cell, dash, el, placeholderRow } from './dom.js';
+import { guard } from './permissions.js';
+
+export function renderRows(rows) {
+  const body = $('#rows tbody');
+  if (!rows.length) {
+    body.replaceChildren(placeholderRow(11, 'No application is deployed in this namespace.'));
+    return;
+  }
+  body.replaceChildren(...rows.map(rowElement));
+}
+
+function rowElement(row) {
+  const health = row.health || {};
+  const differs = row.running && row.running !== row.version;
+  const phase = cell('phase', 'Phase', badge(row.phase));
+  if (row.promotion && row.promotion.hold) {
+    // Short in the table (the message says how to resume); the whole reason on hover.
+    phase.append(' ', el('span', { class: 'tag', title: `Automatic promotion is held: ${row.promotion.hold}`, text: 'held' }));
+  }
+  const message = cell('message', 'Message', el('span', { text: row.message || '' }));
+  // (The Deployment's own message often is the promotion's, e.g. "waits for approval".)
+  if (row.promotion && (row.promotion.state || row.promotion.message) && row.promotion.message !== row.message) {
+    // The operator's message names the promotion already; the state alone needs a word.
+    const words = row.promotion.message || `promotion ${row.promotion.state}`;
+    message.append(el('span', { class: 'sub', text: words }));
+  }
+  return el(
+    'tr',
+    { dataset: { app: row.application, target: row.target } },
+    cell('application', 'Application', el('strong', { text: row.application })),
+    cell('target', 'Target', row.target),
+    cell('cluster', 'Cluster', dash(row.cluster)),
+    cell('version', 'Version', dash(row.version)),
+    el('td', { class: differs ? 'running differs' : 'running', dataset: { field: 'running', label: 'Running' }, title: row.image || null }, differs ? row.running : ''),
+    phase,
+    cell('health', 'Health', el('span', { class: `health tone-${PHASE_TONE[health.state] || 'neutral'}`, title: health.message || null, text: dash(health.state) })),
+    cell('revision', 'Revision', dash(row.revision)),
+    cell('age', 'Age', ageElement(row.lastDeployed)),
+    message,
+    el('td', { class: 'actions', dataset: { field: 'actions' } },
+      guard(el('button', { type: 'button', dataset: { action: 'deploy' }, text: 'Deploy…' }), 'deploy'),
+      el('button', { type: 'button', dataset: { action: 'details' }, 'aria-controls': 'details', text: 'History' })),
+  );
+}

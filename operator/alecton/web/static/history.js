@@ -1,0 +1,39 @@
+// The release history table (#history) in the details panel, newest first.
+
+import { $, cell, dash, el, localTime, placeholderRow } from './dom.js';
+import { guard } from './permissions.js';
+
+const CAUSES = { deploy: 'deploy', promotion: 'promotion', rollback: 'rollback', 'automatic-rollback': 'automatic rollback', retry: 'retry' };
+
+function corrections(list) {
+  if (!list || !list.length) return '—';
+  return `${list.length}×, last ${String(list[0].result || '').toLowerCase() || 'unknown'}`;
+}
+
+export function renderHistory(releases) {
+  const body = $('#history tbody');
+  if (!releases.length) {
+    body.replaceChildren(placeholderRow(10, 'No release yet.'));
+    return;
+  }
+  body.replaceChildren(...releases.map((release) => {
+    const actions = el('td', { class: 'actions', dataset: { field: 'actions' } });
+    if (release.status !== 'deployed') {
+      actions.append(guard(el('button', {
+        type: 'button', dataset: { action: 'rollback', revision: String(release.revision), version: release.version || '' },
+        text: `Roll back to ${release.revision}`,
+      }), 'deploy'));
+    }
+    return el('tr', { dataset: { revision: String(release.revision) }, class: release.status === 'deployed' ? 'current' : null },
+      cell('revision', 'Revision', String(release.revision)),
+      cell('status', 'Status', dash(release.status)),
+      cell('version', 'Version', dash(release.version)),
+      cell('image', 'Image', dash(release.image)),
+      cell('cause', 'Cause', release.cause in CAUSES ? CAUSES[release.cause] : dash(release.cause)),
+      cell('healthy', 'Healthy', release.healthy === true ? 'yes' : release.healthy === false ? 'no' : '—'),
+      cell('corrections', 'Drift corrections', corrections(release.corrections)),
+      cell('updated', 'Updated', localTime(release.updated)),
+      cell('description', 'Description', dash(release.description)),
+      actions);
+  }));
+}
