@@ -13,12 +13,13 @@ tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, 
 	@bash hack/build-tools.sh
 
 install: ## Install alecton and its test dependencies (pip, editable)
-	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright' 2>/dev/null && command -v hadolint >/dev/null \
+	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter' 2>/dev/null && command -v hadolint >/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]'
 
-lint: install ## ruff check, ruff format --check, hadolint on the Dockerfile
+lint: install ## ruff check, ruff format --check, the layer contracts (lint-imports), hadolint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	lint-imports
 	hadolint Dockerfile
 
 test-unit: install ## Unit tests only (no cluster, seconds)

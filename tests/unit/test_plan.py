@@ -11,24 +11,20 @@ from alecton.api.models import Application, Cluster, Deployment, Image, InvalidR
 from alecton.reconcile.chart import ChartPolicy
 from alecton.reconcile.plan import (
     Action,
-    LiveLock,
     Missing,
     RecordedStatus,
     ReleaseLocation,
-    Repair,
     Resolved,
-    backoff_seconds,
     duplicate_image_message,
     owner_of,
     pick_image,
     plan_release,
-    plan_repair,
     resolve,
-    retry_wait,
     rolled_back_fingerprint,
     shadowing_image,
 )
 from alecton.reconcile.release import HistoryEntry
+from alecton.reconcile.retry import LiveLock, Repair, backoff_seconds, plan_repair, retry_wait
 
 HERE = ReleaseLocation("b", "context:alecton-b", "web", "web-staging")
 CHARTS = ChartPolicy(Path(__file__).resolve().parents[2] / "charts")

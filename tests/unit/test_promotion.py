@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from alecton.reconcile.plan import epoch
 from alecton.reconcile.promotion import (
     APPLIED,
     APPROVED,
@@ -47,6 +46,7 @@ from alecton.reconcile.promotion import (
 )
 from alecton.reconcile.status import DEGRADED, DEPLOYED, READY, ROLLED_BACK, VERIFYING
 from alecton.reconcile.status import FAILED as PHASE_FAILED
+from alecton.reconcile.times import epoch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -39,7 +39,8 @@ from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, PromotionSeen, Step, decide
 from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed
-from alecton.reconcile.plan import backoff_seconds, pick_image
+from alecton.reconcile.plan import pick_image
+from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.summary import summarize, unexpected_error
 
 log = logging.getLogger("alecton.controller")

@@ -66,8 +66,16 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     # Only Deployments are sharded: every shard needs every Application, Image, Cluster and
     # Promotion of the namespaces its Deployments live in.
     mine = shard_filter(config.shard)
+    _register_lifecycle(registry, controller, config)
+    _register_indexes(registry, mine)
+    _register_events(registry, controller, config, mine)
+    return registry
 
-    # ----- login and settings -----------------------------------------------------------
+
+def _register_lifecycle(
+    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig
+) -> None:
+    """Login with the operator's kubeconfig, kopf's settings, and the workers' life."""
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo:
@@ -104,7 +112,9 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     async def cleanup(**_: Any) -> None:
         await controller.stop()
 
-    # ----- indexes (ready before any handler runs) ---------------------------------------
+
+def _register_indexes(registry: kopf.OperatorRegistry, mine: dict[str, Any]) -> None:
+    """The in-memory indexes, ready before any handler runs."""
 
     @kopf.index(GROUP, VERSION, "deployments", id="deployments", labels=mine, registry=registry)
     async def deployments(body: kopf.Body, **_: Any) -> dict[Any, Any]:
@@ -165,19 +175,28 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         record = PromotionRecord.parse(_raw(body))
         return {(body["metadata"]["namespace"], record.deployment): record} if record.deployment else {}
 
-    def bind(kwargs: dict[str, Any]) -> None:
-        idx = controller.indexes
-        idx.deployments = kwargs["deployments"]
-        idx.pairs = kwargs["deployment_pairs"]
-        idx.applications = kwargs["applications"]
-        idx.clusters = kwargs["clusters"]
-        idx.images = kwargs["images"]
-        idx.promotions = kwargs["promotions"]
-        idx.by_application = kwargs["by_application"]
-        idx.versions = kwargs["image_versions"]
 
-    # ----- events -> queue ---------------------------------------------------------------
-    # Handlers are async: kopf runs sync handlers in threads, and the queue is not thread-safe.
+def _bind(controller: Controller, kwargs: dict[str, Any]) -> None:
+    """Hand kopf's indexes (passed to every handler) to the controller."""
+    idx = controller.indexes
+    idx.deployments = kwargs["deployments"]
+    idx.pairs = kwargs["deployment_pairs"]
+    idx.applications = kwargs["applications"]
+    idx.clusters = kwargs["clusters"]
+    idx.images = kwargs["images"]
+    idx.promotions = kwargs["promotions"]
+    idx.by_application = kwargs["by_application"]
+    idx.versions = kwargs["image_versions"]
+
+
+def _register_events(
+    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig, mine: dict[str, Any]
+) -> None:
+    """Watch events -> the queue. Handlers are async: kopf runs sync handlers in threads, and
+    the queue is not thread-safe."""
+
+    def bind(kwargs: dict[str, Any]) -> None:
+        _bind(controller, kwargs)
 
     @kopf.on.event(GROUP, VERSION, "deployments", labels=mine, registry=registry)
     async def deployment_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
@@ -224,8 +243,6 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
         deployment = (body.get("spec") or {}).get("deployment")
         if deployment:  # an approval or a rejection: the Deployment's promotion step acts on it
             controller.queue.add(ObjectRef(body["metadata"]["namespace"], str(deployment)))
-
-    return registry
 
 
 class LeadershipLostError(Exception):

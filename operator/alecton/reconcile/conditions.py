@@ -15,15 +15,9 @@ from alecton.reconcile.health import ReleaseHealth
 from alecton.reconcile.helm_failure import FailureClass
 from alecton.reconcile.history import history_from_status, record_correction
 from alecton.reconcile.outcomes import DriftChecked
-from alecton.reconcile.plan import (
-    Action,
-    DesiredRelease,
-    Plan,
-    ReleaseLocation,
-    backoff_seconds,
-    rolled_back_fingerprint,
-)
+from alecton.reconcile.plan import Action, DesiredRelease, Plan, ReleaseLocation, rolled_back_fingerprint
 from alecton.reconcile.release import Correction, HistoryEntry
+from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.status import (
     CONFLICT,
     DEGRADED,

@@ -24,7 +24,9 @@ from alecton.api.models import Deployment, DriftPolicy, HealthPolicy
 from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION, correction_failed, drift_due
 from alecton.reconcile.health import ReleaseHealth, release_health
 from alecton.reconcile.history import history_from_status, newest_healthy
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, epoch, retry_wait
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
+from alecton.reconcile.retry import retry_wait
+from alecton.reconcile.times import epoch
 from alecton.reconcile.verdict import HEALTH_PHASES, Outcome, health_outcome
 
 # Phase names, as `reconcile.summary` writes them (kept here too: the decision reads them).

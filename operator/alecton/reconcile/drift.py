@@ -1,5 +1,5 @@
 """When to compare a deployed release with the cluster, and what the result means for
-the Deployment's status: pure decisions for the drift action (`handlers/drift.py`)."""
+the Deployment's status: pure decisions for the drift actions (`handlers/actions/drift.py`, `correct.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from alecton.api.objects import ObjectKey
 from alecton.reconcile import status as st
 from alecton.reconcile.diff import Change, DiffResult
-from alecton.reconcile.plan import epoch
+from alecton.reconcile.times import epoch
 
 DRIFT_CHECK_ANNOTATION = "alecton.dev/drift-check"  # a new value asks for a check now
 DRIFTED = "Drifted"

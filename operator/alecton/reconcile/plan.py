@@ -7,12 +7,9 @@ the desired release and its fingerprint. Nothing here touches the network or hel
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import hashlib
 import json
-import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +17,7 @@ from typing import Any
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
 from alecton.reconcile.redact import Redactor
-from alecton.reconcile.release import PENDING_STATUSES, HistoryEntry
+from alecton.reconcile.times import epoch
 from alecton.reconcile.values import (
     ValuesReference,
     ValuesSourceMissingError,
@@ -464,103 +461,3 @@ def held_plan(desired: DesiredRelease, recorded: RecordedStatus, resolved: Resol
         desired=desired,
         resolved=resolved,
     )
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def epoch(timestamp: Any) -> float:
-    """RFC 3339 (ours, helm's with nanoseconds) to epoch seconds; 0 when unreadable."""
-    if not timestamp:
-        return 0.0
-    text = _FRACTION.sub(r"\1", str(timestamp).strip().replace("Z", "+00:00"))
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return 0.0
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
-
-
-def retry_wait(recorded: RecordedStatus, fingerprint: str, now: float) -> float:
-    """Seconds to wait before retrying `fingerprint`; 0 when it may run now, infinity when
-    only a change of the inputs (or a retry request) may run it again.
-
-    Only the inputs that failed wait: a spec change (new fingerprint) runs at once.
-    """
-    if recorded.failed_fingerprint != fingerprint:
-        return 0.0
-    if recorded.stalled_fingerprint == fingerprint:
-        return math.inf
-    return max(0.0, recorded.retry_after - now)
-
-
-@dataclass(frozen=True)
-class Repair:
-    """How to unlock a release a killed helm left in `pending-*`."""
-
-    stuck_status: str
-    rollback_to: int | None  # None: no good revision, uninstall instead
-
-    @property
-    def description(self) -> str:
-        if self.rollback_to is None:
-            return f"release was stuck in {self.stuck_status} with no good revision: uninstalled it"
-        return f"release was stuck in {self.stuck_status}: rolled back to revision {self.rollback_to}"
-
-
-@dataclass(frozen=True)
-class LiveLock:
-    """A pending-* revision that may still belong to a running helm: not to be touched."""
-
-    stuck_status: str
-    revision: int
-    repair_after: float  # epoch seconds
-
-    @property
-    def description(self) -> str:
-        when = dt.datetime.fromtimestamp(self.repair_after, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return (
-            f"another operation (install/upgrade/rollback) is in progress: revision {self.revision} "
-            f"is {self.stuck_status} and may still be running, so it is not repaired before {when}"
-        )
-
-
-def plan_repair(history: list[HistoryEntry], now: float, stale_after: float) -> Repair | LiveLock | None:
-    """`history` newest first. None when the release is not stuck. A pending revision
-    younger than `stale_after` seconds (helm's timeout plus a grace) may belong to a helm
-    that is still running, a person's or ours from before a restart: it is a LiveLock."""
-    if not history or history[0].status not in PENDING_STATUSES:
-        return None
-    stuck = history[0]
-    updated = epoch(stuck.updated)
-    if not updated or now - updated < stale_after:
-        return LiveLock(stuck.status, stuck.revision, (updated or now) + stale_after)
-    good = next((e for e in history[1:] if e.status in ("deployed", "superseded")), None)
-    return Repair(stuck.status, good.revision if good else None)
-
-
-_UNREACHABLE_MARKERS = (
-    "cluster unreachable",
-    "connection refused",
-    "i/o timeout",
-    "no such host",
-    "did not finish within",  # our own helm timeout
-    "tls handshake timeout",
-    "context deadline exceeded",
-    "cannot reach the cluster",  # our own owner lookup
-)
-
-
-def is_unreachable(message: str) -> bool:
-    """Does a helm failure say the target cluster could not be reached?"""
-    lowered = message.lower()
-    return any(marker in lowered for marker in _UNREACHABLE_MARKERS)
-
-
-def backoff_seconds(failures: int, base: float = 5.0, cap: float = 300.0) -> float:
-    """Capped exponential backoff after `failures` consecutive failures (1 -> base)."""
-    if failures <= 0:
-        return 0.0
-    return float(min(cap, base * 2 ** (failures - 1)))

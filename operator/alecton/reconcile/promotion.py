@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alecton.api.durations import parse_duration
-from alecton.reconcile.plan import epoch
 from alecton.reconcile.status import DEPLOYED, READY
+from alecton.reconcile.times import epoch
 from alecton.reconcile.versions import VersionPolicy
 from alecton.reconcile.window import Window, next_opening, windows_open
 

@@ -30,7 +30,9 @@ from alecton.reconcile.outcomes import (
     Uninstalled,
     UninstallFailed,
 )
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, backoff_seconds, epoch
+from alecton.reconcile.plan import Action, Plan, RecordedStatus
+from alecton.reconcile.retry import backoff_seconds
+from alecton.reconcile.times import epoch
 from alecton.reconcile.verdict import Outcome as Verdict
 
 _WAKE_MARGIN = 0.5

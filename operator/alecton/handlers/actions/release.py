@@ -34,8 +34,9 @@ from alecton.reconcile.history import (
     mark_health,
 )
 from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Outcome, Released, ReleaseFailed
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, is_unreachable
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
 from alecton.reconcile.release import HistoryEntry, ReleaseInfo
+from alecton.reconcile.retry import is_unreachable
 
 log = logging.getLogger("alecton.controller")
 

@@ -7,7 +7,7 @@ import time
 
 from alecton.helm.actions import HelmActions
 from alecton.kube.access import KubeAccess
-from alecton.reconcile.plan import LiveLock, plan_repair
+from alecton.reconcile.retry import LiveLock, plan_repair
 
 
 class ReleaseLockedError(Exception):
