@@ -131,6 +131,7 @@ class ImageValues:
 
 
 DEFAULT_HEALTH_TIMEOUT = "5m"
+DEFAULT_HEALTH_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class HealthSettings:
     check: bool | None = None
     timeout: str | None = None
     rollback_on_failure: bool | None = None
+    # `timeout` in seconds, parsed once here (the text is what people wrote and see).
+    timeout_seconds: float | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str) -> HealthSettings:
@@ -149,25 +152,29 @@ class HealthSettings:
         if on_failure not in (None, "None", "Rollback"):
             raise InvalidResourceError(f"{where}.onFailure must be None or Rollback")
         timeout = raw.get("healthTimeout")
+        seconds = None
         if timeout:
             try:
-                parse_duration(str(timeout), field=f"{where}.healthTimeout")
+                seconds = parse_duration(str(timeout), field=f"{where}.healthTimeout")
             except ValueError as error:
                 raise InvalidResourceError(str(error)) from None
         return cls(
             check=None if health is None else health == "Check",
             timeout=str(timeout) if timeout else None,
             rollback_on_failure=None if on_failure is None else on_failure == "Rollback",
+            timeout_seconds=seconds,
         )
 
     def over(self, base: HealthSettings) -> HealthSettings:
         """These settings, falling back to `base` where not set."""
+        own_timeout = bool(self.timeout)
         return HealthSettings(
             check=base.check if self.check is None else self.check,
-            timeout=self.timeout or base.timeout,
+            timeout=self.timeout if own_timeout else base.timeout,
             rollback_on_failure=(
                 base.rollback_on_failure if self.rollback_on_failure is None else self.rollback_on_failure
             ),
+            timeout_seconds=self.timeout_seconds if own_timeout else base.timeout_seconds,
         )
 
 
@@ -178,15 +185,9 @@ class HealthPolicy:
     check: bool = True
     timeout_text: str = DEFAULT_HEALTH_TIMEOUT
     rollback_on_failure: bool = False
-
-    @property
-    def timeout(self) -> float:
-        """Seconds a new revision has to become healthy (the schema checks the text; a bad
-        one that got past it falls back to the default)."""
-        try:
-            return parse_duration(self.timeout_text, field="healthTimeout")
-        except ValueError:
-            return parse_duration(DEFAULT_HEALTH_TIMEOUT)
+    # Seconds a new revision has to become healthy: `timeout_text` as parsed once, with the
+    # Application.
+    timeout: float = field(default=DEFAULT_HEALTH_TIMEOUT_SECONDS, compare=False)
 
 
 DEFAULT_DRIFT_INTERVAL = "10m"
@@ -274,6 +275,7 @@ class Application:
         return HealthPolicy(
             check=settings.check is not False,
             timeout_text=settings.timeout or DEFAULT_HEALTH_TIMEOUT,
+            timeout=settings.timeout_seconds or DEFAULT_HEALTH_TIMEOUT_SECONDS,
             rollback_on_failure=bool(settings.rollback_on_failure),
         )
 

@@ -27,8 +27,8 @@ from alecton.handlers.actions.release import release
 from alecton.handlers.actions.uninstall import uninstall
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.health_monitor import HealthMonitor
-from alecton.handlers.indexes import Indexes
-from alecton.handlers.observe import Observer
+from alecton.handlers.indexes import DeploymentSnapshot, Indexes
+from alecton.handlers.observe import Observer, PassMemo
 from alecton.handlers.queue import WorkQueue
 from alecton.handlers.slots import Slots
 from alecton.handlers.writer import DeploymentWriter
@@ -38,7 +38,7 @@ from alecton.kube.releases import ReleaseStorage
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, PromotionSeen, Step, decide
-from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed
+from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed, Summary
 from alecton.reconcile.plan import pick_image
 from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.summary import summarize, unexpected_error
@@ -185,16 +185,15 @@ class Controller:
         """Step until the decision says to stop; the result label of the pass (metrics)."""
         taken: set[Do] = set()
         promotion: PromotionSeen | None = None
+        memo = PassMemo()
         result = ""
         for _ in range(_MAX_STEPS):
             snap = self.writer.snapshot(ref)
             if snap is None:
                 self.writer.forget(ref)
-                return "gone"
-            observed = await self.observer.observe(snap, promotion, frozenset(taken))
+                return result or "gone"
+            observed = await self.observer.observe(snap, promotion, frozenset(taken), memo)
             step = decide(observed)
-            if step.do is Do.RELEASE:
-                snap = await self.writer.ensure_finalizer(snap)
             request = Request(snap, observed, step)
             outcome = await self._act(request)
             await self._write(ref, request, outcome)
@@ -239,12 +238,28 @@ class Controller:
         if snap.status is not observed.status:
             observed = replace(observed, status=snap.status)
         summary = summarize(observed, request.step, outcome, st.now_rfc3339())
-        await self.writer.write(snap, summary)
+        if request.step.do is Do.CHECK_DRIFT:
+            if not await self._write_drift(ref, snap, summary):
+                return
+        else:
+            await self.writer.write(snap, summary)
         if summary.wait is not None:
             self.queue.add_after(ref, summary.wait)
         if isinstance(outcome, Released | ReleaseFailed) and summary.status is not None:
             level = logging.INFO if isinstance(outcome, Released) else logging.WARNING
             log.log(level, "%s: %s", ref, summary.status.get("message"))
+
+    async def _write_drift(self, ref: ObjectRef, snap: DeploymentSnapshot, summary: Summary) -> bool:
+        """A drift check's result that cannot be written is a failed check (tried again in a
+        minute), not an unexpected error of the reconcile."""
+        try:
+            await self.writer.write(snap, summary)
+        except drift_action.CHECK_ERRORS as error:
+            log.warning("drift check of %s failed: %s; again in 60 s", ref, error)
+            self.metrics.drift_checks.labels("error").inc()
+            self.queue.add_after(ref, drift_action.ERROR_RETRY)
+            return False
+        return True
 
     def _progress(self, request: Request) -> Callable[[Outcome], Awaitable[None]]:
         async def write_progress(outcome: Outcome) -> None:

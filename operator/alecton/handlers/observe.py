@@ -4,6 +4,7 @@ values its Application reads from ConfigMaps and Secrets, the health monitor and
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from alecton.api.models import Application, Deployment, InvalidResourceError
@@ -13,7 +14,16 @@ from alecton.handlers.health_monitor import HealthMonitor
 from alecton.handlers.indexes import DeploymentSnapshot, Indexes
 from alecton.kube.client import KubeClient
 from alecton.kube.values_sources import fetch_values_sources
-from alecton.reconcile.decide import Do, DriftSeen, HealthSeen, Observed, PromotionSeen
+from alecton.reconcile.decide import (
+    SETTLED_PHASES,
+    Do,
+    DriftSeen,
+    HealthSeen,
+    Observed,
+    PromotionSeen,
+    drift_policy,
+)
+from alecton.reconcile.drift import correction_failed
 from alecton.reconcile.plan import (
     Action,
     Missing,
@@ -25,6 +35,15 @@ from alecton.reconcile.plan import (
     plan_release,
     resolve,
 )
+
+
+class PassMemo:
+    """What one pass of the loop reads once: the release plan (its values sources cost API
+    calls). Within a pass only the promotion step can change the inputs, and it runs before
+    anything is planned; a version it writes ends the pass."""
+
+    def __init__(self) -> None:
+        self.plan: Plan | None = None
 
 
 class Observer:
@@ -43,7 +62,11 @@ class Observer:
         self.drift = drift
 
     async def observe(
-        self, snap: DeploymentSnapshot, promotion: PromotionSeen | None, taken: frozenset[Do]
+        self,
+        snap: DeploymentSnapshot,
+        promotion: PromotionSeen | None = None,
+        taken: frozenset[Do] = frozenset(),
+        memo: PassMemo | None = None,
     ) -> Observed:
         status, now = snap.status, time.time()
         meta = snap.body["metadata"]
@@ -65,29 +88,18 @@ class Observer:
             annotations=annotations,
             taken=taken,
         )
-        if observed.needs_promotion and promotion is None:
-            return observed  # the promotion step comes first and may change spec.version
-        plan = await self.plan(deployment, snap)
+        if observed.needs_promotion and not _promotion_goes_on(observed, deployment):
+            return observed  # the promotion step comes (or came) first and ends this pass
+        plan = memo.plan if memo is not None and memo.plan is not None else await self.plan(deployment, snap)
+        if memo is not None:
+            memo.plan = plan
         revision = RecordedStatus.parse(status).release_revision
-        health = HealthSeen(
-            self.monitor.tracked(deployment.ref, revision), self.monitor.verdict(deployment.ref)
-        )
+        tracked = self.monitor.tracked(deployment.ref, revision)
+        health = HealthSeen(tracked, self.monitor.verdict(deployment.ref) if tracked else None)
         drift = DriftSeen()
-        if plan.action is Action.NOTHING and revision:
+        if plan.action is Action.NOTHING and revision and _drift_considered(plan, status):
             drift = DriftSeen(self.drift.considered_since(deployment.ref, revision, now))
-        return Observed(
-            deployment,
-            status,
-            now,
-            generation,
-            application_found=observed.application_found,
-            plan=plan,
-            promotion=promotion,
-            health=health,
-            drift=drift,
-            annotations=annotations,
-            taken=taken,
-        )
+        return replace(observed, plan=plan, health=health, drift=drift)
 
     async def plan(self, deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
         """The release plan of `deployment`'s inputs, as the indexes and its values sources
@@ -119,3 +131,20 @@ class Observer:
             self.config.charts,
             sources,
         )
+
+
+def _promotion_goes_on(observed: Observed, deployment: Deployment) -> bool:
+    """After the promotion step, is the release planned in this pass? Not when it wrote or
+    refused a version, nor while no version qualifies (the decision reports those)."""
+    seen = observed.promotion
+    if seen is None or seen.wrote_version or seen.refused:
+        return False
+    return bool(deployment.version) or not observed.application_found
+
+
+def _drift_considered(plan: Plan, status: dict[str, Any]) -> bool:
+    """Is the release considered for drift checks now (policy on, release settled)? From
+    then on, overdue checks are spread."""
+    policy = drift_policy(plan)
+    settled = status.get("phase") in SETTLED_PHASES or correction_failed(status)
+    return policy is not None and policy.mode != "Off" and settled

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alecton.reconcile.helm_failure import FailureClass
-from alecton.reconcile.plan import ReleaseLocation
+from alecton.reconcile.plan import RecordedStatus, ReleaseLocation
 from alecton.reconcile.release import HistoryEntry
 
 
@@ -54,6 +54,7 @@ class Released:
     after: str = ""  # what happened after (the old place of a move removed)
     rollback_record: dict[str, Any] | None = None
     notes: tuple[Note, ...] = ()
+    before: RecordedStatus | None = None  # status as it was before the claim
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ReleaseFailed:
     stalled: FailureClass | None = None  # helm refused the inputs: no timer
     rollback_record: dict[str, Any] | None = None
     notes: tuple[Note, ...] = ()
+    before: RecordedStatus | None = None  # status as it was before the claim
 
 
 @dataclass(frozen=True)

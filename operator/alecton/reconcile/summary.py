@@ -139,7 +139,7 @@ def _release(observed: Observed, step: Step, outcome: Outcome, ctx: cond.StatusC
 def _released(observed: Observed, plan: Plan, outcome: Released, ctx: cond.StatusContext) -> Summary:
     desired, deployment = plan.desired, observed.deployment
     assert desired is not None and deployment is not None
-    recorded = RecordedStatus.parse(observed.status)
+    recorded = outcome.before or RecordedStatus.parse(observed.status)
     rollback_record = outcome.rollback_record
     if rollback_record is not None and plan.action is Action.ROLLBACK:
         rollback_record = {**rollback_record, "result": "Succeeded"}
@@ -187,7 +187,7 @@ def _release_failed(
     failure standing."""
     desired, deployment = plan.desired, observed.deployment
     assert desired is not None and deployment is not None
-    recorded = RecordedStatus.parse(observed.status)
+    recorded = outcome.before or RecordedStatus.parse(observed.status)
     error, stalled = outcome.error, outcome.stalled
     failures = recorded.failures + 1
     delay = backoff_seconds(failures)
@@ -300,7 +300,7 @@ def _check_drift(observed: Observed, step: Step, outcome: Outcome, ctx: cond.Sta
         events.append(Event(event[0], event[1], drifted["message"]))
     retry_at = epoch(patch["drift"].get("retryAt"))
     policy = drift_policy(step.plan) if step.plan is not None else None
-    wait = retry_at - observed.now if retry_at else (policy.interval if policy is not None else 0.0)
+    wait = retry_at - epoch(ctx.now) if retry_at else (policy.interval if policy is not None else 0.0)
     return Summary(patch, events, wait=max(0.0, wait) + _WAKE_MARGIN)
 
 

@@ -34,10 +34,10 @@ from alecton.reconcile.plan import DesiredRelease, RecordedStatus, ReleaseLocati
 log = logging.getLogger("alecton.drift")
 
 _SLOT_BUSY_RETRY = 1.0
-_ERROR_RETRY = 60.0
+ERROR_RETRY = 60.0
 # A client unused this long is closed (its kinds forgotten): a few per cluster identity.
 _CLIENT_IDLE_SECONDS = 1800.0
-_CHECK_ERRORS = (
+CHECK_ERRORS = (
     ClusterAccessError,
     ReleaseLookupError,
     client.ApiException,
@@ -114,10 +114,10 @@ async def check_drift(ctx: ActionContext, clients: DriftClients, request: Reques
     started = time.monotonic()
     try:
         checked = await _check(ctx, clients, request, plan.desired, policy)
-    except _CHECK_ERRORS as error:
+    except CHECK_ERRORS as error:
         log.warning("drift check of %s failed: %s; again in 60 s", ref, error)
         ctx.metrics.drift_checks.labels("error").inc()
-        return Done(wait=_ERROR_RETRY)
+        return Done(wait=ERROR_RETRY)
     finally:
         ctx.slots.release(*slot)
         ctx.metrics.drift_duration.observe(time.monotonic() - started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from alecton.handlers.access import ClusterAccessError, cluster_access
 from alecton.handlers.actions.claim import claim
@@ -53,9 +53,14 @@ def stalls(error: Exception) -> FailureClass | None:
 
 
 async def release(
-    ctx: ActionContext, request: Request, progress: Progress, image_for: Callable[[str], str]
+    ctx: ActionContext,
+    request: Request,
+    progress: Progress,
+    image_for: Callable[[str], str],
+    prepare: Callable[[], Awaitable[object]],
 ) -> Outcome:
-    """`progress` writes the claim; `image_for` names the image of a version."""
+    """`progress` writes the claim; `image_for` names the image of a version; `prepare` runs
+    once the worker share is taken (the finalizer, before any helm)."""
     plan, deployment = request.step.plan, request.deployment
     assert plan is not None and plan.desired is not None
     desired = plan.desired
@@ -63,18 +68,18 @@ async def release(
     if ctx.slots.try_acquire(namespace, cluster) is not None:
         return Done(result="throttled", wait=SLOT_BUSY_RETRY)
     record = rollback_record(plan, deployment)
+    before = RecordedStatus.parse(request.snap.status)
     logger = logging.LoggerAdapter(log, {"deployment": str(deployment.ref)})
     notes: list[Note] = []
     try:
+        await prepare()
         async with cluster_access(desired.cluster, desired.namespace, ctx.config, ctx.kube) as access:
             location = ReleaseLocation(cluster.name, access.identity, desired.namespace, desired.name)
             previous_place = moved_from(request.snap.status, location)
             claimed = await claim(ctx, request, location, previous_place, access)
             if isinstance(claimed, Conflict):
                 return claimed
-            history, repaired = await _run_helm(ctx, request, claimed, progress, access, logger)
-            if repaired:
-                notes.append(Note("ReleaseRepaired", repaired, warning=True))
+            history, repaired = await _run_helm(ctx, request, claimed, progress, access, logger, notes)
             verify_until = await start_verifying(ctx, deployment, plan, access, history, logger)
         after = ""
         if previous_place is not None:
@@ -85,13 +90,13 @@ async def release(
             ctx.slots.unreachable.add(cluster)
         reason = "ClusterRefused" if isinstance(error, ClusterAccessError) else ""
         text = desired.redactor.redact(str(error))
-        return ReleaseFailed(text, reason, stalls(error), record, tuple(notes))
+        return ReleaseFailed(text, reason, stalls(error), record, tuple(notes), before)
     finally:
         ctx.slots.release(namespace, cluster)
     ctx.slots.unreachable.discard(cluster)
     latest = history[0] if history else None
     image = image_for(latest.version) if latest is not None and latest.version else ""
-    return Released(location, history, image, verify_until, repaired, after, record, tuple(notes))
+    return Released(location, history, image, verify_until, repaired, after, record, tuple(notes), before)
 
 
 async def _run_helm(
@@ -101,6 +106,7 @@ async def _run_helm(
     progress: Progress,
     access: KubeAccess,
     logger: logging.LoggerAdapter,
+    notes: list[Note],
 ) -> tuple[list[HistoryEntry], str]:
     """The claim is written before helm runs at a new place (a crash mid-helm then leaves a
     claim to repair from); at a place already held it is written while helm runs."""
@@ -112,7 +118,7 @@ async def _run_helm(
     else:
         pending = asyncio.create_task(progress(claimed))
     try:
-        released, repaired = await _helm_unlocking(ctx, plan, request, access, logger)
+        released, repaired = await _helm_unlocking(ctx, plan, request, access, logger, notes)
     finally:
         if pending is not None:  # written before any later status
             await pending
@@ -126,11 +132,17 @@ async def _run_helm(
 
 
 async def _helm_unlocking(
-    ctx: ActionContext, plan: Plan, request: Request, access: KubeAccess, logger: logging.LoggerAdapter
+    ctx: ActionContext,
+    plan: Plan,
+    request: Request,
+    access: KubeAccess,
+    logger: logging.LoggerAdapter,
+    notes: list[Note],
 ) -> tuple[ReleaseInfo | None, str]:
     """The helm action; a release locked by a killed helm is unlocked (rollback to the last
     good revision, or uninstall) and the action retried once. Returns what an upgrade
-    reported and what was repaired."""
+    reported and what was repaired; the repair is a note at once, so it is told even when
+    the retry fails."""
     try:
         return await _helm(ctx, plan, request, access, logger), ""
     except HelmActionError as error:
@@ -142,6 +154,7 @@ async def _helm_unlocking(
         repaired = await unlock(ctx.helm, desired.name, desired.namespace, access, stale_after, logger)
         if not repaired:
             raise
+        notes.append(Note("ReleaseRepaired", repaired, warning=True))
     return await _helm(ctx, plan, request, access, logger), repaired
 
 
