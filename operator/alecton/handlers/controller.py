@@ -71,7 +71,7 @@ from alecton.reconcile.plan import (
     resolve,
     retry_wait,
 )
-from alecton.reconcile.promotion import PromotionRecord
+from alecton.reconcile.promotion_records import PromotionRecord
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.release import ReleaseInfo, owner_description
 

@@ -19,9 +19,33 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from alecton.api.models import Application, Deployment
 from alecton.kube.client import api_error_message
-from alecton.reconcile import promotion as pr
 from alecton.reconcile import status as st
 from alecton.reconcile.plan import Action, owner_of
+from alecton.reconcile.promotion import status_of
+from alecton.reconcile.promotion_actions import Actions, act
+from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION, Choice, Source, choose, source_of
+from alecton.reconcile.promotion_hold import (
+    FIELD_MANAGER,
+    RESUME_ANNOTATION,
+    RecordedPromotion,
+    field_manager_of,
+    hold_of,
+)
+from alecton.reconcile.promotion_policy import PromotionPolicy
+from alecton.reconcile.promotion_records import (
+    APPLIED,
+    FAILED,
+    MIN_KEY_BYTES,
+    PENDING,
+    PROMOTED_ANNOTATION,
+    REJECTED,
+    SUPERSEDED,
+    DeploymentIdentity,
+    PromotionRecord,
+    promoted_record,
+    promotion_name,
+    verify_promoted,
+)
 
 if TYPE_CHECKING:
     from alecton.handlers.controller import Controller, DeploymentSnapshot
@@ -62,10 +86,10 @@ class Promoter:
                     raise RuntimeError(
                         f"cannot read or create the promotion key Secret {namespace}/{name}: {why}"
                     ) from None
-                if len(key) < pr.MIN_KEY_BYTES:
+                if len(key) < MIN_KEY_BYTES:
                     raise RuntimeError(
                         f"the promotion key in Secret {namespace}/{name} is shorter than "
-                        f"{pr.MIN_KEY_BYTES} bytes"
+                        f"{MIN_KEY_BYTES} bytes"
                     )
                 self._key = key
             return self._key
@@ -73,14 +97,14 @@ class Promoter:
     async def _verified(self, deployment: Deployment) -> str:
         """The Promotion for which the operator wrote the current spec.version, when the
         Deployment carries the operator's valid record of it ("" otherwise)."""
-        record = deployment.annotations.get(pr.PROMOTED_ANNOTATION, "")
+        record = deployment.annotations.get(PROMOTED_ANNOTATION, "")
         if not record or not deployment.version:
             return ""
-        return pr.verify_promoted(record, await self.key(), _identity(deployment), deployment.version)
+        return verify_promoted(record, await self.key(), _identity(deployment), deployment.version)
 
     async def step(self, snap: DeploymentSnapshot, deployment: Deployment) -> PromotionStep:
         try:
-            policy = pr.PromotionPolicy.parse(deployment.promotion)
+            policy = PromotionPolicy.parse(deployment.promotion)
         except ValueError as error:
             return PromotionStep(refused=str(error))
         if policy.source == deployment.target:
@@ -97,15 +121,15 @@ class Promoter:
 
         now, now_text = time.time(), st.now_rfc3339()
         status = snap.status
-        recorded = pr.RecordedPromotion.parse(status)
+        recorded = RecordedPromotion.parse(status)
         managed = list(deployment.managed_fields)
-        hold = pr.hold_of(
+        hold = hold_of(
             deployment.version,
             deployment.rollback is not None,
             recorded,
-            deployment.annotations.get(pr.RESUME_ANNOTATION, ""),
-            pr.field_manager_of(managed, ("spec", "version")),
-            pr.field_manager_of(managed, ("spec", "rollback")),
+            deployment.annotations.get(RESUME_ANNOTATION, ""),
+            field_manager_of(managed, ("spec", "version")),
+            field_manager_of(managed, ("spec", "rollback")),
             now_text,
             # Only a version status does not know yet needs the record (and so the key).
             verified=await self._verified(deployment) if deployment.version != recorded.written else "",
@@ -128,19 +152,19 @@ class Promoter:
             owner = owner_of(indexes.deployments_for_pair(ns, deployment.application, policy.source))
             source_snap = indexes.deployment(owner.ref) if owner else None
             source = (
-                pr.source_of(
+                source_of(
                     policy.source,
                     source_snap.status,
                     source_snap.status.get("observedGeneration")
                     == source_snap.body["metadata"].get("generation"),
                 )
                 if source_snap
-                else pr.Source(policy.source, why=f"no Deployment for target {policy.source!r}")
+                else Source(policy.source, why=f"no Deployment for target {policy.source!r}")
             )
-        request = deployment.annotations.get(pr.PROMOTE_ANNOTATION, "")
+        request = deployment.annotations.get(PROMOTE_ANNOTATION, "")
         handled = str((status.get("promotion") or {}).get("promoteRequest") or "")
         requested = request if request and request != handled else ""
-        choice = pr.choose(
+        choice = choose(
             policy,
             deployment.version,
             indexes.image_versions(ns, app.image),
@@ -155,7 +179,7 @@ class Promoter:
         if choice.version and hold.hold is None and not digest:
             return PromotionStep()  # the version's inputs are incomplete now: look again on the next change
         promotions = indexes.promotions_for(ns, deployment.ref.name)
-        actions = pr.act(
+        actions = act(
             policy,
             deployment.ref.name,
             deployment.version,
@@ -172,15 +196,13 @@ class Promoter:
         for spec in actions.create:
             if await self._create(snap, deployment, spec) and spec["name"] not in changing:
                 # A new Promotion shows its state at once (kubectl get aprom), not a blank.
-                await self._set_state(ns, spec["name"], pr.PENDING, choice.reason, now_text)
+                await self._set_state(ns, spec["name"], PENDING, choice.reason, now_text)
         if actions.write_version and actions.write_version != deployment.version:
             # The record of this write, in the same patch: bound to the generation the write
             # makes (this one changes spec.version, and the precondition below means nothing
             # else changed the spec in between), so it proves this write and no later spec.
             after = replace(_identity(deployment), generation=deployment.generation + 1)
-            record = pr.promoted_record(
-                await self.key(), after, actions.write_version, actions.write_promotion
-            )
+            record = promoted_record(await self.key(), after, actions.write_version, actions.write_promotion)
             try:
                 # The decision was made on this resourceVersion: if a person changed the
                 # Deployment meanwhile, the patch fails (409) instead of overwriting them.
@@ -194,11 +216,11 @@ class Promoter:
                     {
                         "metadata": {
                             "resourceVersion": str(snap.body["metadata"].get("resourceVersion") or ""),
-                            "annotations": {pr.PROMOTED_ANNOTATION: record},
+                            "annotations": {PROMOTED_ANNOTATION: record},
                         },
                         "spec": {"version": actions.write_version},
                     },
-                    field_manager=pr.FIELD_MANAGER,
+                    field_manager=FIELD_MANAGER,
                 )
             except ApiException as error:
                 if error.status != 409:
@@ -222,7 +244,7 @@ class Promoter:
             )
         for name, state, message in actions.states:
             await self._set_state(ns, name, state, message, now_text)
-        patch = pr.status_of(policy, hold, choice, actions, now_text)
+        patch = status_of(policy, hold, choice, actions, now_text)
         patch["promoteRequest"] = handled or None
         if requested and self._request_done(deployment, requested, choice, digest, promotions, actions):
             patch["promoteRequest"] = requested
@@ -240,20 +262,20 @@ class Promoter:
     def _request_done(
         deployment: Deployment,
         requested: str,
-        choice: pr.Choice,
+        choice: Choice,
         digest: str,
-        promotions: list[pr.PromotionRecord],
-        actions: pr.Actions,
+        promotions: list[PromotionRecord],
+        actions: Actions,
     ) -> bool:
         """A by-hand proposal is followed while its Promotion is open, and done once that
         is decided either way (or no Image has the version): then automation goes on."""
         if choice.version != requested:
             return True
-        name = pr.promotion_name(deployment.ref.name, requested, digest)
+        name = promotion_name(deployment.ref.name, requested, digest)
         state = {n: state for n, state, _ in actions.states}.get(name) or next(
             (p.effective_state for p in promotions if p.name == name), ""
         )
-        return state in (pr.APPLIED, pr.REJECTED, pr.SUPERSEDED, pr.FAILED)
+        return state in (APPLIED, REJECTED, SUPERSEDED, FAILED)
 
     @staticmethod
     def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -262,7 +284,7 @@ class Promoter:
         return any(old.get(k) != new.get(k) for k in keys if k != "checkedAt")
 
     async def _digest(
-        self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: pr.PromotionPolicy
+        self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: PromotionPolicy
     ) -> str:
         """The digest of the inputs `version` would deploy with: the fingerprint of the
         release the ordinary reconcile would make (chart, values with valuesFrom, image,
@@ -326,6 +348,6 @@ class Promoter:
                 raise
 
 
-def _identity(deployment: Deployment) -> pr.DeploymentIdentity:
+def _identity(deployment: Deployment) -> DeploymentIdentity:
     ref = deployment.ref
-    return pr.DeploymentIdentity(ref.namespace, ref.name, deployment.uid, deployment.generation)
+    return DeploymentIdentity(ref.namespace, ref.name, deployment.uid, deployment.generation)
