@@ -111,7 +111,7 @@ class Cluster:
         of a named context (`alecton onboard NAMESPACE --tenant TENANT | kubectl apply -f -`):
         the ServiceAccount alecton-<tenant> with `admin` there; idempotent."""
         from alecton.cli.onboard import onboarding_manifests
-        from alecton.reconcile.access import tenant_service_account
+        from alecton.reconcile.grants import tenant_service_account
 
         docs = onboarding_manifests(namespace, tenant_service_account(tenant))
         self.kubectl("apply", "-f", "-", context=context, stdin=yaml.safe_dump_all(docs))

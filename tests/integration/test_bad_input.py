@@ -19,7 +19,7 @@ import pytest
 import yaml
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError
 from alecton.local.controlplane import free_port
-from alecton.reconcile.promotion import PromotionRecord
+from alecton.reconcile.promotion_records import PromotionRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -5,16 +5,9 @@ from typing import Any
 
 import pytest
 import yaml
-from alecton.reconcile.access import (
-    IN_CLUSTER,
-    ContextPolicy,
-    Grant,
-    Impersonation,
-    KubeconfigRefusedError,
-    TargetKubeconfig,
-    check_kubeconfig,
-    cluster_identity,
-)
+from alecton.reconcile.access import ContextPolicy, Impersonation, cluster_identity
+from alecton.reconcile.grants import IN_CLUSTER, Grant
+from alecton.reconcile.kubeconfig import KubeconfigRefusedError, TargetKubeconfig, check_kubeconfig
 
 # --- ContextPolicy -------------------------------------------------------------------
 

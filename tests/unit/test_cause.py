@@ -9,7 +9,7 @@ from alecton.api.models import Deployment
 from alecton.reconcile.cause import cause_of
 from alecton.reconcile.history import carry_recorded, history_after_upgrade, history_from_status, mark_cause
 from alecton.reconcile.plan import Action, Plan, RecordedStatus
-from alecton.reconcile.promotion import FIELD_MANAGER
+from alecton.reconcile.promotion_hold import FIELD_MANAGER
 from alecton.reconcile.release import HistoryEntry
 
 

@@ -27,7 +27,8 @@ from alecton.cli.promote import (
 )
 from alecton.cli.session import Target
 from alecton.kube.client import ApiException
-from alecton.reconcile.promotion import PROMOTE_ANNOTATION, RESUME_ANNOTATION
+from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION
+from alecton.reconcile.promotion_hold import RESUME_ANNOTATION
 from typer.testing import CliRunner
 
 NS = "team"

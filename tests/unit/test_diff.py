@@ -15,9 +15,9 @@ from alecton.reconcile.diff import (
     diff_release,
     key_of,
     parse_manifest,
-    redact_secret,
 )
-from alecton.reconcile.health import manifest_objects
+from alecton.reconcile.diff_normalise import redact_secret
+from alecton.reconcile.manifest import manifest_objects
 
 NS = "team"
 IMAGE_POINTER = "/spec/template/spec/containers/0/image"

@@ -6,15 +6,10 @@ from typing import Any
 import pytest
 from alecton.api.durations import parse_duration
 from alecton.api.objects import ObjectKey
-from alecton.reconcile.health import (
-    ObjectHealth,
-    State,
-    assess,
-    manifest_objects,
-    needs_watch,
-    pod_failure,
-    release_health,
-)
+from alecton.reconcile.assess import assess, needs_watch
+from alecton.reconcile.health import ObjectHealth, State, release_health
+from alecton.reconcile.manifest import manifest_objects
+from alecton.reconcile.pods import pod_failure
 
 NS = "team"
 APP = {"app": "web"}

@@ -13,39 +13,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from alecton.reconcile.promotion import (
-    APPLIED,
-    APPROVED,
-    AUTOMATIC,
-    FAILED,
+from alecton.reconcile.promotion_actions import Actions, act
+from alecton.reconcile.promotion_choice import Choice, Source, choose, source_of
+from alecton.reconcile.promotion_hold import (
     FIELD_MANAGER,
-    MANUAL,
     MANUAL_DEPLOY_HOLD,
-    PENDING,
-    REJECTED,
     ROLLBACK_HOLD,
-    SUPERSEDED,
-    Actions,
-    Choice,
-    DeploymentIdentity,
     Hold,
     HoldDecision,
-    PromotionPolicy,
-    PromotionRecord,
     RecordedPromotion,
-    Source,
-    act,
-    choose,
     field_manager_of,
     hold_of,
+)
+from alecton.reconcile.promotion_policy import AUTOMATIC, MANUAL, PromotionPolicy
+from alecton.reconcile.promotion_records import (
+    APPLIED,
+    APPROVED,
+    FAILED,
+    PENDING,
+    REJECTED,
+    SUPERSEDED,
+    DeploymentIdentity,
+    PromotionRecord,
     promoted_record,
     promotion_name,
-    source_of,
-    status_of,
     verify_promoted,
 )
 from alecton.reconcile.status import DEGRADED, DEPLOYED, READY, ROLLED_BACK, VERIFYING
 from alecton.reconcile.status import FAILED as PHASE_FAILED
+from alecton.reconcile.summary import promotion_status as status_of
 from alecton.reconcile.times import epoch
 from hypothesis import given, settings
 from hypothesis import strategies as st

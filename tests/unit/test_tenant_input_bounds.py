@@ -26,8 +26,8 @@ from alecton.helm.release import parse_history
 from alecton.helm.runner import MAX_ERROR_LENGTH, HelmResult
 from alecton.kube import informers
 from alecton.kube.releases import MAX_RELEASE_BYTES, _decode_release, stored_release
-from alecton.reconcile.health import MAX_MANIFEST_CHARS, manifest_documents, manifest_objects
 from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_helm_failure
+from alecton.reconcile.manifest import MAX_MANIFEST_CHARS, manifest_documents, manifest_objects
 from alecton.reconcile.plan import ReleaseLocation
 from alecton.reconcile.redact import REDACTED, Redactor
 from alecton.reconcile.release import owner_description, owner_from_description

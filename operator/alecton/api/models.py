@@ -379,7 +379,7 @@ class Deployment:
     deleting: bool = False
     has_finalizer: bool = False
     made_release: bool = False  # status records a release this Deployment made
-    promotion: dict[str, Any] | None = None  # spec.promotion as written (parsed by reconcile.promotion)
+    promotion: dict[str, Any] | None = None  # spec.promotion as written (see promotion_policy)
     annotations: dict[str, str] = field(default_factory=dict)
     managed_fields: tuple[dict[str, Any], ...] = ()
 

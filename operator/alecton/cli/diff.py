@@ -46,9 +46,9 @@ from alecton.kube.informers import read_objects
 from alecton.kube.releases import owner_labels
 from alecton.kube.values_sources import fetch_values_sources
 from alecton.local.tools import ToolsMissingError, tool
-from alecton.reconcile.access import check_kubeconfig
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError
 from alecton.reconcile.diff import DiffResult, diff_release, key_of, parse_manifest
+from alecton.reconcile.kubeconfig import check_kubeconfig
 from alecton.reconcile.plan import DesiredRelease, Resolved, ValuesRefusedError, desired_release, pick_image
 from alecton.reconcile.release import owner_description
 

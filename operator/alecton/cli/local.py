@@ -10,7 +10,8 @@ import typer
 from alecton.cli.help import CliTyper
 from alecton.cli.output import OutputFormat, emit, fail
 from alecton.cli.session import OutputOption, pass_to_subcommand
-from alecton.local.controlplane import DEFAULT_NODES, ControlPlaneError, LocalControlPlane, context_name
+from alecton.local.configuration import DEFAULT_NODES, context_name
+from alecton.local.controlplane import ControlPlaneError, LocalControlPlane
 from alecton.local.tools import ToolsMissingError
 
 app = CliTyper(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from alecton.reconcile.access import OPERATOR_IDENTITY, tenant_service_account
+from alecton.reconcile.grants import OPERATOR_IDENTITY, tenant_service_account
 
 PART_OF = {"app.kubernetes.io/part-of": "alecton"}
 

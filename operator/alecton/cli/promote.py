@@ -49,18 +49,17 @@ from alecton.cli.session import (
     run_api,
 )
 from alecton.kube.client import ApiException, KubeClient, api_error_message
-from alecton.reconcile.promotion import (
+from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION
+from alecton.reconcile.promotion_hold import RESUME_ANNOTATION, Hold
+from alecton.reconcile.promotion_records import (
     APPLIED,
     APPROVE,
     APPROVED,
     FAILED,
     PENDING,
-    PROMOTE_ANNOTATION,
     REJECT,
     REJECTED,
-    RESUME_ANNOTATION,
     SUPERSEDED,
-    Hold,
     PromotionRecord,
 )
 

@@ -18,7 +18,9 @@ from alecton.api.models import Cluster
 from alecton.handlers.config import OperatorConfig
 from alecton.kube.access import KubeAccess, private_file
 from alecton.kube.client import KubeClient
-from alecton.reconcile.access import IN_CLUSTER, Impersonation, check_kubeconfig, cluster_identity
+from alecton.reconcile.access import Impersonation, cluster_identity
+from alecton.reconcile.grants import IN_CLUSTER
+from alecton.reconcile.kubeconfig import check_kubeconfig
 
 
 class ClusterAccessError(Exception):

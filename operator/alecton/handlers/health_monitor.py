@@ -28,15 +28,9 @@ from alecton.kube.access import KubeAccess
 from alecton.kube.client import load_configuration
 from alecton.kube.informers import Informer, Resource, resolve_resource
 from alecton.kube.releases import read_manifest
-from alecton.reconcile.health import (
-    ObjectHealth,
-    ReleaseHealth,
-    State,
-    assess,
-    manifest_objects,
-    needs_watch,
-    release_health,
-)
+from alecton.reconcile.assess import assess, needs_watch
+from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
+from alecton.reconcile.manifest import manifest_objects
 
 log = logging.getLogger("alecton.verify")
 

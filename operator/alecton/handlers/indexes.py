@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
-from alecton.reconcile.promotion import PromotionRecord
+from alecton.reconcile.promotion_records import PromotionRecord
 
 
 @dataclass(frozen=True)

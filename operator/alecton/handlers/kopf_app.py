@@ -33,7 +33,7 @@ from alecton.helm.runner import HelmRunner
 from alecton.kube.access import use_private_dir
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
-from alecton.reconcile.promotion import PromotionRecord
+from alecton.reconcile.promotion_records import PromotionRecord
 
 log = logging.getLogger("alecton.operator")
 

@@ -51,27 +51,21 @@ Nothing here does I/O: objects are plain dicts as the API server or a YAML parse
 
 from __future__ import annotations
 
-import base64
 import difflib
 import enum
 import functools
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from alecton.api.ignore import IgnoreRule, Path
+from alecton.api.ignore import IgnoreRule
 from alecton.api.objects import ObjectKey
-from alecton.reconcile.health import manifest_documents, manifest_objects
-from alecton.reconcile.redact import REDACTED
-
-# Per process: hashes of Secret values compare within one run and mean nothing outside it.
-_HASH_KEY = secrets.token_bytes(32)
+from alecton.reconcile.diff_normalise import comparable
+from alecton.reconcile.diff_walk import ABSENT, project, prune, walk_for
+from alecton.reconcile.manifest import manifest_documents, manifest_objects
 
 
 class Change(enum.Enum):
@@ -87,29 +81,8 @@ MODES = ("diff", "drift")
 # Status can carry a long list of fields; the full list stays in the diff text.
 STATUS_FIELDS_LIMIT = 20
 
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-# Written by the API server, never by a manifest author.
-_SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
-
-# Written by controllers and tools at apply time; the last-applied one can also embed Secret data.
-_TOOL_ANNOTATIONS = (
-    "deployment.kubernetes.io/revision",
-    _LAST_APPLIED,
-    "meta.helm.sh/release-name",
-    "meta.helm.sh/release-namespace",
-)
-
-# Manifests are trees a few dozen levels deep; YAML aliases can make a cyclic one, which
-# must fail cleanly instead of exhausting the stack.
-_MAX_DEPTH = 100
-
-# Same limit as the manifest parser in health.py, so both skip the same documents.
+# Same limit as the manifest parser in manifest.py, so both skip the same documents.
 _MAX_LIST_DEPTH = 8
-
-
-def _pointer(path: Path) -> str:
-    return "".join("/" + token.replace("~", "~0").replace("/", "~1") for token in path)
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +158,7 @@ def key_of(obj: dict[str, Any], default_namespace: str = "") -> ObjectKey:
 
 @functools.lru_cache(maxsize=256)
 def _cluster_scoped(api_version: str, kind: str) -> bool:
-    # health.py owns the list of cluster-scoped kinds but keeps it private; asking its public
+    # manifest.py owns the list of cluster-scoped kinds but keeps it private; asking its public
     # parser about a one-object manifest keeps a single list without reaching into it.
     probe = json.dumps({"apiVersion": api_version, "kind": kind, "metadata": {"name": "probe"}})
     keys = manifest_objects(probe, "probe")
@@ -195,7 +168,7 @@ def _cluster_scoped(api_version: str, kind: str) -> bool:
 def parse_manifest(manifest: str, default_namespace: str) -> list[dict[str, Any]]:
     """The objects of a release manifest, in order and without duplicates (the first wins).
 
-    Skips and expands documents exactly like `health.manifest_objects` (empty documents,
+    Skips and expands documents exactly like `manifest.manifest_objects` (empty documents,
     objects without kind or name, `...List` kinds), so the keys of the result are the keys it
     returns. Namespaced objects without a namespace get `default_namespace`.
     """
@@ -232,222 +205,7 @@ def _with_namespace(obj: dict[str, Any], key: ObjectKey) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
-# Redaction
-
-
-def redact_secret(obj: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `obj` safe to show: Secret values hashed, the last-applied annotation removed.
-
-    The hash is taken of the value's bytes (decoded from base64 for `data`), so a value
-    written in `stringData` hashes like the same value in `data`. Any object may carry the
-    last-applied annotation, and for a Secret it holds the values in clear.
-    """
-    redacted = dict(obj)
-    metadata = obj.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    if isinstance(metadata, dict) and isinstance(annotations, dict) and _LAST_APPLIED in annotations:
-        redacted["metadata"] = {**metadata, "annotations": {**annotations, _LAST_APPLIED: REDACTED}}
-    # Any kind named Secret, whatever its group: hashing a look-alike costs readability only,
-    # missing a real one would leak credentials.
-    if obj.get("kind") == "Secret":
-        for field, encoded in (("data", True), ("stringData", False)):
-            values = obj.get(field)
-            if isinstance(values, dict):
-                redacted[field] = {name: _fingerprint(value, encoded) for name, value in values.items()}
-            elif values is not None:
-                redacted[field] = _fingerprint(values, False)  # malformed, but still not shown
-    return redacted
-
-
-def _fingerprint(value: Any, encoded: bool) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raw = str(value).encode()
-    elif encoded:
-        try:
-            raw = base64.b64decode(value)
-        except ValueError:  # binascii.Error is a ValueError; so is a non-ASCII string
-            raw = value.encode()  # the API server would not accept it; hash it as written
-    else:
-        raw = value.encode()
-    # Keyed with a secret of this process: equal values still hash alike within one diff,
-    # but a short password cannot be recovered by hashing guesses.
-    return "hmac:" + hmac.new(_HASH_KEY, raw, hashlib.sha256).hexdigest()[:12]
-
-
-def _comparable(obj: dict[str, Any], key: ObjectKey) -> dict[str, Any]:
-    """`obj` without what is never compared, and with Secret values hashed."""
-    result = {name: value for name, value in obj.items() if name != "status"}
-    metadata = obj.get("metadata")
-    if isinstance(metadata, dict):
-        kept = {name: value for name, value in metadata.items() if name not in _SERVER_METADATA}
-        if not key.namespace:
-            kept.pop("namespace", None)  # the API server ignores it on cluster-scoped objects
-        annotations = kept.get("annotations")
-        if isinstance(annotations, dict):
-            remaining = {name: value for name, value in annotations.items() if name not in _TOOL_ANNOTATIONS}
-            if remaining or not annotations:
-                kept["annotations"] = remaining
-            else:
-                del kept["annotations"]  # only tool annotations: an empty mapping would be noise
-        result["metadata"] = kept
-    result = redact_secret(result)
-    if result.get("kind") == "Secret" and isinstance(result.get("stringData"), dict):
-        # The API server stores stringData into data (stringData wins on a conflict).
-        data = result.get("data")
-        result["data"] = {**(data if isinstance(data, dict) else {}), **result.pop("stringData")}
-    return result
-
-
-# ---------------------------------------------------------------------------
 # Comparison
-
-
-class _Absent(enum.Enum):
-    TOKEN = 0  # a field the live object does not have (unlike a field that is null)
-
-
-_ABSENT = _Absent.TOKEN
-
-
-@dataclass(frozen=True)
-class _Walk:
-    what: str  # for error messages
-    ignored: tuple[Path, ...]
-    found: list[str]  # pointers of the differences, appended during the walk
-
-    def skips(self, path: Path) -> bool:
-        return any(path[: len(ignored)] == ignored for ignored in self.ignored)
-
-    def differ(self, path: Path) -> None:
-        self.found.append(_pointer(path))
-
-    def check_depth(self, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise ValueError(f"{self.what}: nested more than {_MAX_DEPTH} levels deep")
-
-
-def _project(desired: Any, live: Any, walk: _Walk, path: Path = (), depth: int = 0) -> tuple[Any, Any]:
-    """Compare the fields `desired` sets with `live`, recording differing pointers in `walk`.
-
-    Returns the desired value without ignored fields and the live value reduced to the
-    fields the desired one sets (`_ABSENT` when there is none). Where the two are equal
-    after normalisation, both views hold the desired value, so the unified diff shows real
-    differences only.
-    """
-    walk.check_depth(depth)
-    if live is _ABSENT or live is None:
-        if _is_empty(desired):
-            return desired, desired
-        walk.differ(path)
-        return _prune(desired, path, walk, depth), live
-    if isinstance(desired, dict):
-        if not isinstance(live, dict):
-            walk.differ(path)
-            return _prune(desired, path, walk, depth), live
-        desired_view: dict[Any, Any] = {}
-        live_view: dict[Any, Any] = {}
-        for name, value in desired.items():
-            child = (*path, str(name))
-            if value is None or walk.skips(child):
-                continue  # null: the manifest does not set the field
-            desired_view[name], projected = _project(value, live.get(name, _ABSENT), walk, child, depth + 1)
-            if projected is not _ABSENT:
-                live_view[name] = projected
-        return desired_view, live_view
-    if isinstance(desired, list):
-        if not isinstance(live, list):
-            walk.differ(path)
-            return _prune(desired, path, walk, depth), live
-        if _is_named(desired):
-            return _named_lists(desired, live, walk, path, depth)
-        return _indexed_lists(desired, live, walk, path, depth)
-    if _same_scalar(desired, live):
-        return desired, desired
-    walk.differ(path)
-    return desired, live
-
-
-def _named_lists(
-    desired: list[Any], live: list[Any], walk: _Walk, path: Path, depth: int
-) -> tuple[list[Any], list[Any]]:
-    by_name: dict[str, Any] = {}
-    for item in live:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            by_name.setdefault(item["name"], item)
-    desired_view: list[Any] = []
-    live_view: list[Any] = []
-    for index, item in enumerate(desired):
-        child = (*path, str(index))
-        if walk.skips(child):
-            continue
-        mine, theirs = _project(item, by_name.get(item["name"], _ABSENT), walk, child, depth + 1)
-        desired_view.append(mine)
-        if theirs is not _ABSENT:
-            live_view.append(theirs)
-    return desired_view, live_view
-
-
-def _indexed_lists(
-    desired: list[Any], live: list[Any], walk: _Walk, path: Path, depth: int
-) -> tuple[list[Any], list[Any]]:
-    if len(desired) != len(live):
-        walk.differ(path)  # the list as a whole; items past the shorter end are not listed again
-    desired_view: list[Any] = []
-    live_view: list[Any] = []
-    for index, item in enumerate(desired):
-        child = (*path, str(index))
-        if walk.skips(child):
-            continue
-        if index >= len(live):
-            desired_view.append(_prune(item, child, walk, depth + 1))
-            continue
-        mine, theirs = _project(item, live[index], walk, child, depth + 1)
-        desired_view.append(mine)
-        live_view.append(theirs)
-    live_view.extend(live[len(desired) :])  # shown whole: the manifest would remove them
-    return desired_view, live_view
-
-
-def _prune(value: Any, path: Path, walk: _Walk, depth: int) -> Any:
-    """`value` without ignored fields and null mapping values (the fields a walk skips)."""
-    walk.check_depth(depth)
-    if isinstance(value, dict):
-        pruned: dict[Any, Any] = {}
-        for name, item in value.items():
-            child = (*path, str(name))
-            if item is not None and not walk.skips(child):
-                pruned[name] = _prune(item, child, walk, depth + 1)
-        return pruned
-    if isinstance(value, list):
-        return [
-            _prune(item, (*path, str(index)), walk, depth + 1)
-            for index, item in enumerate(value)
-            if not walk.skips((*path, str(index)))
-        ]
-    return value
-
-
-def _is_named(items: list[Any]) -> bool:
-    return bool(items) and all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in items)
-
-
-def _is_empty(value: Any) -> bool:
-    return isinstance(value, str | dict | list) and not value
-
-
-def _same_scalar(desired: Any, live: Any) -> bool:
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return isinstance(desired, bool) and isinstance(live, bool) and desired == live
-    if isinstance(desired, int | float) and isinstance(live, int | float):
-        return desired == live
-    # Quantities come back from the API server as strings: `cpu: 1` is returned as "1".
-    if isinstance(desired, int) and isinstance(live, str):
-        return str(desired) == live
-    if isinstance(desired, str) and isinstance(live, int):
-        return desired == str(live)
-    return type(desired) is type(live) and desired == live
 
 
 def compare(
@@ -459,15 +217,15 @@ def compare(
 ) -> ObjectDiff:
     """How `live` differs from `desired` (None: the object is not in the cluster)."""
     _check_mode(mode)
-    walk = _walk_for(key, ignore)
+    walk = walk_for(key, ignore)
     if walk is None:
         return ObjectDiff(key, Change.UNCHANGED, (), "")
     target = "release" if mode == "drift" else "desired"
-    wanted = _comparable(desired, key)
+    wanted = comparable(desired, key)
     if live is None:
         change = Change.MISSING if mode == "drift" else Change.CREATED
-        return ObjectDiff(key, change, (), _unified(None, _prune(wanted, (), walk, 0), target))
-    desired_view, live_view = _project(wanted, _comparable(live, key), walk)
+        return ObjectDiff(key, change, (), _unified(None, prune(wanted, (), walk, 0), target))
+    desired_view, live_view = project(wanted, comparable(live, key), walk)
     fields = tuple(sorted(set(walk.found)))
     if not fields:
         return ObjectDiff(key, Change.UNCHANGED, (), "")
@@ -503,19 +261,11 @@ def diff_release(
 
 
 def _deleted(obj: dict[str, Any], key: ObjectKey, ignore: Sequence[IgnoreRule]) -> ObjectDiff:
-    walk = _walk_for(key, ignore)
+    walk = walk_for(key, ignore)
     if walk is None:
         return ObjectDiff(key, Change.UNCHANGED, (), "")
-    shown = _prune(_comparable(obj, key), (), walk, 0)
+    shown = prune(comparable(obj, key), (), walk, 0)
     return ObjectDiff(key, Change.DELETED, (), _unified(shown, None, "desired"))
-
-
-def _walk_for(key: ObjectKey, ignore: Sequence[IgnoreRule]) -> _Walk | None:
-    """The walk state for `key`, or None when a rule ignores the whole object."""
-    rules = [rule for rule in ignore if rule.matches(key)]
-    if any(not rule.pointer for rule in rules):
-        return None
-    return _Walk(key.describe(), tuple(rule.tokens for rule in rules), [])
 
 
 def _check_mode(mode: str) -> None:
@@ -529,7 +279,7 @@ def _unified(old: Any, new: Any, target: str) -> str:
 
 
 def _yaml_lines(value: Any) -> list[str]:
-    if value is None or value is _ABSENT:
+    if value is None or value is ABSENT:
         return []
     text = yaml.safe_dump(value, sort_keys=True, default_flow_style=False, allow_unicode=True)
     return text.splitlines(keepends=True)

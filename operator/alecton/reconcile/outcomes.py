@@ -11,6 +11,10 @@ from typing import Any
 
 from alecton.reconcile.helm_failure import FailureClass
 from alecton.reconcile.plan import RecordedStatus, ReleaseLocation
+from alecton.reconcile.promotion_actions import Actions
+from alecton.reconcile.promotion_choice import Choice
+from alecton.reconcile.promotion_hold import HoldDecision
+from alecton.reconcile.promotion_policy import PromotionPolicy
 from alecton.reconcile.release import HistoryEntry
 
 
@@ -97,13 +101,25 @@ class DriftChecked:
 
 
 @dataclass(frozen=True)
+class PromotionFacts:
+    """What the promotion step decided, for status.promotion."""
+
+    policy: PromotionPolicy
+    hold: HoldDecision
+    choice: Choice
+    actions: Actions
+    checked_at: str
+    promote_request: str | None  # the `alecton promote` request handled so far
+
+
+@dataclass(frozen=True)
 class Promoted:
-    """The promotion step's result: `promotion` is the status.promotion patch (None: unchanged)."""
+    """The promotion step's result (`step` None: nothing was decided, nothing to record)."""
 
     wrote_version: bool = False
     refused: str = ""
     waiting: str = ""
-    promotion: dict[str, Any] | None = None
+    step: PromotionFacts | None = None
     notes: tuple[Note, ...] = ()
     wait: float | None = None
 

@@ -31,6 +31,10 @@ from alecton.reconcile.outcomes import (
     UninstallFailed,
 )
 from alecton.reconcile.plan import Action, Plan, RecordedStatus
+from alecton.reconcile.promotion_actions import Actions
+from alecton.reconcile.promotion_choice import Choice
+from alecton.reconcile.promotion_hold import HoldDecision
+from alecton.reconcile.promotion_policy import PromotionPolicy
 from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.times import epoch
 from alecton.reconcile.verdict import Outcome as Verdict
@@ -95,7 +99,32 @@ def _waiting(observed: Observed, plan: Plan, ctx: cond.StatusContext) -> Summary
 
 def _promote(observed: Observed, step: Step, outcome: Outcome, ctx: cond.StatusContext) -> Summary:
     assert isinstance(outcome, Promoted)
-    return Summary({"promotion": outcome.promotion} if outcome.promotion is not None else None)
+    if outcome.step is None:
+        return Summary()
+    facts = outcome.step
+    patch = promotion_status(facts.policy, facts.hold, facts.choice, facts.actions, facts.checked_at)
+    patch["promoteRequest"] = facts.promote_request
+    previous = observed.status.get("promotion") or {}
+    # Not written when only the time of the check would change.
+    changed = any(previous.get(k) != patch.get(k) for k in set(previous) | set(patch) if k != "checkedAt")
+    return Summary({"promotion": patch} if changed else None)
+
+
+def promotion_status(
+    policy: PromotionPolicy, hold_decision: HoldDecision, choice: Choice, actions: Actions, now_text: str
+) -> dict[str, Any]:
+    """The `status.promotion` patch of a promotion step (a JSON merge patch: None clears a hold)."""
+    hold = hold_decision.hold
+    return {
+        "policy": policy.describe(),
+        "written": actions.write_version or hold_decision.written,
+        "promoted": actions.write_version or hold_decision.promoted or None,
+        "resumed": hold_decision.resumed,
+        "hold": hold.as_status() if hold is not None else None,
+        "candidate": choice.version or None,
+        "message": actions.message,
+        "checkedAt": now_text,
+    }
 
 
 def _finalize(observed: Observed, step: Step, outcome: Outcome, ctx: cond.StatusContext) -> Summary:

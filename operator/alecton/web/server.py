@@ -39,7 +39,7 @@ from alecton.cli.promote import decide
 from alecton.cli.session import CliError
 from alecton.kube.client import ApiException, KubeClient, api_error_message
 from alecton.kube.informers import Informer, Resource
-from alecton.reconcile.promotion import APPROVE, REJECT
+from alecton.reconcile.promotion_records import APPROVE, REJECT
 from alecton.web import views
 from alecton.web.identity import Identity, NoCredentialsError
 from alecton.web.security import BodyLimit, Guard, LocalSession, SecurityHeaders, bearer

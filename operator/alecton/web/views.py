@@ -14,7 +14,7 @@ from alecton.api.models import API_VERSION, Image
 from alecton.cli.logic import WaitOutcome, running_version, status_rows
 from alecton.cli.promote import promotion_rows
 from alecton.reconcile.plan import pick_image
-from alecton.reconcile.promotion import Hold
+from alecton.reconcile.promotion_hold import Hold
 
 # Seed field names: an Application is `{"name": ..., **spec}`.
 APPLICATION_NAME = "name"

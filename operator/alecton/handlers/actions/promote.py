@@ -24,10 +24,34 @@ from alecton.handlers.actions.context import Request
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.indexes import DeploymentSnapshot, Indexes
 from alecton.kube.client import KubeClient, api_error_message
-from alecton.reconcile import promotion as pr
 from alecton.reconcile import status as st
-from alecton.reconcile.outcomes import Note, Promoted
+from alecton.reconcile.outcomes import Note, Promoted, PromotionFacts
 from alecton.reconcile.plan import Action, Plan, owner_of
+from alecton.reconcile.promotion_actions import Actions, act
+from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION, Choice, Source, choose, source_of
+from alecton.reconcile.promotion_hold import (
+    FIELD_MANAGER,
+    RESUME_ANNOTATION,
+    HoldDecision,
+    RecordedPromotion,
+    field_manager_of,
+    hold_of,
+)
+from alecton.reconcile.promotion_policy import PromotionPolicy
+from alecton.reconcile.promotion_records import (
+    APPLIED,
+    FAILED,
+    MIN_KEY_BYTES,
+    PENDING,
+    PROMOTED_ANNOTATION,
+    REJECTED,
+    SUPERSEDED,
+    DeploymentIdentity,
+    PromotionRecord,
+    promoted_record,
+    promotion_name,
+    verify_promoted,
+)
 
 log = logging.getLogger("alecton.promotion")
 
@@ -65,10 +89,10 @@ class Promoter:
                     raise RuntimeError(
                         f"cannot read or create the promotion key Secret {namespace}/{name}: {why}"
                     ) from None
-                if len(key) < pr.MIN_KEY_BYTES:
+                if len(key) < MIN_KEY_BYTES:
                     raise RuntimeError(
                         f"the promotion key in Secret {namespace}/{name} is shorter than "
-                        f"{pr.MIN_KEY_BYTES} bytes"
+                        f"{MIN_KEY_BYTES} bytes"
                     )
                 self._key = key
             return self._key
@@ -76,15 +100,15 @@ class Promoter:
     async def _verified(self, deployment: Deployment) -> str:
         """The Promotion for which the operator wrote the current spec.version, when the
         Deployment carries the operator's valid record of it ("" otherwise)."""
-        record = deployment.annotations.get(pr.PROMOTED_ANNOTATION, "")
+        record = deployment.annotations.get(PROMOTED_ANNOTATION, "")
         if not record or not deployment.version:
             return ""
-        return pr.verify_promoted(record, await self.key(), _identity(deployment), deployment.version)
+        return verify_promoted(record, await self.key(), _identity(deployment), deployment.version)
 
     async def run(self, request: Request) -> Promoted:
         snap, deployment = request.snap, request.deployment
         try:
-            policy = pr.PromotionPolicy.parse(deployment.promotion)
+            policy = PromotionPolicy.parse(deployment.promotion)
         except ValueError as error:
             return Promoted(refused=str(error))
         if policy.source == deployment.target:
@@ -99,16 +123,16 @@ class Promoter:
         return await self._step(snap, deployment, policy, app)
 
     async def _step(
-        self, snap: DeploymentSnapshot, deployment: Deployment, policy: pr.PromotionPolicy, app: Application
+        self, snap: DeploymentSnapshot, deployment: Deployment, policy: PromotionPolicy, app: Application
     ) -> Promoted:
         ns, status = deployment.ref.namespace, snap.status
         now, now_text = time.time(), st.now_rfc3339()
-        recorded = pr.RecordedPromotion.parse(status)
+        recorded = RecordedPromotion.parse(status)
         hold = await self._hold(deployment, recorded, now_text)
-        request = deployment.annotations.get(pr.PROMOTE_ANNOTATION, "")
+        request = deployment.annotations.get(PROMOTE_ANNOTATION, "")
         handled = str((status.get("promotion") or {}).get("promoteRequest") or "")
         requested = request if request and request != handled else ""
-        choice = pr.choose(
+        choice = choose(
             policy,
             deployment.version,
             self.indexes.image_versions(ns, app.image),
@@ -123,7 +147,7 @@ class Promoter:
         if choice.version and hold.hold is None and not digest:
             return self._seen(snap)  # the version's inputs are incomplete now: look again on the next change
         promotions = self.indexes.promotions_for(ns, deployment.ref.name)
-        actions = pr.act(
+        actions = act(
             policy,
             deployment.ref.name,
             deployment.version,
@@ -143,17 +167,16 @@ class Promoter:
         notes.extend(wrote)
         for name, state, message in actions.states:
             await _set_state(self.kube, ns, name, state, message, now_text)
-        patch = pr.status_of(policy, hold, choice, actions, now_text)
-        patch["promoteRequest"] = handled or None
+        promote_request = handled or None
         if requested and _request_done(deployment, requested, choice, digest, promotions, actions):
-            patch["promoteRequest"] = requested
+            promote_request = requested
         if hold.hold is not None and recorded.hold is None:
             notes.append(Note("PromotionHeld", actions.message))
         previous = status.get("promotion") or {}
         return Promoted(
             wrote_version=bool(actions.write_version and actions.write_version != deployment.version),
-            waiting=str(patch.get("message") or previous.get("message") or ""),
-            promotion=patch if _changed(previous, patch) else None,
+            waiting=str(actions.message or previous.get("message") or ""),
+            step=PromotionFacts(policy, hold, choice, actions, now_text, promote_request),
             notes=tuple(notes),
             wait=actions.wait + 0.5 if actions.wait is not None else None,
         )
@@ -163,17 +186,15 @@ class Promoter:
         """Nothing was written: status.promotion says why no version qualifies yet."""
         return Promoted(waiting=str((snap.status.get("promotion") or {}).get("message") or ""))
 
-    async def _hold(
-        self, deployment: Deployment, recorded: pr.RecordedPromotion, now_text: str
-    ) -> pr.HoldDecision:
+    async def _hold(self, deployment: Deployment, recorded: RecordedPromotion, now_text: str) -> HoldDecision:
         managed = list(deployment.managed_fields)
-        return pr.hold_of(
+        return hold_of(
             deployment.version,
             deployment.rollback is not None,
             recorded,
-            deployment.annotations.get(pr.RESUME_ANNOTATION, ""),
-            pr.field_manager_of(managed, ("spec", "version")),
-            pr.field_manager_of(managed, ("spec", "rollback")),
+            deployment.annotations.get(RESUME_ANNOTATION, ""),
+            field_manager_of(managed, ("spec", "version")),
+            field_manager_of(managed, ("spec", "rollback")),
             now_text,
             # Only a version status does not know yet needs the record (and so the key).
             verified=await self._verified(deployment) if deployment.version != recorded.written else "",
@@ -187,25 +208,25 @@ class Promoter:
         ]
         return {version for sibling in siblings if sibling is not None for version in _failed(sibling.status)}
 
-    def _source(self, deployment: Deployment, policy: pr.PromotionPolicy) -> pr.Source | None:
+    def _source(self, deployment: Deployment, policy: PromotionPolicy) -> Source | None:
         if not policy.source:
             return None
         ns = deployment.ref.namespace
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, policy.source))
         source_snap = self.indexes.deployment(owner.ref) if owner else None
         if source_snap is None:
-            return pr.Source(policy.source, why=f"no Deployment for target {policy.source!r}")
+            return Source(policy.source, why=f"no Deployment for target {policy.source!r}")
         settled = source_snap.status.get("observedGeneration") == source_snap.body["metadata"].get(
             "generation"
         )
-        return pr.source_of(policy.source, source_snap.status, settled)
+        return source_of(policy.source, source_snap.status, settled)
 
     async def _propose(
         self,
         snap: DeploymentSnapshot,
         deployment: Deployment,
-        actions: pr.Actions,
-        choice: pr.Choice,
+        actions: Actions,
+        choice: Choice,
         now_text: str,
     ) -> list[Note]:
         notes = []
@@ -217,12 +238,12 @@ class Promoter:
                 if spec["name"] not in changing:
                     # A new Promotion shows its state at once (kubectl get aprom), not a blank.
                     await _set_state(
-                        self.kube, deployment.ref.namespace, spec["name"], pr.PENDING, choice.reason, now_text
+                        self.kube, deployment.ref.namespace, spec["name"], PENDING, choice.reason, now_text
                     )
         return notes
 
     async def _write_version(
-        self, snap: DeploymentSnapshot, deployment: Deployment, actions: pr.Actions, choice: pr.Choice
+        self, snap: DeploymentSnapshot, deployment: Deployment, actions: Actions, choice: Choice
     ) -> list[Note] | None:
         """Write the approved version with its record; None when the Deployment changed
         meanwhile (409)."""
@@ -233,7 +254,7 @@ class Promoter:
         # makes (this one changes spec.version, and the precondition below means nothing
         # else changed the spec in between), so it proves this write and no later spec.
         after = replace(_identity(deployment), generation=deployment.generation + 1)
-        record = pr.promoted_record(await self.key(), after, actions.write_version, actions.write_promotion)
+        record = promoted_record(await self.key(), after, actions.write_version, actions.write_promotion)
         try:
             # The decision was made on this resourceVersion: if a person changed the
             # Deployment meanwhile, the patch fails (409) instead of overwriting them.
@@ -247,11 +268,11 @@ class Promoter:
                 {
                     "metadata": {
                         "resourceVersion": str(snap.body["metadata"].get("resourceVersion") or ""),
-                        "annotations": {pr.PROMOTED_ANNOTATION: record},
+                        "annotations": {PROMOTED_ANNOTATION: record},
                     },
                     "spec": {"version": actions.write_version},
                 },
-                field_manager=pr.FIELD_MANAGER,
+                field_manager=FIELD_MANAGER,
             )
         except ApiException as error:
             if error.status != 409:
@@ -272,7 +293,7 @@ class Promoter:
         return [Note("Promoted", f"version {actions.write_version}: {choice.reason}")]
 
     async def _digest(
-        self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: pr.PromotionPolicy
+        self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: PromotionPolicy
     ) -> str:
         """The digest of the inputs `version` would deploy with: the fingerprint of the
         release the ordinary reconcile would make (chart, values with valuesFrom, image,
@@ -293,34 +314,28 @@ def _failed(status: dict[str, Any]) -> set[str]:
     }
 
 
-def _identity(deployment: Deployment) -> pr.DeploymentIdentity:
+def _identity(deployment: Deployment) -> DeploymentIdentity:
     ref = deployment.ref
-    return pr.DeploymentIdentity(ref.namespace, ref.name, deployment.uid, deployment.generation)
+    return DeploymentIdentity(ref.namespace, ref.name, deployment.uid, deployment.generation)
 
 
 def _request_done(
     deployment: Deployment,
     requested: str,
-    choice: pr.Choice,
+    choice: Choice,
     digest: str,
-    promotions: list[pr.PromotionRecord],
-    actions: pr.Actions,
+    promotions: list[PromotionRecord],
+    actions: Actions,
 ) -> bool:
     """A by-hand proposal is followed while its Promotion is open, and done once that
     is decided either way (or no Image has the version): then automation goes on."""
     if choice.version != requested:
         return True
-    name = pr.promotion_name(deployment.ref.name, requested, digest)
+    name = promotion_name(deployment.ref.name, requested, digest)
     state = {n: state for n, state, _ in actions.states}.get(name) or next(
         (p.effective_state for p in promotions if p.name == name), ""
     )
-    return state in (pr.APPLIED, pr.REJECTED, pr.SUPERSEDED, pr.FAILED)
-
-
-def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Skip writing status when only the time of the check would change."""
-    keys = set(old) | set(new)
-    return any(old.get(k) != new.get(k) for k in keys if k != "checkedAt")
+    return state in (APPLIED, REJECTED, SUPERSEDED, FAILED)
 
 
 async def _create(
