@@ -214,7 +214,11 @@ class Controller:
         actions: dict[Do, Action] = {
             Do.PROMOTE: self.promoter.run,
             Do.RELEASE: lambda request: release(
-                ctx, request, self._progress(request), self._image_for(request)
+                ctx,
+                request,
+                self._progress(request),
+                self._image_for(request),
+                lambda: self.writer.ensure_finalizer(request.snap),
             ),
             Do.UNINSTALL: self._uninstall,
             Do.TRACK: lambda request: verify.track(ctx, request),
