@@ -4,18 +4,10 @@ import datetime as dt
 import re
 
 import pytest
-from alecton.cli.logic import (
-    age,
-    corrected,
-    deploy_outcome,
-    field_selector,
-    image_body,
-    image_object_name,
-    label_value,
-    rollback_outcome,
-    running_version,
-    status_rows,
-)
+from alecton.cli.output import age, corrected
+from alecton.service.outcomes import deploy_outcome, rollback_outcome
+from alecton.service.resources import field_selector, image_body, image_object_name, label_value
+from alecton.service.status import running_version, status_rows
 
 DNS = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 

@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from alecton.cli import deploy, images, local, operator, session
+from alecton.cli import deploy, images, local, operator
 from alecton.cli.main import app
-from alecton.cli.session import Target
 from alecton.handlers.config import OperatorConfig
 from alecton.kube.client import KubeClient
+from alecton.service import session
+from alecton.service.session import Target
 from typer.testing import CliRunner
 
 runner = CliRunner()

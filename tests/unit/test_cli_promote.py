@@ -9,13 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from alecton.cli import deploy, session
-from alecton.cli.logic import WaitOutcome
+from alecton.cli import deploy
 from alecton.cli.main import app
-from alecton.cli.promote import (
+from alecton.kube.client import ApiException
+from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION
+from alecton.reconcile.promotion_hold import RESUME_ANNOTATION
+from alecton.service import session
+from alecton.service.outcomes import WaitOutcome
+from alecton.service.promotion_rules import (
     awaiting_decision,
+    awaiting_operator,
     change_text,
-    decided_open,
     decision_patch,
     nothing_to_decide,
     pick_open,
@@ -25,10 +29,7 @@ from alecton.cli.promote import (
     resume_notes,
     resume_patch,
 )
-from alecton.cli.session import Target
-from alecton.kube.client import ApiException
-from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION
-from alecton.reconcile.promotion_hold import RESUME_ANNOTATION
+from alecton.service.session import Target
 from typer.testing import CliRunner
 
 NS = "team"
@@ -432,7 +433,7 @@ def test_a_decision_the_operator_has_not_acted_on_yet_is_named(use: Callable) ->
         in (result.stderr)
     )
     assert kube.patches == []
-    assert decided_open([decided], "web-prod", "1.6.0") is None
+    assert awaiting_operator([decided], "web-prod", "1.6.0") is None
 
 
 def test_approving_without_the_right_says_which_right(use: Callable) -> None:

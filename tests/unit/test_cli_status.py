@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from alecton.cli import deploy
-from alecton.cli.logic import status_rows
 from alecton.cli.main import app
-from alecton.cli.session import Target
 from alecton.kube.client import KubeClient
+from alecton.service.session import Target
+from alecton.service.status import status_rows
 from typer.testing import CliRunner
 
 ROLLED_BACK = {

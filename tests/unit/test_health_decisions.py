@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from alecton.api.models import Application, HealthPolicy, HealthSettings, InvalidResourceError
-from alecton.cli.logic import WaitOutcome, deploy_outcome, rollback_outcome
 from alecton.reconcile import conditions as st
 from alecton.reconcile import status as fields
 from alecton.reconcile.decide import health_failure
@@ -18,6 +17,7 @@ from alecton.reconcile.history import carry_recorded, history_from_status, mark_
 from alecton.reconcile.plan import Action, DesiredRelease, RecordedStatus, rolled_back_fingerprint
 from alecton.reconcile.release import HistoryEntry
 from alecton.reconcile.verdict import Outcome, Verdict, health_outcome
+from alecton.service.outcomes import WaitOutcome, deploy_outcome, rollback_outcome
 
 from tests.unit.test_cli_logic import dep
 from tests.unit.test_health import key_of
@@ -577,7 +577,7 @@ def test_retry_and_health_fields_are_parsed() -> None:
 
 
 # ---------------------------------------------------------------------------
-# cli.logic.deploy_outcome
+# service.outcomes.deploy_outcome
 
 
 @pytest.mark.parametrize(

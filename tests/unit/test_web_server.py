@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alecton.cli.session import CliError
 from alecton.kube.client import ApiException, KubeClient
+from alecton.service.errors import ForbiddenError, NotFoundError
 from alecton.web.identity import Identity
 from alecton.web.security import LocalSession
 from alecton.web.server import WebSettings, asgi
@@ -39,14 +39,14 @@ def forbidden() -> ApiException:
     return error
 
 
-def worded_refusal() -> CliError:
-    """How the CLI words a refusal for people: a CliError raised while handling the 403."""
+def worded_refusal() -> ForbiddenError:
+    """How the service words a refusal for people: a ForbiddenError raised while handling the 403."""
     try:
         raise forbidden()
     except ApiException:
         try:
-            raise CliError("approving a promotion needs the alecton-approver role") from None
-        except CliError as error:
+            raise ForbiddenError("approving a promotion needs the alecton-approver role") from None
+        except ForbiddenError as error:
             return error
 
 
@@ -55,7 +55,7 @@ def worded_refusal() -> CliError:
     [
         (forbidden(), 403, "Forbidden"),
         (worded_refusal(), 403, "Forbidden"),  # a 403 stays a 403 however it is worded
-        (CliError("no such thing", 3), 404, "NotFound"),
+        (NotFoundError("no such thing"), 404, "NotFound"),
         (RuntimeError("boom"), 500, "InternalError"),
     ],
 )

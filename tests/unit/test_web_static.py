@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from alecton.web.server import STATIC
+from alecton.web.routes.dashboard import STATIC
 
 from tests.unit.test_web_server import client, forbidden
 

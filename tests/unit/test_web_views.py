@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alecton.cli.logic import WaitOutcome
+from alecton.service.outcomes import WaitOutcome
 from alecton.web import views
 
 

@@ -4,28 +4,16 @@ RollbackApplication, ListReleases and the at-a-glance view."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from alecton.cli.logic import (
-    WaitOutcome,
-    age,
-    corrected,
-    deploy_outcome,
-    deployment_body,
-    drift_outcome,
-    field_selector,
-    rollback_outcome,
-    status_rows,
-)
-from alecton.cli.output import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_TIMEOUT, OutputFormat, emit, fail, table
+from alecton.cli.diff_display import diff_of, show
+from alecton.cli.output import EXIT_ERROR, EXIT_TIMEOUT, OutputFormat, age, corrected, emit, fail, table
 from alecton.cli.session import (
     ChartsDirOption,
     CliError,
@@ -34,12 +22,20 @@ from alecton.cli.session import (
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
-    Target,
     handle_errors,
     run_api,
 )
 from alecton.kube.client import ApiException, KubeClient
-from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION
+from alecton.service.deployments import (
+    deployment_status_rows,
+    release_history,
+    request_deploy,
+    request_drift_check,
+    request_retry,
+    request_rollback,
+)
+from alecton.service.outcomes import WaitOutcome, deploy_outcome, drift_outcome, rollback_outcome
+from alecton.service.session import Target, request_id
 
 WaitOption = Annotated[
     bool,
@@ -56,90 +52,6 @@ ApplicationArgument = Annotated[str, typer.Argument(metavar="APPLICATION", help=
 TargetArgument = Annotated[str, typer.Argument(metavar="TARGET", help="One of its targets.")]
 
 _POLL_SECONDS = 0.5
-
-
-async def find_deployment(
-    client: KubeClient, namespace: str, application: str, target: str
-) -> dict[str, Any] | None:
-    """The Deployment for an application/target: the canonical `<app>-<target>` if it
-    exists, else any Deployment with that pair."""
-    selector = field_selector(**{"spec.application": application, "spec.target": target})
-    found = await client.list("Deployment", namespace, field_selector=selector)
-    found.sort(
-        key=lambda d: (
-            d["metadata"]["name"] != f"{application}-{target}",
-            d["metadata"].get("creationTimestamp", ""),
-        )
-    )
-    return found[0] if found else None
-
-
-async def require_deployment(
-    client: KubeClient, namespace: str, application: str, target: str
-) -> dict[str, Any]:
-    dep = await find_deployment(client, namespace, application, target)
-    if dep is None:
-        raise CliError(
-            f"no Deployment of application {application!r} to target {target!r} in namespace {namespace!r}; "
-            f"deploy it first: alecton deploy {application} {target} VERSION",
-            EXIT_NOT_FOUND,
-        )
-    return dep
-
-
-async def require_target(client: KubeClient, namespace: str, application: str, target: str) -> None:
-    """DeployApplication fails on an unknown Application or target (and writes nothing)."""
-    try:
-        app = await client.get("Application", namespace, application)
-    except ApiException as error:
-        if error.status == 404:
-            raise CliError(
-                f"Application {application!r} does not exist in namespace {namespace!r}", EXIT_NOT_FOUND
-            ) from None
-        raise
-    names = [str(t.get("name")) for t in (app.get("spec") or {}).get("targets") or [] if isinstance(t, dict)]
-    if target not in names:
-        raise CliError(
-            f"Application {application!r} has no target {target!r} (targets: {', '.join(names) or 'none'})",
-            EXIT_NOT_FOUND,
-        )
-
-
-async def request_deploy(
-    client: KubeClient,
-    namespace: str,
-    application: str,
-    target: str,
-    version: str,
-    allow_missing_application: bool = False,
-) -> tuple[dict[str, Any], bool]:
-    """DeployApplication: create or update the Deployment; (it, whether it has a promotion
-    policy, which a version set by hand now holds). An unknown Application or target is an
-    error unless `allow_missing_application` (GitOps-style ordering: the Deployment first)."""
-    if not allow_missing_application:
-        await require_target(client, namespace, application, target)
-    existing = await find_deployment(client, namespace, application, target)
-    if existing is None:
-        body = deployment_body(application, target, version)
-        return await client.create("Deployment", namespace, body), False
-    # Deploying ends a held rollback: spec.rollback goes with the new version.
-    patch = {"spec": {"version": version, "rollback": None}}
-    obj = await client.patch("Deployment", namespace, existing["metadata"]["name"], patch)
-    return obj, isinstance((existing.get("spec") or {}).get("promotion"), dict)
-
-
-def request_id() -> str:
-    """A new id for a request the operator answers once (rollback, retry, drift check)."""
-    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-
-
-async def request_rollback(
-    client: KubeClient, namespace: str, application: str, target: str, revision: int, request: str
-) -> dict[str, Any]:
-    """RollbackApplication: ask the operator to roll the Deployment back to `revision`."""
-    dep = await require_deployment(client, namespace, application, target)
-    patch = {"spec": {"rollback": {"revision": revision, "requestId": request}}}
-    return await client.patch("Deployment", namespace, dep["metadata"]["name"], patch)
 
 
 async def wait_for(
@@ -237,8 +149,6 @@ def deploy(
     --allow-missing-application."""
     where = Target.of(kubeconfig, context, namespace)
     if show_diff:
-        from alecton.cli.diff import diff_of, show
-
         changes, desired = diff_of(where, application, target, version, helm, charts_dir)
         show(changes, desired, OutputFormat.table)
         if sys.stdin.isatty() and not yes and not typer.confirm(f"Deploy version {version}?", default=False):
@@ -330,9 +240,8 @@ def retry(
     request = request_id()
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
-        dep = await require_deployment(client, where.namespace, application, target)
-        name = dep["metadata"]["name"]
-        obj = await client.patch("Deployment", where.namespace, name, {"spec": {"retryRequestId": request}})
+        obj = await request_retry(client, where.namespace, application, target, request)
+        name = obj["metadata"]["name"]
         if not wait:
             return None, obj
         generation = int(obj["metadata"]["generation"])
@@ -371,18 +280,11 @@ def drift(
     request = request_id()
 
     async def run(client: KubeClient) -> tuple[WaitOutcome, dict[str, Any]]:
-        dep = await require_deployment(client, where.namespace, application, target)
-        name = dep["metadata"]["name"]
-        await client.patch(
-            "Deployment",
-            where.namespace,
-            name,
-            {"metadata": {"annotations": {DRIFT_CHECK_ANNOTATION: request}}},
-        )
+        obj = await request_drift_check(client, where.namespace, application, target, request)
         return await wait_for(
             client,
             where.namespace,
-            name,
+            obj["metadata"]["name"],
             lambda o: drift_outcome(o, request),
             timeout,
             f"Comparing {application} on {target} with the cluster",
@@ -407,8 +309,7 @@ def releases(
 ) -> None:
     """Show the release history of APPLICATION on TARGET, newest first (ListReleases)."""
     where = Target.of(kubeconfig, context, namespace)
-    dep = run_api(lambda c: require_deployment(c, where.namespace, application, target), where)
-    history = (dep.get("status") or {}).get("history") or []
+    history = run_api(lambda c: release_history(c, where.namespace, application, target), where)
     if output is not OutputFormat.table:
         emit(history, output)
         return
@@ -456,24 +357,7 @@ def status(
     VERSION is the version the Deployment asks for, RUNNING the one that runs: they differ
     after a rollback, and while a new version is being deployed."""
     where = Target.of(kubeconfig, context, namespace)
-
-    async def run(client: KubeClient) -> list[dict[str, Any]]:
-        apps = await client.list(
-            "Application", where.namespace, field_selector=field_selector(**{"metadata.name": application})
-        )
-        deps = await client.list(
-            "Deployment",
-            where.namespace,
-            field_selector=field_selector(**{"spec.application": application, "spec.target": target}),
-        )
-        rows = status_rows(apps, deps)
-        return [
-            r
-            for r in rows
-            if (not application or r["application"] == application) and (not target or r["target"] == target)
-        ]
-
-    rows = run_api(run, where)
+    rows = run_api(lambda c: deployment_status_rows(c, where.namespace, application, target), where)
     if output is not OutputFormat.table:
         emit(rows, output)
         return

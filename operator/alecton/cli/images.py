@@ -10,8 +10,7 @@ import typer
 import yaml
 
 from alecton.cli.help import CliTyper
-from alecton.cli.logic import age, field_selector, image_body
-from alecton.cli.output import EXIT_CONFLICT, EXIT_NOT_FOUND, OutputFormat, emit, table
+from alecton.cli.output import EXIT_NOT_FOUND, OutputFormat, age, emit, table
 from alecton.cli.session import (
     CliError,
     ContextOption,
@@ -19,7 +18,6 @@ from alecton.cli.session import (
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
-    Target,
     handle_errors,
     os_error_text,
     pass_to_subcommand,
@@ -27,6 +25,9 @@ from alecton.cli.session import (
     yaml_error_text,
 )
 from alecton.kube.client import ApiException, KubeClient
+from alecton.service.applications import create_application, list_applications, replace_application
+from alecton.service.images import create_image, list_images
+from alecton.service.session import Target
 
 image_app = CliTyper(help="Record and list container images (CI creates these).", no_args_is_help=True)
 app_app = CliTyper(help="Create, replace and list Applications.", no_args_is_help=True)
@@ -78,35 +79,6 @@ def image_create(
         emit(obj, output)
 
 
-async def create_image(
-    client: KubeClient, namespace: str, name: str, version: str, image_ref: str
-) -> tuple[str, dict[str, Any]]:
-    """CreateImage: ("created" or "unchanged", the Image); a CliError (conflict) when the
-    version is recorded with another reference."""
-    body = image_body(name, version, image_ref)
-    selector = field_selector(**{"spec.name": name, "spec.version": version})
-    for existing in await client.list("Image", namespace, field_selector=selector):
-        return _same_or_immutable(existing, image_ref)
-    try:
-        return "created", await client.create("Image", namespace, body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-    # Created concurrently (a CI retry): same rules as above.
-    return _same_or_immutable(await client.get("Image", namespace, body["metadata"]["name"]), image_ref)
-
-
-def _same_or_immutable(existing: dict[str, Any], image_ref: str) -> tuple[str, dict[str, Any]]:
-    spec = existing["spec"]
-    if spec["image"] == image_ref:
-        return "unchanged", existing
-    raise CliError(
-        f"images are immutable: {spec['name']} {spec['version']} already records {spec['image']} "
-        f"(Image {existing['metadata']['name']}); record the new build as a new version",
-        EXIT_CONFLICT,
-    )
-
-
 @image_app.command("list")
 @handle_errors
 def image_list(
@@ -119,9 +91,7 @@ def image_list(
 ) -> None:
     """List images, optionally filtered by name and version (ListImages)."""
     target = Target.of(kubeconfig, context, namespace)
-    selector = field_selector(**{"spec.name": name, "spec.version": version})
-    images = run_api(lambda c: c.list("Image", target.namespace, field_selector=selector), target)
-    images.sort(key=lambda i: (i["spec"]["name"], i["metadata"].get("creationTimestamp", "")))
+    images = run_api(lambda c: list_images(c, target.namespace, name, version), target)
     _show(
         images,
         output,
@@ -176,7 +146,7 @@ def app_create(
     """Create an Application from a file (CreateApplication)."""
     target = Target.of(kubeconfig, context, namespace)
     body = _load_application(filename, target.namespace)
-    obj = run_api(lambda c: c.create("Application", target.namespace, body), target)
+    obj = run_api(lambda c: create_application(c, target.namespace, body), target)
     _report(obj, "created", output)
 
 
@@ -194,9 +164,13 @@ def app_update(
     body = _load_application(filename, target.namespace)
     name = body["metadata"]["name"]
 
+    def with_resource_version(current: dict[str, Any]) -> dict[str, Any]:
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return body
+
     async def replace(client: KubeClient) -> dict[str, Any]:
         try:
-            current = await client.get("Application", target.namespace, name)
+            return await replace_application(client, target.namespace, name, with_resource_version)
         except ApiException as error:
             if error.status == 404:
                 raise CliError(
@@ -204,8 +178,6 @@ def app_update(
                     EXIT_NOT_FOUND,
                 ) from None
             raise
-        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return await client.replace("Application", target.namespace, name, body)
 
     _report(run_api(replace, target), "replaced", output)
 
@@ -235,9 +207,7 @@ def app_list(
 ) -> None:
     """List Applications, optionally filtered (ListApplications)."""
     target = Target.of(kubeconfig, context, namespace)
-    selector = field_selector(**{"metadata.name": name, "spec.chart": chart, "spec.image": image})
-    apps = run_api(lambda c: c.list("Application", target.namespace, field_selector=selector), target)
-    apps.sort(key=lambda a: a["metadata"]["name"])
+    apps = run_api(lambda c: list_applications(c, target.namespace, name, chart, image), target)
     _show(
         apps,
         output,

@@ -8,6 +8,7 @@ import typer
 
 from alecton import __version__
 from alecton.cli import deploy, diff, images, local, onboard, operator, promote, web
+from alecton.cli.diff_display import EXIT_DIFF_ERROR
 from alecton.cli.help import CliTyper
 from alecton.cli.session import (
     ContextOption,
@@ -38,7 +39,7 @@ web.register(app)
 app.command(
     "diff",
     short_help="Show what deploying VERSION of APPLICATION to TARGET would change in the target cluster.",
-)(handle_errors(diff.diff, diff.EXIT_DIFF_ERROR))
+)(handle_errors(diff.diff, EXIT_DIFF_ERROR))
 app.command("onboard")(onboard.onboard)
 app.add_typer(local.app, name="local")
 app.add_typer(operator.app, name="operator")

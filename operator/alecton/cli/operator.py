@@ -8,6 +8,7 @@ import re
 import signal
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -41,10 +42,9 @@ def _no_global_options(ctx: typer.Context) -> None:
     )
 
 
-@app.command()
-def run(
-    kubeconfig: str | None = typer.Option(
-        None,
+KubeconfigOption = Annotated[
+    str | None,
+    typer.Option(
         "--kubeconfig",
         metavar="<file>",
         envvar="ALECTON_KUBECONFIG",
@@ -52,16 +52,22 @@ def run(
         "(default: $KUBECONFIG, ~/.kube/config, then in-cluster). Its contexts are the Cluster contexts.",
         rich_help_panel=MANAGEMENT_PANEL,
     ),
-    context: str | None = typer.Option(
-        None,
+]
+
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
         "--context",
         metavar="<name>",
         envvar="ALECTON_CONTEXT",
         help="Context of the management cluster.",
         rich_help_panel=MANAGEMENT_PANEL,
     ),
-    target_kubeconfig: str | None = typer.Option(
-        None,
+]
+
+TargetKubeconfigOption = Annotated[
+    str | None,
+    typer.Option(
         "--target-kubeconfig",
         metavar="<file>",
         envvar="ALECTON_TARGET_KUBECONFIG",
@@ -69,8 +75,11 @@ def run(
         "In a pod: a mounted Secret, while the operator itself uses its ServiceAccount.",
         rich_help_panel=CLUSTERS_PANEL,
     ),
-    namespace: list[str] = typer.Option(
-        [],
+]
+
+NamespaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
         "--namespace",
         "-n",
         metavar="<namespace>",
@@ -78,16 +87,22 @@ def run(
         help="Watch only these namespaces (repeatable; default: all).",
         rich_help_panel=MANAGEMENT_PANEL,
     ),
-    helm: str = typer.Option(
-        "helm",
+]
+
+HelmOption = Annotated[
+    str,
+    typer.Option(
         "--helm",
         metavar="<file>",
         envvar="ALECTON_HELM",
         help="The helm binary (Helm 4 or 3).",
         rich_help_panel=HELM_PANEL,
     ),
-    helm_concurrency: int = typer.Option(
-        4,
+]
+
+HelmConcurrencyOption = Annotated[
+    int,
+    typer.Option(
         "--helm-concurrency",
         envvar="ALECTON_HELM_CONCURRENCY",
         min=1,
@@ -95,8 +110,11 @@ def run(
         help="How many helm processes may run at once (different releases only).",
         rich_help_panel=HELM_PANEL,
     ),
-    helm_timeout: float = typer.Option(
-        300.0,
+]
+
+HelmTimeoutOption = Annotated[
+    float,
+    typer.Option(
         "--helm-timeout",
         metavar="<seconds>",
         envvar="ALECTON_HELM_TIMEOUT",
@@ -104,8 +122,11 @@ def run(
         help="Seconds a helm command may take before it is stopped.",
         rich_help_panel=HELM_PANEL,
     ),
-    history_max: int = typer.Option(
-        10,
+]
+
+HistoryMaxOption = Annotated[
+    int,
+    typer.Option(
         "--history-max",
         envvar="ALECTON_HISTORY_MAX",
         min=1,
@@ -113,24 +134,33 @@ def run(
         help="Release revisions helm keeps, and that status.history shows.",
         rich_help_panel=HELM_PANEL,
     ),
-    helm_openapi_validation: bool = typer.Option(
-        False,
+]
+
+HelmOpenapiValidationOption = Annotated[
+    bool,
+    typer.Option(
         "--helm-openapi-validation",
         envvar="ALECTON_HELM_OPENAPI_VALIDATION",
         help="Let helm check rendered objects against the cluster's OpenAPI schema before applying "
         "(costs more than half of helm's CPU per upgrade; the API server validates in any case).",
         rich_help_panel=HELM_PANEL,
     ),
-    charts_dir: Path | None = typer.Option(
-        None,
+]
+
+ChartsDirOption = Annotated[
+    Path | None,
+    typer.Option(
         "--charts-dir",
         metavar="<dir>",
         envvar="ALECTON_CHARTS_DIR",
         help="Directory of charts that Applications may name directly (bundled charts).",
         rich_help_panel=CHARTS_PANEL,
     ),
-    allow_context: list[str] = typer.Option(
-        [],
+]
+
+AllowContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
         "--allow-context",
         metavar="<grant>",
         envvar="ALECTON_ALLOW_CONTEXTS",
@@ -144,31 +174,43 @@ def run(
         "no cluster.",
         rich_help_panel=CLUSTERS_PANEL,
     ),
-    allow_adopt: bool = typer.Option(
-        False,
+]
+
+AllowAdoptOption = Annotated[
+    bool,
+    typer.Option(
         "--allow-adopt",
         envvar="ALECTON_ALLOW_ADOPT",
         help="Let a Deployment annotated alecton.dev/adopt=true take over a release alecton did "
         "not make (in a namespace its grant covers).",
         rich_help_panel=CLUSTERS_PANEL,
     ),
-    allow_insecure_repositories: bool = typer.Option(
-        False,
+]
+
+AllowInsecureRepositoriesOption = Annotated[
+    bool,
+    typer.Option(
         "--allow-insecure-repositories",
         envvar="ALECTON_ALLOW_INSECURE_REPOSITORIES",
         help="Accept http:// chart repositories (fetched from the operator's network position).",
         rich_help_panel=CHARTS_PANEL,
     ),
-    allow_repository_host: list[str] = typer.Option(
-        [],
+]
+
+AllowRepositoryHostOption = Annotated[
+    list[str] | None,
+    typer.Option(
         "--allow-repository-host",
         metavar="<host>",
         envvar="ALECTON_ALLOW_REPOSITORY_HOSTS",
         help="Only fetch charts (repositories and OCI) from these hosts (repeatable; default: any).",
         rich_help_panel=CHARTS_PANEL,
     ),
-    lock_grace: float = typer.Option(
-        60.0,
+]
+
+LockGraceOption = Annotated[
+    float,
+    typer.Option(
         "--lock-grace",
         metavar="<seconds>",
         envvar="ALECTON_LOCK_GRACE",
@@ -177,8 +219,11 @@ def run(
         "--helm-timeout plus this many seconds (a younger one may belong to a running helm).",
         rich_help_panel=HELM_PANEL,
     ),
-    namespace_share: float = typer.Option(
-        0.5,
+]
+
+NamespaceShareOption = Annotated[
+    float,
+    typer.Option(
         "--namespace-share",
         envvar="ALECTON_NAMESPACE_SHARE",
         min=0.01,
@@ -186,31 +231,43 @@ def run(
         help="The share of the helm workers one namespace may hold at once (at least one).",
         rich_help_panel=HELM_PANEL,
     ),
-    allow_insecure_kubeconfig: bool = typer.Option(
-        False,
+]
+
+AllowInsecureKubeconfigOption = Annotated[
+    bool,
+    typer.Option(
         "--allow-insecure-kubeconfig",
         envvar="ALECTON_ALLOW_INSECURE_KUBECONFIG",
         help="Accept Secret kubeconfigs with exec plugins, auth providers or file paths.",
         rich_help_panel=CLUSTERS_PANEL,
     ),
-    probe_address: str = typer.Option(
-        "",
+]
+
+ProbeAddressOption = Annotated[
+    str,
+    typer.Option(
         "--probe-address",
         metavar="<host:port>",
         envvar="ALECTON_PROBE_ADDRESS",
         help="Serve /healthz, /readyz and Prometheus /metrics on HOST:PORT (e.g. :8080); off when empty.",
         rich_help_panel=OBSERVABILITY_PANEL,
     ),
-    leader_elect: bool = typer.Option(
-        False,
+]
+
+LeaderElectOption = Annotated[
+    bool,
+    typer.Option(
         "--leader-elect",
         envvar="ALECTON_LEADER_ELECT",
         help="Run as one of several replicas: only the holder of a Lease reconciles; the others "
         "wait and take over within about 12 s when it dies.",
         rich_help_panel=AVAILABILITY_PANEL,
     ),
-    leader_election_namespace: str = typer.Option(
-        "",
+]
+
+LeaderElectionNamespaceOption = Annotated[
+    str,
+    typer.Option(
         "--leader-election-namespace",
         metavar="<namespace>",
         envvar="POD_NAMESPACE",
@@ -219,8 +276,11 @@ def run(
         "(default: the Pod's namespace, else `default`).",
         rich_help_panel=AVAILABILITY_PANEL,
     ),
-    shard: str = typer.Option(
-        "",
+]
+
+ShardOption = Annotated[
+    str,
+    typer.Option(
         "--shard",
         metavar="<name>",
         envvar="ALECTON_SHARD",
@@ -228,28 +288,60 @@ def run(
         "without the label). Each shard runs its own operator (and Lease).",
         rich_help_panel=AVAILABILITY_PANEL,
     ),
-    log_format: str = typer.Option(
-        "text",
+]
+
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
         "--log-format",
         metavar="<text|json>",
         envvar="ALECTON_LOG_FORMAT",
         help="Log line format: text or json.",
         rich_help_panel=OBSERVABILITY_PANEL,
     ),
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Debug logging.", rich_help_panel=OBSERVABILITY_PANEL
-    ),
+]
+
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Debug logging.", rich_help_panel=OBSERVABILITY_PANEL)
+]
+
+
+@app.command()
+def run(
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    target_kubeconfig: TargetKubeconfigOption = None,
+    namespace: NamespaceOption = None,
+    helm: HelmOption = "helm",
+    helm_concurrency: HelmConcurrencyOption = 4,
+    helm_timeout: HelmTimeoutOption = 300.0,
+    history_max: HistoryMaxOption = 10,
+    helm_openapi_validation: HelmOpenapiValidationOption = False,
+    charts_dir: ChartsDirOption = None,
+    allow_context: AllowContextOption = None,
+    allow_adopt: AllowAdoptOption = False,
+    allow_insecure_repositories: AllowInsecureRepositoriesOption = False,
+    allow_repository_host: AllowRepositoryHostOption = None,
+    lock_grace: LockGraceOption = 60.0,
+    namespace_share: NamespaceShareOption = 0.5,
+    allow_insecure_kubeconfig: AllowInsecureKubeconfigOption = False,
+    probe_address: ProbeAddressOption = "",
+    leader_elect: LeaderElectOption = False,
+    leader_election_namespace: LeaderElectionNamespaceOption = "",
+    shard: ShardOption = "",
+    log_format: LogFormatOption = "text",
+    verbose: VerboseOption = False,
 ) -> None:
     """Watch Images, Applications, Clusters and Deployments and reconcile Deployments with helm."""
     try:
-        policy = ContextPolicy.parse(allow_context)
+        policy = ContextPolicy.parse(allow_context or [])
     except ValueError as error:
         fail(str(error), 2)
     config = OperatorConfig(
         kubeconfig=kubeconfig,
         context=context,
         target_kubeconfig=target_kubeconfig,
-        namespaces=tuple(namespace),
+        namespaces=tuple(namespace or ()),
         helm_binary=helm,
         helm_concurrency=helm_concurrency,
         helm_timeout=helm_timeout,
@@ -259,7 +351,7 @@ def run(
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,
         allow_insecure_repositories=allow_insecure_repositories,
-        repository_hosts=frozenset(h.strip().lower() for h in allow_repository_host if h.strip()),
+        repository_hosts=frozenset(h.strip().lower() for h in allow_repository_host or [] if h.strip()),
         allow_adopt=allow_adopt,
         lock_grace=lock_grace,
         namespace_share=namespace_share,
@@ -274,6 +366,11 @@ def run(
     from alecton.handlers.logs import setup_logging
 
     setup_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    _log_grants(policy)
+    asyncio.run(_run(config))
+
+
+def _log_grants(policy: ContextPolicy) -> None:
     logger = logging.getLogger("alecton")
     if policy.grants:
         logger.info("cluster grants: %s", " ".join(policy.describe()))
@@ -285,7 +382,6 @@ def run(
             )
     else:
         logger.warning("no --allow-context grants: no namespace may deploy to any cluster (deny by default)")
-    asyncio.run(_run(config))
 
 
 async def _run(config: OperatorConfig) -> None:

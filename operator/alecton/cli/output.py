@@ -1,7 +1,8 @@
-"""Output helpers shared by every command: machine formats, tables, one-line errors."""
+"""Output helpers shared by every command: machine formats, tables, ages, one-line errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import sys
@@ -47,3 +48,22 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def age(timestamp: str | None, now: dt.datetime | None = None) -> str:
+    """kubectl-style age: 45s, 3m, 5h, 2d."""
+    if not timestamp:
+        return ""
+    then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def corrected(corrections: list[dict[str, Any]]) -> str:
+    """A history row's drift corrections: how many, and how the last one went."""
+    if not corrections:
+        return ""
+    return f"{len(corrections)}x, last {str(corrections[0].get('result', '')).lower()}"

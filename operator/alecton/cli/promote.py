@@ -1,226 +1,42 @@
 """`alecton approve`, `reject`, `promotions`, `promote` and `resume`: a person's part in promotion.
 
-A Deployment with `spec.promotion` lets the operator choose its version; every change it
-proposes is a `Promotion` object (reconcile/promotion.py). People approve or reject one
-(a merge patch of `spec.approval`, for the Promotion's own digest; the API server stamps
-`spec.approval.by`), propose a version by hand (the `alecton.dev/promote` annotation), and
-lift a hold (the `alecton.dev/resume` annotation).
-
-The pure parts (which Promotion is open, the patches, table rows, wait outcomes) come
-first, so they are unit-tested without a cluster.
+Which Promotion is open, the patches and the API work are `service/promotion_rules.py` and
+`service/promotions.py`; these commands show what they did.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 
-from alecton.api.models import release_name
-from alecton.cli.deploy import (
-    ApplicationArgument,
-    TargetArgument,
-    TimeoutOption,
-    find_deployment,
-    require_deployment,
-    wait_for,
-)
-from alecton.cli.logic import WaitOutcome, age, field_selector, running_version
-from alecton.cli.output import (
-    EXIT_CONFLICT,
-    EXIT_ERROR,
-    EXIT_NOT_FOUND,
-    EXIT_USAGE,
-    OutputFormat,
-    emit,
-    fail,
-    table,
-)
+from alecton.cli.deploy import ApplicationArgument, TargetArgument, TimeoutOption, wait_for
+from alecton.cli.output import EXIT_ERROR, EXIT_USAGE, OutputFormat, age, emit, fail, table
 from alecton.cli.session import (
-    CliError,
     ContextOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
-    Target,
     handle_errors,
     run_api,
 )
-from alecton.kube.client import ApiException, KubeClient, api_error_message
-from alecton.reconcile.promotion_choice import PROMOTE_ANNOTATION
-from alecton.reconcile.promotion_hold import RESUME_ANNOTATION, Hold
-from alecton.reconcile.promotion_records import (
-    APPLIED,
-    APPROVE,
-    APPROVED,
-    FAILED,
-    PENDING,
-    REJECT,
-    REJECTED,
-    SUPERSEDED,
-    PromotionRecord,
+from alecton.kube.client import KubeClient
+from alecton.reconcile.promotion_records import APPROVE, REJECT
+from alecton.service.promotion_rules import (
+    change_text,
+    hold_of,
+    promotion_outcome,
+    promotion_rows,
+    resume_notes,
 )
+from alecton.service.promotions import propose_version, resume_automation, settle_promotion
+from alecton.service.resources import name_of, spec_of, status_of
+from alecton.service.session import Target
 
 # approve and reject keep exit 1 for "the promotion did not go through" (approve --wait):
 # their errors are 2 or more, as `alecton diff`'s are.
 EXIT_DECIDE_ERROR = 2
-
-APPROVER_ROLE = "alecton-approver"
-_OPEN_STATES = frozenset({PENDING, APPROVED})
-_FINAL_FAILED = frozenset({SUPERSEDED, REJECTED, FAILED})
-_PATCH_ATTEMPTS = 3
-
-
-# ---------------------------------------------------------------------------
-# Pure decisions
-
-
-def _spec(obj: dict[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
-
-
-def _status(obj: dict[str, Any]) -> dict[str, Any]:
-    status = obj.get("status")
-    return status if isinstance(status, dict) else {}
-
-
-def _name(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name") or "")
-
-
-def is_open(promotion: dict[str, Any]) -> bool:
-    """Still waiting for something (Pending or Approved); the other states are final."""
-    return PromotionRecord.parse(promotion).effective_state in _OPEN_STATES
-
-
-def has_decision(promotion: dict[str, Any]) -> bool:
-    """spec.approval is set: decided, and immutable from then on."""
-    return _spec(promotion).get("approval") is not None
-
-
-def awaiting_decision(promotion: dict[str, Any]) -> bool:
-    """Open and nobody decided yet: what `alecton approve` and `reject` act on."""
-    return is_open(promotion) and not has_decision(promotion)
-
-
-def _newest_first(promotions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    # RFC 3339 times in UTC sort as text; the name breaks ties of the same second.
-    return sorted(
-        promotions,
-        key=lambda p: (str((p.get("metadata") or {}).get("creationTimestamp") or ""), _name(p)),
-        reverse=True,
-    )
-
-
-def pick_open(
-    promotions: Iterable[dict[str, Any]], deployment: str, version: str | None = None
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The Promotion of `deployment` to decide on, and the other ones awaiting a decision.
-
-    The newest one awaiting a decision, or with `version` the newest one proposing that
-    version. The others are returned so the caller can say they exist.
-    """
-    waiting = _newest_first(
-        p for p in promotions if _spec(p).get("deployment") == deployment and awaiting_decision(p)
-    )
-    matching = [p for p in waiting if not version or _spec(p).get("toVersion") == version]
-    if not matching:
-        return None, waiting
-    chosen = matching[0]
-    return chosen, [p for p in waiting if p is not chosen]
-
-
-def decided_open(
-    promotions: Iterable[dict[str, Any]], deployment: str, version: str | None = None
-) -> dict[str, Any] | None:
-    """The newest Promotion of `deployment` that is decided but still open: the operator has
-    not acted on the decision yet (or, approved automatically, it waits for a window)."""
-    decided = _newest_first(
-        p
-        for p in promotions
-        if _spec(p).get("deployment") == deployment
-        and is_open(p)
-        and has_decision(p)
-        and (not version or _spec(p).get("toVersion") == version)
-    )
-    return decided[0] if decided else None
-
-
-def decision_patch(promotion: dict[str, Any], decision: str, comment: str = "") -> dict[str, Any]:
-    """The JSON merge patch that decides `promotion`: spec.approval for its own digest.
-
-    `by` is never sent: the API server stamps it (deploy/promotion-approvals.yaml). The
-    resourceVersion makes the patch fail (409) when the Promotion changed since it was read,
-    so a decision is only ever taken on the state that was shown.
-    """
-    approval: dict[str, Any] = {"decision": decision, "digest": str(_spec(promotion).get("digest") or "")}
-    if comment:
-        approval["comment"] = comment
-    patch: dict[str, Any] = {"spec": {"approval": approval}}
-    resource_version = (promotion.get("metadata") or {}).get("resourceVersion")
-    if resource_version:
-        patch["metadata"] = {"resourceVersion": resource_version}
-    return patch
-
-
-def promote_patch(version: str) -> dict[str, Any]:
-    """Propose `version` by hand: the operator picks it up from the annotation."""
-    return {"metadata": {"annotations": {PROMOTE_ANNOTATION: version}}}
-
-
-def resume_patch(request_id: str, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Lift a hold: end a held rollback and ask the operator to resume, in one patch.
-
-    Ending a rollback keeps what runs: spec.version becomes the running (rolled-back-to)
-    version, so automation goes forward from there and never re-deploys the version a
-    person rolled back from."""
-    spec: dict[str, Any] = {"rollback": None}
-    if deployment is not None and _spec(deployment).get("rollback"):
-        running = running_version(_status(deployment))
-        if running:
-            spec["version"] = running
-    return {"metadata": {"annotations": {RESUME_ANNOTATION: request_id}}, "spec": spec}
-
-
-def change_text(promotion: dict[str, Any]) -> str:
-    """`web prod 1.4.0 -> 1.5.0`."""
-    spec = _spec(promotion)
-    where = " ".join(str(spec.get(k)) for k in ("application", "target") if spec.get(k))
-    change = f"{spec.get('fromVersion') or '(none)'} -> {spec.get('toVersion') or '?'}"
-    return f"{where} {change}" if where else f"{spec.get('deployment') or '?'} {change}"
-
-
-def decided_text(promotion: dict[str, Any]) -> str:
-    """`Approved by alice` (`by` is missing only where the admission policy is not installed)."""
-    approval = _spec(promotion).get("approval") or {}
-    return f"{approval.get('decision') or 'decided'} by {approval.get('by') or 'someone'}"
-
-
-def nothing_to_decide(
-    application: str,
-    target: str,
-    deployment: dict[str, Any] | None,
-    name: str,
-    waiting: Sequence[dict[str, Any]],
-    version: str | None,
-    verb: str,
-) -> str:
-    """Why there is no Promotion to approve or reject, in the words of the operator if it has them."""
-    head = f"nothing to {verb} for {application} {target}"
-    if deployment is None:
-        return f"{head}: no Deployment {name}"
-    if version and waiting:
-        others = ", ".join(sorted({str(_spec(p).get("toVersion")) for p in waiting}))
-        return f"{head}: no open Promotion to version {version} (open: {others})"
-    if not isinstance(_spec(deployment).get("promotion"), dict):
-        return f"{head}: {name} has no promotion policy (spec.promotion)"
-    message = str((_status(deployment).get("promotion") or {}).get("message") or "")
-    if version:
-        return f"{head}: no open Promotion to version {version}" + (f"; {message}" if message else "")
-    return f"{head}: {message or 'no Promotion waits for a decision'}"
 
 
 def promotion_view(promotion: dict[str, Any]) -> dict[str, Any]:
@@ -230,8 +46,8 @@ def promotion_view(promotion: dict[str, Any]) -> dict[str, Any]:
         "name": metadata.get("name", ""),
         "namespace": metadata.get("namespace", ""),
         "created": metadata.get("creationTimestamp", ""),
-        "spec": _spec(promotion),
-        "status": _status(promotion),
+        "spec": spec_of(promotion),
+        "status": status_of(promotion),
     }
 
 
@@ -241,154 +57,10 @@ def deployment_view(deployment: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": metadata.get("name", ""),
         "namespace": metadata.get("namespace", ""),
-        "spec": _spec(deployment),
-        "status": _status(deployment),
+        "spec": spec_of(deployment),
+        "status": status_of(deployment),
     }
 
-
-def promotion_rows(
-    promotions: Iterable[dict[str, Any]], application: str | None = None, include_final: bool = False
-) -> list[dict[str, Any]]:
-    """The rows of `alecton promotions`: open ones (all with `include_final`), by application
-    and target, newest first within each."""
-    rows = []
-    for promotion in _newest_first(promotions):
-        spec = _spec(promotion)
-        if application and spec.get("application") != application:
-            continue
-        if not include_final and not is_open(promotion):
-            continue
-        record = PromotionRecord.parse(promotion)
-        rows.append(
-            {
-                "name": record.name,
-                "application": str(spec.get("application") or ""),
-                "target": str(spec.get("target") or ""),
-                "from": record.from_version,
-                "to": record.to_version,
-                "state": record.effective_state,
-                "approvedBy": record.decided_by,
-                "created": record.created,
-            }
-        )
-    return sorted(rows, key=lambda r: (r["application"], r["target"]))  # stable: newest first stays
-
-
-def promotion_outcome(promotion: dict[str, Any]) -> WaitOutcome:
-    """Has the operator finished with an approved Promotion? ok: it was applied."""
-    state = PromotionRecord.parse(promotion).effective_state
-    message = str(_status(promotion).get("message") or "")
-    text = f"{_name(promotion)}: {state}" + (f": {message}" if message else "")
-    if state == APPLIED:
-        return WaitOutcome(True, True, text)
-    if state in _FINAL_FAILED:
-        return WaitOutcome(True, False, text)
-    return WaitOutcome(False, message=f"{state}: {message or 'waiting for the operator'}")
-
-
-def already_proposed(deployment: dict[str, Any], version: str) -> bool:
-    """The operator already handled a by-hand proposal of `version` (status.promotion.promoteRequest):
-    proposing it again changes nothing, as the operator never acts twice on one request."""
-    handled = (_status(deployment).get("promotion") or {}).get("promoteRequest")
-    return bool(version) and handled == version
-
-
-def hold_of(deployment: dict[str, Any]) -> Hold | None:
-    """The hold recorded in the Deployment's status.promotion, if any."""
-    return Hold.parse((_status(deployment).get("promotion") or {}).get("hold"))
-
-
-def resume_notes(deployment: dict[str, Any]) -> list[str]:
-    """What else ending a held rollback does to spec.version."""
-    spec = _spec(deployment)
-    if not spec.get("rollback"):
-        return []
-    version = str(spec.get("version") or "")
-    running = running_version(_status(deployment))
-    if running and running != version:
-        return [f"spec.rollback removed: spec.version is now {running} (what runs), not {version}"]
-    return [f"spec.rollback removed: version {version or '(none)'} from spec.version is deployed again"]
-
-
-def forbidden(action: str, right: str, error: ApiException, namespace: str) -> str:
-    return f"{action} needs {right} in namespace {namespace!r}: {api_error_message(error)}"
-
-
-# ---------------------------------------------------------------------------
-# API work
-
-
-async def decide(
-    client: KubeClient,
-    namespace: str,
-    application: str,
-    target: str,
-    version: str | None,
-    decision: str,
-    comment: str = "",
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Approve or reject the open Promotion of `<application>-<target>`: (it, the other open ones)."""
-    verb = "approve" if decision == APPROVE else "reject"
-    try:
-        deployment = await find_deployment(client, namespace, application, target)
-        name = _name(deployment) if deployment else release_name(application, target)
-        promotions = await client.list(
-            "Promotion", namespace, field_selector=field_selector(**{"spec.deployment": name})
-        )
-        chosen, others = pick_open(promotions, name, version)
-        if chosen is None and (decided := decided_open(promotions, name, version)) is not None:
-            raise CliError(
-                f"nothing to {verb} for {application} {target}: {_name(decided)} ({change_text(decided)}) "
-                f"is already decided: {decided_text(decided)}",
-                EXIT_CONFLICT,
-            )
-        if chosen is None:
-            raise CliError(
-                nothing_to_decide(application, target, deployment, name, others, version, verb),
-                EXIT_NOT_FOUND,
-            )
-        for _ in range(_PATCH_ATTEMPTS):
-            try:
-                patch = decision_patch(chosen, decision, comment)
-                return await client.patch("Promotion", namespace, _name(chosen), patch), others
-            except ApiException as error:
-                # 409: changed since read (resourceVersion); 422: the CRD refused, which for an
-                # approval set by someone else in between is its immutability rule.
-                if error.status not in (409, 422):
-                    raise
-                current = await client.get("Promotion", namespace, _name(chosen))
-                if has_decision(current):
-                    raise CliError(
-                        f"{_name(current)} ({change_text(current)}) is already decided: "
-                        f"{decided_text(current)}",
-                        EXIT_CONFLICT,
-                    ) from None
-                if error.status == 422:
-                    raise
-                if not awaiting_decision(current):
-                    outcome = promotion_outcome(current)
-                    raise CliError(
-                        f"{_name(current)} changed while deciding and is final now: {outcome.message}",
-                        EXIT_CONFLICT,
-                    ) from None
-                chosen = current
-        raise CliError(f"{_name(chosen)} kept changing while deciding; try again", EXIT_CONFLICT)
-    except ApiException as error:
-        if error.status == 403:
-            raise CliError(
-                forbidden(
-                    f"{'approving' if decision == APPROVE else 'rejecting'} a promotion",
-                    f"the `patch` right (and get, list) on promotions.alecton.dev, i.e. the "
-                    f"{APPROVER_ROLE} ClusterRole bound to you there",
-                    error,
-                    namespace,
-                )
-            ) from None
-        raise
-
-
-# ---------------------------------------------------------------------------
-# Commands
 
 VersionOption = Annotated[
     str | None,
@@ -402,7 +74,7 @@ VersionOption = Annotated[
 
 def _note_others(others: Sequence[dict[str, Any]], verb: str) -> None:
     if others:
-        versions = ", ".join(str(_spec(p).get("toVersion")) for p in others)
+        versions = ", ".join(str(spec_of(p).get("toVersion")) for p in others)
         typer.secho(
             f"note: {len(others)} more open Promotion(s) ({versions}); {verb} one with --version",
             err=True,
@@ -441,7 +113,9 @@ def approve(
     where = Target.of(kubeconfig, context, namespace)
 
     async def run(client: KubeClient) -> tuple[dict[str, Any], list[dict[str, Any]], Any, dict[str, Any]]:
-        promotion, others = await decide(client, where.namespace, application, target, version, APPROVE)
+        promotion, others = await settle_promotion(
+            client, where.namespace, application, target, version, APPROVE
+        )
         if not wait:
             return promotion, others, None, promotion
         _print_decided(promotion, "approved", output)
@@ -449,7 +123,7 @@ def approve(
         result, final = await wait_for(
             client,
             where.namespace,
-            _name(promotion),
+            name_of(promotion),
             promotion_outcome,
             timeout,
             f"Waiting for the operator to apply {change_text(promotion)}",
@@ -476,8 +150,8 @@ def approve(
 def _print_decided(promotion: dict[str, Any], what: str, output: OutputFormat) -> None:
     """The decision in words: on stdout for tables, on stderr beside -o json|yaml."""
     err = output is not OutputFormat.table
-    typer.echo(f"{what} {_name(promotion)}: {change_text(promotion)}", err=err)
-    reason = _spec(promotion).get("reason")
+    typer.echo(f"{what} {name_of(promotion)}: {change_text(promotion)}", err=err)
+    reason = spec_of(promotion).get("reason")
     if reason:
         typer.echo(f"  reason: {reason}", err=err)
 
@@ -505,7 +179,7 @@ def reject(
     4 already decided."""
     where = Target.of(kubeconfig, context, namespace)
     promotion, others = run_api(
-        lambda c: decide(c, where.namespace, application, target, version, REJECT, reason),
+        lambda c: settle_promotion(c, where.namespace, application, target, version, REJECT, reason),
         where,
         EXIT_DECIDE_ERROR,
     )
@@ -536,7 +210,7 @@ def promotions(
     found = run_api(lambda c: c.list("Promotion", where.namespace), where)
     rows = promotion_rows(found, application, include_final=show_all)
     if output is not OutputFormat.table:
-        by_name = {_name(p): p for p in found}
+        by_name = {name_of(p): p for p in found}
         emit([promotion_view(by_name[row["name"]]) for row in rows], output)
         return
     table(
@@ -587,67 +261,14 @@ def promote(
     if source == target:
         fail(f"--from and --to are both {target!r}: name two targets", EXIT_USAGE)
     where = Target.of(kubeconfig, context, namespace)
-
-    async def run(client: KubeClient) -> tuple[dict[str, Any], str, str]:
-        deployment = await require_deployment(client, where.namespace, application, target)
-        name = _name(deployment)
-        if not isinstance(_spec(deployment).get("promotion"), dict):
-            raise CliError(
-                f"{name} has no promotion policy (spec.promotion); "
-                f"use alecton deploy {application} {target} VERSION",
-                EXIT_NOT_FOUND,
-            )
-        chosen, origin = version or "", "given"
-        if not chosen:
-            assert source is not None
-            from_deployment = await require_deployment(client, where.namespace, application, source)
-            chosen = running_version(_status(from_deployment))
-            if not chosen:
-                raise CliError(
-                    f"no known version runs on {application} {source} (nothing deployed there, or a "
-                    "release alecton did not make); name the VERSION",
-                    EXIT_NOT_FOUND,
-                )
-            origin = f"running on {source}"
-        app = await client.get("Application", where.namespace, application)
-        image_name = str(_spec(app).get("image") or "")
-        selector = field_selector(**{"spec.name": image_name, "spec.version": chosen})
-        images = [
-            i
-            for i in await client.list("Image", where.namespace, field_selector=selector)
-            if _spec(i).get("name") == image_name and _spec(i).get("version") == chosen
-        ]
-        if not images:
-            raise CliError(
-                f"no Image {image_name!r} with version {chosen!r} in namespace {where.namespace!r}",
-                EXIT_NOT_FOUND,
-            )
-        if already_proposed(deployment, chosen):
-            raise CliError(
-                f"version {chosen} was proposed by hand for {name} before and the operator has "
-                f"handled it; it is not proposed twice (see `alecton promotions {application} --all`)",
-                EXIT_CONFLICT,
-            )
-        try:
-            patched = await client.patch("Deployment", where.namespace, name, promote_patch(chosen))
-        except ApiException as error:
-            if error.status == 403:
-                raise CliError(
-                    forbidden(
-                        "proposing a version",
-                        "the `patch` right on deployments.alecton.dev",
-                        error,
-                        where.namespace,
-                    )
-                ) from None
-            raise
-        return patched, chosen, origin
-
-    deployment, chosen, origin = run_api(run, where)
+    proposal = run_api(
+        lambda c: propose_version(c, where.namespace, application, target, version, source), where
+    )
+    deployment, chosen, origin = proposal.deployment, proposal.version, proposal.origin
     if output is not OutputFormat.table:
         emit({**deployment_view(deployment), "proposedVersion": chosen}, output)
     else:
-        policy = (_status(deployment).get("promotion") or {}).get("policy")
+        policy = (status_of(deployment).get("promotion") or {}).get("policy")
         typer.echo(
             f"proposed version {chosen} ({origin}) for {application} {target}: the operator proposes "
             f"it as a Promotion{f' (policy: {policy})' if policy else ''}; "
@@ -679,30 +300,13 @@ def resume(
     also when nothing was held. With -o json|yaml: the Deployment's name, namespace, spec and
     status, and `liftedHold`."""
     where = Target.of(kubeconfig, context, namespace)
-
-    async def run(client: KubeClient) -> tuple[dict[str, Any], dict[str, Any]]:
-        before = await require_deployment(client, where.namespace, application, target)
-        try:
-            after = await client.patch(
-                "Deployment", where.namespace, _name(before), resume_patch(uuid.uuid4().hex, before)
-            )
-        except ApiException as error:
-            if error.status == 403:
-                raise CliError(
-                    forbidden(
-                        "resuming", "the `patch` right on deployments.alecton.dev", error, where.namespace
-                    )
-                ) from None
-            raise
-        return before, after
-
-    before, after = run_api(run, where)
+    before, after = run_api(lambda c: resume_automation(c, where.namespace, application, target), where)
     hold = hold_of(before)
     if output is not OutputFormat.table:
         emit({**deployment_view(after), "liftedHold": hold.as_status() if hold else None}, output)
     elif hold is not None:
         typer.echo(f"resumed {application} {target}: lifted the hold ({hold.describe()})")
-    elif not isinstance(_spec(before).get("promotion"), dict):
+    elif not isinstance(spec_of(before).get("promotion"), dict):
         typer.echo(f"{application} {target} was not held: it has no promotion policy (spec.promotion)")
     else:
         typer.echo(f"{application} {target} was not held; the operator goes on choosing its version")

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,7 +23,9 @@ from alecton.cli.output import (
     OutputFormat,
     fail,
 )
-from alecton.kube.client import ApiException, KubeClient, api_error_message, current_namespace
+from alecton.kube.client import ApiException, KubeClient, api_error_message
+from alecton.service.errors import ConflictError, NotFoundError, ServiceError
+from alecton.service.session import Target
 
 # The options kubectl and helm call global: accepted before the command (by the root and
 # the API command groups, `alecton -n team status`) and after it (by each command); the
@@ -144,23 +144,13 @@ class CliError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a command talks to: kubeconfig, context and namespace, resolved like kubectl."""
-
-    kubeconfig: str | None
-    context: str | None
-    namespace: str
-
-    @classmethod
-    def of(cls, kubeconfig: str | None, context: str | None, namespace: str | None) -> Target:
-        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-        if kubeconfig and ":" in kubeconfig:  # $KUBECONFIG may be a list; use its first file
-            kubeconfig = kubeconfig.split(":")[0]
-        return cls(kubeconfig, context, namespace or current_namespace(kubeconfig, context))
-
-    async def client(self) -> KubeClient:
-        return await KubeClient.connect(self.kubeconfig, self.context, agent="alecton-cli")
+def exit_code_of(error: ServiceError) -> int:
+    """The documented exit code of a failed operation."""
+    if isinstance(error, NotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(error, ConflictError):
+        return EXIT_CONFLICT
+    return EXIT_ERROR
 
 
 _RETRY_429_SECONDS = 30.0
@@ -197,6 +187,8 @@ def run_api(coro_fn: Callable[[KubeClient], Awaitable[T]], target: Target, error
         return asyncio.run(main())
     except CliError as error:
         fail(str(error), max(error.code, error_floor))
+    except ServiceError as error:
+        fail(str(error), max(exit_code_of(error), error_floor))
     except ApiException as error:
         code = {404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}.get(error.status or 0, EXIT_ERROR)
         fail(api_error_message(error), max(code, error_floor))
@@ -237,6 +229,8 @@ def handle_errors(fn: Callable[..., Any], code: int = EXIT_ERROR) -> Callable[..
             raise
         except CliError as error:
             fail(str(error), error.code)
+        except ServiceError as error:
+            fail(str(error), exit_code_of(error))
         except OSError as error:
             where = f"{error.filename}: " if error.filename else ""
             fail(f"{where}{os_error_text(error)}", code)

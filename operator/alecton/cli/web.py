@@ -1,5 +1,5 @@
-"""`alecton dashboard` (the dashboard and HTTP API on a person's machine) and `alecton web`
-(the same server in a cluster, behind an authenticating proxy)."""
+"""The `dashboard` command (the dashboard and HTTP API on a person's machine) and the `web`
+command (the same server in a cluster, behind an authenticating proxy)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import secrets
 import socket
 import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -23,16 +23,21 @@ from alecton.cli.session import (
     HelmOption,
     KubeconfigOption,
     NamespaceOption,
-    Target,
     handle_errors,
 )
 from alecton.kube.access import private_file
-
-if TYPE_CHECKING:
-    from alecton.web.server import WebSettings
+from alecton.service.server_settings import (
+    SERVER_APP_FACTORY,
+    ApiServer,
+    LocalCaller,
+    ServerSettings,
+    hand_to_server,
+)
+from alecton.service.session import Target
 
 # The server's modules (FastAPI, uvicorn: about 0.5 s of imports) load only when a server
-# starts, not with every `alecton` command or the operator.
+# starts, not with every `alecton` command or the operator: uvicorn imports the app by its
+# import string (`SERVER_APP_FACTORY`), with the settings handed to it here.
 
 TOKEN_ENV = "ALECTON_DASHBOARD_TOKEN"  # noqa: S105 (the name of a variable, not a secret)
 _TOKEN_FORM = re.compile(r"[A-Za-z0-9_-]{32,}")
@@ -56,13 +61,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(settings: WebSettings, sock: socket.socket, access_log: bool) -> None:
+def _serve(settings: ServerSettings, sock: socket.socket, access_log: bool) -> None:
     import uvicorn
 
-    from alecton.web.server import asgi
-
+    hand_to_server(settings)
     config = uvicorn.Config(
-        asgi(settings),
+        SERVER_APP_FACTORY,
+        factory=True,
         log_level="warning",
         access_log=access_log,
         timeout_graceful_shutdown=3,
@@ -100,20 +105,15 @@ def dashboard(
     Listens on 127.0.0.1 only and prints a URL with a random token for this run (the page
     keeps it for this address; scripts send `Authorization: Bearer <token>`). Set
     $ALECTON_DASHBOARD_TOKEN to choose the token (e.g. for curl). Ctrl+C stops it."""
-    from alecton.web.identity import LocalIdentity
-    from alecton.web.security import LocalSession
-    from alecton.web.server import WebSettings
-
     where = Target.of(kubeconfig, context, namespace)
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     if not _TOKEN_FORM.fullmatch(token):
         fail(f"${TOKEN_ENV} must be at least 32 characters of A-Z, a-z, 0-9, - and _", EXIT_USAGE)
     sock = _bind("127.0.0.1", port)
     bound = sock.getsockname()[1]
-    settings = WebSettings(
-        identity=LocalIdentity(where.kubeconfig, where.context),
+    settings = ServerSettings(
         namespace=where.namespace,
-        session=LocalSession(token, bound),
+        caller=LocalCaller(where.kubeconfig, where.context, token, bound),
         helm=helm,
         charts_dir=charts_dir,
     )
@@ -131,6 +131,7 @@ def dashboard(
 
 
 def web(
+    ctx: typer.Context,
     port: Annotated[
         int, typer.Option("--port", "-p", metavar="<port>", min=1, max=65535, help="Port.")
     ] = 8080,
@@ -167,19 +168,15 @@ def web(
     Every API request must carry `Authorization: Bearer <token>`: the token is passed to
     the Kubernetes API as the caller's (an OIDC ID token, a ServiceAccount token). The
     server itself has no credentials."""
-    from alecton.web.identity import ApiServer, BearerIdentity
-    from alecton.web.server import WebSettings
-
     ca = str(certificate_authority) if certificate_authority else ""
     try:
         api_server = ApiServer(server, ca) if server else ApiServer.in_cluster(ca)
     except ValueError as error:
         fail(str(error), EXIT_USAGE)
-    settings = WebSettings(
-        identity=BearerIdentity(api_server), namespace=namespace, helm=helm, charts_dir=charts_dir
-    )
+    settings = ServerSettings(namespace=namespace, caller=api_server, helm=helm, charts_dir=charts_dir)
     sock = _bind(listen, port)
-    typer.echo(f"alecton web on {listen}:{sock.getsockname()[1]}, API server {api_server.url}", err=True)
+    bound = sock.getsockname()[1]
+    typer.echo(f"{ctx.command_path} on {listen}:{bound}, API server {api_server.url}", err=True)
     _serve(settings, sock, access_log)
 
 

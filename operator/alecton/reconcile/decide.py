@@ -305,6 +305,8 @@ def rollback_record(plan: Plan, deployment: Deployment) -> dict[str, Any] | None
     version in the same update); None for every other action."""
     if deployment.rollback is None or plan.action not in (Action.ROLLBACK, Action.UPGRADE):
         return None
+    if plan.rollback_to:  # an automatic rollback answers no request of spec.rollback
+        return None
     if plan.action is Action.UPGRADE and plan.reason != "RollbackSuperseded":
         return None
     record: dict[str, Any] = {

@@ -13,10 +13,8 @@ import asyncio
 import base64
 import contextlib
 import copy
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -24,6 +22,7 @@ from kubernetes_asyncio import client
 
 from alecton.kube.access import private_file
 from alecton.kube.client import KubeClient, current_context, kubeconfig_path, load_configuration
+from alecton.service.server_settings import ApiServer
 
 AGENT = "alecton-web"
 # Credentials from exec plugins and OIDC expire: the kubeconfig is read again this often.
@@ -32,28 +31,6 @@ RELOAD_SECONDS = 300.0
 
 class NoCredentialsError(Exception):
     """A request without the caller's token (proxy mode): 401 before any Kubernetes call."""
-
-
-IN_CLUSTER_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-
-
-@dataclass(frozen=True)
-class ApiServer:
-    """Where proxy mode sends requests: the API server's URL and the CA that signed it."""
-
-    url: str
-    ca_file: str = ""
-
-    @classmethod
-    def in_cluster(cls, ca_file: str = "") -> ApiServer:
-        host, port = (
-            os.environ.get("KUBERNETES_SERVICE_HOST", ""),
-            os.environ.get("KUBERNETES_SERVICE_PORT", "443"),
-        )
-        if not host:
-            raise ValueError("not in a cluster: give --server (and --certificate-authority)")
-        host = f"[{host}]" if ":" in host else host
-        return cls(f"https://{host}:{port}", ca_file or IN_CLUSTER_CA)
 
 
 class Identity:

@@ -2,7 +2,8 @@
 
 The seed's messages (Image, Application, Release, DeployResponse) and the dashboard's
 views (overview rows, which image runs where, release history with causes) are made here
-and unit-tested without a cluster; `web/server.py` only reads and writes objects.
+and unit-tested without a cluster; the routes (web/routes/) only call the service layer
+and read objects.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alecton.api.models import API_VERSION, Image
-from alecton.cli.logic import WaitOutcome, running_version, status_rows
-from alecton.cli.promote import promotion_rows
-from alecton.reconcile.plan import pick_image
+from alecton.api.models import API_VERSION
 from alecton.reconcile.promotion_hold import Hold
+from alecton.service.images import image_refs
+from alecton.service.outcomes import WaitOutcome
+from alecton.service.promotion_rules import promotion_rows
+from alecton.service.resources import name_of, spec_of, status_of
+from alecton.service.status import running_version, status_rows
 
 # Seed field names: an Application is `{"name": ..., **spec}`.
 APPLICATION_NAME = "name"
@@ -29,32 +32,18 @@ class BadRequest(ValueError):
     """A request body the API refuses before asking Kubernetes (422, reason Invalid)."""
 
 
-def _spec(obj: Mapping[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
-
-
-def _status(obj: Mapping[str, Any]) -> dict[str, Any]:
-    status = obj.get("status")
-    return status if isinstance(status, dict) else {}
-
-
-def object_name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name") or "")
-
-
 # ---------------------------------------------------------------------------
 # The seed's messages
 
 
 def image_message(obj: Mapping[str, Any]) -> dict[str, str]:
-    spec = _spec(obj)
+    spec = spec_of(obj)
     return {"name": str(spec.get("name", "")), "version": str(spec.get("version", "")),
             "image": str(spec.get("image", ""))}  # fmt: skip
 
 
 def application_message(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {APPLICATION_NAME: object_name(obj), **_spec(obj)}
+    return {APPLICATION_NAME: name_of(obj), **spec_of(obj)}
 
 
 def application_object(body: Mapping[str, Any], existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -76,20 +65,6 @@ def application_object(body: Mapping[str, Any], existing: Mapping[str, Any] | No
     return {"apiVersion": API_VERSION, "kind": "Application", "metadata": metadata, "spec": spec}
 
 
-def image_refs(images: Iterable[Mapping[str, Any]], image_name: str) -> dict[str, str]:
-    """version -> reference of the logical image `image_name` (the authoritative Image of
-    each version: the oldest, as the operator picks)."""
-    by_version: dict[str, list[Image]] = {}
-    for obj in images:
-        spec = _spec(obj)
-        if spec.get("name") == image_name and spec.get("version"):
-            try:
-                by_version.setdefault(str(spec["version"]), []).append(Image.parse(dict(obj)))
-            except ValueError:
-                continue
-    return {version: chosen.image for version, found in by_version.items() if (chosen := pick_image(found))}
-
-
 def release_message(entry: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any]:
     """One Helm revision as the API shows it (ListReleases)."""
     version = str(entry.get("version") or "")
@@ -109,7 +84,9 @@ def release_message(entry: Mapping[str, Any], refs: Mapping[str, str]) -> dict[s
 
 
 def releases(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [release_message(e, refs) for e in _status(deployment).get("history") or [] if isinstance(e, dict)]
+    return [
+        release_message(e, refs) for e in status_of(deployment).get("history") or [] if isinstance(e, dict)
+    ]
 
 
 def current_release(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any] | None:
@@ -129,7 +106,7 @@ def health_of(status: Mapping[str, Any]) -> dict[str, Any]:
 
 def deployment_message(deployment: Mapping[str, Any]) -> dict[str, Any]:
     metadata = deployment.get("metadata") or {}
-    spec, status = _spec(deployment), _status(deployment)
+    spec, status = spec_of(deployment), status_of(deployment)
     release = status.get("release") if isinstance(status.get("release"), dict) else {}
     return {
         "name": metadata.get("name", ""),
@@ -178,15 +155,15 @@ def outcome_status(outcome: WaitOutcome, waited: bool) -> int:
 def promotions(
     items: Iterable[Mapping[str, Any]], application: str = "", include_final: bool = False
 ) -> list[dict[str, Any]]:
-    by_name = {object_name(p): p for p in items}
+    by_name = {name_of(p): p for p in items}
     rows = promotion_rows(by_name.values(), application or None, include_final)
     return [{**row, **_promotion_extra(by_name.get(row["name"]) or {})} for row in rows]
 
 
 def _promotion_extra(promotion: Mapping[str, Any]) -> dict[str, str]:
     return {
-        "message": str(_status(promotion).get("message") or ""),
-        "reason": str(_spec(promotion).get("reason") or ""),
+        "message": str(status_of(promotion).get("message") or ""),
+        "reason": str(spec_of(promotion).get("reason") or ""),
     }
 
 
@@ -210,13 +187,13 @@ def overview(
     generated_at: str,
 ) -> dict[str, Any]:
     """Everything the dashboard's first screen shows, from four lists of the namespace."""
-    image_of_app = {object_name(a): str(_spec(a).get("image") or "") for a in applications}
+    image_of_app = {name_of(a): str(spec_of(a).get("image") or "") for a in applications}
     refs_of_image = {name: image_refs(images, name) for name in set(image_of_app.values()) if name}
-    by_name = {object_name(d): d for d in deployments}
+    by_name = {name_of(d): d for d in deployments}
     rows = []
     for row in status_rows(applications, deployments):
         deployment = by_name.get(row["deployment"]) or {}
-        status = _status(deployment)
+        status = status_of(deployment)
         release = status.get("release") if isinstance(status.get("release"), dict) else {}
         refs = refs_of_image.get(image_of_app.get(row["application"], ""), {})
         rows.append(
@@ -268,14 +245,14 @@ def image_placement(
 def deployment_details(
     deployment: Mapping[str, Any], refs: Mapping[str, str], promotion_objects: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    status = _status(deployment)
-    name = object_name(deployment)
+    status = status_of(deployment)
+    name = name_of(deployment)
     return {
         "deployment": deployment_message(deployment),
         "releases": releases(deployment, refs),
         "conditions": [c for c in status.get("conditions") or [] if isinstance(c, dict)],
         "failedVersions": [f for f in status.get("failedVersions") or [] if isinstance(f, dict)],
         "promotions": promotions(
-            [p for p in promotion_objects if _spec(p).get("deployment") == name], include_final=True
+            [p for p in promotion_objects if spec_of(p).get("deployment") == name], include_final=True
         )[:10],
     }
