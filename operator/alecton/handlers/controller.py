@@ -38,6 +38,7 @@ from alecton.kube.releases import ReleaseStorage
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, PromotionSeen, Step, decide
+from alecton.reconcile.news import Fanout
 from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed, Summary
 from alecton.reconcile.plan import pick_image
 from alecton.reconcile.retry import backoff_seconds
@@ -80,6 +81,8 @@ class Controller:
             wake=self.queue.add_after,
             cluster_named=self.indexes.cluster,
         )
+        # Who hears what happened: notifiers, the audit trail, DORA figures (kopf_app adds them).
+        self.news = Fanout()
         self.metrics.health_watches.set_function(lambda: self.monitor.watches)
         self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
 
@@ -247,11 +250,21 @@ class Controller:
                 return
         else:
             await self.writer.write(snap, summary)
+        self._publish(summary)
         if summary.wait is not None:
             self.queue.add_after(ref, summary.wait)
         if isinstance(outcome, Released | ReleaseFailed) and summary.status is not None:
             level = logging.INFO if isinstance(outcome, Released) else logging.WARNING
             log.log(level, "%s: %s", ref, summary.status.get("message"))
+
+    def _publish(self, summary: Summary) -> None:
+        """News goes out once its status is written (never before: a receiver must not hear
+        of what the Deployment does not yet say)."""
+        try:
+            self.news.publish(summary.news)
+        except ExceptionGroup as errors:
+            for error in errors.exceptions:
+                log.error("news sink failed: %r", error)
 
     async def _write_drift(self, ref: ObjectRef, snap: DeploymentSnapshot, summary: Summary) -> bool:
         """A drift check's result that cannot be written is a failed check (tried again in a

@@ -151,3 +151,5 @@ class Summary:
     events: list[Event] = field(default_factory=list)
     wait: float | None = None
     remove_finalizer: bool = False
+    # reconcile.news.News: what people and systems are told (not compared: derived)
+    news: list[Any] = field(default_factory=list, compare=False)

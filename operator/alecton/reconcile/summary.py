@@ -17,6 +17,7 @@ from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, Observed, Step, drift_policy, recorded_version
 from alecton.reconcile.drift import CORRECTION_FAILED, correction_failed, drift_event
 from alecton.reconcile.health import release_health
+from alecton.reconcile.news import news_of
 from alecton.reconcile.outcomes import (
     Claimed,
     Conflict,
@@ -50,7 +51,9 @@ def summarize(observed: Observed, step: Step, outcome: Outcome, now: str) -> Sum
     summary = builder(observed, step, outcome, ctx) if builder is not None else Summary()
     notes = [Event("Warning" if n.warning else "Normal", n.reason, n.message) for n in _notes(outcome)]
     wait = summary.wait if summary.wait is not None else _wait_of(step, outcome)
-    return Summary(summary.status, [*notes, *summary.events], wait, summary.remove_finalizer)
+    events = [*notes, *summary.events]
+    news = news_of(observed, step, outcome, summary.status, [e.reason for e in events], now)
+    return Summary(summary.status, events, wait, summary.remove_finalizer, news)
 
 
 def unexpected_error(
