@@ -25,6 +25,7 @@ PLURALS = {
     "Cluster": "clusters",
     "Deployment": "deployments",
     "Promotion": "promotions",
+    "ReleaseRecord": "releaserecords",
 }
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"

@@ -37,6 +37,8 @@ class OperatorConfig:
     # The Secret (in the operator's namespace, made on first use) whose key signs the
     # operator's own spec.version writes (`alecton.dev/promoted`); replicas and shards share it.
     promotion_key_secret: str = "alecton-promotion-key"  # noqa: S105 (a Secret's name)
+    audit_log: str = ""  # a file for one JSON line per release transition, `-` for stdout; "" off
+    audit_retention_days: float = 400.0  # ReleaseRecords older than this are deleted
 
     @property
     def operator_namespace(self) -> str:
