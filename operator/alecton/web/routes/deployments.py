@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from alecton.api.models import API_VERSION, PLURALS
@@ -23,6 +23,7 @@ from alecton.service.images import (
     image_sources,
 )
 from alecton.service.outcomes import WaitOutcome, deploy_outcome, rollback_outcome
+from alecton.service.records import DEFAULT_LIMIT, MAX_LIMIT, release_records
 from alecton.service.resources import field_selector, name_of
 from alecton.service.session import request_id
 from alecton.web import views
@@ -111,6 +112,20 @@ async def list_releases(application: str, target: str, kube: Kube, where: InName
     found = await application_images(kube, where, application)
     name = application_image_name(found)
     return {"releases": views.releases(deployment, image_refs(found, name), image_sources(found, name))}
+
+
+@router.get("/v1/history/{application}/{target}", tags=["audit"], summary="ReleaseRecords")
+async def release_history(
+    application: str,
+    target: str,
+    kube: Kube,
+    where: InNamespace,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """The audit trail of APPLICATION on TARGET, newest first: one record per release
+    transition (who, cause, version, image, source, result), kept after the status history is
+    trimmed and after the Deployment is deleted."""
+    return {"records": await release_records(kube, where, application, target, limit)}
 
 
 @router.get("/v1/deployments/{application}/{target}", tags=["dashboard"])
