@@ -308,8 +308,9 @@ AuditRetentionOption = Annotated[
         "--audit-retention-days",
         metavar="<days>",
         envvar="ALECTON_AUDIT_RETENTION_DAYS",
-        min=1,
-        help="Delete ReleaseRecords (the audit trail, `alecton history`) older than this.",
+        min=0.0001,
+        help="Delete ReleaseRecords (the audit trail, `alecton history`) older than this many days "
+        "(fractions allowed); swept every 10 minutes, or a tenth of a shorter retention.",
         rich_help_panel=OBSERVABILITY_PANEL,
     ),
 ]

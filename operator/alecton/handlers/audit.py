@@ -224,13 +224,18 @@ class RetentionSweep:
                     raise
         return gone
 
-    async def run(self, interval: float = SWEEP_INTERVAL) -> None:
+    @property
+    def interval(self) -> float:
+        """Seconds between sweeps: SWEEP_INTERVAL, or a tenth of a shorter retention."""
+        return min(SWEEP_INTERVAL, max(1.0, self.retention_days * 86400 / 10))
+
+    async def run(self) -> None:
         while True:
             try:
                 await self.sweep()
             except (ApiException, OSError, TimeoutError) as error:
                 log.warning("audit: retention sweep failed: %s", error)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
 
 
 def start_audit(controller: Controller, config: OperatorConfig) -> AuditTrail:
