@@ -211,3 +211,39 @@ def test_every_severity_is_recorded(severity: Severity) -> None:
     sink.publish([replace(NEWS, severity=severity)])
     body = sink.queue.get_nowait()
     assert body["spec"]["severity"] == str(severity)
+
+
+def test_a_clean_stop_writes_what_is_queued_and_a_broken_write_does_not_stop_the_writer() -> None:
+    class Flaky(Records):
+        async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+            if body["metadata"]["name"] == "bad":
+                raise RuntimeError("a bug")
+            return await super().create(kind, namespace, body)
+
+    async def scenario() -> Records:
+        client = Flaky()
+        sink = trail(client)
+        sink.start()
+        sink.queue.put_nowait({"metadata": {"namespace": "team", "name": "bad"}, "spec": {}})
+        sink.publish([NEWS])
+        await sink.stop()  # drains before stopping
+        return client
+
+    assert len(asyncio.run(scenario()).created) == 1
+
+
+def test_a_dropped_connection_is_retried() -> None:
+    import aiohttp
+
+    class Disconnecting(Records):
+        calls = 0
+
+        async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+            Disconnecting.calls += 1
+            if Disconnecting.calls == 1:
+                raise aiohttp.ServerDisconnectedError()
+            return await super().create(kind, namespace, body)
+
+    client = Disconnecting()
+    assert asyncio.run(trail(client).write({"metadata": {"namespace": "team", "name": "r"}, "spec": {}}))
+    assert list(client.created) == ["r"] and Disconnecting.calls == 2

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TextIO
 
+import aiohttp
+
 from alecton.api.models import Application, Image
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
@@ -33,6 +35,7 @@ log = logging.getLogger("alecton.audit")
 
 QUEUE_SIZE = 2000  # records waiting for the API server; past that, new ones are dropped (and logged)
 MAX_ATTEMPTS = 20  # about 15 minutes of retries at the 60 s cap, then the record is given up
+DRAIN_SECONDS = 5.0  # at a clean stop, how long queued records may take to be written
 SWEEP_INTERVAL = 600.0  # seconds between retention sweeps
 SWEEP_PAGE = 500  # records read per sweep (one page; the next sweep goes on from there)
 SWEEP_DELETES = 100  # records deleted per sweep at most
@@ -124,7 +127,11 @@ class AuditTrail:
         if sweep is not None:
             self._tasks.append(asyncio.ensure_future(sweep.run()))
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop the writer (and sweep) after giving what is queued `drain` seconds to be written."""
+        if self._tasks and not self._tasks[0].done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), drain)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -137,6 +144,8 @@ class AuditTrail:
             body = await self.queue.get()
             try:
                 await self.write(body)
+            except Exception as error:  # the writer outlives any one record
+                log.error("audit: record %s not written: %r", body["metadata"]["name"], error)
             finally:
                 self.queue.task_done()
 
@@ -158,7 +167,7 @@ class AuditTrail:
                     )
                     return False
                 reason = f"{error.status} {error.reason}"
-            except (OSError, TimeoutError) as error:
+            except (OSError, TimeoutError, aiohttp.ClientError) as error:
                 reason = type(error).__name__
             delay = retry_delay(attempt)
             where = f"{meta['namespace']}/{meta['name']}"
@@ -233,8 +242,8 @@ class RetentionSweep:
         while True:
             try:
                 await self.sweep()
-            except (ApiException, OSError, TimeoutError) as error:
-                log.warning("audit: retention sweep failed: %s", error)
+            except (ApiException, OSError, TimeoutError, aiohttp.ClientError) as error:
+                log.warning("audit: retention sweep failed: %r", error)
             await asyncio.sleep(self.interval)
 
 
