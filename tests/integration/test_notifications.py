@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import uuid
@@ -455,3 +456,14 @@ def test_tenants_get_only_their_own_news_and_no_internal_address_or_secret(
     for ns, name in ((ns_a, "all"), (ns_a, "inside"), (ns_b, "own")):
         shown = json.dumps(cluster.get("notifiers.alecton.dev", name, ns))
         assert MARKER not in shown and HMAC_KEY not in shown and TOKEN not in shown
+
+
+def test_the_readme_notifier_examples_are_accepted(notifying: OperatorProcess) -> None:
+    """The README's Slack and GitHub examples, pasted as they are, pass the API server."""
+    cluster = notifying.cluster
+    ns = cluster.new_namespace("notify-readme")
+    text = (REPO / "README.md").read_text()
+    for name in ("notify-slack", "notify-github"):
+        match = re.search(rf"<!-- {name}:start -->\s*```yaml\n(.*?)```\s*<!-- {name}:end -->", text, re.S)
+        assert match, f"the README lost its {name} block"
+        cluster.kubectl("apply", "--dry-run=server", "-n", ns, "-f", "-", stdin=match.group(1))
