@@ -76,13 +76,13 @@ class Notifiers:
     # ----- NewsSink ----------------------------------------------------------------------
 
     def publish(self, news: list[News]) -> None:
-        for delivery in list(self.deliveries.values()):
+        for (kind, namespace, name), delivery in list(self.deliveries.items()):
             for item in news:
                 try:
                     if matches(delivery.settings, item):
                         delivery.offer(item)
                 except Exception as error:  # a sink never raises into a reconcile
-                    log.error("notifier %s: cannot queue %s: %r", delivery.settings.label, item.kind, error)
+                    log.error("%s %s/%s: cannot queue %s: %r", kind, namespace, name, item.kind, error)
 
     # ----- kopf events -------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ CONNECT_TIMEOUT = 5.0
 QUEUE_SIZE = 1000
 RATE = 10.0  # requests a second, on average, per Notifier
 BURST = 20
+BACKOFF_BASE = 1.0  # seconds after the first failure, doubling
 BACKOFF_CAP = 120.0
 STATUS_INTERVAL = 3.0  # seconds between status writes at most
 SECRET_TTL = 30.0  # a rotated Secret is used within this many seconds
@@ -214,7 +215,11 @@ class Delivery:
             if not attempt.retry:
                 return
             failures += 1
-            delay = attempt.wait if attempt.wait is not None else backoff_seconds(failures, cap=BACKOFF_CAP)
+            delay = (
+                attempt.wait
+                if attempt.wait is not None
+                else backoff_seconds(failures, BACKOFF_BASE, BACKOFF_CAP)
+            )
             await asyncio.sleep(delay)
 
     async def _rate_limit(self) -> None:
