@@ -199,7 +199,12 @@ class Delivery:
                     await self._wake.wait()
                     continue
                 self._queue_changed()
-                await self._deliver(session, resolver, news)
+                try:
+                    await self._deliver(session, resolver, news)
+                except Exception as error:  # a bug must not end this Notifier's deliveries
+                    # The type only: an exception's text could quote a request's header.
+                    log.error("notifier %s: delivery failed: %s", self.settings.label, type(error).__name__)
+                    log.debug("notifier %s", self.settings.label, exc_info=True)
 
     async def _deliver(self, session: aiohttp.ClientSession, resolver: GuardedResolver, news: News) -> None:
         """Until success, a permanent refusal, or a skip: at least once."""
