@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
@@ -71,6 +72,8 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._notifier_metrics: NotifierMetrics | None = None
+
     def watch_phases(self, phases: Callable[[], Iterable[str]]) -> None:
         self.registry.register(PhaseCollector(phases))
 
@@ -81,3 +84,39 @@ class Metrics:
         self.helm_in_flight.dec()
         self.helm_duration.labels(action).observe(time.monotonic() - started)
         self.helm_invocations.labels(action, "success" if ok else "failure").inc()
+
+    # ----- notifications (handlers/notifiers.py) -----------------------------------------
+
+    def notifier_metrics(self) -> NotifierMetrics:
+        if self._notifier_metrics is None:
+            self._notifier_metrics = NotifierMetrics(self.registry)
+        return self._notifier_metrics
+
+
+class NotifierMetrics:
+    """Per Notifier (`namespace/name`, `cluster/name` for a ClusterNotifier)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "alecton_notification_deliveries",
+            "Notification attempts by notifier, provider and result (success, failure, skipped, refused)",
+            ["notifier", "provider", "result"],
+            registry=registry,
+        )
+        self.queued = Gauge(
+            "alecton_notification_queue_depth",
+            "News waiting to be delivered, by notifier",
+            ["notifier"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "alecton_notification_dropped",
+            "News dropped because a notifier's queue was full (the oldest goes)",
+            ["notifier"],
+            registry=registry,
+        )
+
+    def forget(self, notifier: str) -> None:
+        """A deleted Notifier's gauge goes (its counters stay, as counters do)."""
+        with contextlib.suppress(KeyError):
+            self.queued.remove(notifier)

@@ -25,6 +25,8 @@ PLURALS = {
     "Cluster": "clusters",
     "Deployment": "deployments",
     "Promotion": "promotions",
+    "Notifier": "notifiers",
+    "ClusterNotifier": "clusternotifiers",
 }
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
