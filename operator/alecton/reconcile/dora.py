@@ -165,7 +165,8 @@ def advance(state: StreamState, record: Record, at: float) -> tuple[StreamState,
     news = record.news
     origin = record.origin
     if news.version and origin[0] and news.version not in state.origins:
-        state = replace(state, origins={**state.origins, news.version: origin})
+        origins = list({**state.origins, news.version: origin}.items())[-REMEMBERED:]
+        state = replace(state, origins=dict(origins))
     if news.kind is Kind.DEPLOYED and news.verifying:
         return replace(state, pending=(news.version, news.revision)), []
     if news.kind is Kind.DEPLOYED:
