@@ -8,8 +8,11 @@ And `alecton dora` over ReleaseRecords, read with the caller's own credentials.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import secrets
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -22,9 +25,10 @@ import pytest
 import yaml
 from alecton.local.controlplane import free_port
 from alecton.reconcile.news import Kind, News, Severity
+from playwright.sync_api import ConsoleMessage, expect, sync_playwright
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import REPO, Cluster, OperatorProcess, WebProcess, wait_for, wait_phase
 from tests.integration.tenant import as_tenant
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
@@ -260,3 +264,64 @@ def test_alecton_dora_reads_release_records_with_the_callers_credentials(
         assert "web" not in refused.stdout
     finally:
         crds.kubectl("delete", "namespace", ns, other, "--wait=false", check=False)
+
+
+def days_ago(days: float) -> str:
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_delivery_page_at_phone_width(crds: Cluster, release_records: str, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    ns = crds.new_namespace("delivery")
+    crds.apply(
+        record(ns, Kind.DEPLOYED, days_ago(3), "1.0", 1, verifying=True),
+        record(ns, Kind.HEALTHY, days_ago(2.99), "1.0", 1),
+        record(ns, Kind.DEPLOYED, days_ago(2), "1.1", 2, verifying=True),
+        record(ns, Kind.FAILED, days_ago(1.99), "1.1", 2, reason="HealthCheckFailed"),
+        record(ns, Kind.DEPLOYED, days_ago(1), "1.2", 3),
+        namespace=ns,
+    )
+    token = secrets.token_urlsafe(32)
+    dashboard = WebProcess(
+        ["dashboard", "--no-browser", "--kubeconfig", crds.kubeconfig, "--context", "alecton-a", "-n", ns],
+        free_port(), tmp_path, env={"ALECTON_DASHBOARD_TOKEN": token},
+    )  # fmt: skip
+    problems: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+
+                def console(message: ConsoleMessage) -> None:
+                    if message.type in ("error", "warning"):
+                        problems.append(f"console {message.type}: {message.text}")
+
+                page.on("console", console)
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.goto(f"{dashboard.url}/#token={token}")
+                expect(page.locator("body")).to_have_attribute("data-ready", "true")
+                page.locator('button[data-page="delivery"]').click()
+                assert "page=delivery" in page.url
+                card = page.locator('.delivery-card[data-app="web"][data-target="staging"]')
+                expect(card).to_be_visible(timeout=30_000)
+                expect(card.locator('[data-field="failure-rate"] .tile-value')).to_have_text("33%")
+                expect(card.locator('[data-field="lead-time"] .tile-value')).not_to_have_text("—")
+                assert card.locator("svg.chart rect.bar-ok").count() == 2  # two days with a success
+                assert card.locator("svg.chart rect.bar-bad").count() == 1
+                assert card.locator("svg.chart rect.bar-lead").count() == 1  # 1.0 has a known commit
+                assert page.evaluate("document.documentElement.scrollWidth") <= 375
+                assert page.locator("#applications").is_hidden()
+                shots = REPO / "test-artifacts" / "dashboard"
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / "delivery-phone.png"), full_page=True)
+                page.reload()  # the page is kept in the URL
+                expect(card).to_be_visible(timeout=30_000)
+            finally:
+                browser.close()
+    finally:
+        dashboard.stop()
+        crds.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    assert problems == []
