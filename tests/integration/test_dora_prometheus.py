@@ -311,7 +311,7 @@ def test_the_delivery_page_at_phone_width(crds: Cluster, release_records: str, t
                 expect(card.locator('[data-field="lead-time"] .tile-value')).not_to_have_text("—")
                 assert card.locator("svg.chart rect.bar-ok").count() == 2  # two days with a success
                 assert card.locator("svg.chart rect.bar-bad").count() == 1
-                assert card.locator("svg.chart rect.bar-lead").count() == 1  # 1.0 has a known commit
+                assert card.locator("svg.chart rect.bar-lead").count() == 2  # 1.0 and 1.2 became healthy
                 assert page.evaluate("document.documentElement.scrollWidth") <= 375
                 assert page.locator("#applications").is_hidden()
                 shots = REPO / "test-artifacts" / "dashboard"

@@ -29,6 +29,10 @@ export function duration(seconds) {
   return `${Math.round(seconds)}s`;
 }
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function percent(rate) {
   return rate === null || rate === undefined ? '—' : `${Math.round(rate * 100)}%`;
 }
@@ -43,11 +47,11 @@ function tile(label, value, field, note = '') {
 /** Deploys per day: successes up from the axis, failures stacked on them. */
 function dailyChart(daily) {
   const width = 600;
-  const height = 120;
+  const height = 140;
   const top = Math.max(1, ...daily.map((d) => d.successes + d.failures));
   const step = width / Math.max(daily.length, 1);
   const chart = svg('svg', {
-    viewBox: `0 0 ${width} ${height + 16}`, class: 'chart', role: 'img', preserveAspectRatio: 'none',
+    viewBox: `0 0 ${width} ${height + 26}`, class: 'chart', role: 'img',
     'aria-label': `Deploys per day, at most ${top} a day`,
   });
   chart.append(svg('line', { x1: 0, y1: height, x2: width, y2: height, class: 'axis' }));
@@ -62,8 +66,8 @@ function dailyChart(daily) {
     if (bad) group.append(svg('rect', { x, y: height - ok - bad, width: barWidth, height: bad, class: 'bar-bad' }));
     chart.append(group);
   });
-  chart.append(svg('text', { x: 0, y: height + 14, class: 'chart-label' }, daily.length ? daily[0].date : ''));
-  chart.append(svg('text', { x: width, y: height + 14, class: 'chart-label end' },
+  chart.append(svg('text', { x: 0, y: height + 22, class: 'chart-label' }, daily.length ? daily[0].date : ''));
+  chart.append(svg('text', { x: width, y: height + 22, class: 'chart-label end' },
     daily.length ? daily[daily.length - 1].date : ''));
   return chart;
 }
@@ -72,7 +76,7 @@ function dailyChart(daily) {
 function leadChart(leadTimes) {
   const shown = leadTimes.slice(-12);
   if (!shown.length) return el('p', { class: 'hint', text: 'No lead time yet: no version with a known source commit or Image became healthy in this period.' });
-  const row = 22;
+  const row = 30;
   const width = 600;
   const labelWidth = 150;
   const top = Math.max(...shown.map((l) => l.seconds), 1);
@@ -85,9 +89,9 @@ function leadChart(leadTimes) {
     const length = Math.max(((width - labelWidth - 70) * lead.seconds) / top, 2);
     const group = svg('g', { 'data-version': lead.version });
     group.append(svg('title', {}, `${lead.version}: ${duration(lead.seconds)} from its ${lead.origin === 'commit' ? 'commit' : 'Image'} to healthy (${lead.at})`));
-    group.append(svg('text', { x: labelWidth - 6, y: y + 15, class: 'chart-label end' }, lead.version.slice(0, 20)));
-    group.append(svg('rect', { x: labelWidth, y: y + 4, width: length, height: row - 8, class: 'bar-lead' }));
-    group.append(svg('text', { x: labelWidth + length + 6, y: y + 15, class: 'chart-label' }, duration(lead.seconds)));
+    group.append(svg('text', { x: labelWidth - 8, y: y + 21, class: 'chart-label end' }, lead.version.slice(0, 14)));
+    group.append(svg('rect', { x: labelWidth, y: y + 5, width: length, height: row - 10, class: 'bar-lead' }));
+    group.append(svg('text', { x: labelWidth + length + 8, y: y + 21, class: 'chart-label' }, duration(lead.seconds)));
     chart.append(group);
   });
   return chart;
@@ -102,10 +106,10 @@ function card(figure) {
     el('div', { class: 'tiles' },
       tile('Deploys per day', String(figure.deploymentFrequencyPerDay), 'frequency',
         `${figure.successfulDeploys} deployed, ${figure.changeFailures} failed`),
-      tile('Lead time', duration(lead.median), 'lead-time', `p90 ${duration(lead.p90)} · ${lead.count} versions`),
+      tile('Lead time', duration(lead.median), 'lead-time', `p90 ${duration(lead.p90)} · ${plural(lead.count, 'version')}`),
       tile('Change failure rate', percent(figure.changeFailureRate), 'failure-rate', `of ${figure.deploys} deploys`),
       tile('Time to restore', duration(restore.median), 'restore',
-        figure.openIncidentSince ? `failing since ${figure.openIncidentSince}` : `${restore.count} restores`)),
+        figure.openIncidentSince ? `failing since ${figure.openIncidentSince}` : plural(restore.count, 'restore'))),
     el('h4', { text: 'Deploys per day' }),
     dailyChart(figure.daily),
     el('h4', { text: 'Lead time per version' }),
