@@ -479,3 +479,15 @@ def test_period_seconds(text: str, seconds: float) -> None:
 def test_bad_periods_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="period"):
         period_seconds(text)
+
+
+def test_of_two_copies_of_one_piece_of_news_the_earliest_counts_whatever_the_listing_order() -> None:
+    degraded_late = record(Kind.DEGRADED, 1500, "1.0", 2)
+    degraded_early = record(Kind.DEGRADED, 1000, "1.0", 2)
+    records = [
+        degraded_late,
+        *deploy(100, "1.0", 2),
+        degraded_early,
+        record(Kind.HEALTHY, 2000, "1.0", 2, generation=2),
+    ]
+    assert [r.seconds for r in figures(records).restores] == [1000]

@@ -315,18 +315,21 @@ def rfc3339(moment: float) -> str:
 
 
 def ordered(records: Iterable[Record]) -> list[tuple[float, Record]]:
-    """Readable records in the order things happened, each piece of news once (by its key)."""
+    """Readable records in the order things happened, each piece of news once (by its key:
+    the earliest copy is kept)."""
+    timed = [
+        (moment, _ORDER.get(record.news.kind, 7), index, record)
+        for index, record in enumerate(records)
+        if (moment := epoch(record.news.time))
+    ]
+    timed.sort(key=lambda item: item[:3])
     seen: set[str] = set()
-    timed: list[tuple[float, int, Record]] = []
-    for record in records:
-        moment = epoch(record.news.time)
-        key = record.news.key
-        if not moment or key in seen:
-            continue
-        seen.add(key)
-        timed.append((moment, _ORDER.get(record.news.kind, 7), record))
-    timed.sort(key=lambda item: (item[0], item[1]))
-    return [(moment, record) for moment, _, record in timed]
+    found: list[tuple[float, Record]] = []
+    for moment, _, _, record in timed:
+        if record.news.key not in seen:
+            seen.add(record.news.key)
+            found.append((moment, record))
+    return found
 
 
 def stream_of(news: News) -> StreamKey:
