@@ -73,6 +73,7 @@ class Metrics:
         )
 
         self._notifier_metrics: NotifierMetrics | None = None
+        self.dora = DoraSeries(self.registry)
 
     def watch_phases(self, phases: Callable[[], Iterable[str]]) -> None:
         self.registry.register(PhaseCollector(phases))
@@ -120,3 +121,60 @@ class NotifierMetrics:
         """A deleted Notifier's gauge goes (its counters stay, as counters do)."""
         with contextlib.suppress(KeyError):
             self.queued.remove(notifier)
+
+
+class DoraSeries:
+    """DORA metrics per (namespace, application, target), fed by `handlers.dora_metrics`. No
+    other label: versions, revisions and reasons would grow without bound. The series of an
+    uninstalled Deployment are removed (`forget`)."""
+
+    LABELS = ("namespace", "application", "target")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = list(self.LABELS)
+        self.deployments = Counter(
+            "alecton_deployments",  # exposed as alecton_deployments_total
+            "Deploys that reached the target, by result (success: healthy; failure: health check "
+            "failed or rolled back automatically)",
+            [*labels, "result"],
+            registry=registry,
+        )
+        self.change_failures = Counter(
+            "alecton_change_failures",
+            "Deploys whose health check failed or that were rolled back automatically",
+            labels,
+            registry=registry,
+        )
+        self.lead_time = Histogram(
+            "alecton_lead_time_seconds",
+            "From the source commit (else the Image's creation) to the version's first healthy deploy",
+            labels,
+            buckets=(10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800, 2592000),
+            registry=registry,
+        )
+        self.time_to_restore = Histogram(
+            "alecton_time_to_restore_seconds",
+            "From the first Failed/Degraded/automatic rollback to the next healthy release",
+            labels,
+            buckets=(10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800),
+            registry=registry,
+        )
+        self.last_deploy = Gauge(
+            "alecton_last_deploy_timestamp_seconds",
+            "When the newest deploy (success or failure) reached its verdict, Unix time",
+            labels,
+            registry=registry,
+        )
+
+    def deployed(self, stream: tuple[str, str, str], success: bool, at: float) -> None:
+        self.deployments.labels(*stream, "success" if success else "failure").inc()
+        if not success:
+            self.change_failures.labels(*stream).inc()
+        self.last_deploy.labels(*stream).set(at)
+
+    def forget(self, stream: tuple[str, str, str]) -> None:
+        # `remove` of a label set that was never used is a no-op in prometheus_client.
+        for metric in (self.change_failures, self.lead_time, self.time_to_restore, self.last_deploy):
+            metric.remove(*stream)
+        for result in ("success", "failure"):
+            self.deployments.remove(*stream, result)

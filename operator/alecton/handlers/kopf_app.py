@@ -24,6 +24,7 @@ from alecton.api.models import (
 )
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
+from alecton.handlers.dora_metrics import DoraMetrics
 from alecton.handlers.images import DuplicateImages
 from alecton.handlers.indexes import DeploymentSnapshot
 from alecton.handlers.leader import LeaderElector, identity
@@ -118,6 +119,7 @@ def _register_lifecycle(
         settings.networking.request_timeout = 60
         settings.batching.batch_window = 0.01  # react within milliseconds
         controller.news.add(notifiers)
+        controller.news.add(DoraMetrics(controller.metrics.dora, controller.indexes))
         controller.start()
 
     @kopf.on.cleanup(registry=registry)
