@@ -26,6 +26,8 @@ PLURALS = {
     "Deployment": "deployments",
     "Promotion": "promotions",
     "ReleaseRecord": "releaserecords",
+    "Notifier": "notifiers",
+    "ClusterNotifier": "clusternotifiers",
 }
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"

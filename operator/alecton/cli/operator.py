@@ -17,6 +17,7 @@ from alecton.cli.output import fail
 from alecton.cli.session import refuse_connection_defaults
 from alecton.handlers.config import OperatorConfig
 from alecton.reconcile.access import ContextPolicy
+from alecton.reconcile.notify_address import parse_networks
 
 app = CliTyper(help="Run the alecton operator.", no_args_is_help=True)
 
@@ -315,6 +316,19 @@ AuditRetentionOption = Annotated[
     ),
 ]
 
+NotifyAllowCidrOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify-allow-cidr",
+        metavar="<cidr>",
+        envvar="ALECTON_NOTIFY_ALLOW_CIDRS",
+        help="Let Notifiers reach receivers in this network although it is loopback, private or "
+        "link-local (repeatable; default: public addresses only, checked when each connection is "
+        "made). Plain http:// is accepted only to these.",
+        rich_help_panel=OBSERVABILITY_PANEL,
+    ),
+]
+
 LogFormatOption = Annotated[
     str,
     typer.Option(
@@ -356,12 +370,14 @@ def run(
     shard: ShardOption = "",
     audit_log: AuditLogOption = "",
     audit_retention_days: AuditRetentionOption = 400.0,
+    notify_allow_cidr: NotifyAllowCidrOption = None,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
 ) -> None:
     """Watch Images, Applications, Clusters and Deployments and reconcile Deployments with helm."""
     try:
         policy = ContextPolicy.parse(allow_context or [])
+        parse_networks(notify_allow_cidr or [])
     except ValueError as error:
         fail(str(error), 2)
     config = OperatorConfig(
@@ -389,6 +405,7 @@ def run(
         shard=shard,
         audit_log=audit_log,
         audit_retention_days=audit_retention_days,
+        notify_allow_cidrs=tuple(notify_allow_cidr or ()),
     )
     if audit_log and audit_log != "-" and not Path(audit_log).parent.is_dir():
         fail(f"--audit-log {audit_log}: no directory {Path(audit_log).parent}", 2)

@@ -7,10 +7,12 @@
 // toast.js messages; focus.js focus across re-renders; permissions.js whoami and rights;
 // events.js live updates; overview.js with applications.js, promotions.js, diff.js and
 // images.js the overview; details.js and history.js the details panel; dialogs.js the
-// dialogs' common part, with deploy-dialog.js, rollback-dialog.js and decision-dialog.js.
+// dialogs' common part, with deploy-dialog.js, rollback-dialog.js and decision-dialog.js;
+// delivery.js the Delivery page (DORA metrics and their charts).
 
 import { takeTokenFromUrl } from './api.js';
 import { confirmDecision, openDecision } from './decision-dialog.js';
+import { currentPage, loadDelivery, showPage } from './delivery.js';
 import { confirmDeploy, openDeploy } from './deploy-dialog.js';
 import { closeDetails, openDetails } from './details.js';
 import { wireDialogs } from './dialogs.js';
@@ -43,6 +45,7 @@ async function loadAll() {
   connectEvents();
   await loadWhoami(); // before the overview: `can` decides which buttons are enabled
   await loadOverview();
+  if (currentPage() === 'delivery') loadDelivery();
 }
 
 // ----- wiring ----------------------------------------------------------------------------------
@@ -61,6 +64,8 @@ function onClick(event) {
   else if ((action === 'approve' || action === 'reject') && item) openDecision(action, promotionOf(item));
   else if (action === 'diff' && item) toggleDiff(item, button);
   else if (action === 'dismiss-toast') hideToast();
+  else if (action === 'show-page') showPage(button.dataset.page);
+  else if (action === 'reload-delivery') loadDelivery();
 }
 
 function start() {
@@ -71,6 +76,8 @@ function start() {
     switchNamespace($('#namespace').value.trim());
   });
   document.addEventListener('click', onClick);
+  $('#delivery-since').addEventListener('change', loadDelivery);
+  showPage(currentPage(), { load: false }); // loadAll loads it
   wireDialogs({ 'deploy-dialog': confirmDeploy, 'rollback-dialog': confirmRollback, 'decision-dialog': confirmDecision });
   setInterval(refreshAges, AGE_TICK_MS);
   loadAll();
