@@ -112,6 +112,28 @@ def test_images_are_immutable_and_idempotent(operator: OperatorProcess) -> None:
     )
     assert proc.returncode != 0 and "images are immutable" in proc.stderr
 
+    # Where the code came from (issue 25): recorded, checked by the CRD, immutable too.
+    sha = "4f2c1e9a0b7d3c5e8f1a2b3c4d5e6f7a8b9c0d1e"
+    source = ["--source-repository", "github.com/org/web", "--source-revision", sha,
+              "--source-url", f"https://github.com/org/web/commit/{sha}", "--source-committed-at",
+              "2026-12-01T09:30:00Z"]  # fmt: skip
+    ok(alecton(cluster, ns, "image", "create", "web", "1.1.0", "r/web:1.1", *source))
+    recorded = cluster.get("images.alecton.dev", "web-1.1.0", ns)["spec"]["source"]
+    assert recorded == {
+        "repository": "github.com/org/web", "revision": sha, "url": f"https://github.com/org/web/commit/{sha}",
+        "committedAt": "2026-12-01T09:30:00Z",
+    }  # fmt: skip
+    assert sha[:12] in ok(alecton(cluster, ns, "image", "list", "--version", "1.1.0"))
+    bad = alecton(cluster, ns, "image", "create", "web", "1.2.0", "r/web:1.2", "--source-revision", "main;rm")
+    assert bad.returncode != 0 and "spec.source.revision" in bad.stderr, bad.stderr
+    link = alecton(
+        cluster, ns, "image", "create", "web", "1.2.0", "r/web:1.2", "--source-url", "javascript:x"
+    )
+    assert link.returncode != 0 and "spec.source.url" in link.stderr, link.stderr
+    proc = cluster.kubectl("patch", "images.alecton.dev", "web-1.1.0", "-n", ns, "--type=merge",
+                           "-p", '{"spec":{"source":{"revision":"0000000"}}}', check=False)  # fmt: skip
+    assert proc.returncode != 0 and "images are immutable" in proc.stderr
+
 
 def test_wait_on_a_failing_deploy_exits_non_zero_in_time(operator: OperatorProcess, tmp_path: Path) -> None:
     cluster = operator.cluster

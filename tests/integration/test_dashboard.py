@@ -110,7 +110,10 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
         assert approved["spec"]["approval"]["by"] == "alecton-admin"  # the kubeconfig's user, stamped
 
         # A second version: staging takes it; then a person deploys it to prod from the page.
-        cluster.apply(r.image("web", "1.1.0", GOOD), namespace=ns)
+        built = r.image("web", "1.1.0", GOOD)  # CI says which commit it was built from (issue 25)
+        built["spec"]["source"] = {"repository": "github.com/org/web", "revision": "4f2c1e9a0b7d",
+                                   "url": "https://github.com/org/web/commit/4f2c1e9a0b7d"}  # fmt: skip
+        cluster.apply(built, namespace=ns)
         expect(row(page, "staging", "revision")).to_have_text("2", timeout=LIVE)
         expect(row(page, "staging", "phase")).to_have_text("Deployed", timeout=LIVE)
         page.locator('tr[data-app="web"][data-target="prod"] [data-action="deploy"]').click()
@@ -125,6 +128,9 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
         expect(prod.locator('[data-field="phase"] .tag')).to_have_text("held", timeout=30_000)
         expect(prod.locator('[data-field="message"]')).to_contain_text("set by alecton-web")
         expect(page.locator('#images tr[data-image="web"]')).to_contain_text("1.1.0")
+        commit = page.locator('#images tr[data-image="web"] a[data-field="commit"]').first
+        expect(commit).to_have_text("4f2c1e9")
+        expect(commit).to_have_attribute("href", "https://github.com/org/web/commit/4f2c1e9a0b7d")
         shot(page, "04-prod-deployed-by-hand")
 
         # Roll staging back to revision 1 from its history.
@@ -132,6 +138,7 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
         history = page.locator("#history")
         expect(history.locator("tr[data-revision]")).to_have_count(2)
         expect(history.locator('tr[data-revision="2"] [data-field="cause"]')).to_have_text("promotion")
+        expect(history.locator('tr[data-revision="2"] [data-field="commit"]')).to_have_text("4f2c1e9")
         history.locator('[data-action="rollback"][data-revision="1"]').click()
         page.locator('#rollback-dialog [data-action="confirm-rollback"]').click()
         expect(row(page, "staging", "phase")).to_have_text("RolledBack", timeout=LIVE)

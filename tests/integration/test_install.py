@@ -107,6 +107,10 @@ def sa_operator(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
             "--leader-elect",
             "--leader-election-namespace",
             "alecton-system",
+            # The audit trail's retention, short enough that a sweep deletes records (and the
+            # `delete` it needs is audited) while the test runs: 0.0004 days is about 35 s.
+            "--audit-retention-days",
+            "0.0004",
         ),
         kubeconfig=str(path),
     )
@@ -204,6 +208,17 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
             f"{kind} status",
         )
     cluster.kubectl("delete", "clusternotifiers.alecton.dev", ns)
+
+    # The audit trail: a record of each transition, deleted once past the retention.
+    first = json.loads(cluster.kubectl("get", "releaserecords.alecton.dev", "-n", ns, "-o", "json").stdout)
+    names = {item["metadata"]["name"] for item in first["items"]}
+    assert names, "no ReleaseRecord was written"
+
+    def swept() -> bool:
+        now = json.loads(cluster.kubectl("get", "releaserecords.alecton.dev", "-n", ns, "-o", "json").stdout)
+        return not names & {item["metadata"]["name"] for item in now["items"]}
+
+    wait_for(swept, 90, "the retention sweep to delete the first records")
 
     # What the API server saw the operator's identity do ...
     audit = cluster.state_dir / "audit-a.log"  # type: ignore[operator]

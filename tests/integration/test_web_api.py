@@ -122,9 +122,15 @@ def test_every_seed_path_as_a_deployer_and_a_reader(operator: OperatorProcess, w
     expect(bob.post("/v1/images", json={**image, "version": "9.9.9"}), 403, "Forbidden")
     expect(alice_in_b.post("/v1/images", json=image), 403, "Forbidden")
     expect(alice.post("/v1/images", json={"name": "web"}), 422, "Invalid")
-    expect(alice.post("/v1/images", json={**image, "version": "1.1.0", "image": GOOD}), 201)
+    # An Image may say where its code came from (issue 25); the CRD checks the fields.
+    commit = "4f2c1e9a0b7d"
+    source = {"repository": "github.com/org/web", "revision": commit, "committedAt": "2026-12-01T09:30:00Z",
+              "url": f"https://github.com/org/web/commit/{commit}"}  # fmt: skip
+    bad = {**image, "version": "1.1.0", "source": {"revision": "main"}}
+    expect(alice.post("/v1/images", json=bad), 422, "Invalid")
+    expect(alice.post("/v1/images", json={**image, "version": "1.1.0", "image": GOOD, "source": source}), 201)
     assert expect(bob.get("/v1/images", params={"name": "web", "version": "1.1.0"}), 200) == {
-        "images": [{**image, "version": "1.1.0"}]
+        "images": [{**image, "version": "1.1.0", "source": source}]
     }
     assert len(expect(bob.get("/v1/images"), 200)["images"]) == 2  # bob's attempt left nothing
 
@@ -185,6 +191,7 @@ def test_every_seed_path_as_a_deployer_and_a_reader(operator: OperatorProcess, w
         (1, "1.0.0", "deploy"),
     ]
     assert releases[0]["status"] == "deployed" and releases[0]["image"] == GOOD
+    assert releases[1]["source"] == source and "source" not in releases[0]  # 1.1.0 says its commit
     expect(bob.get("/v1/releases/web/prod"), 404, "NotFound")
     expect(Caller(web, bob_token, team_b).get("/v1/releases/web/staging"), 404)  # not bob's team-a view
 

@@ -57,6 +57,8 @@ def test_the_deployer_writes_no_status_and_approves_nothing() -> None:
     # A ClusterNotifier sees every namespace's news: never a tenant's to write (or read).
     assert not [g for g in granted if g[1].startswith("clusternotifiers")]
     assert {verb for _, resource, verb in granted if resource == "events"} == READ
+    # The audit trail is the operator's word: a deployer reads it, never writes it.
+    assert {verb for _, resource, verb in granted if resource == "releaserecords"} == READ
 
 
 def test_the_viewer_only_reads() -> None:
@@ -67,6 +69,7 @@ def test_the_viewer_only_reads() -> None:
     assert {(g, r) for g, r, _ in granted if g == "alecton.dev"} == {
         *(("alecton.dev", kind) for kind in kinds),
         *(("alecton.dev", f"{kind}/status") for kind in kinds),
+        ("alecton.dev", "releaserecords"),  # the audit trail has no status
     }
 
 

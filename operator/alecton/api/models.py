@@ -25,6 +25,7 @@ PLURALS = {
     "Cluster": "clusters",
     "Deployment": "deployments",
     "Promotion": "promotions",
+    "ReleaseRecord": "releaserecords",
     "Notifier": "notifiers",
     "ClusterNotifier": "clusternotifiers",
 }
@@ -91,12 +92,41 @@ def _ref(body: dict[str, Any]) -> ObjectRef:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """Where an Image's code came from (`spec.source`, set by CI; immutable with the Image)."""
+
+    repository: str = ""  # "github.com/org/repo" or a URL
+    revision: str = ""  # the commit SHA
+    url: str = ""  # a link to the commit (http or https: the schema says so)
+    committed_at: str = ""  # RFC 3339
+
+    @classmethod
+    def parse(cls, raw: Any) -> ImageSource | None:
+        if not isinstance(raw, dict):
+            return None
+        found = cls(
+            repository=str(raw.get("repository") or ""),
+            revision=str(raw.get("revision") or ""),
+            url=str(raw.get("url") or ""),
+            committed_at=str(raw.get("committedAt") or ""),
+        )
+        return found if found.as_dict() else None
+
+    def as_dict(self) -> dict[str, str]:
+        """The CRD's camelCase form, without empty fields."""
+        fields = {"repository": self.repository, "revision": self.revision, "url": self.url,
+                  "committedAt": self.committed_at}  # fmt: skip
+        return {key: value for key, value in fields.items() if value}
+
+
+@dataclass(frozen=True)
 class Image:
     ref: ObjectRef
     name: str
     version: str
     image: str
     created: str  # creationTimestamp: the oldest Image of a (name, version) pair wins
+    source: ImageSource | None = None
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Image:
@@ -107,6 +137,7 @@ class Image:
             version=_str(spec, "version"),
             image=_str(spec, "image"),
             created=(body.get("metadata") or {}).get("creationTimestamp") or "",
+            source=ImageSource.parse(spec.get("source")),
         )
 
 

@@ -26,7 +26,7 @@ from alecton.cli.session import (
 )
 from alecton.kube.client import ApiException, KubeClient
 from alecton.service.applications import create_application, list_applications, replace_application
-from alecton.service.images import create_image, list_images
+from alecton.service.images import create_image, image_source, list_images
 from alecton.service.session import Target
 
 image_app = CliTyper(help="Record and list container images (CI creates these).", no_args_is_help=True)
@@ -63,16 +63,32 @@ def image_create(
     image_ref: Annotated[
         str, typer.Argument(metavar="IMAGE_REF", help="Full reference: registry/repo:tag or @sha256:...")
     ],
+    source_repository: Annotated[
+        str | None, typer.Option("--source-repository", help="Where the code is, e.g. github.com/org/web.")
+    ] = None,
+    source_revision: Annotated[
+        str | None, typer.Option("--source-revision", metavar="SHA", help="The commit it was built from.")
+    ] = None,
+    source_url: Annotated[
+        str | None, typer.Option("--source-url", metavar="URL", help="A link to that commit (http or https).")
+    ] = None,
+    source_committed_at: Annotated[
+        str | None,
+        typer.Option("--source-committed-at", metavar="TIME", help="When it was committed (RFC 3339)."),
+    ] = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Record an image (CreateImage).
+    """Record an image (CreateImage), with the commit it was built from if given.
 
-    Idempotent for the same reference; images are immutable."""
+    Idempotent for the same reference and source; images are immutable."""
     target = Target.of(kubeconfig, context, namespace)
-    result, obj = run_api(lambda c: create_image(c, target.namespace, name, version, image_ref), target)
+    source = image_source(source_repository, source_revision, source_url, source_committed_at)
+    result, obj = run_api(
+        lambda c: create_image(c, target.namespace, name, version, image_ref, source), target
+    )
     if output is OutputFormat.table:
         typer.echo(f"image {name} {version} {result} ({obj['metadata']['name']}: {obj['spec']['image']})")
     else:
@@ -95,11 +111,12 @@ def image_list(
     _show(
         images,
         output,
-        ["NAME", "VERSION", "IMAGE", "OBJECT", "AGE"],
+        ["NAME", "VERSION", "IMAGE", "REVISION", "OBJECT", "AGE"],
         lambda i: [
             i["spec"]["name"],
             i["spec"]["version"],
             i["spec"]["image"],
+            str((i["spec"].get("source") or {}).get("revision") or "")[:12],
             i["metadata"]["name"],
             age(i["metadata"].get("creationTimestamp")),
         ],

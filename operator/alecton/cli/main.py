@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alecton import __version__
-from alecton.cli import deploy, diff, dora, images, local, onboard, operator, promote, web
+from alecton.cli import deploy, diff, dora, history, images, local, onboard, operator, promote, web
 from alecton.cli.diff_display import EXIT_DIFF_ERROR
 from alecton.cli.help import CliTyper
 from alecton.cli.session import (
@@ -33,6 +33,7 @@ app = CliTyper(
 app.add_typer(images.image_app, name="image")
 app.add_typer(images.app_app, name="app")
 deploy.register(app)
+history.register(app)
 promote.register(app)
 web.register(app)
 # diff's docstring is one long paragraph: the listing gets a one-sentence summary.

@@ -291,6 +291,31 @@ ShardOption = Annotated[
     ),
 ]
 
+AuditLogOption = Annotated[
+    str,
+    typer.Option(
+        "--audit-log",
+        metavar="<file|->",
+        envvar="ALECTON_AUDIT_LOG",
+        help="Also write every release transition as one JSON line to FILE (made readable by the "
+        "operator only) or `-` for stdout, for the cluster's log pipeline. Off when empty.",
+        rich_help_panel=OBSERVABILITY_PANEL,
+    ),
+]
+
+AuditRetentionOption = Annotated[
+    float,
+    typer.Option(
+        "--audit-retention-days",
+        metavar="<days>",
+        envvar="ALECTON_AUDIT_RETENTION_DAYS",
+        min=0.0001,
+        help="Delete ReleaseRecords (the audit trail, `alecton history`) older than this many days "
+        "(fractions allowed); swept every 10 minutes, or a tenth of a shorter retention.",
+        rich_help_panel=OBSERVABILITY_PANEL,
+    ),
+]
+
 NotifyAllowCidrOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -343,6 +368,8 @@ def run(
     leader_elect: LeaderElectOption = False,
     leader_election_namespace: LeaderElectionNamespaceOption = "",
     shard: ShardOption = "",
+    audit_log: AuditLogOption = "",
+    audit_retention_days: AuditRetentionOption = 400.0,
     notify_allow_cidr: NotifyAllowCidrOption = None,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
@@ -376,8 +403,12 @@ def run(
         leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace or "default",
         shard=shard,
+        audit_log=audit_log,
+        audit_retention_days=audit_retention_days,
         notify_allow_cidrs=tuple(notify_allow_cidr or ()),
     )
+    if audit_log and audit_log != "-" and not Path(audit_log).parent.is_dir():
+        fail(f"--audit-log {audit_log}: no directory {Path(audit_log).parent}", 2)
     if shard and not SHARD_NAME.fullmatch(shard):
         fail(f"--shard {shard!r}: a shard name is a label value (letters, digits, -, _ and .)", 2)
     from alecton.handlers.logs import setup_logging

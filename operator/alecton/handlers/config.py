@@ -40,6 +40,8 @@ class OperatorConfig:
     # link-local (--notify-allow-cidr); plain http only to these.
     notify_allow_cidrs: tuple[str, ...] = ()
     promotion_key_secret: str = "alecton-promotion-key"  # noqa: S105 (a Secret's name)
+    audit_log: str = ""  # a file for one JSON line per release transition, `-` for stdout; "" off
+    audit_retention_days: float = 400.0  # ReleaseRecords older than this are deleted
 
     @property
     def operator_namespace(self) -> str:

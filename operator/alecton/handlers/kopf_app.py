@@ -22,6 +22,7 @@ from alecton.api.models import (
     InvalidResourceError,
     ObjectRef,
 )
+from alecton.handlers.audit import AuditTrail, start_audit
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
 from alecton.handlers.dora_metrics import DoraMetrics
@@ -88,6 +89,7 @@ def _register_lifecycle(
     registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig, notifiers: Notifiers
 ) -> None:
     """Login with the operator's kubeconfig, kopf's settings, and the workers' life."""
+    trails: list[AuditTrail] = []
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo:
@@ -118,6 +120,7 @@ def _register_lifecycle(
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 60
         settings.batching.batch_window = 0.01  # react within milliseconds
+        trails.append(start_audit(controller, config))  # before any reconcile publishes news
         controller.news.add(notifiers)
         controller.news.add(DoraMetrics(controller.metrics.dora, controller.indexes))
         controller.start()
@@ -125,6 +128,8 @@ def _register_lifecycle(
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         await controller.stop()
+        for trail in trails:
+            await trail.stop()
         await notifiers.stop()
 
 

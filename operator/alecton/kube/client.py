@@ -139,6 +139,29 @@ class KubeClient:
             result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind], **kwargs)
         return list(result.get("items", []))
 
+    async def list_page(
+        self, kind: str, namespace: str | None, limit: int, continue_token: str = "", label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of a list (the API server's `limit`/`continue`): the items and the token
+        of the next page ("" after the last)."""
+        kwargs: dict[str, Any] = {"_request_timeout": self.timeout, "limit": limit}
+        if continue_token:
+            kwargs["_continue"] = continue_token
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if namespace:
+            result = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[kind], **kwargs
+            )
+        else:
+            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind], **kwargs)
+        return list(result.get("items", [])), str((result.get("metadata") or {}).get("continue") or "")
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        await self._custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name, _request_timeout=self.timeout
+        )
+
     async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURALS[kind], body, _request_timeout=self.timeout

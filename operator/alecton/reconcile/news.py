@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from alecton.reconcile.cause import cause_of
 from alecton.reconcile.decide import Do, Observed, Step
 from alecton.reconcile.outcomes import (
     Claimed,
@@ -25,7 +26,8 @@ from alecton.reconcile.outcomes import (
     Uninstalled,
     UninstallFailed,
 )
-from alecton.reconcile.plan import Action
+from alecton.reconcile.plan import Action, RecordedStatus
+from alecton.reconcile.release import AUTOMATIC_ROLLBACK
 
 CHANGED_BY_ANNOTATION = "alecton.dev/changed-by"  # stamped by the API server on spec changes
 FREEZE_OVERRIDE_ANNOTATION = "alecton.dev/freeze-override"  # a reason to deploy during a freeze
@@ -218,6 +220,7 @@ def _base(observed: Observed, step: Step, status: dict[str, Any] | None, now: st
     previous = observed.status
     desired = step.plan.desired if step.plan is not None else None
     release = {**(previous.get("release") or {}), **((status or {}).get("release") or {})}
+    revision = int(release.get("revision") or 0)
     return News(
         kind=Kind.HELD,  # replaced by each caller
         severity=Severity.INFO,
@@ -229,13 +232,31 @@ def _base(observed: Observed, step: Step, status: dict[str, Any] | None, now: st
         cluster=(desired.cluster.ref.name if desired is not None else str(release.get("cluster") or "")),
         version=(desired.version if desired is not None else deployment.version),
         image=(desired.image if desired is not None else str(previous.get("image") or "")),
-        revision=int(release.get("revision") or 0),
+        revision=revision,
         previous_version=str(previous.get("appliedVersion") or ""),
+        cause=_default_cause(observed, step, revision),
         requested_by=str(observed.annotations.get(CHANGED_BY_ANNOTATION) or ""),
         input_digest=(desired.fingerprint if desired is not None else ""),
         chart=(desired.chart.chart if desired is not None else ""),
         generation=observed.generation,
     )
+
+
+def _default_cause(observed: Observed, step: Step, revision: int) -> str:
+    """What made the transition when no kind says better: the cause of the helm action the
+    plan runs (deploy, promotion, retry, rollback), else the recorded cause of the revision
+    the release is at (a health verdict or drift is about that revision)."""
+    if step.plan is not None and observed.deployment is not None:
+        planned = cause_of(step.plan, observed.deployment, RecordedStatus.parse(observed.status))
+        if planned:
+            return _NEWS_CAUSES.get(planned, planned)
+    for entry in observed.status.get("history") or []:
+        if isinstance(entry, dict) and int(entry.get("revision") or 0) == revision and revision:
+            return _NEWS_CAUSES.get(str(entry.get("cause") or ""), str(entry.get("cause") or ""))
+    return ""
+
+
+_NEWS_CAUSES = {AUTOMATIC_ROLLBACK: "automatic"}  # status.history's name -> the News's (see Kind)
 
 
 def _with(base: News, kind: Kind, severity: Severity, status: dict[str, Any] | None, reason: str,
@@ -266,7 +287,7 @@ def _from_reason(
     plan = step.plan
     if reason.endswith("Succeeded") and isinstance(outcome, Released) and plan is not None:
         revision, cause, version = _newest_cause(status)
-        fields: dict[str, Any] = {"revision": revision or base.revision, "cause": cause}
+        fields: dict[str, Any] = {"revision": revision or base.revision, "cause": cause or base.cause}
         if version:
             fields["version"] = version
         if plan.action is Action.ROLLBACK:

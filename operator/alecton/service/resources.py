@@ -44,7 +44,12 @@ def label_value(value: str) -> str:
     return f"{cleaned[:54].rstrip('-_.')}-{_short_hash(value)}"
 
 
-def image_body(name: str, version: str, reference: str) -> dict[str, Any]:
+def image_body(
+    name: str, version: str, reference: str, source: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "version": version, "image": reference}
+    if source:
+        spec["source"] = dict(source)
     return {
         "apiVersion": API_VERSION,
         "kind": "Image",
@@ -52,7 +57,7 @@ def image_body(name: str, version: str, reference: str) -> dict[str, Any]:
             "name": image_object_name(name, version),
             "labels": {IMAGE_NAME_LABEL: label_value(name), IMAGE_VERSION_LABEL: label_value(version)},
         },
-        "spec": {"name": name, "version": version, "image": reference},
+        "spec": spec,
     }
 
 

@@ -7,10 +7,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ImageSourceMessage(BaseModel):
+    """Where the build's code came from; the Image CRD checks each field's form."""
+
+    model_config = ConfigDict(extra="forbid")
+    repository: str | None = Field(default=None, max_length=512, examples=["github.com/org/web"])
+    revision: str | None = Field(default=None, max_length=64, examples=["4f2c1e9a0b7d"])
+    url: str | None = Field(
+        default=None, max_length=2048, examples=["https://github.com/org/web/commit/4f2c1e9"]
+    )
+    committedAt: str | None = Field(default=None, max_length=64, examples=["2026-12-01T09:30:00Z"])
+
+
 class ImageMessage(BaseModel):
     name: str = Field(min_length=1, examples=["web"])
     version: str = Field(min_length=1, examples=["1.4.2"])
     image: str = Field(min_length=1, examples=["registry.example.com/web:1.4.2"])
+    source: ImageSourceMessage | None = None
 
 
 class TargetMessage(BaseModel):

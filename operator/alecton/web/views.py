@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from alecton.api.models import API_VERSION
+from alecton.api.models import API_VERSION, ImageSource
 from alecton.reconcile.promotion_hold import Hold
-from alecton.service.images import image_refs
+from alecton.service.images import image_refs, image_sources
 from alecton.service.outcomes import WaitOutcome
 from alecton.service.promotion_rules import promotion_rows
 from alecton.service.resources import name_of, spec_of, status_of
@@ -36,10 +36,14 @@ class BadRequest(ValueError):
 # The seed's messages
 
 
-def image_message(obj: Mapping[str, Any]) -> dict[str, str]:
+def image_message(obj: Mapping[str, Any]) -> dict[str, Any]:
     spec = spec_of(obj)
-    return {"name": str(spec.get("name", "")), "version": str(spec.get("version", "")),
-            "image": str(spec.get("image", ""))}  # fmt: skip
+    message: dict[str, Any] = {"name": str(spec.get("name", "")), "version": str(spec.get("version", "")),
+                               "image": str(spec.get("image", ""))}  # fmt: skip
+    source = ImageSource.parse(spec.get("source"))
+    if source is not None:
+        message["source"] = source.as_dict()
+    return message
 
 
 def application_message(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,9 +69,12 @@ def application_object(body: Mapping[str, Any], existing: Mapping[str, Any] | No
     return {"apiVersion": API_VERSION, "kind": "Application", "metadata": metadata, "spec": spec}
 
 
-def release_message(entry: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any]:
-    """One Helm revision as the API shows it (ListReleases)."""
+def release_message(
+    entry: Mapping[str, Any], refs: Mapping[str, str], sources: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Any]:
+    """One Helm revision as the API shows it (ListReleases), with its Image's source if known."""
     version = str(entry.get("version") or "")
+    source = (sources or {}).get(version)
     return {
         "revision": entry.get("revision"),
         "status": entry.get("status", ""),
@@ -80,13 +87,17 @@ def release_message(entry: Mapping[str, Any], refs: Mapping[str, str]) -> dict[s
         "healthy": entry.get("healthy"),
         "cause": entry.get("cause", ""),
         "corrections": entry.get("corrections") or [],
+        **({"source": dict(source)} if source else {}),
     }
 
 
-def releases(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [
-        release_message(e, refs) for e in status_of(deployment).get("history") or [] if isinstance(e, dict)
-    ]
+def releases(
+    deployment: Mapping[str, Any],
+    refs: Mapping[str, str],
+    sources: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    history = status_of(deployment).get("history") or []
+    return [release_message(e, refs, sources) for e in history if isinstance(e, dict)]
 
 
 def current_release(deployment: Mapping[str, Any], refs: Mapping[str, str]) -> dict[str, Any] | None:
@@ -189,6 +200,7 @@ def overview(
     """Everything the dashboard's first screen shows, from four lists of the namespace."""
     image_of_app = {name_of(a): str(spec_of(a).get("image") or "") for a in applications}
     refs_of_image = {name: image_refs(images, name) for name in set(image_of_app.values()) if name}
+    sources_of_image = {name: image_sources(images, name) for name in refs_of_image}
     by_name = {name_of(d): d for d in deployments}
     rows = []
     for row in status_rows(applications, deployments):
@@ -208,15 +220,18 @@ def overview(
         "namespace": namespace,
         "generatedAt": generated_at,
         "rows": rows,
-        "images": image_placement(rows, image_of_app),
+        "images": image_placement(rows, image_of_app, sources_of_image),
         "promotions": promotions(promotion_objects),
     }
 
 
 def image_placement(
-    rows: Iterable[Mapping[str, Any]], image_of_app: Mapping[str, str]
+    rows: Iterable[Mapping[str, Any]],
+    image_of_app: Mapping[str, str],
+    sources_of_image: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Which version of each image runs on which cluster (and for which targets)."""
+    """Which version of each image runs on which cluster (and for which targets), with the
+    source each version was built from when its Image records one."""
     placed: dict[str, dict[str, dict[str, list[str]]]] = {}
     for row in rows:
         image, version, cluster = (
@@ -234,7 +249,10 @@ def image_placement(
         {
             "image": image,
             "clusters": {
-                cluster: [{"version": v, "targets": sorted(t)} for v, t in sorted(versions.items())]
+                cluster: [
+                    {"version": v, "targets": sorted(t), **_source_of(sources_of_image, image, v)}
+                    for v, t in sorted(versions.items())
+                ]
                 for cluster, versions in sorted(clusters.items())
             },
         }
@@ -242,14 +260,24 @@ def image_placement(
     ]
 
 
+def _source_of(
+    sources_of_image: Mapping[str, Mapping[str, Mapping[str, str]]] | None, image: str, version: str
+) -> dict[str, Any]:
+    source = ((sources_of_image or {}).get(image) or {}).get(version)
+    return {"source": dict(source)} if source else {}
+
+
 def deployment_details(
-    deployment: Mapping[str, Any], refs: Mapping[str, str], promotion_objects: list[dict[str, Any]]
+    deployment: Mapping[str, Any],
+    refs: Mapping[str, str],
+    promotion_objects: list[dict[str, Any]],
+    sources: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     status = status_of(deployment)
     name = name_of(deployment)
     return {
         "deployment": deployment_message(deployment),
-        "releases": releases(deployment, refs),
+        "releases": releases(deployment, refs, sources),
         "conditions": [c for c in status.get("conditions") or [] if isinstance(c, dict)],
         "failedVersions": [f for f in status.get("failedVersions") or [] if isinstance(f, dict)],
         "promotions": promotions(

@@ -6,17 +6,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from alecton.api.models import API_VERSION, PLURALS
 from alecton.kube.client import KubeClient
 from alecton.kube.informers import Informer, Resource
 from alecton.service.deployments import request_deploy, request_rollback, require_deployment
-from alecton.service.images import application_image_refs
+from alecton.service.images import (
+    application_image_name,
+    application_image_refs,
+    application_images,
+    image_refs,
+    image_sources,
+)
 from alecton.service.outcomes import WaitOutcome, deploy_outcome, rollback_outcome
+from alecton.service.records import DEFAULT_LIMIT, MAX_LIMIT, release_records
 from alecton.service.resources import field_selector, name_of
 from alecton.service.session import request_id
 from alecton.web import views
@@ -102,8 +109,23 @@ async def rollback(
 @router.get("/v1/releases/{application}/{target}", tags=["seed"], summary="ListReleases")
 async def list_releases(application: str, target: str, kube: Kube, where: InNamespace) -> dict[str, Any]:
     deployment = await require_deployment(kube, where, application, target, suggest_deploy=False)
-    refs = await application_image_refs(kube, where, application)
-    return {"releases": views.releases(deployment, refs)}
+    found = await application_images(kube, where, application)
+    name = application_image_name(found)
+    return {"releases": views.releases(deployment, image_refs(found, name), image_sources(found, name))}
+
+
+@router.get("/v1/history/{application}/{target}", tags=["audit"], summary="ReleaseRecords")
+async def release_history(
+    application: str,
+    target: str,
+    kube: Kube,
+    where: InNamespace,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """The audit trail of APPLICATION on TARGET, newest first: one record per release
+    transition (who, cause, version, image, source, result), kept after the status history is
+    trimmed and after the Deployment is deleted."""
+    return {"records": await release_records(kube, where, application, target, limit)}
 
 
 @router.get("/v1/deployments/{application}/{target}", tags=["dashboard"])
@@ -111,5 +133,7 @@ async def deployment_details(application: str, target: str, kube: Kube, where: I
     deployment = await require_deployment(kube, where, application, target, suggest_deploy=False)
     selector = field_selector(**{"spec.deployment": name_of(deployment)})
     promotions = await kube.list("Promotion", where, field_selector=selector)
-    refs = await application_image_refs(kube, where, application)
-    return views.deployment_details(deployment, refs, promotions)
+    found = await application_images(kube, where, application)
+    name = application_image_name(found)
+    refs, sources = image_refs(found, name), image_sources(found, name)
+    return views.deployment_details(deployment, refs, promotions, sources)

@@ -18,7 +18,11 @@ router = APIRouter()
 
 @router.post("/v1/images", status_code=201, tags=["seed"], summary="CreateImage")
 async def create_image_route(body: ImageMessage, kube: Kube, where: InNamespace) -> JSONResponse:
-    result, obj = await images.create_image(kube, where, body.name, body.version, body.image)
+    given = body.source
+    source = (
+        images.image_source(given.repository, given.revision, given.url, given.committedAt) if given else None
+    )
+    result, obj = await images.create_image(kube, where, body.name, body.version, body.image, source)
     return JSONLines(views.image_message(obj), status_code=201 if result == "created" else 200)
 
 

@@ -73,3 +73,17 @@ export const PHASE_TONE = {
 export function badge(text) {
   return el('span', { class: `badge tone-${PHASE_TONE[text] || 'neutral'}`, text: dash(text) });
 }
+
+/** The commit an Image was built from (its `source`): the short SHA, a link when the Image
+ * records an http(s) URL (the CRD allows nothing else; checked again so no other scheme
+ * ever becomes a link), with the repository and commit time in the title. */
+export function commitLink(source) {
+  if (!source || !source.revision) return null;
+  const title = [source.repository, source.revision, source.committedAt].filter(Boolean).join(' · ');
+  const short = String(source.revision).slice(0, 7);
+  const safe = /^https?:\/\//i.test(String(source.url || ''));
+  return el(safe ? 'a' : 'span', {
+    class: 'commit', href: safe ? source.url : null, rel: safe ? 'noopener noreferrer' : null,
+    target: safe ? '_blank' : null, title, text: short, dataset: { field: 'commit' },
+  });
+}

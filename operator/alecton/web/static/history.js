@@ -1,6 +1,6 @@
 // The release history table (#history) in the details panel, newest first.
 
-import { $, cell, dash, el, localTime, placeholderRow } from './dom.js';
+import { $, cell, commitLink, dash, el, localTime, placeholderRow } from './dom.js';
 import { guard } from './permissions.js';
 
 const CAUSES = { deploy: 'deploy', promotion: 'promotion', rollback: 'rollback', 'automatic-rollback': 'automatic rollback', retry: 'retry' };
@@ -27,7 +27,7 @@ export function renderHistory(releases) {
     return el('tr', { dataset: { revision: String(release.revision) }, class: release.status === 'deployed' ? 'current' : null },
       cell('revision', 'Revision', String(release.revision)),
       cell('status', 'Status', dash(release.status)),
-      cell('version', 'Version', dash(release.version)),
+      cell('version', 'Version', dash(release.version), release.source ? ' ' : null, commitLink(release.source)),
       cell('image', 'Image', dash(release.image)),
       cell('cause', 'Cause', release.cause in CAUSES ? CAUSES[release.cause] : dash(release.cause)),
       cell('healthy', 'Healthy', release.healthy === true ? 'yes' : release.healthy === false ? 'no' : '—'),

@@ -1,6 +1,6 @@
 // The images table (#images): which version of each image runs on which cluster.
 
-import { $, el, placeholderRow } from './dom.js';
+import { $, commitLink, el, placeholderRow } from './dom.js';
 
 export function renderImages(images) {
   const table = $('#images');
@@ -18,7 +18,7 @@ export function renderImages(images) {
       const versions = (image.clusters || {})[cluster] || [];
       return el('td', { dataset: { cluster, label: cluster } },
         versions.length
-          ? versions.map((v) => el('div', { text: `${v.version} (${(v.targets || []).join(', ')})` }))
+          ? versions.map((v) => el('div', {}, `${v.version} (${(v.targets || []).join(', ')})`, v.source ? ' ' : null, commitLink(v.source)))
           : el('span', { class: 'muted', text: '—' }));
     }))));
 }
