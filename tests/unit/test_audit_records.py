@@ -55,7 +55,8 @@ def test_without_an_image_the_record_is_the_news_alone() -> None:
 def test_the_same_transition_has_the_same_name_and_another_one_another() -> None:
     from dataclasses import replace
 
-    assert record_name(NEWS) == record_name(replace(NEWS, time="later", message="other words"))
+    assert record_name(NEWS) == record_name(replace(NEWS, message="other words"))
+    assert record_name(NEWS) != record_name(replace(NEWS, time="later"))  # a second episode
     assert record_name(NEWS) != record_name(replace(NEWS, kind=Kind.HEALTHY))
     long = replace(NEWS, deployment="d" * 253)
     assert len(record_name(long)) <= 253 and record_name(long).endswith("-" + long.key[:16])

@@ -174,16 +174,18 @@ def test_duplicates_by_key_count_once() -> None:
     assert figures(once + once + once).deploys == 1
 
 
-def test_news_with_the_key_of_earlier_news_is_a_duplicate_even_later() -> None:
-    # The same Degraded stored twice (two records of one transition) opens one incident.
+def test_the_same_news_stored_twice_counts_once_and_a_later_episode_again() -> None:
+    # The same Degraded stored twice (two records of one transition) opens one incident; the
+    # same revision degrading again later is a second incident (its News has its own key).
     records = [
         *deploy(100, "1.0", 2),
+        record(Kind.DEGRADED, 1000, "1.0", 2),
         record(Kind.DEGRADED, 1000, "1.0", 2),
         record(Kind.HEALTHY, 1100, "1.0", 2, generation=2),
         record(Kind.DEGRADED, 1200, "1.0", 2),
     ]
     result = figures(records)
-    assert [r.seconds for r in result.restores] == [100] and result.open_incident_since is None
+    assert [r.seconds for r in result.restores] == [100] and result.open_incident_since == T0 + 1200
 
 
 def test_streams_are_per_namespace_application_and_target() -> None:

@@ -90,10 +90,12 @@ class News:
 
     @property
     def key(self) -> str:
-        """A deduplication key: the same transition reported twice has the same key."""
+        """A deduplication key: a News delivered or recorded twice (a retry) has one key. The
+        time is part of it: the same revision can degrade and recover twice, and each episode
+        is news of its own (the summary says a transition once, when its status is written)."""
         material = "\0".join(
             [self.namespace, self.deployment, self.kind, str(self.revision), self.version,
-             self.promotion, self.input_digest, str(self.generation), self.reason]
+             self.promotion, self.input_digest, str(self.generation), self.reason, self.time]
         )  # fmt: skip
         return hashlib.sha256(material.encode()).hexdigest()[:32]
 
