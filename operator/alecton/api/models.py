@@ -25,7 +25,11 @@ PLURALS = {
     "Cluster": "clusters",
     "Deployment": "deployments",
     "Promotion": "promotions",
+    "Freeze": "freezes",
+    "ClusterFreeze": "clusterfreezes",
 }
+# Kinds without a namespace: the client addresses them with namespace "".
+CLUSTER_SCOPED = frozenset({"ClusterFreeze"})
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
 # The ServiceAccount of a tenant namespace that helm impersonates on the operator's own cluster.
