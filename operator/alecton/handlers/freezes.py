@@ -73,7 +73,9 @@ class FreezeStatus:
             await self.kube.patch_status(kind, namespace, name, status)
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing to say
-                log.warning("%s %s/%s: cannot write status: %s", kind, namespace, name, api_error_message(error))
+                log.warning(
+                    "%s %s/%s: cannot write status: %s", kind, namespace, name, api_error_message(error)
+                )
 
     def stop(self) -> None:
         for timer in self._timers.values():

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
 from alecton.reconcile.freeze import ActiveFreeze, DeploymentFacts, Freeze, active_freezes, look_again
@@ -104,7 +103,9 @@ class Indexes:
         ns = deployment.ref.namespace
         app = self.application(ns, deployment.application)
         target = app.target(deployment.target) if isinstance(app, Application) else None
-        return DeploymentFacts(ns, deployment.application, deployment.target, target.cluster if target else "")
+        return DeploymentFacts(
+            ns, deployment.application, deployment.target, target.cluster if target else ""
+        )
 
     def active_freezes(self, deployment: Deployment, now: float) -> tuple[list[ActiveFreeze], float | None]:
         """The freezes that apply to `deployment` at `now`, and when they next change (epoch)."""

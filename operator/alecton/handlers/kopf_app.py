@@ -259,7 +259,6 @@ def _register_events(
         if deployment:  # an approval or a rejection: the Deployment's promotion step acts on it
             controller.queue.add(ObjectRef(body["metadata"]["namespace"], str(deployment)))
 
-
     statuses = FreezeStatus(controller.kube)
 
     async def freeze_changed(body: kopf.Body, type: str | None, kwargs: dict[str, Any]) -> None:
