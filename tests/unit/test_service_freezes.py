@@ -33,6 +33,14 @@ class Kube(FakeKube):
     def __init__(self) -> None:
         super().__init__()
         self.forbid_cluster_reads = False
+        self.status_written = asyncio.Event()
+
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        written = await super().patch_status(kind, namespace, name, status)
+        self.status_written.set()
+        return written
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         found = self.objects.get((kind, "" if kind == "ClusterFreeze" else namespace, name))
@@ -184,7 +192,8 @@ def test_the_operator_writes_status_and_again_when_the_freeze_ends() -> None:
 
         async def ended() -> None:
             while not written() or written()[-1]["active"]:
-                await asyncio.sleep(0.05)
+                kube.status_written.clear()
+                await kube.status_written.wait()
 
         await asyncio.wait_for(ended(), 10)  # the timer set for the end (1 s + margin) fires
         statuses.stop()
