@@ -23,7 +23,7 @@ EXIT_FROZEN = 6
 def alecton_as(tenant: Tenant, *args: str) -> subprocess.CompletedProcess[str]:
     """The `alecton` CLI with the tenant's own kubeconfig (its token, its namespace)."""
     return subprocess.run(
-        [sys.executable, "-m", "alecton", *args],
+        [sys.executable, "-m", "alecton", *args, "-n", tenant.namespace],
         capture_output=True,
         text=True,
         env=tenant.env,
