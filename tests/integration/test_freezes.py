@@ -77,6 +77,20 @@ def test_a_freeze_holds_changes_until_it_ends(operator: OperatorProcess) -> None
     deployer.forbidden("apply", "-n", other, "-f", "-", stdin=json.dumps(stop_all))
     platform = {**stop_all, "kind": "ClusterFreeze", "metadata": {"name": "stop-everything"}}
     deployer.forbidden("apply", "-f", "-", stdin=json.dumps(platform))
+    # Bad freezes are refused by the API server, naming what is wrong.
+    both = {**stop_all, "spec": {"reason": "x", "until": "2030-01-01T00:00:00Z", "windows": []}}
+    both["spec"]["windows"] = [{"schedule": "0 18 * * 5", "duration": "62h"}]
+    refused = deployer("apply", "-f", "-", stdin=json.dumps(both), check=False)
+    assert refused.returncode != 0 and "give either windows or from/until" in refused.stderr, refused.stderr
+    backwards = {
+        **stop_all,
+        "spec": {"reason": "x", "from": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
+    }
+    refused = deployer("apply", "-f", "-", stdin=json.dumps(backwards), check=False)
+    assert refused.returncode != 0 and "until must be later than from" in refused.stderr, refused.stderr
+    no_reason = {**stop_all, "spec": {"until": "2030-01-01T00:00:00Z"}}
+    refused = deployer("apply", "-f", "-", stdin=json.dumps(no_reason), check=False)
+    assert refused.returncode != 0 and "spec.reason: Required value" in refused.stderr, refused.stderr
     # The neighbour's own freeze of everything does not reach this namespace.
     neighbour.apply(stop_all)
 
