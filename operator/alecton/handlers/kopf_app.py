@@ -264,9 +264,15 @@ def _register_events(
     async def freeze_changed(body: kopf.Body, type: str | None, kwargs: dict[str, Any]) -> None:
         bind(kwargs)
         raw = _raw(body)
-        namespaces = {ref.namespace for ref in controller.indexes.deployment_refs_all()}
-        for namespace in freeze_namespaces(raw, namespaces):
-            controller.namespace_changed(namespace)
+        # The operator's own status write is the only change that leaves the generation
+        # observed: it concerns no Deployment (a ClusterFreeze would requeue them all).
+        status_only = type == "MODIFIED" and raw["status"].get("observedGeneration") == (
+            raw["metadata"].get("generation")
+        )
+        if not status_only:
+            namespaces = {ref.namespace for ref in controller.indexes.deployment_refs_all()}
+            for namespace in freeze_namespaces(raw, namespaces):
+                controller.namespace_changed(namespace)
         if not config.shard:  # one writer of the status: the unsharded operator
             await statuses.seen(raw, deleted=type == "DELETED")
 
