@@ -9,8 +9,10 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from alecton.api.models import Deployment
+from alecton.handlers.indexes import Indexes
 from alecton.reconcile.decide import Do, Observed, Step, decide
-from alecton.reconcile.freeze import FREEZE_OVERRIDE_ANNOTATION, FROZEN_REASON, ActiveFreeze
+from alecton.reconcile.freeze import FREEZE_OVERRIDE_ANNOTATION, FROZEN_REASON, ActiveFreeze, Freeze
 from alecton.reconcile.health import State
 from alecton.reconcile.news import Kind
 from alecton.reconcile.outcomes import Done
@@ -22,7 +24,7 @@ from alecton.reconcile.promotion_records import APPROVED
 from alecton.reconcile.summary import summarize
 from alecton.reconcile.times import epoch
 
-from tests.unit.fakes import deployment_body, entry, plan_of, released_status, request
+from tests.unit.fakes import APP, NS, deployment_body, entry, plan_of, released_status, request
 from tests.unit.test_decide import ROLLBACK, health, in_place, observe
 
 NOW_TEXT = "2026-03-01T12:00:00Z"
@@ -141,3 +143,25 @@ def test_an_open_ended_freeze_holds_a_promotion_without_a_timer() -> None:
 
 def test_request_fixture_still_builds() -> None:
     assert request(new_version(), Step(Do.WAIT)).observed.freezes == ()
+
+
+# ----- what observe reads: the indexes ------------------------------------------------------------
+
+
+def test_the_indexes_give_a_deployment_its_freezes_and_when_they_change() -> None:
+    def parsed(name: str, kind: str = "Freeze", namespace: str = NS, **spec: Any) -> Freeze:
+        meta = {"name": name} if kind == "ClusterFreeze" else {"name": name, "namespace": namespace}
+        return Freeze.parse({"kind": kind, "metadata": meta, "spec": {"reason": "r", **spec}})
+
+    indexes = Indexes()
+    indexes.applications = {(NS, "web"): [APP]}
+    indexes.freezes = {
+        NS: [parsed("ours", until="2026-03-01T13:00:00Z"), parsed("other-cluster", clusters=["x"])],
+        "elsewhere": [parsed("theirs", namespace="elsewhere")],
+    }
+    indexes.cluster_freezes = {"": [parsed("later", "ClusterFreeze", **{"from": "2026-03-01T12:30:00Z"})]}
+    deployment = Deployment.parse(new_version())
+    assert indexes.freeze_facts(deployment).cluster == "b"  # the Cluster the target names
+    active, change = indexes.active_freezes(deployment, NOW)
+    assert [f.name for f in active] == ["ours"]
+    assert change == NOW + 1800  # the ClusterFreeze starts first
