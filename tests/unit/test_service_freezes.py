@@ -19,6 +19,7 @@ from alecton.reconcile.times import epoch
 from alecton.service.deployments import request_deploy
 from alecton.service.errors import InvalidRequestError, NotFoundError
 from alecton.service.freezes import FrozenError, end_freeze, freeze_rows, start_freeze
+from alecton.service.outcomes import deploy_outcome
 from alecton.web.errors import _service_error
 
 from tests.unit.fakes import FakeKube, api_error, run
@@ -222,3 +223,18 @@ def test_an_invalid_freeze_says_so_and_freezes_nothing() -> None:
 def test_a_changed_freeze_requeues_its_namespace_and_a_cluster_freeze_every_namespace() -> None:
     assert freeze_namespaces(freeze(), ["a", "b"]) == [NS]
     assert freeze_namespaces(freeze("stop", kind="ClusterFreeze"), ["b", "a", "b"]) == ["a", "b"]
+
+
+def test_waiting_for_a_deploy_a_freeze_holds_ends_with_its_message() -> None:
+    held = {
+        "metadata": {"generation": 5},
+        "status": {
+            "observedGeneration": 5,
+            "phase": "Pending",
+            "message": "version 1.1 (running: 1.0) is frozen by Freeze quarter",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Frozen"}],
+        },
+    }
+    outcome = deploy_outcome(held, 5)
+    assert (outcome.done, outcome.ok) == (True, False)
+    assert outcome.message == "Frozen: version 1.1 (running: 1.0) is frozen by Freeze quarter"
