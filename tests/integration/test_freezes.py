@@ -110,6 +110,10 @@ def test_a_freeze_holds_changes_until_it_ends(operator: OperatorProcess) -> None
     )
     listed = json.loads(ok(alecton_as(deployer, "freeze", "list", "-o", "json")))
     assert [(f["name"], f["active"]) for f in listed] == [("release-week", True)]
+    # A viewer reads freezes and cannot end one.
+    viewer = as_tenant(cluster, ns, "alecton-viewer")
+    assert "release-week" in viewer("get", "freezes.alecton.dev").stdout
+    viewer.forbidden("delete", "freezes.alecton.dev", "release-week")
 
     # (a) An automatic promotion waits, saying which freeze holds it.
     deployer.apply(r.image("web", "1.1.0", GOOD))
