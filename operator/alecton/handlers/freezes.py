@@ -38,6 +38,7 @@ class FreezeStatus:
         self.kube = kube
         self.clock = clock
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak ones)
 
     async def seen(self, body: dict[str, Any], deleted: bool) -> None:
         meta = body.get("metadata") or {}
@@ -65,7 +66,12 @@ class FreezeStatus:
             # The watch brings no event when a freeze starts or ends by the clock: look again then.
             delay = max(0.0, min(later) - now) + _MARGIN
             loop = asyncio.get_running_loop()
-            self._timers[key] = loop.call_later(delay, lambda: asyncio.ensure_future(self.seen(body, False)))
+            self._timers[key] = loop.call_later(delay, self._again, body)
+
+    def _again(self, body: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self.seen(body, False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _write(self, key: tuple[str, str, str], status: dict[str, Any]) -> None:
         kind, namespace, name = key
@@ -81,6 +87,8 @@ class FreezeStatus:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
 
 
 def freeze_namespaces(body: dict[str, Any], all_namespaces: Iterable[str]) -> list[str]:

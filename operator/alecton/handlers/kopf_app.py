@@ -284,6 +284,10 @@ def _register_events(
     async def cluster_freeze_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         await freeze_changed(body, type, kwargs)
 
+    @kopf.on.cleanup(registry=registry)
+    async def stop_freeze_timers(**_: Any) -> None:
+        statuses.stop()
+
 
 class LeadershipLostError(Exception):
     pass
