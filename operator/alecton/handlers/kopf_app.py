@@ -70,6 +70,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     _register_lifecycle(registry, controller, config)
     _register_indexes(registry, mine)
     _register_events(registry, controller, config, mine)
+    _register_freeze_events(registry, controller, config)
     return registry
 
 
@@ -258,6 +259,16 @@ def _register_events(
         deployment = (body.get("spec") or {}).get("deployment")
         if deployment:  # an approval or a rejection: the Deployment's promotion step acts on it
             controller.queue.add(ObjectRef(body["metadata"]["namespace"], str(deployment)))
+
+
+def _register_freeze_events(
+    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig
+) -> None:
+    """A changed Freeze or ClusterFreeze requeues the Deployments it may concern; the
+    unsharded operator keeps its status."""
+
+    def bind(kwargs: dict[str, Any]) -> None:
+        _bind(controller, kwargs)
 
     statuses = FreezeStatus(controller.kube)
 
