@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned toolchain (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm, helm3, kwok) from Go
+# kubectl, etcd, helm, helm3, kwok, prometheus) from Go
 # modules into a per-version cache outside the clone, then links the binaries into
 # .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
 #
@@ -13,11 +13,12 @@ ETCD_VERSION=v3.7.3       # go.etcd.io/etcd/server/v3
 HELM_VERSION=v4.3.1       # helm.sh/helm/v4
 HELM3_VERSION=v3.22.0     # helm.sh/helm/v3
 KWOK_VERSION=v0.8.0       # sigs.k8s.io/kwok (simulated nodes)
+PROMETHEUS_VERSION=v0.316.0  # github.com/prometheus/prometheus (the DORA metrics test; Prometheus 3.x)
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
 BIN="$ROOT/.tools/bin"
-TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok}"
+TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok prometheus}"
 # The commands the wrapper module imports; changing the list rebuilds the wrapper.
 KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
@@ -127,6 +128,18 @@ build_kwok() {
   rm -rf "$gobin"
 }
 
+# Prometheus's go.mod has no replace directives, so `go install` builds it. Without the
+# `builtinassets` tag no web UI is embedded (its assets come from an npm build); the HTTP
+# API, which is all the tests query, is served either way.
+build_prometheus() {
+  local out="$CACHE/prometheus-$PROMETHEUS_VERSION" gobin
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" go install -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION"
+  mv "$gobin/prometheus" "$out"
+  rm -rf "$gobin"
+}
+
 version_of() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "$KUBE_VERSION" ;;
@@ -134,6 +147,7 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     helm3) echo "$HELM3_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
     *) echo "unknown tool $1" >&2; exit 2 ;;
   esac
 }
@@ -152,6 +166,7 @@ for tool in $TOOLS; do
       etcd) build_etcd ;;
       helm) build_helm 4 ;;
       helm3) build_helm 3 ;;
+      prometheus) build_prometheus ;;
     esac
     log "$tool $version: built in $((SECONDS - start)) s"
   fi

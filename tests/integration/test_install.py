@@ -204,6 +204,25 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     cluster.kubectl("delete", "clusterfreezes.alecton.dev", f"{ns}-audit")
     assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()
 
+    # Notifiers and ClusterNotifiers: watched, their status written (here: a refused address).
+    hook = {"provider": "webhook", "address": "https://127.0.0.1:9/"}
+    cluster.apply(
+        {"apiVersion": r.API, "kind": "Notifier", "metadata": {"name": "hook"}, "spec": hook}, namespace=ns
+    )
+    everyone = {"apiVersion": r.API, "kind": "ClusterNotifier", "metadata": {"name": ns}, "spec": hook}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(everyone))
+    for kind, where in (("notifiers.alecton.dev", ["-n", ns]), ("clusternotifiers.alecton.dev", [])):
+        name = "hook" if where else ns
+        wait_for(
+            lambda k=kind, n=name, w=where: (
+                "AddressRefused"
+                in cluster.kubectl("get", k, n, *w, "-o", "jsonpath={.status.conditions[*].reason}").stdout
+            ),
+            30,
+            f"{kind} status",
+        )
+    cluster.kubectl("delete", "clusternotifiers.alecton.dev", ns)
+
     # What the API server saw the operator's identity do ...
     audit = cluster.state_dir / "audit-a.log"  # type: ignore[operator]
     wait_for(lambda: audit.exists() and SA_USER in audit.read_text(), 10, "audit events")

@@ -658,6 +658,8 @@ def test_after_the_soak_prod_gets_a_pending_promotion_and_approval_deploys_it() 
     assert approved.states == [
         (promotion["name"], APPLIED, "wrote version 1.5.0 into spec.version (was 1.4.0)")
     ]
+    assert approved.decided == [(promotion["name"], APPROVED, "alice")]  # news: who approved
+    assert proposed.decided == []
     assert prod.current == "1.5.0"
     assert_settled(prod, policy, images, source=source, now=NOW + 8 * MINUTE)
 
@@ -727,8 +729,10 @@ def test_a_rejected_promotion_is_not_proposed_again() -> None:
     prod.decide(promotion["name"], REJECTED, by="bob")
     _, actions = step(prod, policy, ["1.5.0"], source=source)
     assert actions.states == [(promotion["name"], REJECTED, "rejected by bob")]
+    assert actions.decided == [(promotion["name"], REJECTED, "bob")]
     assert "rejected by bob" in actions.message
     again = assert_settled(prod, policy, ["1.5.0"], source=source)
+    assert again.decided == []  # said once
     assert "rejected by bob" in again.message and prod.current == "1.4.0"
 
 

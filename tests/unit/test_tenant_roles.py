@@ -56,8 +56,10 @@ def test_the_deployer_writes_no_status_and_approves_nothing() -> None:
     assert promotions == READ, "approving is patch on promotions (alecton-approver); creating one is too"
     assert not {r for _, r, _ in granted} & {"secrets", "configmaps"}, "the platform decides those"
     writes = {"create", "update", "patch", "delete"}
-    for kind in ("applications", "images", "clusters", "deployments", "freezes"):
+    for kind in ("applications", "images", "clusters", "deployments", "notifiers", "freezes"):
         assert {verb for _, resource, verb in granted if resource == kind} == READ | writes, kind
+    # A ClusterNotifier sees every namespace's news: never a tenant's to write (or read).
+    assert not [g for g in granted if g[1].startswith("clusternotifiers")]
     assert not [g for g in granted if g[1] == "clusterfreezes"], (
         "platform-wide freezes are for cluster admins"
     )
@@ -68,7 +70,7 @@ def test_the_viewer_only_reads() -> None:
     viewer = cluster_roles(docs(TENANT_ROLES))["alecton-viewer"]
     granted = grants(viewer)
     assert {verb for _, _, verb in granted} <= READ
-    kinds = ("applications", "images", "clusters", "deployments", "promotions", "freezes")
+    kinds = ("applications", "images", "clusters", "deployments", "promotions", "notifiers", "freezes")
     assert {(g, r) for g, r, _ in granted if g == "alecton.dev"} == {
         *(("alecton.dev", kind) for kind in kinds),
         *(("alecton.dev", f"{kind}/status") for kind in kinds),

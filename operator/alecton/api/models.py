@@ -27,6 +27,8 @@ PLURALS = {
     "Promotion": "promotions",
     "Freeze": "freezes",
     "ClusterFreeze": "clusterfreezes",
+    "Notifier": "notifiers",
+    "ClusterNotifier": "clusternotifiers",
 }
 # Kinds without a namespace: the client addresses them with namespace "".
 CLUSTER_SCOPED = frozenset({"ClusterFreeze"})

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alecton import __version__
-from alecton.cli import deploy, diff, freeze, images, local, onboard, operator, promote, web
+from alecton.cli import deploy, diff, dora, freeze, images, local, onboard, operator, promote, web
 from alecton.cli.diff_display import EXIT_DIFF_ERROR
 from alecton.cli.help import CliTyper
 from alecton.cli.session import (
@@ -42,6 +42,7 @@ app.command(
     short_help="Show what deploying VERSION of APPLICATION to TARGET would change in the target cluster.",
 )(handle_errors(diff.diff, EXIT_DIFF_ERROR))
 app.command("onboard")(onboard.onboard)
+app.command("dora")(handle_errors(dora.dora))
 app.add_typer(local.app, name="local")
 app.add_typer(operator.app, name="operator")
 

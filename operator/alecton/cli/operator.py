@@ -17,6 +17,7 @@ from alecton.cli.output import fail
 from alecton.cli.session import refuse_connection_defaults
 from alecton.handlers.config import OperatorConfig
 from alecton.reconcile.access import ContextPolicy
+from alecton.reconcile.notify_address import parse_networks
 
 app = CliTyper(help="Run the alecton operator.", no_args_is_help=True)
 
@@ -290,6 +291,19 @@ ShardOption = Annotated[
     ),
 ]
 
+NotifyAllowCidrOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify-allow-cidr",
+        metavar="<cidr>",
+        envvar="ALECTON_NOTIFY_ALLOW_CIDRS",
+        help="Let Notifiers reach receivers in this network although it is loopback, private or "
+        "link-local (repeatable; default: public addresses only, checked when each connection is "
+        "made). Plain http:// is accepted only to these.",
+        rich_help_panel=OBSERVABILITY_PANEL,
+    ),
+]
+
 LogFormatOption = Annotated[
     str,
     typer.Option(
@@ -329,12 +343,14 @@ def run(
     leader_elect: LeaderElectOption = False,
     leader_election_namespace: LeaderElectionNamespaceOption = "",
     shard: ShardOption = "",
+    notify_allow_cidr: NotifyAllowCidrOption = None,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
 ) -> None:
     """Watch Images, Applications, Clusters and Deployments and reconcile Deployments with helm."""
     try:
         policy = ContextPolicy.parse(allow_context or [])
+        parse_networks(notify_allow_cidr or [])
     except ValueError as error:
         fail(str(error), 2)
     config = OperatorConfig(
@@ -360,6 +376,7 @@ def run(
         leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace or "default",
         shard=shard,
+        notify_allow_cidrs=tuple(notify_allow_cidr or ()),
     )
     if shard and not SHARD_NAME.fullmatch(shard):
         fail(f"--shard {shard!r}: a shard name is a label value (letters, digits, -, _ and .)", 2)

@@ -36,6 +36,9 @@ class OperatorConfig:
     shard: str = ""  # reconcile only Deployments with this alecton.dev/shard label ("": unlabelled)
     # The Secret (in the operator's namespace, made on first use) whose key signs the
     # operator's own spec.version writes (`alecton.dev/promoted`); replicas and shards share it.
+    # Receiver addresses Notifiers may reach although they are loopback, private or
+    # link-local (--notify-allow-cidr); plain http only to these.
+    notify_allow_cidrs: tuple[str, ...] = ()
     promotion_key_secret: str = "alecton-promotion-key"  # noqa: S105 (a Secret's name)
 
     @property

@@ -24,16 +24,20 @@ from alecton.api.models import (
 )
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
+from alecton.handlers.dora_metrics import DoraMetrics
 from alecton.handlers.freezes import FreezeStatus, freeze_namespaces, parse_freeze
 from alecton.handlers.images import DuplicateImages
 from alecton.handlers.indexes import DeploymentSnapshot
 from alecton.handlers.leader import LeaderElector, identity
+from alecton.handlers.notifiers import Notifiers
 from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions
 from alecton.helm.runner import HelmRunner
 from alecton.kube.access import use_private_dir
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
+from alecton.reconcile.notify_address import parse_networks
+from alecton.reconcile.notify_policy import CLUSTER_NOTIFIER, NOTIFIER
 from alecton.reconcile.promotion_records import PromotionRecord
 
 log = logging.getLogger("alecton.operator")
@@ -67,15 +71,23 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     # Only Deployments are sharded: every shard needs every Application, Image, Cluster and
     # Promotion of the namespaces its Deployments live in.
     mine = shard_filter(config.shard)
-    _register_lifecycle(registry, controller, config)
+    notifiers = Notifiers(
+        controller.kube,
+        controller.indexes,
+        controller.metrics.notifier_metrics(),
+        parse_networks(config.notify_allow_cidrs),
+        config.operator_namespace,
+    )
+    _register_lifecycle(registry, controller, config, notifiers)
     _register_indexes(registry, mine)
     _register_events(registry, controller, config, mine)
+    _register_notifiers(registry, notifiers)
     _register_freeze_events(registry, controller, config)
     return registry
 
 
 def _register_lifecycle(
-    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig
+    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig, notifiers: Notifiers
 ) -> None:
     """Login with the operator's kubeconfig, kopf's settings, and the workers' life."""
 
@@ -108,11 +120,14 @@ def _register_lifecycle(
         settings.watching.connect_timeout = 30
         settings.networking.request_timeout = 60
         settings.batching.batch_window = 0.01  # react within milliseconds
+        controller.news.add(notifiers)
+        controller.news.add(DoraMetrics(controller.metrics.dora, controller.indexes))
         controller.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         await controller.stop()
+        await notifiers.stop()
 
 
 def _register_indexes(registry: kopf.OperatorRegistry, mine: dict[str, Any]) -> None:
@@ -298,6 +313,26 @@ def _register_freeze_events(
     @kopf.on.cleanup(registry=registry)
     async def stop_freeze_timers(**_: Any) -> None:
         statuses.stop()
+
+
+def _register_notifiers(registry: kopf.OperatorRegistry, notifiers: Notifiers) -> None:
+    """Notifiers and ClusterNotifiers -> their delivery tasks (made, changed, stopped)."""
+
+    async def seen(body: kopf.Body, type: str | None, kind: str) -> None:
+        meta = body.get("metadata") or {}
+        if type == "DELETED":
+            namespace = "" if kind == CLUSTER_NOTIFIER else str(meta.get("namespace") or "")
+            await notifiers.deleted((kind, namespace, str(meta.get("name"))))
+        else:
+            await notifiers.changed(_raw(body), kind)
+
+    @kopf.on.event(GROUP, VERSION, "notifiers", registry=registry)
+    async def notifier_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        await seen(body, type, NOTIFIER)
+
+    @kopf.on.event(GROUP, VERSION, "clusternotifiers", registry=registry)
+    async def cluster_notifier_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        await seen(body, type, CLUSTER_NOTIFIER)
 
 
 class LeadershipLostError(Exception):

@@ -240,7 +240,30 @@ class KubeClient:
             _request_timeout=self.timeout,
         )
 
+    async def patch_cluster_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """The status of a cluster-scoped object (a ClusterNotifier), as a merge patch."""
+        return await self._custom.patch_cluster_custom_object_status(
+            GROUP,
+            VERSION,
+            PLURALS[kind],
+            name,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+            _request_timeout=self.timeout,
+        )
+
     # ----- core -----------------------------------------------------------------------
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """Every key of a Secret, decoded; None when it does not exist. Read by name (the
+        operator may `get` Secrets, never list them)."""
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return {key: base64.b64decode(raw) for key, raw in (secret.data or {}).items()}
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> bytes | None:
         """One key of a Secret, decoded; None when the Secret or key does not exist."""

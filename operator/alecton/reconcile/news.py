@@ -353,16 +353,22 @@ def _to_version(message: str, default: str) -> str:
 
 
 def _promotion_states(base: News, outcome: Outcome) -> list[News]:
+    """A person's (or the operator's own) approval or rejection, when first acted on."""
     if not isinstance(outcome, Promoted) or outcome.step is None:
         return []
     kinds = {"Approved": Kind.PROMOTION_APPROVED, "Rejected": Kind.PROMOTION_REJECTED}
+    messages = {name: message for name, _state, message in outcome.step.actions.states}
     found = []
-    for name, state, message in outcome.step.actions.states:
-        kind = kinds.get(state)
+    for name, decision, by in outcome.step.actions.decided:
+        kind = kinds.get(decision)
         if kind is None:
             continue
         severity = Severity.WARNING if kind is Kind.PROMOTION_REJECTED else Severity.INFO
         version = outcome.step.choice.version or base.version
-        found.append(replace(base, kind=kind, severity=severity, reason=state, message=message,
-                             promotion=name, version=version, cause="promotion"))  # fmt: skip
+        fields = {"promotion": name, "version": version, "cause": "promotion", "requested_by": by}
+        found.append(
+            replace(
+                base, kind=kind, severity=severity, reason=decision, message=messages.get(name, ""), **fields
+            )
+        )
     return found

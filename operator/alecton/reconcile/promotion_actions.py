@@ -32,6 +32,7 @@ from alecton.reconcile.window import Window, next_opening, windows_open
 # States in which a promotion still waits for something; the others are final (Superseded
 # only until its exact proposal qualifies again, see `act`).
 _OPEN = frozenset({PENDING, APPROVED})
+_DECIDED = frozenset({APPROVED, APPLIED, REJECTED})  # states a person's decision leads to
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Actions:
     wait: float | None = None
     message: str = ""
     write_promotion: str = ""  # the Promotion `write_version` applies ("" when nothing is written)
+    # (Promotion name, Approved or Rejected, who decided) for decisions acted on for the first time
+    decided: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def act(
@@ -86,17 +89,20 @@ def act(
     failed_versions = frozenset(failed)
     ours = [p for p in promotions if p.deployment == deployment]
     changes: dict[str, tuple[str, str]] = {}
+    decided: dict[str, tuple[str, str]] = {}
 
     def change(record: PromotionRecord, state: str, message: str) -> None:
         if record.effective_state != state:
             changes[record.name] = (state, message)
+            if record.decision and state in _DECIDED and record.effective_state in _OPEN:
+                decided[record.name] = (record.decision, record.decided_by)
 
     for record in ours:
         if record.effective_state == APPLIED and record.to_version in failed_versions:
             change(record, FAILED, f"version {record.to_version} failed its health check")
     if hold is not None:
         message = f"promotion held: {hold.describe()}; run `alecton resume {cli}` to resume it"
-        return Actions(states=_listed(changes), message=message)
+        return Actions(states=_listed(changes), message=message, decided=_listed(decided))
 
     create: list[dict[str, Any]] = []
     write: str | None = None
@@ -122,6 +128,7 @@ def act(
         wait=min(waits) if waits else None,
         message=message,
         write_promotion=write_promotion,
+        decided=_listed(decided),
     )
 
 

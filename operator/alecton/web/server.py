@@ -21,6 +21,7 @@ from alecton.web.routes import (
     dashboard,
     deployments,
     diff,
+    dora,
     events,
     freezes,
     images,
@@ -50,7 +51,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.add_middleware(Guard, session=settings.session)
     app.add_middleware(BodyLimit)
     # The seed's operations first, then what the dashboard needs.
-    for area in (images, applications, deployments, promotions, freezes, diff, events, dashboard):
+    for area in (images, applications, deployments, promotions, freezes, diff, events, dora, dashboard):
         app.include_router(area.router)
     app.mount("/static", StaticFiles(directory=str(dashboard.STATIC)), name="static")
     return app

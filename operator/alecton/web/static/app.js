@@ -6,11 +6,14 @@
 // api.js requests and the session token; state.js the shared state; dom.js element helpers;
 // toast.js messages; focus.js focus across re-renders; permissions.js whoami and rights;
 // events.js live updates; overview.js with applications.js, promotions.js, diff.js and
-// images.js the overview; freeze-banner.js the banner of active freezes; details.js and history.js the details panel; dialogs.js the
-// dialogs' common part, with deploy-dialog.js, rollback-dialog.js and decision-dialog.js.
+// images.js the overview; freeze-banner.js the banner of active freezes; details.js and
+// history.js the details panel; dialogs.js the dialogs' common part, with deploy-dialog.js,
+// rollback-dialog.js and decision-dialog.js; delivery.js the Delivery page (DORA metrics
+// and their charts).
 
 import { takeTokenFromUrl } from './api.js';
 import { confirmDecision, openDecision } from './decision-dialog.js';
+import { currentPage, loadDelivery, showPage } from './delivery.js';
 import { confirmDeploy, openDeploy } from './deploy-dialog.js';
 import { closeDetails, openDetails } from './details.js';
 import { wireDialogs } from './dialogs.js';
@@ -44,6 +47,7 @@ async function loadAll() {
   connectEvents();
   await loadWhoami(); // before the overview: `can` decides which buttons are enabled
   await Promise.all([loadOverview(), loadFreezes()]);
+  if (currentPage() === 'delivery') loadDelivery();
 }
 
 // ----- wiring ----------------------------------------------------------------------------------
@@ -62,6 +66,8 @@ function onClick(event) {
   else if ((action === 'approve' || action === 'reject') && item) openDecision(action, promotionOf(item));
   else if (action === 'diff' && item) toggleDiff(item, button);
   else if (action === 'dismiss-toast') hideToast();
+  else if (action === 'show-page') showPage(button.dataset.page);
+  else if (action === 'reload-delivery') loadDelivery();
 }
 
 function start() {
@@ -72,6 +78,8 @@ function start() {
     switchNamespace($('#namespace').value.trim());
   });
   document.addEventListener('click', onClick);
+  $('#delivery-since').addEventListener('change', loadDelivery);
+  showPage(currentPage(), { load: false }); // loadAll loads it
   wireDialogs({ 'deploy-dialog': confirmDeploy, 'rollback-dialog': confirmRollback, 'decision-dialog': confirmDecision });
   setInterval(refreshAges, AGE_TICK_MS);
   loadAll();

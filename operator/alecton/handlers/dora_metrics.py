@@ -1,0 +1,94 @@
+"""DORA metrics from live news: a `NewsSink` that runs each piece of news through the same
+state machine as `alecton dora` (`reconcile.dora.advance`) and updates `metrics.DoraSeries`.
+
+What it remembers is in memory only, per (namespace, application, target): the deploy being
+verified, the deploys already counted and the start of an open incident. An operator restart
+forgets them, so an incident open across a restart is not measured (its restore has no start),
+and a verification running across a restart is counted only if it fails or rolls back.
+`alecton dora` reads the stored ReleaseRecords and has no such gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alecton.api.models import Application, Image
+from alecton.handlers.indexes import Indexes
+from alecton.metrics import DoraSeries
+from alecton.reconcile.dora import (
+    Deploy,
+    LeadTime,
+    Record,
+    Restore,
+    StreamKey,
+    StreamState,
+    advance,
+    stream_of,
+)
+from alecton.reconcile.news import Kind, News
+from alecton.reconcile.times import epoch
+
+log = logging.getLogger("alecton.dora")
+
+# Kinds that can complete a deploy or a restore: only these need the Image looked up.
+_LEAD_KINDS = frozenset({Kind.DEPLOY_STARTED, Kind.DEPLOYED, Kind.HEALTHY})
+
+
+class DoraMetrics:
+    """Never blocks (a few dictionary lookups per piece of news) and never raises."""
+
+    def __init__(self, series: DoraSeries, indexes: Indexes, clock: Callable[[], float] = time.time) -> None:
+        self._series = series
+        self._indexes = indexes
+        self._clock = clock
+        self._states: dict[StreamKey, StreamState] = {}
+
+    def publish(self, news: list[News]) -> None:
+        for item in news:
+            try:
+                self._one(item)
+            except Exception as error:  # a metric must never cost a reconcile
+                log.warning("DORA metrics: %s/%s: %r", item.namespace, item.deployment, error)
+
+    def _one(self, news: News) -> None:
+        stream = stream_of(news)
+        at = epoch(news.time) or self._clock()
+        committed, created = self._origin(news) if news.kind in _LEAD_KINDS else ("", "")
+        state, findings = advance(
+            self._states.get(stream, StreamState()), Record(news, committed, created), at
+        )
+        if news.kind is Kind.UNINSTALLED:  # gone: its series and memory go too (bounded cardinality)
+            self._states.pop(stream, None)
+            self._series.forget(stream)
+            return
+        self._states[stream] = state
+        for finding in findings:
+            if isinstance(finding, Deploy):
+                self._series.deployed(stream, finding.success, finding.at)
+            elif isinstance(finding, LeadTime):
+                self._series.lead_time.labels(*stream).observe(finding.seconds)
+            elif isinstance(finding, Restore):
+                self._series.time_to_restore.labels(*stream).observe(finding.seconds)
+
+    def _origin(self, news: News) -> tuple[str, str]:
+        """(source.committedAt, the Image's creation) of the news' version, from the index."""
+        application = self._indexes.application(news.namespace, news.application)
+        if not isinstance(application, Application) or not news.version:
+            return "", ""
+        images = self._indexes.images_for(news.namespace, application.image, news.version)
+        if not images:
+            return "", ""
+        image = min(images, key=lambda found: (found.created, found.ref.name))  # the one that counts
+        return committed_at(image), image.created
+
+
+def committed_at(image: Image) -> str:
+    """`spec.source.committedAt` of an Image, if the model carries its source (read defensively:
+    an Image without a source, or a model without the field, gives "")."""
+    source: Any = getattr(image, "source", None)
+    if isinstance(source, dict):
+        return str(source.get("committedAt") or "")
+    return str(getattr(source, "committed_at", "") or "")
