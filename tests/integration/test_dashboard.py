@@ -160,3 +160,68 @@ def test_dashboard_in_a_real_browser(operator: OperatorProcess, browser: Browser
     finally:
         context.close()
         dashboard.stop()
+
+
+@pytest.mark.parametrize("operator", ["helm"], indirect=True)
+def test_freeze_banner_and_a_refused_deploy(
+    operator: OperatorProcess, browser: Browser, tmp_path: Path
+) -> None:
+    """An active freeze shows as a banner (at phone width too); a deploy from the dialog is
+    refused naming it, and goes through with an override reason; ending it hides the banner."""
+    cluster = operator.cluster
+    ns = cluster.new_namespace("dash-freeze")
+    cluster.apply(
+        r.cluster(), r.application("web", f"{ns}-staging"), r.image("web", "1.0.0", GOOD), namespace=ns
+    )
+    freeze = {"apiVersion": r.API, "kind": "Freeze", "metadata": {"name": "release-week"}}
+    freeze["spec"] = {"reason": "quarter close <b>not markup</b>"}
+    cluster.apply(freeze, namespace=ns)
+
+    token = secrets.token_urlsafe(32)
+    dashboard = WebProcess(
+        ["dashboard", "--no-browser", "--kubeconfig", cluster.kubeconfig, "--context", "alecton-a", "-n", ns],
+        free_port(),
+        tmp_path,
+        env={"ALECTON_DASHBOARD_TOKEN": token},
+    )
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        # The refused deploy is a 423 answer, which Chromium reports as a failed resource load.
+        expected = "status of 423" in message.text
+        if message.type in ("error", "warning") and not expected:
+            problems.append(f"console {message.type}: {message.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    try:
+        page.goto(f"{dashboard.url}/#token={token}")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        banner = page.locator("#freeze-banner")
+        expect(banner).to_be_visible()
+        expect(banner.locator('li[data-freeze="release-week"]')).to_have_text(
+            "Freeze release-week: quarter close <b>not markup</b> (until it is ended)"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        shot(page, "10-freeze-banner-phone")
+
+        page.locator('tr[data-app="web"][data-target="staging"] [data-action="deploy"]').click()
+        page.locator("#deploy-dialog input[name=version]").fill("1.0.0")
+        page.locator('#deploy-dialog [data-action="confirm-deploy"]').click()
+        expect(page.locator("#toast")).to_contain_text("frozen by Freeze release-week")
+        expect(page.locator("#deploy-dialog")).to_be_visible()  # still open: add a reason
+        assert cluster.get("deployments.alecton.dev", "web-staging", ns) is None
+        page.locator("#deploy-dialog input[name=override]").fill("hotfix INC-7")
+        page.locator('#deploy-dialog [data-action="confirm-deploy"]').click()
+        expect(page.locator("#deploy-dialog")).not_to_be_visible()
+        deployed = cluster.get("deployments.alecton.dev", "web-staging", ns) or {}
+        assert deployed["metadata"]["annotations"]["alecton.dev/freeze-override"] == "1:hotfix INC-7"
+
+        cluster.kubectl("delete", "freezes.alecton.dev", "release-week", "-n", ns)
+        expect(banner).to_be_hidden(timeout=45_000)  # the banner looks again every 30 s
+        assert problems == []
+    finally:
+        context.close()
+        dashboard.stop()

@@ -188,6 +188,24 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     ]
     cluster.kubectl("delete", "deployments.alecton.dev", "here-staging", "-n", ns, "--timeout=60s")
     assert cluster.helm_json("helm", "list", "--namespace", local_ns, context="alecton-a") == []
+    # Freezes (issue 25): the operator writes each one's status. These select nothing.
+    freeze = {"apiVersion": r.API, "kind": "Freeze", "metadata": {"name": "audit"}}
+    freeze["spec"] = {"reason": "rbac audit", "applications": ["nothing-*"]}
+    platform = {**freeze, "kind": "ClusterFreeze", "metadata": {"name": f"{ns}-audit"}}
+    platform["spec"] = {"reason": "rbac audit", "namespaces": ["nothing-*"]}
+    cluster.apply(freeze, namespace=ns)
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(platform))
+
+    def freeze_active(kind: str, name: str, where: str) -> bool:
+        return bool(
+            ((cluster.get(f"{kind}.alecton.dev", name, where) or {}).get("status") or {}).get("active")
+        )
+
+    wait_for(lambda: freeze_active("freezes", "audit", ns), 30, "the status of the Freeze")
+    wait_for(
+        lambda: freeze_active("clusterfreezes", f"{ns}-audit", ""), 30, "the status of the ClusterFreeze"
+    )
+    cluster.kubectl("delete", "clusterfreezes.alecton.dev", f"{ns}-audit")
     assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()
 
     # Notifiers and ClusterNotifiers: watched, their status written (here: a refused address).

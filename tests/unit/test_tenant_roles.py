@@ -40,7 +40,11 @@ def grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
 def test_tenant_roles_are_installed_with_the_operator() -> None:
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert "tenant-roles.yaml" in kustomization["resources"]
-    assert set(cluster_roles(docs(TENANT_ROLES))) == {"alecton-deployer", "alecton-viewer"}
+    assert set(cluster_roles(docs(TENANT_ROLES))) == {
+        "alecton-deployer",
+        "alecton-viewer",
+        "alecton-clusterfreeze-reader",
+    }
 
 
 def test_the_deployer_writes_no_status_and_approves_nothing() -> None:
@@ -52,10 +56,13 @@ def test_the_deployer_writes_no_status_and_approves_nothing() -> None:
     assert promotions == READ, "approving is patch on promotions (alecton-approver); creating one is too"
     assert not {r for _, r, _ in granted} & {"secrets", "configmaps"}, "the platform decides those"
     writes = {"create", "update", "patch", "delete"}
-    for kind in ("applications", "images", "clusters", "deployments", "notifiers"):
+    for kind in ("applications", "images", "clusters", "deployments", "notifiers", "freezes"):
         assert {verb for _, resource, verb in granted if resource == kind} == READ | writes, kind
     # A ClusterNotifier sees every namespace's news: never a tenant's to write (or read).
     assert not [g for g in granted if g[1].startswith("clusternotifiers")]
+    assert not [g for g in granted if g[1] == "clusterfreezes"], (
+        "platform-wide freezes are for cluster admins"
+    )
     assert {verb for _, resource, verb in granted if resource == "events"} == READ
     # The audit trail is the operator's word: a deployer reads it, never writes it.
     assert {verb for _, resource, verb in granted if resource == "releaserecords"} == READ
@@ -65,12 +72,23 @@ def test_the_viewer_only_reads() -> None:
     viewer = cluster_roles(docs(TENANT_ROLES))["alecton-viewer"]
     granted = grants(viewer)
     assert {verb for _, _, verb in granted} <= READ
-    kinds = ("applications", "images", "clusters", "deployments", "promotions", "notifiers")
+    kinds = ("applications", "images", "clusters", "deployments", "promotions", "notifiers", "freezes")
     assert {(g, r) for g, r, _ in granted if g == "alecton.dev"} == {
         *(("alecton.dev", kind) for kind in kinds),
         *(("alecton.dev", f"{kind}/status") for kind in kinds),
         ("alecton.dev", "releaserecords"),  # the audit trail has no status
     }
+
+
+def test_everyone_reads_cluster_freezes_and_nobody_but_admins_writes_them() -> None:
+    documents = docs(TENANT_ROLES)
+    reader = cluster_roles(documents)["alecton-clusterfreeze-reader"]
+    assert grants(reader) == {("alecton.dev", "clusterfreezes", verb) for verb in READ}
+    [binding] = [d for d in documents if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == "alecton-clusterfreeze-reader"
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}
+    ]
 
 
 def test_no_shipped_role_aggregates_into_admin_edit_or_view() -> None:

@@ -26,9 +26,13 @@ PLURALS = {
     "Deployment": "deployments",
     "Promotion": "promotions",
     "ReleaseRecord": "releaserecords",
+    "Freeze": "freezes",
+    "ClusterFreeze": "clusterfreezes",
     "Notifier": "notifiers",
     "ClusterNotifier": "clusternotifiers",
 }
+# Kinds without a namespace: the client addresses them with namespace "".
+CLUSTER_SCOPED = frozenset({"ClusterFreeze"})
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
 # The ServiceAccount of a tenant namespace that helm impersonates on the operator's own cluster.

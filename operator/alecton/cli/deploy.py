@@ -132,6 +132,14 @@ def deploy(
             "(it waits, Pending, until they do).",
         ),
     ] = False,
+    override_freeze: Annotated[
+        str | None,
+        typer.Option(
+            "--override-freeze",
+            metavar="<reason>",
+            help="Deploy although a freeze is active, saying why (recorded on the Deployment, with who).",
+        ),
+    ] = None,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
     kubeconfig: KubeconfigOption = None,
@@ -146,7 +154,8 @@ def deploy(
     --yes).
 
     An Application or target that does not exist is an error (exit 3), unless
-    --allow-missing-application."""
+    --allow-missing-application. An active freeze refuses the deploy (exit 6), unless
+    --override-freeze gives a reason."""
     where = Target.of(kubeconfig, context, namespace)
     if show_diff:
         changes, desired = diff_of(where, application, target, version, helm, charts_dir)
@@ -156,7 +165,7 @@ def deploy(
 
     async def run(client: KubeClient) -> tuple[WaitOutcome | None, dict[str, Any]]:
         obj, promoted = await request_deploy(
-            client, where.namespace, application, target, version, allow_missing_application
+            client, where.namespace, application, target, version, allow_missing_application, override_freeze
         )
         if promoted:
             Console(stderr=True).print(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alecton import __version__
-from alecton.cli import deploy, diff, dora, history, images, local, onboard, operator, promote, web
+from alecton.cli import deploy, diff, dora, freeze, history, images, local, onboard, operator, promote, web
 from alecton.cli.diff_display import EXIT_DIFF_ERROR
 from alecton.cli.help import CliTyper
 from alecton.cli.session import (
@@ -32,6 +32,7 @@ app = CliTyper(
 )
 app.add_typer(images.image_app, name="image")
 app.add_typer(images.app_app, name="app")
+app.add_typer(freeze.freeze_app, name="freeze")
 deploy.register(app)
 history.register(app)
 promote.register(app)

@@ -21,6 +21,7 @@ EXIT_USAGE = 2  # wrong command-line usage (typer/click's own code)
 EXIT_NOT_FOUND = 3  # a named object does not exist
 EXIT_CONFLICT = 4  # immutability or ownership conflict
 EXIT_TIMEOUT = 5  # --wait ran out of time
+EXIT_FROZEN = 6  # a deploy freeze refuses the change (see `alecton freeze list`)
 
 
 class OutputFormat(enum.StrEnum):

@@ -18,6 +18,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from alecton.cli.output import (
     EXIT_CONFLICT,
     EXIT_ERROR,
+    EXIT_FROZEN,
     EXIT_NOT_FOUND,
     EXIT_USAGE,
     OutputFormat,
@@ -25,6 +26,7 @@ from alecton.cli.output import (
 )
 from alecton.kube.client import ApiException, KubeClient, api_error_message
 from alecton.service.errors import ConflictError, NotFoundError, ServiceError
+from alecton.service.freezes import FrozenError
 from alecton.service.session import Target
 
 # The options kubectl and helm call global: accepted before the command (by the root and
@@ -148,6 +150,8 @@ def exit_code_of(error: ServiceError) -> int:
     """The documented exit code of a failed operation."""
     if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND
+    if isinstance(error, FrozenError):
+        return EXIT_FROZEN
     if isinstance(error, ConflictError):
         return EXIT_CONFLICT
     return EXIT_ERROR

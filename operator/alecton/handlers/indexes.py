@@ -1,13 +1,15 @@
-"""What the controller reads: kopf's in-memory indexes of the four kinds, and the few parts
+"""What the controller reads: kopf's in-memory indexes of the watched kinds, and the few parts
 of a Deployment's body the index keeps."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
+from alecton.reconcile.freeze import ActiveFreeze, DeploymentFacts, Freeze, active_freezes, look_again
 from alecton.reconcile.promotion_records import PromotionRecord
 
 
@@ -46,6 +48,8 @@ class Indexes:
         self.promotions: Mapping[Any, Any] = {}
         self.by_application: Mapping[Any, Any] = {}
         self.versions: Mapping[Any, Any] = {}
+        self.freezes: Mapping[Any, Any] = {}  # namespace -> its Freezes
+        self.cluster_freezes: Mapping[Any, Any] = {}  # "" -> every ClusterFreeze
 
     @staticmethod
     def _one(index: Mapping[Any, Any], key: Any) -> Any:
@@ -89,6 +93,29 @@ class Indexes:
     def deployments_for_pair(self, namespace: str, application: str, target: str) -> list[Deployment]:
         key = (namespace, application, target)
         return list(self.pairs[key]) if key in self.pairs else []
+
+    def freezes_for(self, namespace: str) -> list[Freeze]:
+        """The namespace's Freezes and every ClusterFreeze."""
+        own = list(self.freezes[namespace]) if namespace in self.freezes else []
+        return own + (list(self.cluster_freezes[""]) if "" in self.cluster_freezes else [])
+
+    def freeze_facts(self, deployment: Deployment) -> DeploymentFacts:
+        ns = deployment.ref.namespace
+        app = self.application(ns, deployment.application)
+        target = app.target(deployment.target) if isinstance(app, Application) else None
+        return DeploymentFacts(
+            ns, deployment.application, deployment.target, target.cluster if target else ""
+        )
+
+    def active_freezes(self, deployment: Deployment, now: float) -> tuple[list[ActiveFreeze], float | None]:
+        """The freezes that apply to `deployment` at `now`, and when they next change (epoch)."""
+        facts, moment = self.freeze_facts(deployment), datetime.fromtimestamp(now, UTC)
+        freezes = self.freezes_for(deployment.ref.namespace)
+        change = look_again(freezes, facts, moment)
+        return active_freezes(freezes, facts, moment), change.timestamp() if change else None
+
+    def deployment_refs_all(self) -> list[ObjectRef]:
+        return [ObjectRef(ns, name) for ns, name in list(self.deployments)]
 
     def deployment_refs(self, namespace: str) -> Iterable[ObjectRef]:
         return [ObjectRef(ns, name) for ns, name in list(self.deployments) if ns == namespace]

@@ -1,4 +1,4 @@
-"""kopf wiring: login, settings, indexes of the four kinds, and event handlers that
+"""kopf wiring: login, settings, indexes of the watched kinds, and event handlers that
 feed the controller's queue. Thin on purpose: decisions live in `reconcile/`."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from alecton.handlers.audit import AuditTrail, start_audit
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
 from alecton.handlers.dora_metrics import DoraMetrics
+from alecton.handlers.freezes import FreezeStatus, freeze_namespaces, parse_freeze
 from alecton.handlers.images import DuplicateImages
 from alecton.handlers.indexes import DeploymentSnapshot
 from alecton.handlers.leader import LeaderElector, identity
@@ -82,6 +83,7 @@ def build_registry(controller: Controller, config: OperatorConfig) -> kopf.Opera
     _register_indexes(registry, mine)
     _register_events(registry, controller, config, mine)
     _register_notifiers(registry, notifiers)
+    _register_freeze_events(registry, controller, config)
     return registry
 
 
@@ -190,6 +192,18 @@ def _register_indexes(registry: kopf.OperatorRegistry, mine: dict[str, Any]) -> 
             return {}
         return {(body["metadata"]["namespace"], str(spec["name"])): str(spec["version"])}
 
+    # Freezes by namespace; ClusterFreezes under "" (an invalid one freezes nothing, and its
+    # status says why).
+    @kopf.index(GROUP, VERSION, "freezes", id="freezes", registry=registry)
+    async def freezes(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        freeze = parse_freeze(_raw(body))
+        return {} if isinstance(freeze, str) else {freeze.namespace: freeze}
+
+    @kopf.index(GROUP, VERSION, "clusterfreezes", id="cluster_freezes", registry=registry)
+    async def cluster_freezes(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        freeze = parse_freeze(_raw(body))
+        return {} if isinstance(freeze, str) else {"": freeze}
+
     @kopf.index(GROUP, VERSION, "promotions", id="promotions", registry=registry)
     async def promotions(body: kopf.Body, **_: Any) -> dict[Any, Any]:
         record = PromotionRecord.parse(_raw(body))
@@ -207,6 +221,8 @@ def _bind(controller: Controller, kwargs: dict[str, Any]) -> None:
     idx.promotions = kwargs["promotions"]
     idx.by_application = kwargs["by_application"]
     idx.versions = kwargs["image_versions"]
+    idx.freezes = kwargs["freezes"]
+    idx.cluster_freezes = kwargs["cluster_freezes"]
 
 
 def _register_events(
@@ -263,6 +279,45 @@ def _register_events(
         deployment = (body.get("spec") or {}).get("deployment")
         if deployment:  # an approval or a rejection: the Deployment's promotion step acts on it
             controller.queue.add(ObjectRef(body["metadata"]["namespace"], str(deployment)))
+
+
+def _register_freeze_events(
+    registry: kopf.OperatorRegistry, controller: Controller, config: OperatorConfig
+) -> None:
+    """A changed Freeze or ClusterFreeze requeues the Deployments it may concern; the
+    unsharded operator keeps its status."""
+
+    def bind(kwargs: dict[str, Any]) -> None:
+        _bind(controller, kwargs)
+
+    statuses = FreezeStatus(controller.kube)
+
+    async def freeze_changed(body: kopf.Body, type: str | None, kwargs: dict[str, Any]) -> None:
+        bind(kwargs)
+        raw = _raw(body)
+        # The operator's own status write is the only change that leaves the generation
+        # observed: it concerns no Deployment (a ClusterFreeze would requeue them all).
+        status_only = type == "MODIFIED" and raw["status"].get("observedGeneration") == (
+            raw["metadata"].get("generation")
+        )
+        if not status_only:
+            namespaces = {ref.namespace for ref in controller.indexes.deployment_refs_all()}
+            for namespace in freeze_namespaces(raw, namespaces):
+                controller.namespace_changed(namespace)
+        if not config.shard:  # one writer of the status: the unsharded operator
+            await statuses.seen(raw, deleted=type == "DELETED")
+
+    @kopf.on.event(GROUP, VERSION, "freezes", registry=registry)
+    async def freeze_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        await freeze_changed(body, type, kwargs)
+
+    @kopf.on.event(GROUP, VERSION, "clusterfreezes", registry=registry)
+    async def cluster_freeze_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        await freeze_changed(body, type, kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_freeze_timers(**_: Any) -> None:
+        statuses.stop()
 
 
 def _register_notifiers(registry: kopf.OperatorRegistry, notifiers: Notifiers) -> None:

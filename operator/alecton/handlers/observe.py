@@ -87,6 +87,7 @@ class Observer:
             promotion=promotion,
             annotations=annotations,
             taken=taken,
+            freezes=tuple(self.indexes.active_freezes(deployment, now)[0]),
         )
         if observed.needs_promotion and not _promotion_goes_on(observed, deployment):
             return observed  # the promotion step comes (or came) first and ends this pass

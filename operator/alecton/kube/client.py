@@ -19,7 +19,7 @@ import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from alecton.api.models import GROUP, PLURALS, VERSION
+from alecton.api.models import CLUSTER_SCOPED, GROUP, PLURALS, VERSION
 
 __all__ = ["ApiException", "KubeClient", "api_error_message", "deadline", "load_configuration"]
 
@@ -119,7 +119,21 @@ class KubeClient:
     # ----- custom objects -------------------------------------------------------------
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        if kind in CLUSTER_SCOPED:
+            return await self._custom.get_cluster_custom_object(
+                GROUP, VERSION, PLURALS[kind], name, _request_timeout=self.timeout
+            )
         return await self._custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[kind], name, _request_timeout=self.timeout
+        )
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        if kind in CLUSTER_SCOPED:
+            await self._custom.delete_cluster_custom_object(
+                GROUP, VERSION, PLURALS[kind], name, _request_timeout=self.timeout
+            )
+            return
+        await self._custom.delete_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURALS[kind], name, _request_timeout=self.timeout
         )
 
@@ -131,7 +145,7 @@ class KubeClient:
             kwargs["field_selector"] = field_selector
         if label_selector:
             kwargs["label_selector"] = label_selector
-        if namespace:
+        if namespace and kind not in CLUSTER_SCOPED:
             result = await self._custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURALS[kind], **kwargs
             )
@@ -157,12 +171,11 @@ class KubeClient:
             result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURALS[kind], **kwargs)
         return list(result.get("items", [])), str((result.get("metadata") or {}).get("continue") or "")
 
-    async def delete(self, kind: str, namespace: str, name: str) -> None:
-        await self._custom.delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURALS[kind], name, _request_timeout=self.timeout
-        )
-
     async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        if kind in CLUSTER_SCOPED:
+            return await self._custom.create_cluster_custom_object(
+                GROUP, VERSION, PLURALS[kind], body, _request_timeout=self.timeout
+            )
         return await self._custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURALS[kind], body, _request_timeout=self.timeout
         )
@@ -224,6 +237,16 @@ class KubeClient:
     async def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
+        if kind in CLUSTER_SCOPED:
+            return await self._custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                PLURALS[kind],
+                name,
+                {"status": status},
+                _content_type="application/merge-patch+json",
+                _request_timeout=self.timeout,
+            )
         return await self._custom.patch_namespaced_custom_object_status(
             GROUP,
             VERSION,

@@ -22,6 +22,13 @@ from typing import Any
 
 from alecton.api.models import Deployment, DriftPolicy, HealthPolicy
 from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION, correction_failed, drift_due
+from alecton.reconcile.freeze import (
+    FREEZE_OVERRIDE_ANNOTATION,
+    FROZEN_REASON,
+    ActiveFreeze,
+    frozen_message,
+    override_reason,
+)
 from alecton.reconcile.health import ReleaseHealth, release_health
 from alecton.reconcile.history import history_from_status, newest_healthy
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
@@ -99,6 +106,7 @@ class Observed:
     drift: DriftSeen = field(default_factory=DriftSeen)
     annotations: dict[str, Any] = field(default_factory=dict)
     taken: frozenset[Do] = frozenset()  # the steps this pass already ran
+    freezes: tuple[ActiveFreeze, ...] = ()  # the freezes that apply to this Deployment now
 
     @property
     def needs_promotion(self) -> bool:
@@ -138,6 +146,8 @@ def decide(observed: Observed) -> Step:
             return step
     plan = observed.plan
     assert plan is not None, "observe plans once promotion has stepped"
+    if plan.action is Action.UPGRADE and observed.freezes and not overridden(observed):
+        return _frozen(observed, plan)
     if plan.action is Action.NOTHING:
         return _in_place(observed, deployment, plan)
     if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
@@ -156,6 +166,30 @@ def decide(observed: Observed) -> Step:
             return Step(Do.WAIT, plan, result="stalled")
         return Step(Do.WAIT, plan, result="backoff", wait=wait)
     return Step(Do.RELEASE, plan, result=plan.action.value.lower())
+
+
+def overridden(observed: Observed) -> str:
+    """The reason given to deploy this generation of the spec during a freeze ("" for none)."""
+    return override_reason(observed.annotations.get(FREEZE_OVERRIDE_ANNOTATION), observed.generation)
+
+
+def _frozen(observed: Observed, plan: Plan) -> Step:
+    """An upgrade (a new version, changed inputs, a retry) waits while a freeze applies: the
+    release in place keeps running; look again when the earliest freeze ends (an open-ended
+    one is ended by a change of the Freeze object, whose event requeues)."""
+    applied = RecordedStatus.parse(observed.status).applied_version
+    version = plan.desired.version if plan.desired is not None else ""
+    if applied and version != applied:
+        what = f"version {version} (running: {applied})"
+    elif applied:
+        what = f"the change of inputs of version {version}"
+    else:
+        what = f"the first release of version {version}"
+    message = frozen_message(observed.freezes, what)
+    ends = [f.until.timestamp() for f in observed.freezes if f.until is not None]
+    wait = max(0.0, min(ends) - observed.now) + _WAKE_MARGIN if ends else None
+    held = replace(plan, action=Action.WAIT, reason=FROZEN_REASON, message=message)
+    return Step(Do.REPORT, held, result="frozen", wait=wait)
 
 
 def _promotion_step(observed: Observed, deployment: Deployment) -> Step | None:

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from alecton.reconcile.cause import cause_of
 from alecton.reconcile.decide import Do, Observed, Step
+from alecton.reconcile.freeze import FREEZE_OVERRIDE_ANNOTATION as _FREEZE_OVERRIDE_ANNOTATION
+from alecton.reconcile.freeze import FROZEN_REASON as _FROZEN_REASON
 from alecton.reconcile.outcomes import (
     Claimed,
     DriftChecked,
@@ -30,8 +32,10 @@ from alecton.reconcile.plan import Action, RecordedStatus
 from alecton.reconcile.release import AUTOMATIC_ROLLBACK
 
 CHANGED_BY_ANNOTATION = "alecton.dev/changed-by"  # stamped by the API server on spec changes
-FREEZE_OVERRIDE_ANNOTATION = "alecton.dev/freeze-override"  # a reason to deploy during a freeze
-FROZEN_REASON = "Frozen"  # the plan reason of a change a freeze holds
+# Defined with the freezes (reconcile.freeze, which decide reads); named here as well, as
+# the shared contract of the news promised.
+FREEZE_OVERRIDE_ANNOTATION = _FREEZE_OVERRIDE_ANNOTATION  # a reason to deploy during a freeze
+FROZEN_REASON = _FROZEN_REASON  # the plan reason of a change a freeze holds
 
 
 class Kind(StrEnum):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from alecton.reconcile.freeze import ActiveFreeze
 from alecton.reconcile.promotion_choice import Choice
 from alecton.reconcile.promotion_hold import Hold
 from alecton.reconcile.promotion_policy import AUTOMATIC, MANUAL, PromotionPolicy
@@ -68,6 +69,7 @@ def act(
     *,
     application: str = "",
     target: str = "",
+    freezes: Sequence[ActiveFreeze] = (),
 ) -> Actions:
     """Turn a choice into Promotion objects, state changes and the version to write.
 
@@ -79,7 +81,9 @@ def act(
     With a hold nothing is proposed or written. Otherwise the promotion for exactly
     (choice.version, digest) is created or carried forward (approval, window, apply), and
     every other open promotion is superseded. Windows gate automatic approvals only: a
-    person who approves has already decided when.
+    person who approves has already decided when. Active `freezes` gate every write: an
+    approved version waits until they end (a person who must deploy now deploys by hand,
+    with an override reason).
     """
     cli = f"{application or 'APP'} {target or 'TARGET'}"
     failed_versions = frozenset(failed)
@@ -110,7 +114,9 @@ def act(
         chosen, spec = _proposal(policy, deployment, current, choice.version, choice, digest, ours)
         if spec is not None:
             create.append(spec)
-        write, window_wait, message = _carry_forward(policy, chosen, current, choice, now, cli, change)
+        write, window_wait, message = _carry_forward(
+            policy, chosen, current, choice, now, cli, change, freezes
+        )
         write_promotion = chosen.name if write else ""
     _close_others(ours, chosen, current, choice, change)
 
@@ -197,6 +203,7 @@ def _carry_forward(
     now: float,
     cli: str,
     change: Callable[[PromotionRecord, str, str], None],
+    freezes: Sequence[ActiveFreeze] = (),
 ) -> tuple[str | None, float | None, str]:
     """The next step for the promotion of the chosen version: (version to write, wait, message).
 
@@ -234,6 +241,12 @@ def _carry_forward(
             text = f"version {version} is approved; waiting for the window; opens at {opens_at}"
             change(record, APPROVED, text)
             return None, wait, text
+    if freezes and current != version:
+        held_by = "; ".join(f.describe() for f in freezes)
+        text = f"version {version} is approved; waiting for the end of {held_by}"
+        change(record, APPROVED, text)
+        ends = [f.until.timestamp() for f in freezes if f.until is not None]
+        return None, max(0.0, min(ends) - now) if ends else None, text
     change(record, APPLIED, f"wrote version {version} into spec.version (was {current or 'none'})")
     if current == version:
         return None, None, f"at {version}"

@@ -76,6 +76,13 @@ class Window:
         start = self._latest_start(now)
         return start is not None and now < start + self.duration
 
+    def open_until(self, now: datetime) -> datetime | None:
+        """When the window open at `now` closes (UTC), or None when it is closed at `now`."""
+        start = self._latest_start(now)
+        if start is None or now >= start + self.duration:
+            return None
+        return start + self.duration
+
     def next_open(self, now: datetime) -> datetime:
         """`now` itself if the window is open, else its next start in UTC, to requeue exactly then."""
         if self.is_open(now):

@@ -7,7 +7,9 @@ from typing import Any
 
 from alecton.kube.client import ApiException, KubeClient
 from alecton.reconcile.drift import DRIFT_CHECK_ANNOTATION
-from alecton.service.errors import NotFoundError
+from alecton.reconcile.freeze import FREEZE_OVERRIDE_ANNOTATION, override_value
+from alecton.service.errors import ConflictError, NotFoundError
+from alecton.service.freezes import override_text, refuse_if_frozen
 from alecton.service.resources import deployment_body, field_selector
 from alecton.service.status import status_rows
 
@@ -68,19 +70,45 @@ async def request_deploy(
     target: str,
     version: str,
     allow_missing_application: bool = False,
+    override_freeze: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """DeployApplication: create or update the Deployment; (it, whether it has a promotion
     policy, which a version set by hand now holds). An unknown Application or target is an
-    error unless `allow_missing_application` (GitOps-style ordering: the Deployment first)."""
+    error unless `allow_missing_application` (GitOps-style ordering: the Deployment first).
+
+    A freeze that applies refuses the deploy (FrozenError, nothing written) unless
+    `override_freeze` gives a reason: that is written with the change, for exactly the
+    generation the change makes, so it does not carry over to a later change."""
+    override = override_text(override_freeze)
     if not allow_missing_application:
         await require_target(client, namespace, application, target)
+    if not override:
+        await refuse_if_frozen(client, namespace, application, target, version)
     existing = await find_deployment(client, namespace, application, target)
     if existing is None:
         body = deployment_body(application, target, version)
+        if override:  # a new object is generation 1
+            body["metadata"]["annotations"] = {FREEZE_OVERRIDE_ANNOTATION: override_value(1, override)}
         return await client.create("Deployment", namespace, body), False
     # Deploying ends a held rollback: spec.rollback goes with the new version.
-    patch = {"spec": {"version": version, "rollback": None}}
-    obj = await client.patch("Deployment", namespace, existing["metadata"]["name"], patch)
+    patch: dict[str, Any] = {"spec": {"version": version, "rollback": None}}
+    if override:
+        meta, spec = existing["metadata"], existing.get("spec") or {}
+        generation = int(meta.get("generation") or 0)
+        # The spec changes (a new generation) unless it already asks for exactly this; then
+        # the override is for the current generation (to release changed inputs). The
+        # precondition keeps that count right: a change in between is a conflict.
+        changes = spec.get("version") != version or spec.get("rollback") is not None
+        patch["metadata"] = {
+            "resourceVersion": meta.get("resourceVersion"),
+            "annotations": {FREEZE_OVERRIDE_ANNOTATION: override_value(generation + changes, override)},
+        }
+    try:
+        obj = await client.patch("Deployment", namespace, existing["metadata"]["name"], patch)
+    except ApiException as error:
+        if error.status == 409:
+            raise ConflictError("the Deployment changed meanwhile; deploy again") from None
+        raise
     return obj, isinstance((existing.get("spec") or {}).get("promotion"), dict)
 
 

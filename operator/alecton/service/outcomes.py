@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from alecton.reconcile.freeze import FROZEN_REASON
+
 
 @dataclass(frozen=True)
 class WaitOutcome:
@@ -30,6 +32,11 @@ def deploy_outcome(obj: dict[str, Any], generation: int) -> WaitOutcome:
         return WaitOutcome(True, False, f"RolledBack: {message}")
     if phase in ("Failed", "Conflict"):
         return WaitOutcome(True, False, f"{phase}: {message}")
+    if any(
+        c.get("type") == "Ready" and c.get("reason") == FROZEN_REASON for c in status.get("conditions") or []
+    ):
+        # Held by a freeze: released by itself when it ends, which may be days away.
+        return WaitOutcome(True, False, f"{FROZEN_REASON}: {message}")
     stalled = any(
         c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions") or []
     )

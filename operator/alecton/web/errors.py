@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alecton.kube.client import ApiException, api_error_message
 from alecton.service.errors import ConflictError, ForbiddenError, NotFoundError, ServiceError
+from alecton.service.freezes import FrozenError
 from alecton.web.identity import NoCredentialsError
 from alecton.web.views import BadRequest
 
@@ -51,6 +52,7 @@ def _api_error(_: Request, error: Exception) -> JSONResponse:
 
 _SERVICE_STATUS: list[tuple[type[ServiceError], int, str]] = [
     (NotFoundError, 404, "NotFound"),
+    (FrozenError, 423, "Frozen"),  # before ConflictError, which it is a kind of
     (ConflictError, 409, "Conflict"),
     (ForbiddenError, 403, "Forbidden"),
 ]

@@ -45,9 +45,33 @@ class ApplicationMessage(BaseModel):
 
 
 class DeployRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
     application: str = Field(min_length=1)
     target: str = Field(min_length=1)
     version: str = Field(min_length=1, description="The Image version to deploy.")
+    override_freeze: str | None = Field(
+        default=None,
+        alias="overrideFreeze",
+        max_length=256,
+        description="Deploy although a freeze is active: why (recorded on the Deployment, with who).",
+    )
+
+
+class FreezeRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    name: str = Field(min_length=1, max_length=253, examples=["release-week"])
+    reason: str = Field(min_length=1, max_length=512, examples=["quarter close"])
+    duration: str | None = Field(
+        default=None, alias="for", examples=["2h"], description="End after this long."
+    )
+    until: str | None = Field(
+        default=None, examples=["2026-12-27T08:00:00Z"], description="End at this time."
+    )
+    applications: list[str] | None = Field(default=None, max_length=64)
+    targets: list[str] | None = Field(default=None, max_length=64)
+    cluster_wide: bool = Field(
+        default=False, alias="clusterWide", description="A ClusterFreeze (cluster admins)."
+    )
 
 
 class RollbackRequest(BaseModel):

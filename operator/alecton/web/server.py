@@ -16,7 +16,17 @@ from fastapi.staticfiles import StaticFiles
 from alecton import __version__
 from alecton.service.server_settings import handed_settings
 from alecton.web.errors import JSONLines, install_error_handlers
-from alecton.web.routes import applications, dashboard, deployments, diff, dora, events, images, promotions
+from alecton.web.routes import (
+    applications,
+    dashboard,
+    deployments,
+    diff,
+    dora,
+    events,
+    freezes,
+    images,
+    promotions,
+)
 from alecton.web.security import BodyLimit, Guard, SecurityHeaders
 from alecton.web.settings import WebSettings
 
@@ -41,7 +51,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.add_middleware(Guard, session=settings.session)
     app.add_middleware(BodyLimit)
     # The seed's operations first, then what the dashboard needs.
-    for area in (images, applications, deployments, promotions, diff, events, dora, dashboard):
+    for area in (images, applications, deployments, promotions, freezes, diff, events, dora, dashboard):
         app.include_router(area.router)
     app.mount("/static", StaticFiles(directory=str(dashboard.STATIC)), name="static")
     return app

@@ -159,6 +159,7 @@ class Promoter:
             hold.hold,
             application=deployment.application,
             target=deployment.target,
+            freezes=self.indexes.active_freezes(deployment, now)[0],
         )
         notes = await self._propose(snap, deployment, actions, choice, now_text)
         wrote = await self._write_version(snap, deployment, actions, choice)

@@ -88,7 +88,9 @@ async def _answer(
 async def deploy(
     request: Request, body: DeployRequest, kube: Kube, where: InNamespace, wait: Wait = 0
 ) -> JSONResponse:
-    obj, _ = await request_deploy(kube, where, body.application, body.target, body.version)
+    obj, _ = await request_deploy(
+        kube, where, body.application, body.target, body.version, override_freeze=body.override_freeze
+    )
     generation = int(obj["metadata"]["generation"])
     return await _answer(kube, where, obj, wait, lambda o: deploy_outcome(o, generation), request)
 

@@ -6,9 +6,10 @@
 // api.js requests and the session token; state.js the shared state; dom.js element helpers;
 // toast.js messages; focus.js focus across re-renders; permissions.js whoami and rights;
 // events.js live updates; overview.js with applications.js, promotions.js, diff.js and
-// images.js the overview; details.js and history.js the details panel; dialogs.js the
-// dialogs' common part, with deploy-dialog.js, rollback-dialog.js and decision-dialog.js;
-// delivery.js the Delivery page (DORA metrics and their charts).
+// images.js the overview; freeze-banner.js the banner of active freezes; details.js and
+// history.js the details panel; dialogs.js the dialogs' common part, with deploy-dialog.js,
+// rollback-dialog.js and decision-dialog.js; delivery.js the Delivery page (DORA metrics
+// and their charts).
 
 import { takeTokenFromUrl } from './api.js';
 import { confirmDecision, openDecision } from './decision-dialog.js';
@@ -16,6 +17,7 @@ import { currentPage, loadDelivery, showPage } from './delivery.js';
 import { confirmDeploy, openDeploy } from './deploy-dialog.js';
 import { closeDetails, openDetails } from './details.js';
 import { wireDialogs } from './dialogs.js';
+import { loadFreezes, watchFreezes } from './freeze-banner.js';
 import { toggleDiff } from './diff.js';
 import { $, refreshAges } from './dom.js';
 import { connectEvents } from './events.js';
@@ -44,7 +46,7 @@ function switchNamespace(ns) {
 async function loadAll() {
   connectEvents();
   await loadWhoami(); // before the overview: `can` decides which buttons are enabled
-  await loadOverview();
+  await Promise.all([loadOverview(), loadFreezes()]);
   if (currentPage() === 'delivery') loadDelivery();
 }
 
@@ -81,6 +83,7 @@ function start() {
   wireDialogs({ 'deploy-dialog': confirmDeploy, 'rollback-dialog': confirmRollback, 'decision-dialog': confirmDecision });
   setInterval(refreshAges, AGE_TICK_MS);
   loadAll();
+  watchFreezes();
 }
 
 start();

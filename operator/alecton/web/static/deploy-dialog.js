@@ -13,6 +13,7 @@ export function openDeploy(application, target) {
   state.pending = { kind: 'deploy', application, target };
   $('#deploy-title').textContent = `Deploy ${application} to ${target}`;
   input.value = '';
+  $('input[name="override"]', dialog).value = '';
   $('#deploy-versions').replaceChildren();
   $('[data-role="versions-hint"]', dialog).textContent = 'Looking up known versions…';
   openDialog(dialog, input);
@@ -42,10 +43,13 @@ async function loadVersions(pending) {
 export async function confirmDeploy(dialog) {
   const { application, target } = state.pending;
   const version = $('input[name="version"]', dialog).value.trim();
+  const overrideFreeze = $('input[name="override"]', dialog).value.trim();
   if (!version) return;
   setBusy(dialog, true);
   try {
-    await api('POST', '/v1/applications/deploy', { body: { application, target, version } });
+    const body = { application, target, version };
+    if (overrideFreeze) body.overrideFreeze = overrideFreeze; // recorded on the Deployment, with who
+    await api('POST', '/v1/applications/deploy', { body });
     dialog.close();
     toast(`Deploying ${application} ${version} to ${target}…`);
     scheduleRefresh();
