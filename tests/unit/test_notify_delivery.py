@@ -36,10 +36,6 @@ class Kube:
         self.statuses.append((namespace, name, status))
         return {}
 
-    async def patch_cluster_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        self.statuses.append(("", name, status))
-        return {}
-
 
 def news(namespace: str = "team-a", version: str = "1.0.0") -> News:
     return News(

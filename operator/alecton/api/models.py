@@ -32,7 +32,7 @@ PLURALS = {
     "ClusterNotifier": "clusternotifiers",
 }
 # Kinds without a namespace: the client addresses them with namespace "".
-CLUSTER_SCOPED = frozenset({"ClusterFreeze"})
+CLUSTER_SCOPED = frozenset({"ClusterFreeze", "ClusterNotifier"})
 
 DEFAULT_KUBECONFIG_KEY = "kubeconfig"
 # The ServiceAccount of a tenant namespace that helm impersonates on the operator's own cluster.

@@ -10,12 +10,11 @@ from alecton.cli.help import CliTyper
 from alecton.cli.output import OutputFormat, emit, table
 from alecton.cli.session import (
     ContextOption,
-    GroupOutputOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
+    group_options,
     handle_errors,
-    pass_to_subcommand,
     run_api,
 )
 from alecton.kube.client import KubeClient
@@ -38,15 +37,7 @@ ClusterWideOption = Annotated[
 ]
 
 
-@freeze_app.callback()
-def _global_options(
-    ctx: typer.Context,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    output: GroupOutputOption = None,
-) -> None:
-    pass_to_subcommand(ctx, kubeconfig=kubeconfig, context=context, namespace=namespace, output=output)
+freeze_app.callback()(group_options)
 
 
 @freeze_app.command("start")

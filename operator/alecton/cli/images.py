@@ -14,13 +14,12 @@ from alecton.cli.output import EXIT_NOT_FOUND, OutputFormat, age, emit, table
 from alecton.cli.session import (
     CliError,
     ContextOption,
-    GroupOutputOption,
     KubeconfigOption,
     NamespaceOption,
     OutputOption,
+    group_options,
     handle_errors,
     os_error_text,
-    pass_to_subcommand,
     run_api,
     yaml_error_text,
 )
@@ -33,17 +32,8 @@ image_app = CliTyper(help="Record and list container images (CI creates these)."
 app_app = CliTyper(help="Create, replace and list Applications.", no_args_is_help=True)
 
 
-@image_app.callback()
-@app_app.callback()
-def _global_options(
-    ctx: typer.Context,
-    kubeconfig: KubeconfigOption = None,
-    context: ContextOption = None,
-    namespace: NamespaceOption = None,
-    output: GroupOutputOption = None,
-) -> None:
-    # `alecton image -n team list` as well as `alecton -n team image list`.
-    pass_to_subcommand(ctx, kubeconfig=kubeconfig, context=context, namespace=namespace, output=output)
+image_app.callback()(group_options)
+app_app.callback()(group_options)
 
 
 def _show(objects: list[dict[str, Any]], output: OutputFormat, columns: list[str], row: Any) -> None:

@@ -243,3 +243,15 @@ def handle_errors(fn: Callable[..., Any], code: int = EXIT_ERROR) -> Callable[..
             fail(f"unexpected failure: {error} (please report it, with the command you ran)", code)
 
     return wrapper
+
+
+def group_options(
+    ctx: typer.Context,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    output: GroupOutputOption = None,
+) -> None:
+    """A command group's callback: `alecton image -n team list` as well as
+    `alecton -n team image list` (the group's options become its subcommand's defaults)."""
+    pass_to_subcommand(ctx, kubeconfig=kubeconfig, context=context, namespace=namespace, output=output)

@@ -137,9 +137,6 @@ class Notifiers:
         state = NotifierState(generation=generation, problem=(INVALID_SPEC, message))
         patch = status_patch(state, dict(body.get("status") or {}), utc_now())
         try:
-            if kind == CLUSTER_NOTIFIER:
-                await self.kube.patch_cluster_status(kind, name, patch)
-            else:
-                await self.kube.patch_status(kind, namespace, name, patch)
+            await self.kube.patch_status(kind, namespace, name, patch)  # cluster-scoped kinds: no namespace
         except ApiException as error:
             log.warning("status of %s %s/%s: %s", kind, namespace, name, error.status)

@@ -320,12 +320,10 @@ class Delivery:
             written = time.monotonic()
             patch = status_patch(self.state, self.previous_status, utc_now())
             try:
-                if self.settings.cluster_scoped:
-                    await self.kube.patch_cluster_status(self.settings.kind, self.settings.name, patch)
-                else:
-                    await self.kube.patch_status(
-                        self.settings.kind, self.settings.namespace, self.settings.name, patch
-                    )
+                # A ClusterNotifier is cluster-scoped (CLUSTER_SCOPED): its namespace is ignored.
+                await self.kube.patch_status(
+                    self.settings.kind, self.settings.namespace, self.settings.name, patch
+                )
                 self.previous_status = {**self.previous_status, "conditions": patch["conditions"]}
             except ApiException as error:
                 if error.status == 404:

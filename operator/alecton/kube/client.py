@@ -258,18 +258,6 @@ class KubeClient:
             _request_timeout=self.timeout,
         )
 
-    async def patch_cluster_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """The status of a cluster-scoped object (a ClusterNotifier), as a merge patch."""
-        return await self._custom.patch_cluster_custom_object_status(
-            GROUP,
-            VERSION,
-            PLURALS[kind],
-            name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-            _request_timeout=self.timeout,
-        )
-
     # ----- core -----------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
