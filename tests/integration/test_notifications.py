@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
@@ -295,13 +294,6 @@ def test_a_hanging_receiver_does_not_slow_a_wave_of_deploys(
     assert depth > 0, "the News wait in the hung Notifier's queue"
 
 
-def image_source_served() -> bool:
-    """Does the Image CRD have spec.source (issue 25 point 3, another part of the work)?"""
-    crd = yaml.safe_load((REPO / "crds" / "images.alecton.dev.yaml").read_text())
-    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    return "source" in (spec.get("properties") or {})
-
-
 def test_slack_commit_status_and_cloudevents_receivers(
     notifying: OperatorProcess, receivers: list[Receiver]
 ) -> None:
@@ -325,8 +317,7 @@ def test_slack_commit_status_and_cloudevents_receivers(
     }
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(cluster_notifier))
     image = r.image("web", "1.0.0", "r/web:1")
-    if image_source_served():
-        image["spec"]["source"] = {"repository": "https://github.com/acme/web", "revision": "abc123"}
+    image["spec"]["source"] = {"repository": "https://github.com/acme/web", "revision": "abc1234"}
     cluster.apply(
         r.cluster(), r.application("web", f"{ns}-web"), image, r.deployment("web", "1.0.0"), namespace=ns
     )
@@ -347,26 +338,15 @@ def test_slack_commit_status_and_cloudevents_receivers(
         and event.json()["id"] == event.headers["x-alecton-key"]
     )
 
-    if image_source_served():
-        wait_for(lambda: len(forge.accepted()) >= 2, 30, "commit statuses")
-        github = [r for r in forge.accepted() if r.path.startswith("/api/v3/")]
-        gitlab = [r for r in forge.accepted() if r.path.startswith("/api/v4/")]
-        assert github[0].path == "/api/v3/repos/acme/web/statuses/abc123"
-        assert github[0].headers["authorization"] == f"Bearer {TOKEN}"
-        assert github[0].json()["context"] == "alecton/staging"
-        assert gitlab[0].path == "/api/v4/projects/acme%2Fweb/statuses/abc123"
-        assert gitlab[0].headers["private-token"] == TOKEN and gitlab[0].json()["name"] == "alecton/staging"
-        assert {r.json()["state"] for r in github} <= {"pending", "success"}
-    else:  # no source recorded: nothing is sent, and status says why
-        for name in ("github", "gitlab"):
-            status = wait_for(
-                lambda n=name: (s := notifier_status(cluster, ns, n)).get("lastDelivery") and s,
-                30,
-                f"{name} status",
-            )
-            assert status["lastDelivery"]["result"] == "skipped"
-            assert "records no source" in status["lastDelivery"]["reason"]
-        assert forge.all() == []
+    wait_for(lambda: len(forge.accepted()) >= 2, 30, "commit statuses")
+    github = [r for r in forge.accepted() if r.path.startswith("/api/v3/")]
+    gitlab = [r for r in forge.accepted() if r.path.startswith("/api/v4/")]
+    assert github[0].path == "/api/v3/repos/acme/web/statuses/abc1234"
+    assert github[0].headers["authorization"] == f"Bearer {TOKEN}"
+    assert github[0].json()["context"] == "alecton/staging"
+    assert gitlab[0].path == "/api/v4/projects/acme%2Fweb/statuses/abc1234"
+    assert gitlab[0].headers["private-token"] == TOKEN and gitlab[0].json()["name"] == "alecton/staging"
+    assert {r.json()["state"] for r in github} <= {"pending", "success"}
     cluster.kubectl("delete", "clusternotifiers.alecton.dev", ns)
 
 

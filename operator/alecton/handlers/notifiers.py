@@ -36,7 +36,7 @@ Key = tuple[str, str, str]  # (kind, namespace, name)
 def image_source(indexes: Indexes, news: News) -> Source | None:
     """The source (repository, revision) of the Image a News names: its application's image
     name at the News's version, the oldest Image of that pair (the authoritative one). Image
-    `spec.source` may be absent (older CRDs, CI that records none): read defensively."""
+    `spec.source` may be absent (CI that records none): no commit status then."""
     application = indexes.application(news.namespace, news.application)
     if not isinstance(application, Application) or not news.version:
         return None
@@ -44,13 +44,8 @@ def image_source(indexes: Indexes, news: News) -> Source | None:
         indexes.images_for(news.namespace, application.image, news.version), key=lambda i: i.created
     )
     for image in images:
-        raw = getattr(image, "source", None)
-        if raw is None:
-            continue
-        get = raw.get if isinstance(raw, dict) else lambda field, r=raw: getattr(r, field, "")
-        repository, revision = str(get("repository") or ""), str(get("revision") or "")
-        if repository and revision:
-            return Source(repository, revision)
+        if image.source is not None and image.source.repository and image.source.revision:
+            return Source(image.source.repository, image.source.revision)
     return None
 
 
