@@ -1,0 +1,309 @@
+"""Red team, issue 25: the pure and local parts of the Notifier rows, attacked as a tenant.
+Each test FAILS if the attack succeeds.
+
+Held: numeric and mapped host forms, redirects, another namespace's Secret, secrets in
+status. Broken (at the time of writing): IPv6 forms that embed an internal IPv4 address
+(NAT64, 6to4, IPv4-compatible, SIIT), the platform's commit-status ClusterNotifier writing
+a status another team's branch protection trusts, and per-Notifier metric series that
+outlive their Notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from alecton.handlers import notify_delivery
+from alecton.handlers.indexes import Indexes
+from alecton.handlers.notifiers import Notifiers
+from alecton.metrics import Metrics
+from alecton.reconcile.news import Kind, News, Severity
+from alecton.reconcile.notify_address import AddressRefusedError, check_literal, refusal
+from alecton.reconcile.notify_payloads import Credentials, Request, Source, request_for
+from alecton.reconcile.notify_policy import CLUSTER_NOTIFIER, parse_notifier
+
+
+class Kube:
+    def __init__(self) -> None:
+        self.statuses: list[tuple[str, str, dict[str, Any]]] = []
+        self.secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.secret_reads: list[tuple[str, str]] = []
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        self.secret_reads.append((namespace, name))
+        return self.secrets.get((namespace, name))
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        self.statuses.append((namespace, name, status))
+        return {}
+
+    async def patch_cluster_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        self.statuses.append(("", name, status))
+        return {}
+
+
+def news(namespace: str = "team-a", version: str = "1.0.0", kind: Kind = Kind.DEPLOYED) -> News:
+    return News(
+        kind=kind,
+        severity=Severity.INFO,
+        namespace=namespace,
+        deployment="web-prod",
+        application="web",
+        target="prod",
+        time="2026-12-03T06:00:00Z",
+        version=version,
+    )
+
+
+def notifier(namespace: str, name: str = "hook", **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "generation": 1}, "spec": {"provider": "webhook", **spec}}
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def receiver(host: str = "127.0.0.1", redirect_to: str = "") -> tuple[web.AppRunner, int, list[str]]:
+    hits: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        if redirect_to:
+            return web.Response(status=307, headers={"Location": redirect_to})
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    return runner, runner.addresses[0][1], hits
+
+
+def hub(kube: Kube, allowed: Any = ()) -> Notifiers:
+    return Notifiers(kube, Indexes(), Metrics().notifier_metrics(), allowed, "alecton-system")  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notify_delivery, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(notify_delivery, "STATUS_INTERVAL", 0.05)
+
+
+# ----- SSRF --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706433",  # decimal 127.0.0.1
+        "0x7f000001",  # hex
+        "0177.0.0.1",  # octal
+        "127.1",  # short form
+        "0",  # 0.0.0.0 (reaches local listeners)
+        "[::ffff:127.0.0.1]",  # IPv4-mapped
+        "[::ffff:7f00:1]",
+        "[0:0:0:0:0:ffff:7f00:1]",
+        "localhost",
+        "LOCALHOST",
+    ],
+)
+def test_odd_forms_of_loopback_are_never_connected_to(host: str) -> None:
+    """held: literals are judged by ipaddress, everything else by the resolver hook."""
+
+    async def scenario() -> None:
+        runner, port, hits = await receiver("0.0.0.0")
+        kube = Kube()
+        notifiers = hub(kube)
+        await notifiers.changed(notifier("team-a", address=f"http://{host}:{port}/x"), "Notifier")
+        notifiers.publish([news()])
+        delivery = notifiers.deliveries[("Notifier", "team-a", "hook")]
+        await until(lambda: delivery.state.last is not None)
+        assert hits == [], f"BROKEN: {host} reached a loopback receiver"
+        last = delivery.state.last
+        # refused by the resolver hook, or (decimal, octal, short forms) by yarl as a
+        # non-canonical IPv4 address before any connection
+        assert last is not None and last.result in ("refused", "failure"), last
+        await notifiers.stop()
+        await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_a_redirect_from_an_allowed_receiver_to_an_internal_one_is_not_followed() -> None:
+    """held: allow_redirects=False; the 3xx is a failure, the internal receiver sees nothing."""
+
+    async def scenario() -> None:
+        inner, inner_port, inner_hits = await receiver("127.0.0.2")
+        outer, outer_port, outer_hits = await receiver("127.0.0.1", redirect_to=f"http://127.0.0.2:{inner_port}/meta")
+        from alecton.reconcile.notify_address import parse_networks
+
+        kube = Kube()
+        notifiers = hub(kube, allowed=parse_networks(["127.0.0.1/32"]))
+        await notifiers.changed(notifier("team-a", address=f"http://127.0.0.1:{outer_port}/"), "Notifier")
+        notifiers.publish([news()])
+        delivery = notifiers.deliveries[("Notifier", "team-a", "hook")]
+        await until(lambda: delivery.state.last is not None)
+        assert outer_hits == ["/"]
+        assert inner_hits == [], "BROKEN: the redirect was followed to an address that is not allowed"
+        await notifiers.stop()
+        await outer.cleanup()
+        await inner.cleanup()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 (RFC 6052) of 169.254.169.254: IPv6-only clusters (EKS, GKE) route it
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1: the VPC's private network through the NAT64 gateway
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254
+        "::127.0.0.1",  # IPv4-compatible loopback
+        "::ffff:0:a9fe:a9fe",  # SIIT IPv4-translated 169.254.169.254
+    ],
+)
+def test_ipv6_forms_that_embed_an_internal_ipv4_address_are_refused(address: str) -> None:
+    """BROKEN: Python 3.11's is_global says True for these; `refusal` unwraps only
+    ::ffff:0:0/96. Where the network translates them (NAT64 on IPv6-only clusters), the
+    operator reaches the metadata service or the VPC."""
+    assert refusal(address, (), False) is not None, f"BROKEN: {address} is not refused"
+    with pytest.raises(AddressRefusedError):
+        check_literal(f"https://[{address}]/hook", ())
+
+
+# ----- Secrets -----------------------------------------------------------------------------
+
+
+def test_a_secret_ref_never_reads_another_namespaces_secret() -> None:
+    """held: the Secret is read from the Notifier's own namespace, whatever secretRef says."""
+
+    async def scenario() -> None:
+        runner, port, hits = await receiver()
+        from alecton.reconcile.notify_address import parse_networks
+
+        kube = Kube()
+        kube.secrets[("team-b", "slack")] = {"address": f"http://127.0.0.1:{port}/T0/B0/stolen".encode()}
+        notifiers = hub(kube, allowed=parse_networks(["127.0.0.0/8"]))
+        body = notifier("team-a", secretRef={"name": "slack", "namespace": "team-b"})
+        await notifiers.changed(body, "Notifier")
+        notifiers.publish([news()])
+        delivery = notifiers.deliveries[("Notifier", "team-a", "hook")]
+        await until(lambda: delivery.state.last is not None)
+        assert kube.secret_reads and all(ns == "team-a" for ns, _ in kube.secret_reads), kube.secret_reads
+        assert hits == []
+        await notifiers.stop()
+        await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_no_token_hmac_key_or_secret_address_in_status_or_body() -> None:
+    """held: errors are scrubbed, bodies carry the News only, the key only signs."""
+
+    async def scenario() -> None:
+        from alecton.reconcile.notify_address import parse_networks
+
+        got: list[tuple[dict[str, str], bytes]] = []
+
+        async def handle(request: web.Request) -> web.Response:
+            got.append((dict(request.headers), await request.read()))
+            return web.Response(status=500, text="echo")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        kube = Kube()
+        token, key, path = "tok-S3CRET-9f8e", "hmac-K3Y-77aa", "/T000/B000/XXXXpathsecret"
+        kube.secrets[("team-a", "hook")] = {
+            "address": f"http://127.0.0.1:{port}{path}".encode(),
+            "token": token.encode(),
+            "hmacKey": key.encode(),
+        }
+        notifiers = hub(kube, allowed=parse_networks(["127.0.0.0/8"]))
+        await notifiers.changed(notifier("team-a", secretRef={"name": "hook"}), "Notifier")
+        notifiers.publish([news()])
+        await until(lambda: len(got) >= 2 and len(kube.statuses) >= 2)
+        # a second Notifier pointing at a closed port: the connection error names the URL
+        kube.secrets[("team-a", "dead")] = {"address": f"http://127.0.0.1:1{path}".encode(), "token": token.encode()}
+        await notifiers.changed(notifier("team-a", "dead", secretRef={"name": "dead"}), "Notifier")
+        notifiers.publish([news(version="2.0.0")])
+        dead = notifiers.deliveries[("Notifier", "team-a", "dead")]
+        await until(lambda: dead.state.failures >= 1)
+        await until(lambda: any(s[1] == "dead" and s[2].get("lastError") for s in kube.statuses))
+        for secret in (token, key, path.strip("/")):
+            assert secret not in json.dumps(kube.statuses), f"BROKEN: {secret} in status"
+            assert all(secret.encode() not in body for _, body in got), f"BROKEN: {secret} in a body"
+        await notifiers.stop()
+        await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+# ----- commit statuses ---------------------------------------------------------------------
+
+
+def test_a_tenants_image_cannot_make_the_platforms_cluster_notifier_vouch_for_another_teams_commit() -> None:
+    """BROKEN: a ClusterNotifier (the platform's GitHub token, every namespace) posts the commit
+    status to whatever repository the tenant's own Image `spec.source` names, with context
+    `alecton/<target>`. Team A records Image `web 6.6.6` with team B's repository and a
+    commit of B's, deploys it to its own `prod`, and the platform writes `alecton/prod:
+    success` on B's commit: exactly the check B's branch protection requires."""
+    platform = parse_notifier(
+        {
+            "metadata": {"name": "github", "generation": 1},
+            "spec": {"provider": "github", "secretRef": {"name": "github-app"}},
+        },
+        CLUSTER_NOTIFIER,
+    )
+    forged = Source("https://github.com/team-b/payments.git", "0123456789abcdef0123456789abcdef01234567")
+    request = request_for(platform, news("team-a", "6.6.6", Kind.HEALTHY), Credentials(token="platform"), forged)
+    if isinstance(request, Request):
+        context = json.loads(request.body)["context"]
+        assert "team-a" in context, (
+            f"BROKEN: team-a's deploy writes {context!r}={json.loads(request.body)['state']} to {request.url}, "
+            "indistinguishable from team-b's own deploys"
+        )
+
+
+# ----- metrics -----------------------------------------------------------------------------
+
+
+def test_notifiers_made_and_deleted_in_a_loop_leave_no_metric_series() -> None:
+    """BROKEN: `NotifierMetrics.forget` removes the queue gauge only; the deliveries and dropped
+    counters keep one series per Notifier name ever seen, so a tenant creating Notifiers with
+    fresh names grows /metrics (and Prometheus) without bound."""
+
+    async def scenario() -> None:
+        from alecton.reconcile.notify_address import parse_networks
+
+        runner, port, hits = await receiver()
+        kube = Kube()
+        metrics = Metrics()
+        notifiers = Notifiers(kube, Indexes(), metrics.notifier_metrics(), parse_networks(["127.0.0.0/8"]), "x")  # type: ignore[arg-type]
+        for i in range(20):
+            await notifiers.changed(notifier("team-a", f"n{i}", address=f"http://127.0.0.1:{port}/"), "Notifier")
+            notifiers.publish([news(version=f"1.0.{i}")])
+            await until(lambda i=i: len(hits) > i)
+            await notifiers.deleted(("Notifier", "team-a", f"n{i}"))
+        series = [
+            sample.labels["notifier"]
+            for family in metrics.registry.collect()
+            for sample in family.samples
+            if "notifier" in sample.labels
+        ]
+        assert not series, f"BROKEN: {len(series)} series remain for {len(set(series))} deleted Notifiers"
+        await runner.cleanup()
+
+    asyncio.run(scenario())
