@@ -307,3 +307,55 @@ def test_notifiers_made_and_deleted_in_a_loop_leave_no_metric_series() -> None:
         await runner.cleanup()
 
     asyncio.run(scenario())
+
+
+# ----- freezes -----------------------------------------------------------------------------
+
+
+def test_a_deploy_released_by_an_override_says_so_in_its_news_and_record() -> None:
+    """BROKEN: news.py imports FREEZE_OVERRIDE_ANNOTATION but never uses it. A release that
+    went out during a freeze because of an override makes the same News (and so the same
+    ReleaseRecord, audit line and webhook) as any other: the override's reason is on the
+    Deployment only until the next override replaces it, and `requestedBy` names whoever last
+    changed the spec, not whoever wrote the override (a metadata-only write keeps it)."""
+    from tests.unit.test_news import released
+    from tests.unit.test_summary import summary, upgrade
+
+    from alecton.reconcile.news import CHANGED_BY_ANNOTATION, FREEZE_OVERRIDE_ANNOTATION
+
+    body, step = upgrade()
+    generation = int(body["metadata"].get("generation") or 1)
+    body["metadata"]["generation"] = generation
+    body["metadata"]["annotations"] = {
+        CHANGED_BY_ANNOTATION: "system:serviceaccount:team:alice",
+        FREEZE_OVERRIDE_ANNOTATION: f"{generation}:mallory-was-here",
+    }
+    news_items = summary(body, step, released()).news
+    assert news_items
+    text = json.dumps([n.as_dict() for n in news_items])
+    assert "mallory-was-here" in text, f"BROKEN: the override is in no News/ReleaseRecord: {text}"
+
+
+def test_a_platform_freeze_of_a_cluster_is_not_dodged_by_renaming_the_tenants_cluster_object() -> None:
+    """BROKEN (design): ClusterFreeze `spec.clusters` matches the *name of the tenant's own
+    Cluster object* (namespaced, chosen by the tenant), not the place it reaches. The platform
+    freezes `clusters: [prod]`; a tenant whose grant reaches the same context names its Cluster
+    object `prod-eu` (or anything) and deploys without an override and without a trace."""
+    from datetime import UTC, datetime
+
+    from alecton.reconcile.freeze import DeploymentFacts, Freeze, active_freezes
+
+    platform = Freeze.parse(
+        {
+            "kind": "ClusterFreeze",
+            "metadata": {"name": "prod-freeze"},
+            "spec": {"reason": "black friday", "clusters": ["prod"]},
+        }
+    )
+    now = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    honest = DeploymentFacts("team-a", "web", "prod", cluster="prod")
+    renamed = DeploymentFacts("team-a", "web", "prod", cluster="definitely-not-prod")  # same context
+    assert active_freezes([platform], honest, now)
+    assert active_freezes([platform], renamed, now), (
+        "BROKEN: the same context, reached through a Cluster object of another name, is not frozen"
+    )
