@@ -146,3 +146,22 @@ def test_a_deploy_past_a_freeze_is_recorded_with_its_override_and_who_gave_it(
     assert mallory.user in text, (
         f"BROKEN: the override is attributed to {record.get('requestedBy')!r}, not to {mallory.user}: {text}"
     )
+
+
+def test_an_uninstall_is_not_recorded_under_the_name_of_whoever_last_deployed(
+    frozen_team: OperatorProcess,
+) -> None:
+    """The who-asked policy matches CREATE and UPDATE only: a DELETE stamps nothing, so the
+    Uninstalled record (and News) names the last person who changed the spec."""
+    cluster = frozen_team.cluster
+    ns, alice, mallory = setup_team(cluster, "rt25-delete")
+    mallory("delete", "deployments.alecton.dev", "web-staging", "--wait=false")
+
+    def uninstalled() -> dict[str, Any] | None:
+        body = json.loads(cluster.kubectl("get", "releaserecords.alecton.dev", "-n", ns, "-o", "json").stdout)
+        return next((dict(i["spec"]) for i in body["items"] if i["spec"].get("kind") == "Uninstalled"), None)
+
+    record = wait_for(uninstalled, 120, "the Uninstalled record")
+    assert record.get("requestedBy") != alice.user, (
+        f"BROKEN: mallory's uninstall is recorded as asked by {alice.user}: {json.dumps(record)}"
+    )
