@@ -359,3 +359,27 @@ def test_a_platform_freeze_of_a_cluster_is_not_dodged_by_renaming_the_tenants_cl
     assert active_freezes([platform], renamed, now), (
         "BROKEN: the same context, reached through a Cluster object of another name, is not frozen"
     )
+
+
+def test_the_freeze_list_of_a_namespace_shows_no_platform_freeze_scoped_to_another_namespace() -> None:
+    """BROKEN (low: ClusterFreezes are readable by everyone signed in, as documented):
+    `GET /v1/freezes?namespace=team-a` and the dashboard's banner list every active
+    ClusterFreeze, also one whose `namespaces` selects only team-b, with team-b's reason, as
+    a "Platform freeze" of team-a's page (which it does not hold)."""
+    from alecton.service.freezes import freeze_rows
+
+    class Client:
+        async def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+            if kind == "ClusterFreeze":
+                return [
+                    {
+                        "kind": "ClusterFreeze",
+                        "metadata": {"name": "incident-b"},
+                        "spec": {"reason": "team-b breach INC-991, credentials rotated", "namespaces": ["team-b"]},
+                    }
+                ]
+            return []
+
+    rows = asyncio.run(freeze_rows(Client(), "team-a"))  # type: ignore[arg-type]
+    leaked = [row for row in rows if "team-b" in row["reason"]]
+    assert not leaked, f"BROKEN: team-a's freeze list shows {leaked}"
