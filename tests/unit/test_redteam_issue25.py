@@ -383,3 +383,30 @@ def test_the_freeze_list_of_a_namespace_shows_no_platform_freeze_scoped_to_anoth
     rows = asyncio.run(freeze_rows(Client(), "team-a"))  # type: ignore[arg-type]
     leaked = [row for row in rows if "team-b" in row["reason"]]
     assert not leaked, f"BROKEN: team-a's freeze list shows {leaked}"
+
+
+# ----- DORA metrics ------------------------------------------------------------------------
+
+
+def test_one_deployment_moving_between_targets_does_not_grow_the_dora_series() -> None:
+    """BROKEN: the DORA series are keyed (namespace, application, target) and removed only on
+    an Uninstalled News of that key. Deployment `spec.target` (and `spec.application`) is
+    mutable, and the tenant writes its Application's target list: one Deployment moved
+    through fresh target names, one deploy each, leaves a series set per name ever used
+    ("bounded by the Deployments" does not hold)."""
+    from alecton.handlers.dora_metrics import DoraMetrics
+
+    metrics = Metrics()
+    sink = DoraMetrics(metrics.dora, Indexes())
+    for i in range(50):
+        sink.publish(
+            [News(Kind.DEPLOYED, Severity.INFO, "team-a", "web-x", "web", f"t{i}", f"2026-12-03T06:{i:02d}:00Z",
+                  version="1.0", revision=i + 1)]  # fmt: skip
+        )
+    targets = {
+        sample.labels["target"]
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.labels.get("namespace") == "team-a"
+    }
+    assert len(targets) <= 1, f"BROKEN: one Deployment holds series for {len(targets)} targets"
