@@ -410,3 +410,44 @@ def test_one_deployment_moving_between_targets_does_not_grow_the_dora_series() -
         if sample.labels.get("namespace") == "team-a"
     }
     assert len(targets) <= 1, f"BROKEN: one Deployment holds series for {len(targets)} targets"
+
+
+# ----- the audit trail ---------------------------------------------------------------------
+
+
+def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_failure() -> None:
+    """BROKEN: one writer task drains one queue for every namespace, and retries a failing
+    record for up to 20 attempts (about 15 minutes at the 60 s cap) before the next one. A
+    namespace whose records the API server refuses with 403 (a platform's ResourceQuota
+    `count/releaserecords.alecton.dev` the tenant filled with its own transitions) holds the
+    writer: team-b's `Failed` record waits behind it, and once 2000 are queued new records
+    are dropped: team-b's failure is missing from the trail."""
+    from alecton.handlers.audit import AuditTrail
+    from alecton.kube.client import ApiException
+
+    slept: list[float] = []
+    written: list[str] = []
+
+    class Client:
+        async def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+            if namespace == "team-a":
+                raise ApiException(status=403, reason="exceeded quota: count/releaserecords.alecton.dev")
+            written.append(namespace)
+            return body
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def scenario() -> None:
+        trail = AuditTrail(Client(), lambda news: None, sleep=sleep)  # type: ignore[arg-type]
+        trail.start()
+        flood = [news("team-a", f"1.0.{i}") for i in range(3)]
+        victim = News(Kind.FAILED, Severity.ERROR, "team-b", "pay-prod", "pay", "prod", "2026-12-03T06:00:00Z",
+                      version="2.0.0", reason="HealthCheckFailed")  # fmt: skip
+        trail.publish([*flood, victim])
+        await until(lambda: "team-b" in written, 10)
+        await trail.stop(drain=0)
+
+    asyncio.run(scenario())
+    waited = sum(slept)
+    assert waited < 60, f"BROKEN: team-b's Failed record waited {waited:.0f} s of retries of team-a's records"
