@@ -137,6 +137,29 @@ def test_odd_forms_of_loopback_are_never_connected_to(host: str) -> None:
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("host", ["\uff11\uff12\uff17.\uff10.\uff10.\uff11", "127\u30020\u30020\u30021"])
+def test_unicode_forms_of_an_ip_literal_are_judged_as_the_ip_they_become(host: str) -> None:
+    """BROKEN: `parse_target` reads the host with urllib (fullwidth digits, ideographic full
+    stops: not an IP, "a name, judged when it resolves"), but aiohttp's yarl normalises it
+    (IDNA/NFKC) to `127.0.0.1`, an IP literal, and aiohttp connects to IP literals without
+    calling the resolver: the guard is never asked. `http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/` is the
+    cloud metadata service over plain http."""
+
+    async def scenario() -> None:
+        runner, port, hits = await receiver("0.0.0.0")
+        kube = Kube()
+        notifiers = hub(kube)  # nothing internal allowed
+        await notifiers.changed(notifier("team-a", address=f"http://{host}:{port}/x"), "Notifier")
+        notifiers.publish([news()])
+        delivery = notifiers.deliveries[("Notifier", "team-a", "hook")]
+        await until(lambda: delivery.state.last is not None)
+        await notifiers.stop()
+        await runner.cleanup()
+        assert hits == [], f"BROKEN: http://{host}:{port}/ reached a loopback receiver: {delivery.state.last}"
+
+    asyncio.run(scenario())
+
+
 def test_a_redirect_from_an_allowed_receiver_to_an_internal_one_is_not_followed() -> None:
     """held: allow_redirects=False; the 3xx is a failure, the internal receiver sees nothing."""
 
