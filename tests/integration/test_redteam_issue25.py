@@ -80,7 +80,12 @@ def setup_team(cluster: Cluster, name: str) -> tuple[str, Any, Any]:
     alice.apply(r.deployment("web", "1.0.0"))
     wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120, appliedVersion="1.0.0")
     alice.apply(
-        {"apiVersion": r.API, "kind": "Freeze", "metadata": {"name": "stop"}, "spec": {"reason": "quarter close"}}
+        {
+            "apiVersion": r.API,
+            "kind": "Freeze",
+            "metadata": {"name": "stop"},
+            "spec": {"reason": "quarter close"},
+        }
     )
     wait_for(
         lambda: ((cluster.get("freezes.alecton.dev", "stop", ns) or {}).get("status") or {}).get("active"),
@@ -108,7 +113,14 @@ def test_an_override_written_ahead_does_not_release_a_later_change_by_someone_el
     assert int(deployment(cluster, ns, "web-staging")["metadata"]["generation"]) == generation
 
     # Alice changes the version during the freeze, with kubectl, giving no override.
-    alice("patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p", '{"spec":{"version":"1.0.1"}}')
+    alice(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"1.0.1"}}',
+    )
     obj = wait_for(lambda: settled(cluster, ns, "web-staging"), 120, "the change to be judged")
     assert is_frozen(obj), (
         "BROKEN: an override planted before the change released it past the freeze: "
@@ -123,7 +135,14 @@ def test_a_deploy_past_a_freeze_is_recorded_with_its_override_and_who_gave_it(
     ns, alice, mallory = setup_team(cluster, "rt25-record")
 
     # Alice's change is held by the freeze.
-    alice("patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p", '{"spec":{"version":"1.0.2"}}')
+    alice(
+        "patch",
+        "deployments.alecton.dev",
+        "web-staging",
+        "--type=merge",
+        "-p",
+        '{"spec":{"version":"1.0.2"}}',
+    )
     held = wait_for(lambda: settled(cluster, ns, "web-staging"), 120, "the change to be judged")
     assert is_frozen(held), held["status"]
     generation = int(held["metadata"]["generation"])
@@ -142,7 +161,9 @@ def test_a_deploy_past_a_freeze_is_recorded_with_its_override_and_who_gave_it(
 
     record = wait_for(deployed_record, 60, "the ReleaseRecord of 1.0.2")
     text = json.dumps(record)
-    assert "mallory-was-here" in text, f"BROKEN: the deploy past the freeze is recorded as an ordinary one: {text}"
+    assert "mallory-was-here" in text, (
+        f"BROKEN: the deploy past the freeze is recorded as an ordinary one: {text}"
+    )
     assert mallory.user in text, (
         f"BROKEN: the override is attributed to {record.get('requestedBy')!r}, not to {mallory.user}: {text}"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,7 +37,9 @@ class Kube:
         self.secret_reads.append((namespace, name))
         return self.secrets.get((namespace, name))
 
-    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         self.statuses.append((namespace, name, status))
         return {}
 
@@ -60,7 +62,10 @@ def news(namespace: str = "team-a", version: str = "1.0.0", kind: Kind = Kind.DE
 
 
 def notifier(namespace: str, name: str = "hook", **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": namespace, "generation": 1}, "spec": {"provider": "webhook", **spec}}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "generation": 1},
+        "spec": {"provider": "webhook", **spec},
+    }
 
 
 async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -165,7 +170,9 @@ def test_a_redirect_from_an_allowed_receiver_to_an_internal_one_is_not_followed(
 
     async def scenario() -> None:
         inner, inner_port, inner_hits = await receiver("127.0.0.2")
-        outer, outer_port, outer_hits = await receiver("127.0.0.1", redirect_to=f"http://127.0.0.2:{inner_port}/meta")
+        outer, outer_port, outer_hits = await receiver(
+            "127.0.0.1", redirect_to=f"http://127.0.0.2:{inner_port}/meta"
+        )
         from alecton.reconcile.notify_address import parse_networks
 
         kube = Kube()
@@ -259,7 +266,10 @@ def test_no_token_hmac_key_or_secret_address_in_status_or_body() -> None:
         notifiers.publish([news()])
         await until(lambda: len(got) >= 2 and len(kube.statuses) >= 2)
         # a second Notifier pointing at a closed port: the connection error names the URL
-        kube.secrets[("team-a", "dead")] = {"address": f"http://127.0.0.1:1{path}".encode(), "token": token.encode()}
+        kube.secrets[("team-a", "dead")] = {
+            "address": f"http://127.0.0.1:1{path}".encode(),
+            "token": token.encode(),
+        }
         await notifiers.changed(notifier("team-a", "dead", secretRef={"name": "dead"}), "Notifier")
         notifiers.publish([news(version="2.0.0")])
         dead = notifiers.deliveries[("Notifier", "team-a", "dead")]
@@ -291,7 +301,9 @@ def test_a_tenants_image_cannot_make_the_platforms_cluster_notifier_vouch_for_an
         CLUSTER_NOTIFIER,
     )
     forged = Source("https://github.com/team-b/payments.git", "0123456789abcdef0123456789abcdef01234567")
-    request = request_for(platform, news("team-a", "6.6.6", Kind.HEALTHY), Credentials(token="platform"), forged)
+    request = request_for(
+        platform, news("team-a", "6.6.6", Kind.HEALTHY), Credentials(token="platform"), forged
+    )
     if isinstance(request, Request):
         context = json.loads(request.body)["context"]
         assert "team-a" in context, (
@@ -314,9 +326,13 @@ def test_notifiers_made_and_deleted_in_a_loop_leave_no_metric_series() -> None:
         runner, port, hits = await receiver()
         kube = Kube()
         metrics = Metrics()
-        notifiers = Notifiers(kube, Indexes(), metrics.notifier_metrics(), parse_networks(["127.0.0.0/8"]), "x")  # type: ignore[arg-type]
+        notifiers = Notifiers(
+            kube, Indexes(), metrics.notifier_metrics(), parse_networks(["127.0.0.0/8"]), "x"
+        )  # type: ignore[arg-type]
         for i in range(20):
-            await notifiers.changed(notifier("team-a", f"n{i}", address=f"http://127.0.0.1:{port}/"), "Notifier")
+            await notifiers.changed(
+                notifier("team-a", f"n{i}", address=f"http://127.0.0.1:{port}/"), "Notifier"
+            )
             notifiers.publish([news(version=f"1.0.{i}")])
             await until(lambda i=i: len(hits) > i)
             await notifiers.deleted(("Notifier", "team-a", f"n{i}"))
@@ -341,10 +357,10 @@ def test_a_deploy_released_by_an_override_says_so_in_its_news_and_record() -> No
     ReleaseRecord, audit line and webhook) as any other: the override's reason is on the
     Deployment only until the next override replaces it, and `requestedBy` names whoever last
     changed the spec, not whoever wrote the override (a metadata-only write keeps it)."""
+    from alecton.reconcile.news import CHANGED_BY_ANNOTATION, FREEZE_OVERRIDE_ANNOTATION
+
     from tests.unit.test_news import released
     from tests.unit.test_summary import summary, upgrade
-
-    from alecton.reconcile.news import CHANGED_BY_ANNOTATION, FREEZE_OVERRIDE_ANNOTATION
 
     body, step = upgrade()
     generation = int(body["metadata"].get("generation") or 1)
@@ -398,7 +414,10 @@ def test_the_freeze_list_of_a_namespace_shows_no_platform_freeze_scoped_to_anoth
                     {
                         "kind": "ClusterFreeze",
                         "metadata": {"name": "incident-b"},
-                        "spec": {"reason": "team-b breach INC-991, credentials rotated", "namespaces": ["team-b"]},
+                        "spec": {
+                            "reason": "team-b breach INC-991, credentials rotated",
+                            "namespaces": ["team-b"],
+                        },
                     }
                 ]
             return []
@@ -423,8 +442,19 @@ def test_one_deployment_moving_between_targets_does_not_grow_the_dora_series() -
     sink = DoraMetrics(metrics.dora, Indexes())
     for i in range(50):
         sink.publish(
-            [News(Kind.DEPLOYED, Severity.INFO, "team-a", "web-x", "web", f"t{i}", f"2026-12-03T06:{i:02d}:00Z",
-                  version="1.0", revision=i + 1)]  # fmt: skip
+            [
+                News(
+                    Kind.DEPLOYED,
+                    Severity.INFO,
+                    "team-a",
+                    "web-x",
+                    "web",
+                    f"t{i}",
+                    f"2026-12-03T06:{i:02d}:00Z",
+                    version="1.0",
+                    revision=i + 1,
+                )
+            ]  # fmt: skip
         )
     targets = {
         sample.labels["target"]
