@@ -504,3 +504,35 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
     asyncio.run(scenario())
     waited = sum(slept)
     assert waited < 60, f"BROKEN: team-b's Failed record waited {waited:.0f} s of retries of team-a's records"
+
+
+def test_a_tenants_failure_message_cannot_ping_or_phish_the_platforms_slack_channel() -> None:
+    """BROKEN: Slack mrkdwn is built from tenant text (a chart's `fail` message, which helm
+    returns as the Failed News's message; application and version names) without escaping
+    `&`, `<` and `>`. Through the platform's ClusterNotifier, team A posts `<!channel>` and a
+    link that reads as alecton's own (`<https://evil.example|Open in alecton>`) into the shared
+    channel."""
+    from alecton.reconcile.notify_policy import parse_notifier as parse
+
+    platform = parse(
+        {
+            "metadata": {"name": "slack", "generation": 1},
+            "spec": {"provider": "slack", "address": "https://hooks.slack.com/services/T/B/X"},
+        },
+        CLUSTER_NOTIFIER,
+    )
+    evil = News(
+        Kind.FAILED,
+        Severity.ERROR,
+        "team-a",
+        "web-prod",
+        "web",
+        "prod",
+        "2026-12-03T06:00:00Z",
+        version="1.0.0",
+        message="<!channel> rollout blocked: <https://evil.example/sso|Open in alecton> to approve",
+    )
+    request = request_for(platform, evil, Credentials())
+    assert isinstance(request, Request)
+    body = request.body.decode()
+    assert "<!channel>" not in body and "<https://evil.example" not in body, f"BROKEN: {body}"
