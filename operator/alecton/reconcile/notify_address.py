@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -30,6 +32,24 @@ def parse_networks(cidrs: list[str] | tuple[str, ...]) -> tuple[IPNetwork, ...]:
         except ValueError:
             raise ValueError(f"--notify-allow-cidr {cidr!r} is not a CIDR (such as 10.0.0.0/8)") from None
     return tuple(networks)
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address a network may translate to: NAT64
+# (RFC 6052, and the local-use 64:ff9b:1::/48), IPv4-compatible (::a.b.c.d) and SIIT
+# (::ffff:0:a.b.c.d). 6to4 (2002::/16) carries it in bits 16-48 (`sixtofour`).
+_EMBEDDING = tuple(
+    ipaddress.ip_network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if int(ip) > 1 and any(ip in net for net in _EMBEDDING):  # not :: or ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _kind(ip: IPAddress) -> str:
@@ -57,6 +77,11 @@ def refusal(address: str, allowed: tuple[IPNetwork, ...], plain_http: bool) -> s
         ip = ip.ipv4_mapped
     if any(ip.version == net.version and ip in net for net in allowed):
         return None
+    inner = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    internal = inner is not None and (not inner.is_global or inner.is_multicast)
+    if inner is not None and internal and not any(inner in net for net in allowed if net.version == 4):
+        why = f"{ip} embeds {inner}, a {_kind(inner)} address"
+        return f"{why} (the operator allows it only with --notify-allow-cidr)"
     if not ip.is_global or ip.is_multicast:
         return f"{ip} is a {_kind(ip)} address (the operator allows it only with --notify-allow-cidr)"
     if plain_http:
@@ -96,7 +121,15 @@ def parse_target(url: str) -> Target:
         raise AddressRefusedError("the address has no host")
     if parts.username or parts.password:
         raise AddressRefusedError("the address must not carry credentials (user:password@)")
-    return Target(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    try:
+        # The host as aiohttp will connect to it: yarl normalises (IDNA, NFKC) what urllib
+        # keeps, so fullwidth digits become an IP literal, which aiohttp never resolves.
+        host = URL(url).host
+    except ValueError as error:
+        raise AddressRefusedError(f"not a valid URL: {error}") from None
+    if not host:
+        raise AddressRefusedError("the address has no host")
+    return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80))
 
 
 def check_literal(url: str, allowed: tuple[IPNetwork, ...]) -> Target:
