@@ -478,7 +478,6 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
     from alecton.handlers.audit import AuditTrail
     from alecton.kube.client import ApiException
 
-    slept: list[float] = []
     written: list[str] = []
 
     class Client:
@@ -488,22 +487,24 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
             written.append(namespace)
             return body
 
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    async def scenario() -> None:
-        trail = AuditTrail(Client(), lambda news: None, sleep=sleep)  # type: ignore[arg-type]
+    async def scenario() -> float:
+        # Real backoff (1 s, 2 s, 4 s, ... per attempt): one shared writer would hold team-b's
+        # record behind 3 x 20 attempts of team-a's; a writer per namespace writes it at once.
+        trail = AuditTrail(Client(), lambda news: None, queue_size=3)  # type: ignore[arg-type]
         trail.start()
-        flood = [news("team-a", f"1.0.{i}") for i in range(3)]
+        started = asyncio.get_running_loop().time()
+        flood = [news("team-a", f"1.0.{i}") for i in range(5)]  # 2 over team-a's queue: dropped
         victim = News(Kind.FAILED, Severity.ERROR, "team-b", "pay-prod", "pay", "prod", "2026-12-03T06:00:00Z",
                       version="2.0.0", reason="HealthCheckFailed")  # fmt: skip
         trail.publish([*flood, victim])
         await until(lambda: "team-b" in written, 10)
+        waited = asyncio.get_running_loop().time() - started
+        assert trail.dropped == 2  # team-a's own, not team-b's
         await trail.stop(drain=0)
+        return waited
 
-    asyncio.run(scenario())
-    waited = sum(slept)
-    assert waited < 60, f"BROKEN: team-b's Failed record waited {waited:.0f} s of retries of team-a's records"
+    waited = asyncio.run(scenario())
+    assert waited < 1, f"BROKEN: team-b's Failed record waited {waited:.1f} s behind team-a's retries"
 
 
 def test_a_tenants_failure_message_cannot_ping_or_phish_the_platforms_slack_channel() -> None:
