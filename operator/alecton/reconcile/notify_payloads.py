@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from alecton.reconcile.news import Kind, News, Severity
-from alecton.reconcile.notify_policy import NotifierSettings, Provider
+from alecton.reconcile.notify_policy import NotifierSettings, Provider, repository_allowed
 
 KEY_HEADER = "X-Alecton-Key"
 SIGNATURE_HEADER = "X-Alecton-Signature"
@@ -259,8 +259,15 @@ def commit_status(
             f"the Image of {news.application} {news.version} records no source repository and revision"
         )
     path = repository_path(source.repository)
-    if not path or "/" not in path:
+    if settings.provider is Provider.GITHUB:
+        path = "/".join(path.split("/")[:2])  # owner/repo: what the request names
+    parts = path.split("/")
+    # `.`/`..` would be resolved by the HTTP client: the request would name another resource
+    # than the one `spec.repositories` was asked about.
+    if len(parts) < 2 or any(part in ("", ".", "..") for part in parts) or source.revision in (".", ".."):
         return Skipped(f"cannot tell the repository path from {source.repository!r}")
+    if not repository_allowed(settings, path):
+        return Skipped(f"{path} is not in spec.repositories")
     base = settings.base_api_url()
     context = status_context(settings, news)
     link = dashboard_link(settings, news)
@@ -272,7 +279,7 @@ def commit_status(
         body: dict[str, Any] = {"state": state, "context": context, "description": _description(news)}
         if link:
             body["target_url"] = link
-        owner_repo = "/".join(quote(part, safe="") for part in path.split("/")[:2])
+        owner_repo = "/".join(quote(part, safe="") for part in parts)
         return Request("POST", f"{base}/repos/{owner_repo}/statuses/{sha}", headers, _json(body))
     headers["PRIVATE-TOKEN"] = creds.token
     body = {"state": state, "name": context, "description": _description(news)}
