@@ -147,8 +147,9 @@ def test_unicode_forms_of_an_ip_literal_are_judged_as_the_ip_they_become(host: s
     """BROKEN: `parse_target` reads the host with urllib (fullwidth digits, ideographic full
     stops: not an IP, "a name, judged when it resolves"), but aiohttp's yarl normalises it
     (IDNA/NFKC) to `127.0.0.1`, an IP literal, and aiohttp connects to IP literals without
-    calling the resolver: the guard is never asked. `http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/` is the
-    cloud metadata service over plain http."""
+    calling the resolver: the guard is never asked.
+    `http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/`
+    is the cloud metadata service over plain http."""
 
     async def scenario() -> None:
         runner, port, hits = await receiver("0.0.0.0")
@@ -307,8 +308,8 @@ def test_a_tenants_image_cannot_make_the_platforms_cluster_notifier_vouch_for_an
     if isinstance(request, Request):
         context = json.loads(request.body)["context"]
         assert "team-a" in context, (
-            f"BROKEN: team-a's deploy writes {context!r}={json.loads(request.body)['state']} to {request.url}, "
-            "indistinguishable from team-b's own deploys"
+            f"BROKEN: team-a's deploy writes {context!r}={json.loads(request.body)['state']} "
+            f"to {request.url}, indistinguishable from team-b's own deploys"
         )
 
 
@@ -454,7 +455,7 @@ def test_one_deployment_moving_between_targets_does_not_grow_the_dora_series() -
                     version="1.0",
                     revision=i + 1,
                 )
-            ]  # fmt: skip
+            ]
         )
     targets = {
         sample.labels["target"]
