@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
@@ -118,9 +117,11 @@ class NotifierMetrics:
         )
 
     def forget(self, notifier: str) -> None:
-        """A deleted Notifier's gauge goes (its counters stay, as counters do)."""
-        with contextlib.suppress(KeyError):
-            self.queued.remove(notifier)
+        """Every series of a deleted Notifier goes, counters too: a tenant making Notifiers of
+        fresh names must not grow /metrics without bound. (A Notifier made again under the
+        same name starts its counters at 0, which `rate()` reads as a counter reset.)"""
+        for metric in (self.deliveries, self.queued, self.dropped):
+            metric.remove_by_labels({"notifier": notifier})
 
 
 class DoraSeries:

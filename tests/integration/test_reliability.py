@@ -271,6 +271,12 @@ def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
         )
     finally:
         cluster.plane.start_process("kube-apiserver-a")
+    # /readyz comes before every CRD's kind is served again (more CRDs, a longer wait).
+    wait_for(
+        lambda: cluster.kubectl("get", "deployments.alecton.dev", "-n", ns, check=False).returncode == 0,
+        60,
+        "the Deployment kind served again",
+    )
     set_migration(cluster, ns, target_ns, False)
     cluster.patch_spec(ns, "web-staging", {"version": "2"})
     obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)

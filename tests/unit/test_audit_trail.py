@@ -81,7 +81,7 @@ def test_publish_returns_at_once_and_the_writer_creates_the_record() -> None:
         sink.start()
         sink.publish([NEWS])
         assert client.created == {}  # nothing sent yet: publish never awaited the API
-        await asyncio.wait_for(sink.queue.join(), 5)
+        await asyncio.wait_for(sink.queues["team"].join(), 5)
         await sink.stop()
         return client
 
@@ -96,7 +96,7 @@ def test_a_full_queue_drops_instead_of_blocking() -> None:
         return sink
 
     sink = asyncio.run(scenario())
-    assert sink.queue.qsize() == 2 and sink.dropped == 1
+    assert sink.queued == 2 and sink.dropped == 1
 
 
 def test_a_second_write_of_the_same_transition_is_done() -> None:
@@ -131,7 +131,7 @@ def test_a_sink_never_raises_into_the_controller() -> None:
 
     sink = AuditTrail(Records(), broken)  # type: ignore[arg-type]
     sink.publish([NEWS])  # logged, not raised
-    assert sink.queue.qsize() == 0
+    assert sink.queued == 0
 
 
 def test_the_audit_log_gets_one_json_line_per_news() -> None:
@@ -209,7 +209,7 @@ def test_every_severity_is_recorded(severity: Severity) -> None:
     client = Records()
     sink = trail(client)
     sink.publish([replace(NEWS, severity=severity)])
-    body = sink.queue.get_nowait()
+    body = sink.queues[NEWS.namespace].get_nowait()
     assert body["spec"]["severity"] == str(severity)
 
 
@@ -224,7 +224,7 @@ def test_a_clean_stop_writes_what_is_queued_and_a_broken_write_does_not_stop_the
         client = Flaky()
         sink = trail(client)
         sink.start()
-        sink.queue.put_nowait({"metadata": {"namespace": "team", "name": "bad"}, "spec": {}})
+        sink.enqueue({"metadata": {"namespace": "team", "name": "bad"}, "spec": {}})
         sink.publish([NEWS])
         await sink.stop()  # drains before stopping
         return client

@@ -135,3 +135,21 @@ def test_committed_at_is_read_defensively() -> None:
     assert committed_at(WithDictSource({"committedAt": "2026-10-30T00:00:00Z"})) == "2026-10-30T00:00:00Z"  # type: ignore[arg-type]
     assert committed_at(WithSource(Source("2026-10-29T00:00:00Z"))) == "2026-10-29T00:00:00Z"  # type: ignore[arg-type]
     assert committed_at(WithSource(None)) == ""  # type: ignore[arg-type]
+
+
+def test_a_deployment_that_moves_takes_its_old_series_away_unless_another_still_feeds_them() -> None:
+    sink, metrics = sink_with_image()
+    sink.publish([news(Kind.DEPLOYED, 1)])
+    other = News(
+        Kind.DEPLOYED, Severity.INFO, "team", "web-prod-eu", "web", "prod", f"{T0}02Z", version="1.0"
+    )
+    sink.publish([other])  # a second Deployment feeding the same stream
+    moved = News(Kind.DEPLOYED, Severity.INFO, "team", "web-prod", "web", "qa", f"{T0}03Z", version="1.0")
+    sink.publish([moved])
+    assert value(metrics, "alecton_deployments_total", result="success") == 2  # web-prod-eu still feeds it
+    assert value(metrics, "alecton_deployments_total", target="qa", result="success") == 1
+    sink.publish([News(Kind.UNINSTALLED, Severity.INFO, "team", "web-prod-eu", "web", "prod", f"{T0}04Z")])
+    assert value(metrics, "alecton_deployments_total", result="success") is None
+    back = News(Kind.DEPLOYED, Severity.INFO, "team", "web-prod", "web", "prod", f"{T0}05Z", version="1.0")
+    sink.publish([back])
+    assert value(metrics, "alecton_deployments_total", target="qa", result="success") is None

@@ -246,6 +246,16 @@ def test_who_asked_is_the_annotation_the_api_server_stamped() -> None:
     assert news.as_dict()["requestedBy"] == "system:serviceaccount:team:ci"
 
 
+def test_a_deletion_names_nobody_rather_than_the_last_deployer() -> None:
+    # Admission cannot stamp a DELETE: the annotation still names whoever last deployed.
+    body = deployment_body(released_status(3))
+    body["metadata"]["annotations"] = {CHANGED_BY_ANNOTATION: "alice"}
+    body["metadata"]["deletionTimestamp"] = "2026-03-01T12:00:00Z"
+    result = summary(body, Step(Do.UNINSTALL, Plan(Action.UNINSTALL)), Uninstalled("removed"))
+    (news,) = result.news
+    assert news.kind is Kind.UNINSTALLED and news.requested_by == ""
+
+
 def every_news() -> list[News]:
     return [news for make, _ in CASES.values() for news in make().news]
 

@@ -166,3 +166,53 @@ def test_credentials_never_show_in_repr_and_are_scrubbed_from_errors() -> None:
     error = f"Cannot connect to {CREDS.address} with tok-123"
     assert scrub(error, CREDS) == "Cannot connect to <secret> with <secret>"
     assert "tok-123" not in repr(sent(request_for(settings("webhook"), news(), CREDS)))
+
+
+def cluster_settings(provider: str, **spec: Any) -> NotifierSettings:
+    raw = {"provider": provider, "secretRef": {"name": "s"}, **spec}
+    return parse_notifier({"metadata": {"name": "platform"}, "spec": raw}, "ClusterNotifier")
+
+
+def test_a_cluster_notifiers_commit_status_names_the_namespace_the_deploy_came_from() -> None:
+    """The platform's token writes where a tenant's Image points: team `team`'s deploy to
+    `prod` is `alecton/team/prod`, never the `alecton/prod` another team's branch protection
+    may require. A namespaced Notifier (the team's own token) keeps `alecton/<target>`."""
+    healthy = news(kind=Kind.HEALTHY)
+    github = json.loads(sent(request_for(cluster_settings("github"), healthy, CREDS, SOURCE)).body)
+    gitlab = json.loads(sent(request_for(cluster_settings("gitlab"), healthy, CREDS, SOURCE)).body)
+    assert github["context"] == "alecton/team/prod" and gitlab["name"] == "alecton/team/prod"
+    assert (
+        json.loads(sent(request_for(settings("github"), healthy, CREDS, SOURCE)).body)["context"]
+        == "alecton/prod"
+    )
+
+
+def test_commit_statuses_only_on_the_repositories_listed() -> None:
+    only_acme = cluster_settings("github", repositories=["ACME/*"])
+    assert isinstance(request_for(only_acme, news(), CREDS, SOURCE), Request)
+    other = Source("https://github.com/team-b/payments.git", "0123abcd")
+    skipped = request_for(only_acme, news(), CREDS, other)
+    assert isinstance(skipped, Skipped) and "team-b/payments is not in spec.repositories" in skipped.reason
+    # what is checked is what the request names: no `..` for the HTTP client to resolve
+    for sneaky in (Source("https://github.com/acme/../team-b", "0123abcd"), Source("acme/web", "..")):
+        assert isinstance(request_for(only_acme, news(), CREDS, sneaky), Skipped), sneaky
+    gitlab = cluster_settings("gitlab", repositories=["acme/*"])
+    assert isinstance(request_for(gitlab, news(), CREDS, Source("acme/sub/../../team-b/x", "f")), Skipped)
+
+
+def test_tenant_text_cannot_mention_or_link_in_slack_or_teams() -> None:
+    evil = news(
+        kind=Kind.FAILED,
+        severity=Severity.ERROR,
+        application="web<!here>",
+        message="<!channel> see <https://evil.example|Open in alecton> & [docs](https://evil.example)",
+    )
+    slack = sent(
+        request_for(settings("slack", dashboardURL="https://a.example.com"), evil, CREDS)
+    ).body.decode()
+    assert "<!channel>" not in slack and "<!here>" not in slack and "<https://evil" not in slack
+    assert "&lt;!channel&gt;" in slack and "&amp;" in slack
+    assert "<https://a.example.com/?" in slack  # the platform's own link is still a link
+    card = json.loads(sent(request_for(settings("teams"), evil, CREDS)).body)
+    rendered = json.dumps([card["title"], card["text"], card["sections"]])  # `summary` is plain text
+    assert "<!channel>" not in rendered and "[docs]" not in rendered and "<!here>" not in rendered

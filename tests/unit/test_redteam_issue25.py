@@ -147,8 +147,9 @@ def test_unicode_forms_of_an_ip_literal_are_judged_as_the_ip_they_become(host: s
     """BROKEN: `parse_target` reads the host with urllib (fullwidth digits, ideographic full
     stops: not an IP, "a name, judged when it resolves"), but aiohttp's yarl normalises it
     (IDNA/NFKC) to `127.0.0.1`, an IP literal, and aiohttp connects to IP literals without
-    calling the resolver: the guard is never asked. `http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/` is the
-    cloud metadata service over plain http."""
+    calling the resolver: the guard is never asked.
+    `http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/`
+    is the cloud metadata service over plain http."""
 
     async def scenario() -> None:
         runner, port, hits = await receiver("0.0.0.0")
@@ -307,8 +308,8 @@ def test_a_tenants_image_cannot_make_the_platforms_cluster_notifier_vouch_for_an
     if isinstance(request, Request):
         context = json.loads(request.body)["context"]
         assert "team-a" in context, (
-            f"BROKEN: team-a's deploy writes {context!r}={json.loads(request.body)['state']} to {request.url}, "
-            "indistinguishable from team-b's own deploys"
+            f"BROKEN: team-a's deploy writes {context!r}={json.loads(request.body)['state']} "
+            f"to {request.url}, indistinguishable from team-b's own deploys"
         )
 
 
@@ -458,7 +459,7 @@ def test_one_deployment_moving_between_targets_does_not_grow_the_dora_series() -
                     version="1.0",
                     revision=i + 1,
                 )
-            ]  # fmt: skip
+            ]
         )
     targets = {
         sample.labels["target"]
@@ -482,7 +483,6 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
     from alecton.handlers.audit import AuditTrail
     from alecton.kube.client import ApiException
 
-    slept: list[float] = []
     written: list[str] = []
 
     class Client:
@@ -492,22 +492,24 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
             written.append(namespace)
             return body
 
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    async def scenario() -> None:
-        trail = AuditTrail(Client(), lambda news: None, sleep=sleep)  # type: ignore[arg-type]
+    async def scenario() -> float:
+        # Real backoff (1 s, 2 s, 4 s, ... per attempt): one shared writer would hold team-b's
+        # record behind 3 x 20 attempts of team-a's; a writer per namespace writes it at once.
+        trail = AuditTrail(Client(), lambda news: None, queue_size=3)  # type: ignore[arg-type]
         trail.start()
-        flood = [news("team-a", f"1.0.{i}") for i in range(3)]
+        started = asyncio.get_running_loop().time()
+        flood = [news("team-a", f"1.0.{i}") for i in range(5)]  # 2 over team-a's queue: dropped
         victim = News(Kind.FAILED, Severity.ERROR, "team-b", "pay-prod", "pay", "prod", "2026-12-03T06:00:00Z",
                       version="2.0.0", reason="HealthCheckFailed")  # fmt: skip
         trail.publish([*flood, victim])
         await until(lambda: "team-b" in written, 10)
+        waited = asyncio.get_running_loop().time() - started
+        assert trail.dropped == 2  # team-a's own, not team-b's
         await trail.stop(drain=0)
+        return waited
 
-    asyncio.run(scenario())
-    waited = sum(slept)
-    assert waited < 60, f"BROKEN: team-b's Failed record waited {waited:.0f} s of retries of team-a's records"
+    waited = asyncio.run(scenario())
+    assert waited < 1, f"BROKEN: team-b's Failed record waited {waited:.1f} s behind team-a's retries"
 
 
 def test_a_tenants_failure_message_cannot_ping_or_phish_the_platforms_slack_channel() -> None:

@@ -2,9 +2,12 @@
 with `--audit-log`, as a JSON line for the cluster's log pipeline), and the retention sweep.
 
 `publish` never waits on the network: it writes the log line (a local file or stdout,
-flushed per line) and puts the record on a bounded queue that one writer task drains. The
-record's name is derived from the News's key, so a transition written twice is a 409 from
-the API server, which counts as done; other failures are retried with a capped backoff.
+flushed per line) and puts the record on its namespace's bounded queue, drained by that
+namespace's own writer task. One tenant whose records the API server refuses (a quota it
+filled, say) retries and drops only its own: other namespaces' records never wait behind
+it. The record's name is derived from the News's key, so a transition written twice is a
+409 from the API server, which counts as done; other failures are retried with a capped
+backoff.
 What a record says is built in `reconcile/audit.py`.
 """
 
@@ -33,7 +36,7 @@ from alecton.reconcile.plan import pick_image
 
 log = logging.getLogger("alecton.audit")
 
-QUEUE_SIZE = 2000  # records waiting for the API server; past that, new ones are dropped (and logged)
+QUEUE_SIZE = 500  # records of one namespace waiting for the API server; past that, new ones are dropped
 MAX_ATTEMPTS = 20  # about 15 minutes of retries at the 60 s cap, then the record is given up
 DRAIN_SECONDS = 5.0  # at a clean stop, how long queued records may take to be written
 SWEEP_INTERVAL = 600.0  # seconds between retention sweeps
@@ -91,27 +94,52 @@ class AuditTrail:
         self.client = client
         self.image_of = image_of
         self.log_file = log_file
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self.queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}  # per namespace
         self.sleep = sleep
         self.written = 0
         self.dropped = 0
+        self._started = False
+        self._writers: dict[str, asyncio.Future[None]] = {}
         self._tasks: list[asyncio.Future[None]] = []
+
+    @property
+    def queued(self) -> int:
+        return sum(queue.qsize() for queue in self.queues.values())
 
     def publish(self, news: list[News]) -> None:
         for one in news:
             try:
                 image = self.image_of(one)
                 self._log_line(one, image)
-                self.queue.put_nowait(record_body(one, image))
+                self.enqueue(record_body(one, image))
             except asyncio.QueueFull:
                 self.dropped += 1
                 log.error(
-                    "audit: queue full, record of %s %s/%s dropped", one.kind, one.namespace, one.deployment
+                    "audit: queue of %s full, record of %s %s dropped",
+                    one.namespace,
+                    one.kind,
+                    one.deployment,
                 )
             except Exception as error:  # a sink never raises into the controller
                 log.error(
                     "audit: cannot record %s of %s/%s: %s", one.kind, one.namespace, one.deployment, error
                 )
+
+    def enqueue(self, body: dict[str, Any]) -> None:
+        """Queue a record in its namespace's queue (QueueFull when that one is full) and make
+        sure a writer drains it."""
+        namespace = str(body["metadata"]["namespace"])
+        queue = self.queues.get(namespace)
+        if queue is None:
+            queue = self.queues[namespace] = asyncio.Queue(maxsize=self.queue_size)
+        queue.put_nowait(body)
+        self._ensure_writer(namespace)
+
+    def _ensure_writer(self, namespace: str) -> None:
+        writer = self._writers.get(namespace)
+        if self._started and (writer is None or writer.done()):
+            self._writers[namespace] = asyncio.ensure_future(self._drain(self.queues[namespace]))
 
     def _log_line(self, news: News, image: Image | None) -> None:
         if self.log_file is None:
@@ -123,31 +151,37 @@ class AuditTrail:
             log.error("audit log: cannot write: %s", error)
 
     def start(self, sweep: RetentionSweep | None = None) -> None:
-        self._tasks = [asyncio.ensure_future(self._drain())]
+        self._started = True
+        for namespace in self.queues:
+            self._ensure_writer(namespace)
         if sweep is not None:
             self._tasks.append(asyncio.ensure_future(sweep.run()))
 
     async def stop(self, drain: float = DRAIN_SECONDS) -> None:
-        """Stop the writer (and sweep) after giving what is queued `drain` seconds to be written."""
-        if self._tasks and not self._tasks[0].done():
+        """Stop the writers (and sweep) after giving what is queued `drain` seconds to be written."""
+        if self._started and self.queued:
+            joins = [queue.join() for queue in self.queues.values()]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queue.join(), drain)
-        for task in self._tasks:
+                await asyncio.wait_for(asyncio.gather(*joins), drain)
+        self._started = False
+        for task in [*self._writers.values(), *self._tasks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.log_file is not None and self.log_file is not sys.stdout:
             self.log_file.close()
 
-    async def _drain(self) -> None:
-        while True:
-            body = await self.queue.get()
+    async def _drain(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """One namespace's writer: ends when its queue is empty (the next record starts
+        another), so idle namespaces hold no task."""
+        while not queue.empty():
+            body = queue.get_nowait()
             try:
                 await self.write(body)
             except Exception as error:  # the writer outlives any one record
                 log.error("audit: record %s not written: %r", body["metadata"]["name"], error)
             finally:
-                self.queue.task_done()
+                queue.task_done()
 
     async def write(self, body: dict[str, Any]) -> bool:
         """Create one record: True once it exists (created now or before: 409), False when

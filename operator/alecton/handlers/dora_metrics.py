@@ -45,6 +45,11 @@ class DoraMetrics:
         self._indexes = indexes
         self._clock = clock
         self._states: dict[StreamKey, StreamState] = {}
+        # The stream each Deployment last fed. A Deployment's target and application are
+        # mutable (and the tenant writes its Application's targets): when one moves, the
+        # stream it left goes, unless another Deployment still feeds it, so the series stay
+        # bounded by the Deployments that exist, not by every name ever used.
+        self._stream_of: dict[tuple[str, str], StreamKey] = {}
 
     def publish(self, news: list[News]) -> None:
         for item in news:
@@ -55,14 +60,15 @@ class DoraMetrics:
 
     def _one(self, news: News) -> None:
         stream = stream_of(news)
+        self._follow(news, stream)
         at = epoch(news.time) or self._clock()
         committed, created = self._origin(news) if news.kind in _LEAD_KINDS else ("", "")
         state, findings = advance(
             self._states.get(stream, StreamState()), Record(news, committed, created), at
         )
         if news.kind is Kind.UNINSTALLED:  # gone: its series and memory go too (bounded cardinality)
-            self._states.pop(stream, None)
-            self._series.forget(stream)
+            self._stream_of.pop((news.namespace, news.deployment), None)
+            self._drop_unless_fed(stream)
             return
         self._states[stream] = state
         for finding in findings:
@@ -72,6 +78,18 @@ class DoraMetrics:
                 self._series.lead_time.labels(*stream).observe(finding.seconds)
             elif isinstance(finding, Restore):
                 self._series.time_to_restore.labels(*stream).observe(finding.seconds)
+
+    def _follow(self, news: News, stream: StreamKey) -> None:
+        """Remember which stream `news`' Deployment feeds; drop the one it moved away from."""
+        previous = self._stream_of.get((news.namespace, news.deployment))
+        self._stream_of[(news.namespace, news.deployment)] = stream
+        if previous is not None and previous != stream:
+            self._drop_unless_fed(previous)
+
+    def _drop_unless_fed(self, stream: StreamKey) -> None:
+        if stream not in self._stream_of.values():
+            self._states.pop(stream, None)
+            self._series.forget(stream)
 
     def _origin(self, news: News) -> tuple[str, str]:
         """(source.committedAt, the Image's creation) of the news' version, from the index."""

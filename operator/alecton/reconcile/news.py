@@ -242,7 +242,12 @@ def _base(observed: Observed, step: Step, status: dict[str, Any] | None, now: st
         revision=revision,
         previous_version=str(previous.get("appliedVersion") or ""),
         cause=_default_cause(observed, step, revision),
-        requested_by=str(observed.annotations.get(CHANGED_BY_ANNOTATION) or ""),
+        # The API server stamps who changed the spec; nobody stamps a DELETE (admission cannot
+        # change a deleted object), so news of a deletion names nobody rather than the last
+        # person who deployed. The API server's own audit log says who deleted.
+        requested_by=""
+        if deployment.deleting
+        else str(observed.annotations.get(CHANGED_BY_ANNOTATION) or ""),
         input_digest=(desired.fingerprint if desired is not None else ""),
         chart=(desired.chart.chart if desired is not None else ""),
         generation=observed.generation,

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from alecton.reconcile.news import Kind, News, Severity
-from alecton.reconcile.notify_policy import NotifierSettings, Provider
+from alecton.reconcile.notify_policy import NotifierSettings, Provider, repository_allowed
 
 KEY_HEADER = "X-Alecton-Key"
 SIGNATURE_HEADER = "X-Alecton-Signature"
@@ -122,14 +122,30 @@ def _facts(news: News) -> list[tuple[str, str]]:
     return [(k, v) for k, v in pairs if v]
 
 
+def slack_escape(text: str) -> str:
+    """Tenant text as Slack mrkdwn shows it literally: `<...>` would be a mention
+    (`<!channel>`) or a link with any label, so the three control characters become entities
+    (what Slack itself asks for)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def teams_escape(text: str) -> str:
+    """Tenant text as a MessageCard shows it literally: its text fields take HTML and
+    markdown, so HTML's control characters and markdown's link brackets become entities."""
+    return slack_escape(text).replace("[", "&#91;").replace("]", "&#93;")
+
+
 _EMOJI = {Severity.INFO: ":white_check_mark:", Severity.WARNING: ":warning:", Severity.ERROR: ":x:"}
 _COLOUR = {Severity.INFO: "2EB67D", Severity.WARNING: "ECB22E", Severity.ERROR: "E01E5A"}
 
 
 def slack(settings: NotifierSettings, news: News, creds: Credentials) -> Request:
-    text = f"{_EMOJI[news.severity]} {title(news)}" + (f": {news.message}" if news.message else "")
+    # Every tenant-written string (names, versions, a chart's failure message) is escaped: the
+    # platform's ClusterNotifier posts into a channel the tenant must not ping or phish.
+    said = f": {news.message}" if news.message else ""
+    text = f"{_EMOJI[news.severity]} {slack_escape(title(news) + said)}"
     link = dashboard_link(settings, news)
-    facts = " · ".join(f"*{k}:* {v}" for k, v in _facts(news))
+    facts = " · ".join(f"*{k}:* {slack_escape(v)}" for k, v in _facts(news))
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": facts[:2900] or news.kind}]},
@@ -144,11 +160,11 @@ def teams(settings: NotifierSettings, news: News, creds: Credentials) -> Request
     card: dict[str, Any] = {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
-        "summary": title(news),
+        "summary": title(news),  # plain text (the notification preview), not rendered
         "themeColor": _COLOUR[news.severity],
-        "title": title(news),
-        "text": news.message or str(news.kind),
-        "sections": [{"facts": [{"name": k, "value": v} for k, v in _facts(news)]}],
+        "title": teams_escape(title(news)),
+        "text": teams_escape(news.message or str(news.kind)),
+        "sections": [{"facts": [{"name": k, "value": teams_escape(v)} for k, v in _facts(news)]}],
     }
     link = dashboard_link(settings, news)
     if link:
@@ -219,6 +235,19 @@ def _description(news: News) -> str:
     return text[:137] + "..." if len(text) > 140 else text
 
 
+def status_context(settings: NotifierSettings, news: News) -> str:
+    """The status's context (GitHub) or name (GitLab), which branch protection may require.
+
+    A namespaced Notifier posts with its own team's token: `alecton/<target>`. A
+    ClusterNotifier posts with the platform's token for every namespace, on whatever repository
+    a tenant's Image names as its source, so its context names the namespace the deploy came
+    from: team A's deploy can never write the `alecton/team-b/prod` that team B's branch
+    protection requires (a namespace name has no `/`, so the first segment is always it)."""
+    if settings.cluster_scoped:
+        return f"alecton/{news.namespace}/{news.target}"
+    return f"alecton/{news.target}"
+
+
 def commit_status(
     settings: NotifierSettings, news: News, creds: Credentials, source: Source | None
 ) -> Request | Skipped:
@@ -230,10 +259,17 @@ def commit_status(
             f"the Image of {news.application} {news.version} records no source repository and revision"
         )
     path = repository_path(source.repository)
-    if not path or "/" not in path:
+    if settings.provider is Provider.GITHUB:
+        path = "/".join(path.split("/")[:2])  # owner/repo: what the request names
+    parts = path.split("/")
+    # `.`/`..` would be resolved by the HTTP client: the request would name another resource
+    # than the one `spec.repositories` was asked about.
+    if len(parts) < 2 or any(part in ("", ".", "..") for part in parts) or source.revision in (".", ".."):
         return Skipped(f"cannot tell the repository path from {source.repository!r}")
+    if not repository_allowed(settings, path):
+        return Skipped(f"{path} is not in spec.repositories")
     base = settings.base_api_url()
-    context = f"alecton/{news.target}"
+    context = status_context(settings, news)
     link = dashboard_link(settings, news)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, KEY_HEADER: news.key}
     sha = quote(source.revision, safe="")
@@ -243,7 +279,7 @@ def commit_status(
         body: dict[str, Any] = {"state": state, "context": context, "description": _description(news)}
         if link:
             body["target_url"] = link
-        owner_repo = "/".join(quote(part, safe="") for part in path.split("/")[:2])
+        owner_repo = "/".join(quote(part, safe="") for part in parts)
         return Request("POST", f"{base}/repos/{owner_repo}/statuses/{sha}", headers, _json(body))
     headers["PRIVATE-TOKEN"] = creds.token
     body = {"state": state, "name": context, "description": _description(news)}

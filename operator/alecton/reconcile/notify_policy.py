@@ -48,6 +48,7 @@ class NotifierSettings:
     secret_name: str = ""
     applications: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()  # github/gitlab: commit statuses only on these (globs)
     kinds: frozenset[Kind] = frozenset()
     min_severity: Severity = Severity.INFO
     namespaces: tuple[str, ...] = ()  # ClusterNotifier only
@@ -134,6 +135,7 @@ def parse_notifier(body: dict[str, Any], kind: str = NOTIFIER) -> NotifierSettin
         secret_name=secret_name,
         applications=_strings(spec, "applications"),
         targets=_strings(spec, "targets"),
+        repositories=_strings(spec, "repositories"),
         kinds=kinds,
         min_severity=severity,
         namespaces=_strings(spec, "namespaces") if kind == CLUSTER_NOTIFIER else (),
@@ -160,6 +162,13 @@ def matches(settings: NotifierSettings, news: News) -> bool:
     if SEVERITY_RANK[news.severity] < SEVERITY_RANK[settings.min_severity]:
         return False
     return _any_glob(settings.applications, news.application) and _any_glob(settings.targets, news.target)
+
+
+def repository_allowed(settings: NotifierSettings, path: str) -> bool:
+    """May this Notifier post a commit status on the repository `path` (`owner/repo`)? The
+    path comes from a tenant's Image, so `spec.repositories` is how the platform bounds where
+    its token writes. Compared case-insensitively, as GitHub and GitLab name repositories."""
+    return _any_glob(tuple(p.lower() for p in settings.repositories), path.lower())
 
 
 def backoff_seconds(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
