@@ -124,7 +124,8 @@ def test_an_override_written_ahead_does_not_release_a_later_change_by_someone_el
     obj = wait_for(lambda: settled(cluster, ns, "web-staging"), 120, "the change to be judged")
     assert is_frozen(obj), (
         "BROKEN: an override planted before the change released it past the freeze: "
-        f"appliedVersion={obj['status'].get('appliedVersion')}, annotations={obj['metadata'].get('annotations')}"
+        f"appliedVersion={obj['status'].get('appliedVersion')}, "
+        f"annotations={obj['metadata'].get('annotations')}"
     )
 
 

@@ -37,7 +37,10 @@ def test_it_stamps_the_annotation_news_reads_and_never_status() -> None:
     assert policy["spec"]["failurePolicy"] == "Fail"
     variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
     assert variables["key"] == f"'{CHANGED_BY_ANNOTATION}'"
-    assert "request.userInfo.username" in policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+    # the stamp is computed once (variable changedBy) and applied by the first mutation
+    assert "request.userInfo.username" in variables["changedBy"]
+    assert "variables.changedBy" in policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+    assert "request.userInfo.username" in variables["overrideByAfter"]
 
 
 def test_the_chart_ships_the_same_policy() -> None:

@@ -203,3 +203,28 @@ def test_status_says_active_until_or_next_start() -> None:
     }
     assert freeze_status(bounded, at(2026, 3, 1, 13))["message"] == "ended"
     assert freeze_status(freeze(), at(2026, 3, 1))["message"] == "active until it is ended: quarter close"
+
+
+def test_clusters_match_the_object_name_or_the_context_it_reaches() -> None:
+    from alecton.reconcile.freeze import cluster_context
+
+    spec = {"reason": "r", "clusters": ["prod", "in-cluster"]}
+    platform = Freeze.parse({"kind": CLUSTER_FREEZE, "metadata": {"name": "p"}, "spec": spec})
+    assert platform.applies_to(DeploymentFacts("t", "web", "prod", "eu", cluster_context("prod", False)))
+    assert platform.applies_to(DeploymentFacts("t", "web", "prod", "home", cluster_context("", False)))
+    assert not platform.applies_to(DeploymentFacts("t", "web", "prod", "x", cluster_context("prod", True)))
+    assert platform.applies_to(DeploymentFacts("t", "web", "prod", "prod", ""))  # the object's own name
+
+
+def test_a_freeze_reaches_its_namespace_and_a_cluster_freeze_the_namespaces_it_selects() -> None:
+    from alecton.reconcile.freeze import reaches_namespace
+
+    def cluster_freeze(**spec: Any) -> dict[str, Any]:
+        return {"kind": CLUSTER_FREEZE, "metadata": {"name": "c"}, "spec": {"reason": "r", **spec}}
+
+    assert reaches_namespace(cluster_freeze(), "team-a")
+    assert reaches_namespace(cluster_freeze(namespaces=["team-*"]), "team-a")
+    assert not reaches_namespace(cluster_freeze(namespaces=["team-b"]), "team-a")
+    assert not reaches_namespace(cluster_freeze(namespaces=["team-b"], windows="bad"), "team-a")
+    own = {"kind": "Freeze", "metadata": {"name": "f", "namespace": "team-a"}, "spec": {"reason": "r"}}
+    assert reaches_namespace(own, "team-a") and not reaches_namespace(own, "team-b")

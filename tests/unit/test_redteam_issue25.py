@@ -393,12 +393,16 @@ def test_a_platform_freeze_of_a_cluster_is_not_dodged_by_renaming_the_tenants_cl
         }
     )
     now = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
-    honest = DeploymentFacts("team-a", "web", "prod", cluster="prod")
-    renamed = DeploymentFacts("team-a", "web", "prod", cluster="definitely-not-prod")  # same context
+    # The facts carry the place a Cluster object reaches (`context`, as the platform names it
+    # in `--allow-context`): without it a renamed object cannot be told from another cluster.
+    honest = DeploymentFacts("team-a", "web", "prod", cluster="prod", context="prod")
+    renamed = DeploymentFacts("team-a", "web", "prod", cluster="definitely-not-prod", context="prod")
+    elsewhere = DeploymentFacts("team-a", "web", "prod", cluster="staging", context="staging")
     assert active_freezes([platform], honest, now)
     assert active_freezes([platform], renamed, now), (
         "BROKEN: the same context, reached through a Cluster object of another name, is not frozen"
     )
+    assert not active_freezes([platform], elsewhere, now)
 
 
 def test_the_freeze_list_of_a_namespace_shows_no_platform_freeze_scoped_to_another_namespace() -> None:

@@ -238,3 +238,32 @@ def test_waiting_for_a_deploy_a_freeze_holds_ends_with_its_message() -> None:
     outcome = deploy_outcome(held, 5)
     assert (outcome.done, outcome.ok) == (True, False)
     assert outcome.message == "Frozen: version 1.1 (running: 1.0) is frozen by Freeze quarter"
+
+
+def test_a_cluster_freeze_of_a_context_holds_a_cluster_object_of_any_name() -> None:
+    kube = kube_with(freeze("prod-ctx", kind="ClusterFreeze", clusters=["prod-context"]))
+    kube.add(
+        "Cluster", {"metadata": {"namespace": NS, "name": "us-east"}, "spec": {"context": "prod-context"}}
+    )
+    with pytest.raises(FrozenError, match="ClusterFreeze prod-ctx"):
+        run(request_deploy(kube, NS, "web", "prod", "1.1"))
+
+
+def test_a_tenants_own_kubeconfig_context_name_matches_no_platform_freeze() -> None:
+    kube = kube_with(freeze("prod-ctx", kind="ClusterFreeze", clusters=["prod-context"]))
+    spec = {"context": "prod-context", "kubeconfigSecretRef": {"name": "kc"}}
+    kube.add("Cluster", {"metadata": {"namespace": NS, "name": "us-east"}, "spec": spec})
+    obj, _ = run(request_deploy(kube, NS, "web", "prod", "1.1"))
+    assert obj["spec"]["version"] == "1.1"
+
+
+def test_the_freeze_list_leaves_out_cluster_freezes_of_other_namespaces() -> None:
+    kube = kube_with(
+        freeze("theirs", namespace="other"),
+        freeze("b-only", kind="ClusterFreeze", namespaces=["team-b*"]),
+        freeze("ours", kind="ClusterFreeze", namespaces=["te*"]),
+        freeze("all", kind="ClusterFreeze"),
+        freeze("mine"),
+    )
+    names = {row["name"] for row in run(freeze_rows(kube, NS, now=NOW))}
+    assert names == {"ours", "all", "mine"}

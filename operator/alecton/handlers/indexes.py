@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef
-from alecton.reconcile.freeze import ActiveFreeze, DeploymentFacts, Freeze, active_freezes, look_again
+from alecton.reconcile.freeze import (
+    ActiveFreeze,
+    DeploymentFacts,
+    Freeze,
+    active_freezes,
+    cluster_context,
+    look_again,
+)
 from alecton.reconcile.promotion_records import PromotionRecord
 
 
@@ -103,9 +110,10 @@ class Indexes:
         ns = deployment.ref.namespace
         app = self.application(ns, deployment.application)
         target = app.target(deployment.target) if isinstance(app, Application) else None
-        return DeploymentFacts(
-            ns, deployment.application, deployment.target, target.cluster if target else ""
-        )
+        name = target.cluster if target else ""
+        cluster = self.cluster(ns, name) if name else None
+        context = cluster_context(cluster.context, cluster.kubeconfig_secret is not None) if cluster else ""
+        return DeploymentFacts(ns, deployment.application, deployment.target, name, context)
 
     def active_freezes(self, deployment: Deployment, now: float) -> tuple[list[ActiveFreeze], float | None]:
         """The freezes that apply to `deployment` at `now`, and when they next change (epoch)."""

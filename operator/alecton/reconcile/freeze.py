@@ -24,9 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alecton.reconcile.grants import IN_CLUSTER
 from alecton.reconcile.window import Window
 
 FREEZE_OVERRIDE_ANNOTATION = "alecton.dev/freeze-override"  # "<generation>:<reason>"
+# Who wrote the override: stamped by the API server (deploy/deployment-changed-by.yaml), since
+# the override may come in a later request than the change it releases, by someone else.
+FREEZE_OVERRIDE_BY_ANNOTATION = "alecton.dev/freeze-override-by"
 FROZEN_REASON = "Frozen"  # the plan reason of a change a freeze holds
 FREEZE = "Freeze"
 CLUSTER_FREEZE = "ClusterFreeze"
@@ -43,6 +47,10 @@ class DeploymentFacts:
     application: str
     target: str
     cluster: str = ""  # the Cluster object the target names ("" while unknown)
+    # Where that Cluster object reaches, as the platform names it in `--allow-context` grants:
+    # a context of the operator's kubeconfig, or `in-cluster` ("" for a tenant's own kubeconfig
+    # Secret or while unknown). The tenant names its Cluster objects, the platform names these.
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,17 @@ class Freeze:
             _matches(self.namespaces, facts.namespace)
             and _matches(self.applications, facts.application)
             and _matches(self.targets, facts.target)
-            and _matches(self.clusters, facts.cluster)
+            and self._matches_cluster(facts)
+        )
+
+    def _matches_cluster(self, facts: DeploymentFacts) -> bool:
+        """`clusters` names either the tenant's Cluster object or the place it reaches: a
+        ClusterFreeze of `prod` holds every Cluster object pointing at context `prod`, whatever
+        its name."""
+        if not self.clusters:
+            return True
+        return _matches(self.clusters, facts.cluster) or bool(
+            facts.context and _matches(self.clusters, facts.context)
         )
 
     def active_until(self, now: datetime) -> tuple[bool, datetime | None]:
@@ -193,6 +211,28 @@ def frozen_message(active: Sequence[ActiveFreeze], what: str) -> str:
 def override_value(generation: int, reason: str) -> str:
     """The annotation value that overrides freezes for one generation of the spec."""
     return f"{generation}:{reason.strip()}"
+
+
+def reaches_namespace(body: Mapping[str, Any], namespace: str) -> bool:
+    """Whether a Freeze or ClusterFreeze object may apply in `namespace` (what a namespace's
+    freeze list shows): a ClusterFreeze whose `namespaces` select others is not that team's
+    business, nor its reason. Read from the raw object so an invalid one is judged too."""
+    if str(body.get("kind") or FREEZE) != CLUSTER_FREEZE:
+        return str((body.get("metadata") or {}).get("namespace") or "") == namespace
+    spec = body.get("spec")
+    patterns = spec.get("namespaces") if isinstance(spec, Mapping) else None
+    if not isinstance(patterns, list | tuple) or not patterns:
+        return True
+    return _matches(tuple(str(p) for p in patterns), namespace)
+
+
+def cluster_context(context: str, own_kubeconfig: bool) -> str:
+    """The platform's name of where a Cluster object reaches (`DeploymentFacts.context`): its
+    context of the operator's kubeconfig, `in-cluster` for the operator's own cluster, and ""
+    for a kubeconfig of the tenant's own (its context names are the tenant's choice)."""
+    if own_kubeconfig:
+        return ""
+    return context or IN_CLUSTER
 
 
 def override_reason(value: Any, generation: int) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from alecton.reconcile.cause import cause_of
 from alecton.reconcile.decide import Do, Observed, Step
 from alecton.reconcile.freeze import FREEZE_OVERRIDE_ANNOTATION as _FREEZE_OVERRIDE_ANNOTATION
+from alecton.reconcile.freeze import FREEZE_OVERRIDE_BY_ANNOTATION, override_reason
 from alecton.reconcile.freeze import FROZEN_REASON as _FROZEN_REASON
 from alecton.reconcile.outcomes import (
     Claimed,
@@ -250,7 +251,22 @@ def _base(observed: Observed, step: Step, status: dict[str, Any] | None, now: st
         input_digest=(desired.fingerprint if desired is not None else ""),
         chart=(desired.chart.chart if desired is not None else ""),
         generation=observed.generation,
+        extra=_override(observed),
     )
+
+
+def _override(observed: Observed) -> dict[str, str]:
+    """The freeze override given for the generation this News is about, and who wrote it (the
+    API server's stamp; it may be another person than `requestedBy`): a release past a freeze
+    says so in its record and notifications. Empty without one."""
+    annotations = observed.annotations
+    reason = override_reason(annotations.get(FREEZE_OVERRIDE_ANNOTATION), observed.generation)
+    if not reason:
+        return {}
+    return {
+        "freezeOverride": reason,
+        "freezeOverrideBy": str(annotations.get(FREEZE_OVERRIDE_BY_ANNOTATION) or ""),
+    }
 
 
 def _default_cause(observed: Observed, step: Step, revision: int) -> str:

@@ -23,9 +23,11 @@ from alecton.reconcile.freeze import (
     DeploymentFacts,
     Freeze,
     active_freezes,
+    cluster_context,
     freeze_status,
     frozen_message,
     parse_instant,
+    reaches_namespace,
     rfc3339,
 )
 from alecton.service.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -79,16 +81,19 @@ async def freezes_of(
     client: KubeClient, namespace: str, application: str, target: str, now: float | None = None
 ) -> list[ActiveFreeze]:
     """The freezes that apply to deploying `application` to `target` now."""
-    cluster = ""
+    cluster, context = "", ""
     try:
         app = await client.get("Application", namespace, application)
         for entry in (app.get("spec") or {}).get("targets") or []:
             if isinstance(entry, dict) and entry.get("name") == target:
                 cluster = str(entry.get("cluster") or "")
+        if cluster:
+            spec = (await client.get("Cluster", namespace, cluster)).get("spec") or {}
+            context = cluster_context(str(spec.get("context") or ""), bool(spec.get("kubeconfigSecretRef")))
     except ApiException as error:
         if error.status != 404:
             raise
-    facts = DeploymentFacts(namespace, application, target, cluster)
+    facts = DeploymentFacts(namespace, application, target, cluster, context)
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return active_freezes(parsed(await freeze_objects(client, namespace)), facts, moment)
 
@@ -163,9 +168,11 @@ async def end_freeze(client: KubeClient, namespace: str, name: str, *, cluster_w
 
 
 async def freeze_rows(client: KubeClient, namespace: str, now: float | None = None) -> list[dict[str, Any]]:
-    """Every freeze the caller sees, active first: what, why, until when, what it selects."""
+    """The freezes that may apply in `namespace`, active first: what, why, until when, what it
+    selects (a ClusterFreeze scoped to other namespaces is left out)."""
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    rows = [row_of(obj, moment) for obj in await freeze_objects(client, namespace)]
+    objects = [obj for obj in await freeze_objects(client, namespace) if reaches_namespace(obj, namespace)]
+    rows = [row_of(obj, moment) for obj in objects]
     return sorted(rows, key=lambda r: (not r["active"], r["kind"] != CLUSTER_FREEZE, r["name"]))
 
 
