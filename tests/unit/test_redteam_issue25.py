@@ -499,7 +499,8 @@ def test_one_tenants_unwritable_records_do_not_delay_or_drop_another_tenants_fai
         trail.start()
         started = asyncio.get_running_loop().time()
         flood = [news("team-a", f"1.0.{i}") for i in range(5)]  # 2 over team-a's queue: dropped
-        victim = News(Kind.FAILED, Severity.ERROR, "team-b", "pay-prod", "pay", "prod", "2026-12-03T06:00:00Z",
+        at = "2026-12-03T06:00:00Z"
+        victim = News(Kind.FAILED, Severity.ERROR, "team-b", "pay-prod", "pay", "prod", at,
                       version="2.0.0", reason="HealthCheckFailed")  # fmt: skip
         trail.publish([*flood, victim])
         await until(lambda: "team-b" in written, 10)
