@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -248,6 +248,21 @@ def test_helm_timeout_fails_with_backoff_then_next_change_deploys(crds: Cluster,
     assert obj["status"]["failures"] == 0
 
 
+def until_accepted(write: Callable[[], object], what: str) -> None:
+    """Retry a kubectl write the API server answers 503 while it loads its CRDs."""
+
+    def attempt() -> bool:
+        try:
+            write()
+        except AssertionError as error:
+            if "ServiceUnavailable" not in str(error):
+                raise
+            return False
+        return True
+
+    wait_for(attempt, 120, what)
+
+
 def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
     cluster = crds
     ns, target_ns, operator = deployed_web(
@@ -271,14 +286,10 @@ def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
         )
     finally:
         cluster.plane.start_process("kube-apiserver-a")
-    # /readyz comes before every CRD's kind is served again (more CRDs, a longer wait).
-    wait_for(
-        lambda: cluster.kubectl("get", "deployments.alecton.dev", "-n", ns, check=False).returncode == 0,
-        60,
-        "the Deployment kind served again",
-    )
-    set_migration(cluster, ns, target_ns, False)
-    cluster.patch_spec(ns, "web-staging", {"version": "2"})
+    # /readyz comes before every CRD's kind takes writes again: a write can answer 503
+    # ("Resource kind ... not found") for a while, even after reads succeed.
+    until_accepted(lambda: set_migration(cluster, ns, target_ns, False), "the Application write")
+    until_accepted(lambda: cluster.patch_spec(ns, "web-staging", {"version": "2"}), "the Deployment write")
     obj = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=90)
     assert obj["status"]["release"]["version"] == "2"
     assert latest(cluster, "web-staging", target_ns)["status"] == "deployed"
