@@ -386,3 +386,19 @@ def namespaces_finalized(cluster: Cluster, log_dir: Path) -> Iterator[None]:
         cluster.delete_namespaces_since(before)
     finally:
         finalizer.stop()
+
+
+@contextlib.contextmanager
+def module_operator(
+    cluster: Cluster, helm: str, log_dir: Path, extra_args: tuple[str, ...] = ()
+) -> Iterator[OperatorProcess]:
+    """A module's own cluster-wide operator: started, and at the end the module's namespaces
+    deleted while it still runs (so it uninstalls their releases), then stopped."""
+    process = OperatorProcess(cluster, helm, log_dir, extra_args=extra_args)
+    process.start()
+    before = cluster.namespaces()
+    try:
+        yield process
+        cluster.delete_namespaces_since(before)
+    finally:
+        process.stop()

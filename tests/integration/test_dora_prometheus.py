@@ -28,7 +28,15 @@ from alecton.reconcile.news import Kind, News, Severity
 from playwright.sync_api import ConsoleMessage, expect, sync_playwright
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, Cluster, OperatorProcess, WebProcess, wait_for, wait_phase
+from tests.integration.harness import (
+    REPO,
+    Cluster,
+    OperatorProcess,
+    WebProcess,
+    module_operator,
+    wait_for,
+    wait_phase,
+)
 from tests.integration.tenant import as_tenant
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
@@ -93,14 +101,8 @@ class Prometheus:
 @pytest.fixture(scope="module")
 def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """One operator (Helm 4): the figures do not depend on helm's major version."""
-    process = OperatorProcess(crds, "helm", tmp_path_factory.mktemp("operator"))
-    process.start()
-    before = crds.namespaces()
-    try:
+    with module_operator(crds, "helm", tmp_path_factory.mktemp("operator")) as process:
         yield process
-        crds.delete_namespaces_since(before)
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

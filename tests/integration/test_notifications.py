@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import REPO, Cluster, OperatorProcess, module_operator, wait_for, wait_phase
 from tests.integration.tenant import Tenant, as_tenant
 
 API = "alecton.dev/v1alpha1"
@@ -133,20 +133,12 @@ def receiver(made: list[Receiver], **options: Any) -> Receiver:
 
 @pytest.fixture(scope="module")
 def notifying(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        crds, "helm", tmp_path_factory.mktemp("operator"), extra_args=("--notify-allow-cidr", "127.0.0.0/8")
-    )
-    process.start()
-    before = crds.namespaces()
-    try:
+    allow = ("--notify-allow-cidr", "127.0.0.0/8")
+    with module_operator(crds, "helm", tmp_path_factory.mktemp("operator"), allow) as process:
         yield process
-        crds.delete_namespaces_since(before)
-    finally:
-        process.stop()
-        if process.log_path.exists():
-            log = process.log_since_start()
-            for secret in (HMAC_KEY, TOKEN):  # never logged, whatever happened
-                assert secret not in log
+    log = process.log_since_start() if process.log_path.exists() else ""
+    for secret in (HMAC_KEY, TOKEN):  # never logged, whatever happened
+        assert secret not in log
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for, wait_phase
+from tests.integration.harness import REPO, Cluster, OperatorProcess, module_operator, wait_for, wait_phase
 from tests.integration.tenant import as_tenant
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
@@ -32,19 +32,9 @@ OVERRIDE = "alecton.dev/freeze-override"
 @pytest.fixture(scope="module")
 def frozen_team(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     crds.kubectl("apply", "-f", str(REPO / "deploy" / "deployment-changed-by.yaml"))
-    process = OperatorProcess(
-        crds,
-        "helm",
-        tmp_path_factory.mktemp("redteam25"),
-        extra_args=("--allow-context", "*=alecton-b@operator"),
-    )
-    process.start()
-    before = crds.namespaces()
-    try:
+    grant = ("--allow-context", "*=alecton-b@operator")
+    with module_operator(crds, "helm", tmp_path_factory.mktemp("redteam25"), grant) as process:
         yield process
-        crds.delete_namespaces_since(before)
-    finally:
-        process.stop()
 
 
 def deployment(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
