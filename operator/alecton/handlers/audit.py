@@ -25,14 +25,13 @@ from typing import Any, Protocol, TextIO
 
 import aiohttp
 
-from alecton.api.models import Application, Image
+from alecton.api.models import Image
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
 from alecton.handlers.indexes import Indexes
 from alecton.kube.client import ApiException
 from alecton.reconcile.audit import RECORD_KIND, audit_line, expired, record_body, retry_delay
 from alecton.reconcile.news import News
-from alecton.reconcile.plan import pick_image
 
 log = logging.getLogger("alecton.audit")
 
@@ -59,14 +58,7 @@ class RecordClient(Protocol):
 
 def image_lookup(indexes: Indexes) -> Callable[[News], Image | None]:
     """The Image a News's version names, from the operator's indexes (no API call)."""
-
-    def lookup(news: News) -> Image | None:
-        application = indexes.application(news.namespace, news.application)
-        if not isinstance(application, Application) or not news.version:
-            return None
-        return pick_image(indexes.images_for(news.namespace, application.image, news.version))
-
-    return lookup
+    return lambda news: indexes.image_of(news.namespace, news.application, news.version)
 
 
 def open_audit_log(path: str) -> TextIO:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from alecton.api.models import Application, Image
+from alecton.api.models import Image
 from alecton.handlers.indexes import Indexes
 from alecton.metrics import DoraSeries
 from alecton.reconcile.dora import (
@@ -93,14 +93,8 @@ class DoraMetrics:
 
     def _origin(self, news: News) -> tuple[str, str]:
         """(source.committedAt, the Image's creation) of the news' version, from the index."""
-        application = self._indexes.application(news.namespace, news.application)
-        if not isinstance(application, Application) or not news.version:
-            return "", ""
-        images = self._indexes.images_for(news.namespace, application.image, news.version)
-        if not images:
-            return "", ""
-        image = min(images, key=lambda found: (found.created, found.ref.name))  # the one that counts
-        return committed_at(image), image.created
+        image = self._indexes.image_of(news.namespace, news.application, news.version)
+        return (committed_at(image), image.created) if image is not None else ("", "")
 
 
 def committed_at(image: Image) -> str:

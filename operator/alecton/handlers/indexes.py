@@ -17,6 +17,7 @@ from alecton.reconcile.freeze import (
     cluster_context,
     look_again,
 )
+from alecton.reconcile.plan import pick_image
 from alecton.reconcile.promotion_records import PromotionRecord
 
 
@@ -71,6 +72,14 @@ class Indexes:
 
     def cluster(self, namespace: str, name: str) -> Cluster | None:
         return self._one(self.clusters, (namespace, name))
+
+    def image_of(self, namespace: str, application: str, version: str) -> Image | None:
+        """The Image an Application's version names: the authoritative one (created first).
+        What news is enriched with (source, creation time) by the notifier, audit and DORA sinks."""
+        app = self.application(namespace, application)
+        if not isinstance(app, Application) or not version:
+            return None
+        return pick_image(self.images_for(namespace, app.image, version))
 
     def images_for(self, namespace: str, name: str, version: str) -> list[Image]:
         key = (namespace, name, version)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alecton.api.models import Application
 from alecton.handlers.indexes import Indexes
 from alecton.handlers.notify_delivery import Delivery, utc_now
 from alecton.kube.client import ApiException, KubeClient
@@ -37,16 +36,10 @@ def image_source(indexes: Indexes, news: News) -> Source | None:
     """The source (repository, revision) of the Image a News names: its application's image
     name at the News's version, the oldest Image of that pair (the authoritative one). Image
     `spec.source` may be absent (CI that records none): no commit status then."""
-    application = indexes.application(news.namespace, news.application)
-    if not isinstance(application, Application) or not news.version:
+    image = indexes.image_of(news.namespace, news.application, news.version)
+    if image is None or image.source is None or not (image.source.repository and image.source.revision):
         return None
-    images = sorted(
-        indexes.images_for(news.namespace, application.image, news.version), key=lambda i: i.created
-    )
-    for image in images:
-        if image.source is not None and image.source.repository and image.source.revision:
-            return Source(image.source.repository, image.source.revision)
-    return None
+    return Source(image.source.repository, image.source.revision)
 
 
 class Notifiers:
