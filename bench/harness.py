@@ -83,8 +83,10 @@ class Bench:
         ]
         return {i["metadata"]["name"]: i.get("status") or {} for i in items}
 
-    def watch_phases(self, namespace: str) -> PhaseWatch:
-        return PhaseWatch(self, namespace)
+    def watch_phases(self, namespace: str) -> ConditionWatch:
+        """The `status.phase` of every alecton Deployment of `namespace`."""
+        path = f"/apis/alecton.dev/v1alpha1/namespaces/{namespace}/deployments"
+        return ConditionWatch(self, path, lambda obj: (obj.get("status") or {}).get("phase", ""))
 
     def wait(self, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> float:
         started = time.monotonic()
@@ -95,15 +97,15 @@ class Bench:
         raise TimeoutError("benchmark condition not reached")
 
 
-class PhaseWatch:
-    """The phase of every Deployment of a namespace, from one watch (no polling: the
-    observer must not steal the CPU it measures)."""
+class ConditionWatch:
+    """A phase per object of one collection, from one watch (no polling: the observer must
+    not steal the CPU it measures); `phase_of` reads it from each object."""
 
-    def __init__(self, bench: Bench, namespace: str) -> None:
+    def __init__(self, bench: Bench, path: str, phase_of: Callable[[dict[str, Any]], str]) -> None:
         self.phases: dict[str, str] = {}
         self.changed = threading.Condition()
-        path = f"/apis/alecton.dev/v1alpha1/namespaces/{namespace}/deployments"
-        url = f"{bench.server}{path}?watch=1&timeoutSeconds=1800"
+        self.phase_of = phase_of
+        url = f"{bench.server}{path}?watch=1&timeoutSeconds=3600"
         self._response = urllib.request.urlopen(url, context=bench.tls_context(), timeout=3600)  # noqa: S310
         threading.Thread(target=self._follow, daemon=True).start()
 
@@ -117,7 +119,7 @@ class PhaseWatch:
                     if event.get("type") == "DELETED":
                         self.phases.pop(name, None)
                     else:
-                        self.phases[name] = (obj.get("status") or {}).get("phase", "")
+                        self.phases[name] = self.phase_of(obj)
                     self.changed.notify_all()
 
     def wait_count(self, phase: str, count: int, timeout: float) -> None:
@@ -151,7 +153,9 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
 
 
 class Operator:
-    def __init__(self, bench: Bench, concurrency: int, namespace: str, shard: str = "") -> None:
+    def __init__(
+        self, bench: Bench, concurrency: int, namespace: str, shard: str = "", extra: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.log = bench.workdir / f"operator-{namespace}-{concurrency}{shard}.log"
         self.proc = subprocess.Popen(
@@ -161,6 +165,7 @@ class Operator:
                 "--probe-address",
                 f"127.0.0.1:{self.port}",
                 *(["--shard", shard] if shard else []),
+                *extra,
             ],
             stdout=open(self.log, "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -210,11 +215,14 @@ def workload(
     health: bool = False,
     shards: int = 0,
     replicas: int = 1,
+    repository: str = "",
 ) -> list[dict[str, Any]]:
     """Cluster, Applications (64 targets each), one Image, `deployments` Deployments.
     `health`: Deployed only once each release's pod is Ready on the kwok nodes.
     `shards`: label the Deployments alecton.dev/shard=s0, s1, ... round robin.
-    `replicas`: the chart's replicaCount (0: no pods at all, as in Flux's benchmark)."""
+    `replicas`: the chart's replicaCount (0: no pods at all, as in Flux's benchmark).
+    `repository`: the chart from this chart repository (version 1.0.0) instead of the
+    operator's charts directory."""
     values: dict[str, Any] = {"config": {"message": "bench"}}
     if replicas != 1:
         values["replicaCount"] = replicas
@@ -228,19 +236,17 @@ def workload(
             {"name": f"t{t}", "cluster": "b", "namespace": target_ns}
             for t in range(min(64, deployments - a * 64))
         ]
+        app_spec: dict[str, Any] = {
+            "chart": "webapp",
+            "image": "web",
+            "values": values,
+            "health": "Check" if health else "None",
+            "targets": targets,
+        }
+        if repository:
+            app_spec |= {"repository": repository, "chartVersion": "1.0.0"}
         docs.append(
-            {
-                "apiVersion": API,
-                "kind": "Application",
-                "metadata": {"name": f"web{a}"},
-                "spec": {
-                    "chart": "webapp",
-                    "image": "web",
-                    "values": values,
-                    "health": "Check" if health else "None",
-                    "targets": targets,
-                },
-            }
+            {"apiVersion": API, "kind": "Application", "metadata": {"name": f"web{a}"}, "spec": app_spec}
         )
         for target in targets:
             spec: dict[str, Any] = {"application": f"web{a}", "target": target["name"], "version": version}

@@ -31,9 +31,13 @@ def render(results: dict[str, Any]) -> str:
         )
         if t.get("replicas", 1) == 0:
             health += ", **replicaCount 0** (no pods, as in Flux's benchmark)"
+        source = (
+            "chart from the loopback repository" if t.get("chart_source") == "repository" else "bundled chart"
+        )
         lines.append(
-            f"| {t['count']} Deployments at once, helm concurrency {t['concurrency']}, {health} | "
-            f"**{t['seconds']:.1f} s**; operator CPU {t['operator_cpu_s']:.1f} s, peak RSS "
+            f"| {t['count']} Deployments at once, helm concurrency {t['concurrency']}, {health}, {source} | "
+            f"**{t['seconds']:.1f} s**; CPU (operator + helm) {t['engine_cpu_s']:.1f} s, peak memory "
+            f"(operator + helm, sampled sum) {t['engine_peak_mib']:.0f} MiB, operator alone "
             f"{t['operator_peak_rss_mib']:.0f} MiB; {t['helm_upgrades']:.0f} helm upgrades"
             f"{_cpu_breakdown(t)} | {goal} |"
         )
@@ -57,17 +61,51 @@ def render(results: dict[str, Any]) -> str:
         f"operator {c['operator_cpu_per_deploy_s'] * 1000:.0f} ms "
         f"CPU, helm {c['helm_cpu_per_deploy_s'] * 1000:.0f} ms CPU | know where time goes |",
     ]
+    if results.get("flux"):
+        lines += [
+            "",
+            "**Side by side with Flux, same run** (goals: time <= 0.6x, CPU <= 0.7x, peak memory <= 0.7x):",
+            "",
+        ]
+        lines.append(side_by_side(results))
     return "\n".join(lines)
 
 
 def _cpu_breakdown(t: dict[str, Any]) -> str:
-    """Where the CPU of a throughput run went (seconds), for the table."""
-    if "helm_cpu_s" not in t:
-        return ""
-    parts = [f"helm {t['helm_cpu_s']:.0f}"] + [
-        f"{name} {seconds:.0f}" for name, seconds in t["component_cpu_s"].items()
+    """Where the rest of a throughput run's CPU went (seconds), for the table."""
+    parts = [f"{name} {seconds:.0f}" for name, seconds in t["component_cpu_s"].items()]
+    return f"; control plane CPU s: {', '.join(parts)}"
+
+
+def side_by_side(results: dict[str, Any]) -> str:
+    """Flux and alecton on the same waves of the same run, as ratios (alecton / Flux)."""
+    lines = [
+        "| releases | health (both sides wait) | Flux time | alecton time | ratio | CPU s Flux / alecton "
+        "(ratio) | peak memory MiB Flux / alecton (ratio) | alecton operator alone |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    return f"; CPU s: {', '.join(parts)}"
+    for flux in results.get("flux") or []:
+        ours = next(
+            (
+                t
+                for t in results["throughput"]
+                if (t["count"], t["health"], t.get("chart_source"))
+                == (flux["count"], flux["health"], "repository")
+            ),
+            None,
+        )
+        if ours is None:
+            continue
+        lines.append(
+            f"| {flux['count']} | {'on' if flux['health'] else 'off'} | {flux['seconds']:.1f} s | "
+            f"{ours['seconds']:.1f} s | **{ours['seconds'] / flux['seconds']:.2f}x** | "
+            f"{flux['engine_cpu_s']:.0f} / {ours['engine_cpu_s']:.0f} "
+            f"(**{ours['engine_cpu_s'] / flux['engine_cpu_s']:.2f}x**) | "
+            f"{flux['engine_peak_mib']:.0f} / {ours['engine_peak_mib']:.0f} "
+            f"(**{ours['engine_peak_mib'] / flux['engine_peak_mib']:.2f}x**) | "
+            f"{ours['operator_peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines)
 
 
 def write_report(results: dict[str, Any], path: Path) -> None:

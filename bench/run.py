@@ -26,13 +26,14 @@ from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import tools_bin
 from deploy_cost import deploy_cost
 from drift_cost import drift_cost
+from flux import ChartRepository, flux_available, install_flux_crds
 from harness import REPO, Bench
 from machine import versions
 from memory import memory
 from overhead import overhead
-from report import write_report
+from report import side_by_side, write_report
 from restart import restart
-from throughput import throughput
+from throughput import flux_throughput, throughput
 
 Results = dict[str, Any]
 
@@ -51,6 +52,12 @@ def parse_args() -> argparse.Namespace:
         metavar="COUNT:CONCURRENCY:HEALTH:SHARDS[:REPLICAS],...",
         default="",
         help="only these throughput runs, e.g. 100:8:0:0,1000:8:0:2,1000:8:0:0:0 (no report rewrite)",
+    )
+    parser.add_argument(
+        "--only-pairs",
+        metavar="COUNT:CONCURRENCY:HEALTH,...",
+        default="",
+        help="only these waves, each through Flux and alecton (no report rewrite), e.g. 100:8:1,300:8:1",
     )
     parser.add_argument(
         "--then-restart",
@@ -102,18 +109,40 @@ def measure_overhead_and_cost(bench: Bench, results: Results, quick: bool) -> No
     results["cost"] = show(deploy_cost(bench, 3 if quick else 10))
 
 
+def run_pairs(bench: Bench, results: Results, pairs: list[tuple[int, int, bool]]) -> None:
+    """Each wave (count, helm concurrency, health) through alecton and, in the same run on the
+    same control plane, through Flux (when its controllers are built), in alternating order
+    (Flux first for the first wave); both pull the chart from the same loopback chart
+    repository."""
+    results.setdefault("throughput", [])
+    results.setdefault("flux", [])
+    repository = ChartRepository(bench)
+    engines = ["flux", "alecton"] if flux_available(bench) else ["alecton"]
+    if "flux" in engines:
+        install_flux_crds(bench)
+    try:
+        for index, (count, concurrency, health) in enumerate(pairs):
+            for engine in engines if index % 2 == 0 else engines[::-1]:
+                print(f"throughput {engine} {count} @ {concurrency} health={health} ...", flush=True)
+                if engine == "flux":
+                    results["flux"].append(
+                        show(flux_throughput(bench, count, concurrency, health, repository.url))
+                    )
+                else:
+                    measured = throughput(bench, count, concurrency, health, repository=repository.url)
+                    results["throughput"].append(show(measured))
+    finally:
+        repository.close()
+
+
 def measure_throughput(bench: Bench, results: Results, quick: bool) -> None:
-    results["throughput"] = []
-    # (count, helm concurrency, health, replicas): each size with health off and on,
-    # and the largest once more with no pods at all (replicaCount 0, as Flux measures).
-    runs = (
-        [(20, 4, False, 1), (20, 4, True, 1)]
-        if quick
-        else [(n, 8, h, 1) for n in (100, 500, 1000) for h in (False, True)] + [(1000, 8, False, 0)]
-    )
-    for count, concurrency, health, replicas in runs:
-        print(f"throughput {count} @ {concurrency} health={health} pods={replicas} ...", flush=True)
-        results["throughput"].append(show(throughput(bench, count, concurrency, health, replicas=replicas)))
+    """Each size with health off and on, side by side with Flux; then alecton alone with no
+    pods at all (replicaCount 0, as Flux's own benchmark measures)."""
+    sizes = (20,) if quick else (100, 500, 1000)
+    run_pairs(bench, results, [(n, 4 if quick else 8, h) for n in sizes for h in (False, True)])
+    if not quick:
+        print("throughput alecton 1000 @ 8 pods=0 ...", flush=True)
+        results["throughput"].append(show(throughput(bench, 1000, 8, False, replicas=0)))
 
 
 def measure_restart(bench: Bench, results: Results, quick: bool) -> None:
@@ -155,6 +184,12 @@ def main() -> None:
         try:
             install_crds(bench)
             results: Results = {"versions": versions(bench), "quick": args.quick}
+            if args.only_pairs:
+                pairs = [tuple(int(x) for x in run.split(":")) for run in args.only_pairs.split(",")]
+                run_pairs(bench, results, [(c, n, bool(h)) for c, n, h in pairs])
+                save(results, args.output)
+                print(side_by_side(results))
+                return
             if args.only_throughput:
                 only_throughput(bench, results, args.only_throughput, args.then_restart)
                 save(results, args.output)
@@ -168,6 +203,8 @@ def main() -> None:
         finally:
             plane.down(quiet=True)
     save(results, args.output)
+    if results.get("flux"):
+        print(side_by_side(results))
     if not args.quick:
         write_report(results, REPO / "docs" / "benchmarks.md")
     print(f"wrote {args.output}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned toolchain (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm, helm3, kwok, prometheus) from Go
+# kubectl, etcd, helm, helm3, kwok, prometheus, Flux's helm-controller and
+# source-controller) from Go
 # modules into a per-version cache outside the clone, then links the binaries into
 # .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
 #
@@ -14,11 +15,15 @@ HELM_VERSION=v4.3.1       # helm.sh/helm/v4
 HELM3_VERSION=v3.22.0     # helm.sh/helm/v3
 KWOK_VERSION=v0.8.0       # sigs.k8s.io/kwok (simulated nodes)
 PROMETHEUS_VERSION=v0.316.0  # github.com/prometheus/prometheus (the DORA metrics test; Prometheus 3.x)
+# Flux v2.9, the release of Flux's own published helm-controller benchmark: `make bench`
+# runs the same waves through these two controllers in the same run as alecton.
+FLUX_HELM_CONTROLLER_VERSION=v1.6.3    # github.com/fluxcd/helm-controller
+FLUX_SOURCE_CONTROLLER_VERSION=v1.9.0  # github.com/fluxcd/source-controller
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
 BIN="$ROOT/.tools/bin"
-TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok prometheus}"
+TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok prometheus flux-helm-controller flux-source-controller}"
 # The commands the wrapper module imports; changing the list rebuilds the wrapper.
 KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
@@ -140,6 +145,37 @@ build_prometheus() {
   rm -rf "$gobin"
 }
 
+# Flux's controllers are main packages at their module roots; one wrapper module holds
+# both so their shared dependencies resolve once (Flux pins them compatibly). Their CRDs
+# are copied next to the binaries (the bench installs them on the management cluster).
+flux_wrapper() {
+  local dir="$CACHE/src/flux-$FLUX_HELM_CONTROLLER_VERSION-$FLUX_SOURCE_CONTROLLER_VERSION"
+  if [ ! -f "$dir/.ready" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    printf 'module alecton.dev/tools/flux\n\ngo 1.26\n' >"$dir/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/fluxcd/helm-controller"\n\t_ "github.com/fluxcd/source-controller"\n)\n' >"$dir/tools.go"
+    (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go get \
+      "github.com/fluxcd/helm-controller@$FLUX_HELM_CONTROLLER_VERSION" \
+      "github.com/fluxcd/source-controller@$FLUX_SOURCE_CONTROLLER_VERSION" >&2)
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
+build_flux() { # helm-controller | source-controller
+  local name="$1" version dir out crds
+  if [ "$name" = helm-controller ]; then version=$FLUX_HELM_CONTROLLER_VERSION
+  else version=$FLUX_SOURCE_CONTROLLER_VERSION; fi
+  out="$CACHE/flux-$name-$version"
+  dir="$(flux_wrapper)"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "-s -w" -o "$out.tmp" "github.com/fluxcd/$name")
+  crds="$CACHE/flux-crds-$name-$version"
+  rm -rf "$crds"; mkdir -p "$crds"
+  cp "$(cd "$dir" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$name")"/config/crd/bases/*.yaml "$crds/"
+  chmod u+w "$crds"/*.yaml
+  mv "$out.tmp" "$out"
+}
+
 version_of() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "$KUBE_VERSION" ;;
@@ -148,6 +184,8 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     helm3) echo "$HELM3_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
+    flux-helm-controller) echo "$FLUX_HELM_CONTROLLER_VERSION" ;;
+    flux-source-controller) echo "$FLUX_SOURCE_CONTROLLER_VERSION" ;;
     *) echo "unknown tool $1" >&2; exit 2 ;;
   esac
 }
@@ -167,9 +205,12 @@ for tool in $TOOLS; do
       helm) build_helm 4 ;;
       helm3) build_helm 3 ;;
       prometheus) build_prometheus ;;
+      flux-helm-controller) build_flux helm-controller ;;
+      flux-source-controller) build_flux source-controller ;;
     esac
     log "$tool $version: built in $((SECONDS - start)) s"
   fi
   ln -sf "$cached" "$BIN/$tool"
+  case "$tool" in flux-*) ln -sfn "$CACHE/flux-crds-${tool#flux-}-$version" "$ROOT/.tools/$tool-crds" ;; esac
 done
 log "ready in $BIN"

@@ -1,0 +1,229 @@
+"""Flux's helm-controller and source-controller (Flux v2.9) on the same control plane, set up
+as its users run them, so each wave can be measured through Flux and alecton in one run.
+
+Setup (every setting, also in docs/benchmarks.md):
+- both controllers run as local processes against cluster a (the admin kubeconfig), watching only
+  the run's namespace (`RUNTIME_NAMESPACE`, `--watch-all-namespaces=false`), no leader election,
+  `--concurrent` = the run's helm concurrency on both controllers;
+- one `HelmRepository` (the loopback chart repository both sides use), one `HelmRelease` per
+  release with `chart.spec` (so one `HelmChart` each, as `flux create helmrelease` makes them),
+  `kubeConfig.secretRef` to a Secret holding cluster b's kubeconfig, `targetNamespace` and
+  `storageNamespace` in cluster b, `install.createNamespace`, the same values as alecton's;
+- health: Flux's default wait (kstatus on every object of the release) when health is on;
+  `install.disableWait` / `upgrade.disableWait` when it is off;
+- everything else at Flux's defaults (interval 10m, timeout 5m, history 5, remediation off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from alecton.local.controlplane import free_port
+from harness import REPO, Bench, ConditionWatch
+
+FLUX_CRDS = ("flux-source-controller-crds", "flux-helm-controller-crds")
+HELM_RELEASE_API = "helm.toolkit.fluxcd.io/v2"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+CHART = "webapp"
+
+
+def flux_available(bench: Bench) -> bool:
+    return all((bench.bin / name).exists() for name in ("flux-helm-controller", "flux-source-controller"))
+
+
+def install_flux_crds(bench: Bench) -> None:
+    for name in FLUX_CRDS:
+        bench.kubectl("apply", "--server-side", "-f", str((REPO / ".tools" / name).resolve()))
+    bench.kubectl("wait", "--for=condition=Established", "crd", "--all")
+
+
+class ChartRepository:
+    """charts/webapp packaged into a classic chart repository served on loopback (what both
+    sides pull: Flux through source-controller, alecton through `helm --repo`)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.dir = bench.workdir / "chart-repository"
+        self.dir.mkdir(exist_ok=True)
+        helm = str(bench.bin / "helm")
+        subprocess.run([helm, "package", str(REPO / "charts" / CHART), "-d", str(self.dir)], check=True)
+        handler = functools.partial(_QuietHandler, directory=str(self.dir))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        subprocess.run([helm, "repo", "index", str(self.dir), "--url", self.url], check=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Flux:
+    """source-controller and helm-controller for one namespace; stopped after the run."""
+
+    def __init__(self, bench: Bench, namespace: str, concurrency: int) -> None:
+        storage = bench.workdir / f"flux-storage-{namespace}"
+        storage.mkdir()
+        storage_port = free_port()
+        env = {**os.environ, "KUBECONFIG": bench.kubeconfig, "RUNTIME_NAMESPACE": namespace}
+        common = [
+            "--watch-all-namespaces=false",
+            "--enable-leader-election=false",
+            f"--concurrent={concurrency}",
+        ]
+        self.ports = {"source": free_port(), "helm": free_port()}
+        self.procs = [
+            self._start(
+                bench,
+                "flux-source-controller",
+                namespace,
+                env,
+                [
+                    *common,
+                    f"--storage-path={storage}",
+                    f"--storage-addr=127.0.0.1:{storage_port}",
+                    f"--storage-adv-addr=127.0.0.1:{storage_port}",
+                    f"--metrics-addr=127.0.0.1:{free_port()}",
+                    f"--health-addr=127.0.0.1:{self.ports['source']}",
+                ],
+            ),
+            self._start(
+                bench,
+                "flux-helm-controller",
+                namespace,
+                env,
+                [
+                    *common,
+                    f"--metrics-addr=127.0.0.1:{free_port()}",
+                    f"--health-addr=127.0.0.1:{self.ports['helm']}",
+                ],
+            ),
+        ]
+        for port in self.ports.values():
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", 60)
+
+    @staticmethod
+    def _start(
+        bench: Bench, name: str, namespace: str, env: dict[str, str], args: list[str]
+    ) -> subprocess.Popen:
+        log = open(bench.workdir / f"{name}-{namespace}.log", "wb")  # noqa: SIM115
+        return subprocess.Popen([str(bench.bin / name), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(url, timeout=1).status == 200:  # noqa: S310
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def flux_workload(
+    namespace: str,
+    count: int,
+    target_ns: str,
+    repository_url: str,
+    kubeconfig_b: str,
+    health: bool,
+    replicas: int,
+) -> list[dict[str, Any]]:
+    """The Secret with cluster b's kubeconfig, the HelmRepository and `count` HelmReleases of the
+    same chart with the same values alecton's workload gives (`r/web:1`, the bench message)."""
+    values: dict[str, Any] = {"image": "r/web:1", "config": {"message": "bench"}}
+    if replicas != 1:
+        values["replicaCount"] = replicas
+    wait = {} if health else {"disableWait": True}
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "cluster-b"},
+            "stringData": {"value": kubeconfig_b},
+        },
+        {
+            "apiVersion": SOURCE_API,
+            "kind": "HelmRepository",
+            "metadata": {"name": "charts"},
+            "spec": {"url": repository_url, "interval": "10m"},
+        },
+    ]
+    for index in range(count):
+        name = f"web{index // 64}-t{index % 64}"
+        docs.append(
+            {
+                "apiVersion": HELM_RELEASE_API,
+                "kind": "HelmRelease",
+                "metadata": {"name": name},
+                "spec": {
+                    "interval": "10m",
+                    "releaseName": name,
+                    "targetNamespace": target_ns,
+                    "storageNamespace": target_ns,
+                    "kubeConfig": {"secretRef": {"name": "cluster-b", "key": "value"}},
+                    "chart": {
+                        "spec": {
+                            "chart": CHART,
+                            "version": "1.0.0",
+                            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                            "interval": "10m",
+                        }
+                    },
+                    "install": {"createNamespace": True, **wait},
+                    "upgrade": dict(wait),
+                    "values": values,
+                },
+            }
+        )
+    return docs
+
+
+def ready(obj: dict[str, Any]) -> str:
+    """A Flux object's phase for the watch: `Ready` once its Ready condition is True for its
+    current generation, else the condition's reason."""
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            if condition.get("status") == "True" and status.get("observedGeneration") == generation:
+                return "Ready"
+            return str(condition.get("reason") or "")
+    return ""
+
+
+def kubeconfig_of_b(bench: Bench) -> str:
+    """Cluster b's single-context admin kubeconfig, as the local control plane wrote it."""
+    path = Path(bench.kubeconfig).parent / "kubeconfig-b"
+    return yaml.safe_dump(yaml.safe_load(path.read_text()))
+
+
+def flux_watch(bench: Bench, namespace: str) -> ConditionWatch:
+    return ConditionWatch(bench, f"/apis/{HELM_RELEASE_API}/namespaces/{namespace}/helmreleases", ready)
