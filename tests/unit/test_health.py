@@ -10,6 +10,7 @@ from alecton.reconcile.assess import assess, needs_watch
 from alecton.reconcile.health import ObjectHealth, State, release_health
 from alecton.reconcile.manifest import manifest_objects
 from alecton.reconcile.pods import pod_failure
+from alecton.reconcile.projection import health_projection
 
 NS = "team"
 APP = {"app": "web"}
@@ -130,7 +131,14 @@ def check(obj: dict | None, kind: str | None = None, pods: Iterable[dict] = ()) 
     """Assess `obj` under the key its manifest would give it (`kind` names a missing object)."""
     kind = kind or (obj or {}).get("kind", "Widget")
     name = (obj or {}).get("metadata", {}).get("name", "web")
-    return assess(obj, key_of(kind, name), pods)
+    key = key_of(kind, name)
+    pods = list(pods)
+    whole = assess(obj, key, pods)
+    # What the health informers keep must give the same verdict as the whole object.
+    slim_pods = [health_projection(p, "", "Pod") if isinstance(p, dict) else p for p in pods]
+    slim = health_projection(obj, key.group, kind) if obj is not None else None
+    assert assess(slim, key, slim_pods) == whole
+    return whole
 
 
 def expect(health: ObjectHealth, state: State, message: str | None = None) -> None:

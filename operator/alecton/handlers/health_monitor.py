@@ -31,6 +31,7 @@ from alecton.kube.releases import read_manifest
 from alecton.reconcile.assess import assess, needs_watch
 from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
 from alecton.reconcile.manifest import manifest_objects
+from alecton.reconcile.projection import health_projection
 
 log = logging.getLogger("alecton.verify")
 
@@ -229,7 +230,14 @@ class HealthMonitor:
             return None
         informer_key: InformerKey = (key, obj.namespace, obj.api_version, obj.kind)
         if informer_key not in self._informers:
-            informer = Informer(api.api, resource, obj.namespace, lambda: self._changed(key, obj.namespace))
+            group, kind = obj.group, obj.kind
+            informer = Informer(
+                api.api,
+                resource,
+                obj.namespace,
+                lambda: self._changed(key, obj.namespace),
+                keep=lambda live: health_projection(live, group, kind),
+            )
             self._informers[informer_key] = informer
             informer.start()
         self._users.setdefault(informer_key, set()).add(ref)

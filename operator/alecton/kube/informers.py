@@ -27,6 +27,7 @@ _WATCH_SECONDS = 240
 _LIST_DEADLINE = deadline(total=30.0)
 _WATCH_DEADLINE = deadline(total=_WATCH_SECONDS + 30.0)
 _RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+_LIST_PAGE = 500  # objects per list request
 
 # Kinds the operator knows without asking discovery.
 _KNOWN_PLURALS = {
@@ -122,8 +123,11 @@ class Informer:
         namespace: str,
         on_change: Callable[[], None],
         field_selector: str = "",
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.api = api
+        # What is kept of each object (the health caches keep only what assessment reads).
+        self._keep = keep or (lambda obj: obj)
         self._selector = [("fieldSelector", field_selector)] if field_selector else []
         self.resource = resource
         self.namespace = namespace
@@ -167,17 +171,27 @@ class Informer:
                 await asyncio.sleep(delay)
 
     async def _list(self) -> str:
+        """List in pages: only one page of whole objects is held at a time (what is kept of
+        them is much smaller), so a namespace of thousands of Pods does not leave the
+        process at the size of their full list."""
         path = self.resource.path(self.namespace)
-        listing = await _get_json(self.api, path, self._selector, _LIST_DEADLINE)
-        self.objects = {
-            str(item["metadata"]["name"]): item
-            for item in listing.get("items") or []
-            if isinstance(item, dict) and (item.get("metadata") or {}).get("name")
-        }
+        objects: dict[str, dict[str, Any]] = {}
+        token = ""
+        while True:
+            paging = [("limit", _LIST_PAGE), *([("continue", token)] if token else [])]
+            listing = await _get_json(self.api, path, [*self._selector, *paging], _LIST_DEADLINE)
+            for item in listing.get("items") or []:
+                if isinstance(item, dict) and (item.get("metadata") or {}).get("name"):
+                    objects[str(item["metadata"]["name"])] = self._keep(item)
+            meta = listing.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            if not token:
+                break
+        self.objects = objects
         self.error = ""
         self.synced.set()
         self._on_change()
-        return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        return str(meta.get("resourceVersion") or "")
 
     async def _watch(self, version: str) -> str:
         """Follow changes until the server ends the watch; the version to resume from
@@ -215,7 +229,7 @@ class Informer:
                 if kind == "DELETED":
                     self.objects.pop(name, None)
                 else:
-                    self.objects[name] = obj
+                    self.objects[name] = self._keep(obj)
                 self._on_change()
         finally:
             stream.release()
