@@ -15,9 +15,11 @@ from single_release import add_image, single_release, upgrade
 CHART = REPO / "charts" / "webapp"
 
 
-def overhead(bench: Bench, runs: int) -> dict[str, Any]:
-    """Apply-to-Deployed time versus the same `helm upgrade --install` run directly."""
-    with single_release(bench, "overhead") as (ns, _operator):
+def overhead(bench: Bench, runs: int, health: bool = False) -> dict[str, Any]:
+    """Apply-to-Deployed time versus the same `helm upgrade --install` run directly; with
+    `health`, Deployed once the pod is Ready versus `helm upgrade --install --wait`."""
+    name = "overhead-health" if health else "overhead"
+    with single_release(bench, name, health) as (ns, _operator):
         values = bench.workdir / "values.yaml"
         via_operator: list[float] = []
         via_helm: list[float] = []
@@ -29,13 +31,21 @@ def overhead(bench: Bench, runs: int) -> dict[str, Any]:
             # The same helm command, run directly, against a twin release.
             values.write_text(yaml.safe_dump({"config": {"message": "bench"}, "image": f"r/web:{run}"}))
             started = time.monotonic()
-            _helm_upgrade(bench, "overhead-web", values)
+            _helm_upgrade(bench, f"{name}-web", values, health)
             via_helm.append(time.monotonic() - started)
     op, helm = statistics.median(via_operator), statistics.median(via_helm)
-    return {"runs": runs, "operator_median_s": op, "helm_median_s": helm, "ratio": op / helm}
+    return {
+        "runs": runs,
+        "health": health,
+        "operator_median_s": op,
+        "helm_median_s": helm,
+        "ratio": op / helm,
+        "operator_s": via_operator,
+        "helm_s": via_helm,
+    }
 
 
-def _helm_upgrade(bench: Bench, target_ns: str, values: Path) -> None:
+def _helm_upgrade(bench: Bench, target_ns: str, values: Path, wait: bool = False) -> None:
     """`helm upgrade --install` of the twin release `direct-t0`, as the operator runs it."""
     subprocess.run(
         [
@@ -59,6 +69,7 @@ def _helm_upgrade(bench: Bench, target_ns: str, values: Path) -> None:
             "10",
             "--output",
             "json",
+            *(["--wait"] if wait else []),
         ],
         check=True,
         capture_output=True,

@@ -16,11 +16,16 @@ def restart(bench: Bench, namespace: str, count: int, health: bool) -> dict[str,
     try:
         bench.wait(lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= count, 120, 0.1)
         checked = time.monotonic() - started  # process start to every Deployment checked
+        assessed = None
+        if health:  # process start to a health verdict for every release (every watch listed)
+            bench.wait(lambda: operator.metric("alecton_health_assessed_releases") >= count, 120, 0.1)
+            assessed = time.monotonic() - started
         time.sleep(10)  # idle: what the operator keeps for `count` Deployed releases and their histories
         return {
             "count": count,
             "helm_upgrades": operator.metric("alecton_helm_invocations_total", action="upgrade"),
             "start_to_idle_s": checked,
+            "start_to_verdicts_s": assessed,
             "idle_rss_mib": tree_rss_mib([operator.proc.pid]),  # with any helm process it keeps
             "peak_rss_mib": rss_mib(operator.proc.pid, "VmHWM"),
             "health": health,

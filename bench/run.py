@@ -48,6 +48,13 @@ def parse_args() -> argparse.Namespace:
         "--only-overhead", action="store_true", help="only the overhead and cost measurements (for A/B runs)"
     )
     parser.add_argument(
+        "--only-overhead-health",
+        metavar="RUNS",
+        type=int,
+        default=0,
+        help="only the single-deploy overhead with health checks on, versus `helm upgrade --wait`",
+    )
+    parser.add_argument(
         "--only-throughput",
         metavar="COUNT:CONCURRENCY:HEALTH:SHARDS[:REPLICAS],...",
         default="",
@@ -189,6 +196,10 @@ def main() -> None:
                 run_pairs(bench, results, [(c, n, bool(h)) for c, n, h in pairs])
                 save(results, args.output)
                 print(side_by_side(results))
+                return
+            if args.only_overhead_health:
+                results["overhead_health"] = show(overhead(bench, args.only_overhead_health, health=True))
+                save(results, args.output)
                 return
             if args.only_throughput:
                 only_throughput(bench, results, args.only_throughput, args.then_restart)

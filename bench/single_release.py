@@ -13,11 +13,12 @@ RELEASE = "web0-t0"  # the workload's only Deployment
 
 
 @contextlib.contextmanager
-def single_release(bench: Bench, name: str) -> Iterator[tuple[str, Operator]]:
+def single_release(bench: Bench, name: str, health: bool = False) -> Iterator[tuple[str, Operator]]:
     """Namespace `name` with one Deployment (releasing into `<name>-web`), Deployed at
-    version and revision 1 by an operator of its own, stopped on exit."""
+    version and revision 1 by an operator of its own, stopped on exit. `health`: Deployed
+    only once its pod is Ready."""
     namespace = new_namespace(bench, name)
-    bench.apply(workload(namespace, 1, f"{name}-web"), namespace)
+    bench.apply(workload(namespace, 1, f"{name}-web", health=health), namespace)
     operator = Operator(bench, 4, namespace)
     try:
         bench.wait(lambda: bench.status(namespace, RELEASE).get("phase") == "Deployed", 60, 0.1)

@@ -56,6 +56,11 @@ class Metrics:
             "releases whose health is being followed",
             registry=self.registry,
         )
+        self.health_assessed = Gauge(
+            "alecton_health_assessed_releases",
+            "followed releases with a verdict (every watch they need has listed)",
+            registry=self.registry,
+        )
 
         self.drift_checks = Counter(
             "alecton_drift_checks",

@@ -85,6 +85,7 @@ class Controller:
         self.news = Fanout()
         self.metrics.health_watches.set_function(lambda: self.monitor.watches)
         self.metrics.health_tracked.set_function(lambda: self.monitor.tracked_count)
+        self.metrics.health_assessed.set_function(lambda: self.monitor.assessed_count)
 
     def _phases(self) -> list[str]:
         snapshots = (next(iter(store), None) for store in list(self.indexes.deployments.values()))

@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from kubernetes_asyncio import client
 
@@ -27,7 +30,7 @@ from alecton.api.objects import ObjectKey
 from alecton.kube.access import KubeAccess
 from alecton.kube.client import load_configuration
 from alecton.kube.informers import Informer, Resource, resolve_resource
-from alecton.kube.releases import read_manifest
+from alecton.kube.releases import deployed_manifests, read_manifest
 from alecton.reconcile.assess import assess, needs_watch
 from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
 from alecton.reconcile.manifest import manifest_objects
@@ -37,11 +40,21 @@ log = logging.getLogger("alecton.verify")
 
 # Workloads whose health includes their pods' own reasons (CrashLoopBackOff, ...).
 _WITH_PODS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-_DEBOUNCE_SECONDS = 0.2  # a rollout changes many objects at once: assess once for all
+# A rollout changes many objects at once: a namespace is assessed at most once per gap, which
+# grows with what a pass costs (a namespace of a thousand releases), so assessing takes at
+# most about a sixth of the event loop, and a change after a quiet spell is assessed at once.
+_MIN_GAP_SECONDS = 0.02
+_GAP_PER_PASS = 5.0
 
 # Which credentials reach the cluster: the Cluster object (namespace, name) and its identity.
 ClientKey = tuple[str, str, str, str, str]
 InformerKey = tuple[ClientKey, str, str, str]  # client, namespace, apiVersion, kind
+
+
+# The objects of each deployed (release, revision) of a namespace, from one list.
+Listing = dict[tuple[str, int], list[ObjectKey]]
+_LISTING_SECONDS = 30.0  # how long a restart's list of a namespace serves its releases
+_LISTING_MOST = 5000  # releases read from one namespace's list; the rest are read one by one
 
 
 class TrackError(Exception):
@@ -76,6 +89,8 @@ class HealthMonitor:
         self._users: dict[InformerKey, set[ObjectRef]] = {}
         self._tracked: dict[ObjectRef, Tracked] = {}
         self._pending: set[tuple[ClientKey, str]] = set()  # debounced (client, namespace) changes
+        self._last_pass: dict[tuple[ClientKey, str], tuple[float, float]] = {}  # when, how long
+        self._listings: dict[tuple[ClientKey, str], asyncio.Task[Listing]] = {}
 
     # ----- what the controller calls ---------------------------------------------------
 
@@ -99,19 +114,19 @@ class HealthMonitor:
         release: str,
         namespace: str,
         revision: int,
+        listed: bool = False,
     ) -> None:
-        """Start following revision `revision` of `release` (replacing what `ref` followed)."""
+        """Start following revision `revision` of `release` (replacing what `ref` followed).
+        `listed`: the release was deployed before (a restart): its manifest comes from one
+        list of the namespace's deployed releases, shared by every release tracked there
+        within `_LISTING_SECONDS`, instead of one read each."""
         key = client_key(cluster, access)
         api = await self._client(key, access)
-        try:
-            manifest = await read_manifest(api.api, release, namespace, revision)
-        except Exception as error:
-            raise TrackError(f"cannot read the manifest of {release} revision {revision}: {error}") from None
-        try:
-            # In a thread: libyaml parses about 2 MB a second, and helm's storage is the tenant's.
-            objects = await asyncio.to_thread(manifest_objects, manifest, namespace)
-        except ValueError as error:
-            raise TrackError(f"cannot parse the manifest of {release} revision {revision}: {error}") from None
+        objects = (
+            (await self._listing(api.api, key, namespace)).pop((release, revision), None) if listed else None
+        )
+        if objects is None:
+            objects = await self._read_objects(api.api, release, namespace, revision)
         previous = self._tracked.pop(ref, None)
         tracked = Tracked(key, namespace, revision, objects)
         watched = [o for o in objects if needs_watch(o)]
@@ -125,6 +140,53 @@ class HealthMonitor:
         if previous is not None:  # released only now: the informers both use stay up
             self._release(ref, previous, keep=set(tracked.informers))
         self._changed(key, namespace)  # assess now if everything is already cached
+
+    async def _read_objects(
+        self, api: client.ApiClient, release: str, namespace: str, revision: int
+    ) -> list[ObjectKey]:
+        try:
+            manifest = await read_manifest(api, release, namespace, revision)
+        except Exception as error:
+            raise TrackError(f"cannot read the manifest of {release} revision {revision}: {error}") from None
+        try:
+            # In a thread: libyaml parses about 2 MB a second, and helm's storage is the tenant's.
+            return await asyncio.to_thread(manifest_objects, manifest, namespace)
+        except ValueError as error:
+            raise TrackError(f"cannot parse the manifest of {release} revision {revision}: {error}") from None
+
+    async def _listing(self, api: client.ApiClient, key: ClientKey, namespace: str) -> Listing:
+        """The objects of every deployed release in `namespace` (one list, shared while it is
+        fresh; entries are taken by the releases they serve). Empty when the list failed:
+        each release then reads its own manifest, which says what is wrong."""
+        where = (key, namespace)
+        listing = self._listings.get(where)
+        if listing is None:
+            loop = asyncio.get_running_loop()
+            listing = loop.create_task(
+                self._list_deployed(api, namespace), name=f"helm storage of {namespace}"
+            )
+            self._listings[where] = listing
+            loop.call_later(_LISTING_SECONDS, self._forget_listing, where, listing)
+        try:
+            return await asyncio.shield(listing)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.info("cannot list the deployed releases of %s: %s; reading them one by one", namespace, error)
+            return {}
+
+    async def _list_deployed(self, api: client.ApiClient, namespace: str) -> Listing:
+        found: Listing = {}
+        parse = partial(manifest_objects, default_namespace=namespace)
+        async for page in deployed_manifests(api, namespace, _LISTING_MOST, parse):
+            found.update(((release, revision), objects) for release, revision, objects in page)
+        return found
+
+    def _forget_listing(self, where: tuple[ClientKey, str], listing: asyncio.Task[Listing]) -> None:
+        if self._listings.get(where) is listing:
+            del self._listings[where]
+        if listing.done() and not listing.cancelled():
+            listing.exception()  # retrieved (logged by the waiters), so asyncio does not warn
 
     def untrack(self, ref: ObjectRef) -> None:
         tracked = self._tracked.pop(ref, None)
@@ -144,6 +206,18 @@ class HealthMonitor:
                 informer = self._informers.pop(informer_key)
                 asyncio.get_running_loop().create_task(informer.stop())
         self._close_unused_clients()
+
+    def seen(self, ref: ObjectRef, health: ReleaseHealth | None) -> None:
+        """The controller acted on `health`: only a different verdict notifies again (else a
+        restart reconciles every release twice: once tracking, once on the first list)."""
+        tracked = self._tracked.get(ref)
+        if tracked is not None and health is not None:
+            tracked.last = (health.state, health.message)
+
+    @property
+    def assessed_count(self) -> int:
+        """Tracked releases with a verdict (every watch they need has listed)."""
+        return sum(1 for tracked in self._tracked.values() if tracked.last is not None)
 
     def verdict(self, ref: ObjectRef) -> ReleaseHealth | None:
         """The release's health from the caches; None until every informer has listed."""
@@ -193,6 +267,9 @@ class HealthMonitor:
         return index
 
     async def close(self) -> None:
+        for listing in self._listings.values():
+            listing.cancel()
+        self._listings.clear()
         for informer in self._informers.values():
             await informer.stop()
         self._informers.clear()
@@ -244,13 +321,25 @@ class HealthMonitor:
         return informer_key
 
     def _changed(self, key: ClientKey, namespace: str) -> None:
-        if (key, namespace) in self._pending:
+        """Assess the namespace's releases soon: at once (after the changes already read)
+        when it was quiet, else once the gap since the last pass is over."""
+        where = (key, namespace)
+        if where in self._pending:
             return
-        self._pending.add((key, namespace))
-        asyncio.get_running_loop().call_later(_DEBOUNCE_SECONDS, self._assess, key, namespace)
+        self._pending.add(where)
+        loop = asyncio.get_running_loop()
+        last, took = self._last_pass.get(where, (-math.inf, 0.0))
+        due = last + max(_MIN_GAP_SECONDS, _GAP_PER_PASS * took)
+        loop.call_later(max(0.0, due - loop.time()), self._assess, key, namespace)
 
     def _assess(self, key: ClientKey, namespace: str) -> None:
-        self._pending.discard((key, namespace))
+        where = (key, namespace)
+        self._pending.discard(where)
+        started = time.perf_counter()
+        self._assess_releases(key, namespace)
+        self._last_pass[where] = (asyncio.get_running_loop().time(), time.perf_counter() - started)
+
+    def _assess_releases(self, key: ClientKey, namespace: str) -> None:
         pod_indexes: dict[tuple[ClientKey, str], dict[str, list[dict]]] = {}
         for ref, tracked in list(self._tracked.items()):
             if tracked.client_key != key or not any(o.namespace == namespace for o in tracked.objects):

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,26 @@ async def _json_body(data: Any) -> dict[str, Any]:
         data.release()
 
 
+async def list_pages(
+    api: client.ApiClient, path: str, query: list[tuple[str, Any]], page: int = _LIST_PAGE
+) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """The named items of a list, one page (`limit`) at a time, with the list's resourceVersion."""
+    token = ""
+    while True:
+        paging = [("limit", page), *([("continue", token)] if token else [])]
+        listing = await _get_json(api, path, [*query, *paging], _LIST_DEADLINE)
+        items = [
+            item
+            for item in listing.get("items") or []
+            if isinstance(item, dict) and (item.get("metadata") or {}).get("name")
+        ]
+        meta = listing.get("metadata") or {}
+        yield items, str(meta.get("resourceVersion") or "")
+        token = str(meta.get("continue") or "")
+        if not token:
+            return
+
+
 async def resolve_resource(api: client.ApiClient, api_version: str, kind: str) -> Resource | None:
     """The plural of `kind`; None when the API server does not serve it as namespaced."""
     group = api_version.split("/")[0] if "/" in api_version else ""
@@ -174,24 +194,18 @@ class Informer:
         """List in pages: only one page of whole objects is held at a time (what is kept of
         them is much smaller), so a namespace of thousands of Pods does not leave the
         process at the size of their full list."""
-        path = self.resource.path(self.namespace)
         objects: dict[str, dict[str, Any]] = {}
-        token = ""
-        while True:
-            paging = [("limit", _LIST_PAGE), *([("continue", token)] if token else [])]
-            listing = await _get_json(self.api, path, [*self._selector, *paging], _LIST_DEADLINE)
-            for item in listing.get("items") or []:
-                if isinstance(item, dict) and (item.get("metadata") or {}).get("name"):
-                    objects[str(item["metadata"]["name"])] = self._keep(item)
-            meta = listing.get("metadata") or {}
-            token = str(meta.get("continue") or "")
-            if not token:
-                break
+        version = ""
+        async for items, page_version in list_pages(
+            self.api, self.resource.path(self.namespace), self._selector
+        ):
+            objects.update((str(item["metadata"]["name"]), self._keep(item)) for item in items)
+            version = page_version  # every page of one list has the list's version
         self.objects = objects
         self.error = ""
         self.synced.set()
         self._on_change()
-        return str(meta.get("resourceVersion") or "")
+        return version
 
     async def _watch(self, version: str) -> str:
         """Follow changes until the server ends the watch; the version to resume from

@@ -14,16 +14,19 @@ import base64
 import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes_asyncio import client
 
 from alecton.api.models import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
 from alecton.kube.access import KubeAccess
 from alecton.kube.client import deadline, load_configuration
+from alecton.kube.informers import list_pages
 from alecton.reconcile.release import owner_from_description
+
+T = TypeVar("T")
 
 _LOOKUP_DEADLINE = deadline(total=15.0)
 _LOOKUP_HARD_DEADLINE = 20.0
@@ -198,3 +201,37 @@ async def read_manifest(api: client.ApiClient, release: str, namespace: str, rev
     if not decoded:
         raise ValueError(f"helm's storage Secret of {release} revision {revision} is not a release")
     return str(decoded.get("manifest") or "")
+
+
+# Storage Secrets read per page of a namespace's deployed releases: a page is decoded (in a
+# thread) before the next is asked for, so at most one page of whole releases is held.
+_STORAGE_PAGE = 100
+
+
+async def deployed_manifests(
+    api: client.ApiClient, namespace: str, most: int, parse: Callable[[str], T]
+) -> AsyncIterator[list[tuple[str, int, T]]]:
+    """(release, revision, parse(manifest)) of the deployed revisions in `namespace`, from
+    helm's storage Secrets (labels owner=helm,status=deployed), one page at a time, at most
+    `most` Secrets: one list instead of a read per release. Releases that cannot be decoded
+    or parsed (`parse` raised ValueError) are left out: a read of their own says why."""
+    path = f"/api/v1/namespaces/{namespace}/secrets"
+    query = [("labelSelector", "owner=helm,status=deployed")]
+    read = 0
+    async for items, _version in list_pages(api, path, query, _STORAGE_PAGE):  # a deadline per page
+        yield await asyncio.to_thread(_manifests_of, items[: most - read], parse)
+        read += len(items)
+        if read >= most:
+            return
+
+
+def _manifests_of(items: list[dict[str, Any]], parse: Callable[[str], T]) -> list[tuple[str, int, T]]:
+    found = []
+    for item in items:
+        release = _decode_release(item.get("data"))
+        name, revision, manifest = release.get("name"), release.get("version"), release.get("manifest")
+        if not (isinstance(name, str) and isinstance(revision, int) and isinstance(manifest, str)):
+            continue
+        with contextlib.suppress(ValueError):
+            found.append((name, revision, parse(manifest)))
+    return found

@@ -64,7 +64,7 @@ async def track(ctx: ActionContext, request: Request) -> Tracked:
     try:
         async with cluster_access(desired.cluster, desired.namespace, ctx.config, ctx.kube) as access:
             await ctx.monitor.track(
-                ref, desired.cluster.ref, access, desired.name, desired.namespace, revision
+                ref, desired.cluster.ref, access, desired.name, desired.namespace, revision, listed=True
             )
     except (TrackError, ClusterAccessError) as error:
         log.warning("cannot follow the health of %s: %s; trying again in 30 s", ref, error)
@@ -82,4 +82,5 @@ async def stop_following(ctx: ActionContext, request: Request) -> Done:
 
 async def verdict(ctx: ActionContext, request: Request) -> Done:
     """The verdict was read when observing: nothing to run, the summary writes it."""
+    ctx.monitor.seen(request.deployment.ref, request.observed.health.verdict)
     return Done()
