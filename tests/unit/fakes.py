@@ -320,6 +320,11 @@ class FakeMonitor:
         self.track_calls: list[tuple[ObjectRef, int]] = []
         self.untracked: list[ObjectRef] = []
         self.error: TrackError | None = None
+        self.listed: list[bool] = []  # per track: from the namespace's list (a restart) or read
+        self.seen_verdicts: list[tuple[ObjectRef, ReleaseHealth | None]] = []
+
+    def seen(self, ref: ObjectRef, health: ReleaseHealth | None) -> None:
+        self.seen_verdicts.append((ref, health))
 
     def tracked(self, ref: ObjectRef, revision: int) -> bool:
         current = self.following.get(ref)
@@ -333,8 +338,10 @@ class FakeMonitor:
         release: str,
         namespace: str,
         revision: int,
+        listed: bool = False,
     ) -> None:
         self.track_calls.append((ref, revision))
+        self.listed.append(listed)
         if self.error is not None:
             raise self.error
         self.following[ref] = Following(cluster, access.context, release, namespace, revision)

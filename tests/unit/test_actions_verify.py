@@ -11,7 +11,8 @@ from typing import Any
 from alecton.handlers.actions.verify import start_verifying, stop_following, track, verdict
 from alecton.handlers.health_monitor import TrackError
 from alecton.kube.access import KubeAccess
-from alecton.reconcile.decide import Do, Step
+from alecton.reconcile.decide import Do, HealthSeen, Step
+from alecton.reconcile.health import release_health
 from alecton.reconcile.outcomes import Done, Tracked
 from alecton.reconcile.plan import Plan
 from alecton.reconcile.times import epoch
@@ -58,6 +59,7 @@ def test_track_follows_the_recorded_revision_and_gives_the_share_back() -> None:
     following = f.monitor.following[REF]
     assert (following.cluster, following.context) == (CLUSTER.ref, CONTEXT)
     assert (following.release, following.namespace, following.revision) == (RELEASE, RELEASE_NAMESPACE, 4)
+    assert f.monitor.listed == [True]  # a release in place: from the namespace's one list
     assert f.slots.tracked == 0
 
 
@@ -98,6 +100,7 @@ def test_start_verifying_follows_the_new_revision_until_the_health_timeout() -> 
     # About healthTimeout from now (the text has whole seconds).
     assert before + 120 - 1 <= epoch(until) <= time.time() + 120
     assert f.monitor.following[REF].revision == 5
+    assert f.monitor.listed == [False]  # the revision helm just made: read on its own
     assert f.monitor.untracked == []
 
 
@@ -146,3 +149,11 @@ def test_the_verdict_was_read_when_observing_so_verify_runs_nothing() -> None:
     body, plan = in_place(4)
     assert run(verdict(f.ctx, request(body, Step(Do.VERIFY, plan)))) == Done()
     assert f.monitor.track_calls == [] and f.monitor.untracked == [] and f.slots.tracked == 0
+
+
+def test_verify_tells_the_monitor_which_verdict_was_acted_on() -> None:
+    f = fakes()
+    body, plan = in_place(4)
+    healthy = release_health([])
+    run(verdict(f.ctx, request(body, Step(Do.VERIFY, plan), health=HealthSeen(True, healthy))))
+    assert f.monitor.seen_verdicts == [(REF, healthy)]  # only a different verdict wakes it again
