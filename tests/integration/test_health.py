@@ -174,6 +174,42 @@ def test_restart_during_verifying_resumes_without_helm(operator: OperatorProcess
     assert runs == 0, "resuming a health check runs no helm"
 
 
+def test_broken_while_the_operator_was_down_is_degraded_after_restart(operator: OperatorProcess) -> None:
+    """A restart follows releases already in place from one list of helm's storage: the
+    verdict still comes from the live objects, so what broke meanwhile is reported."""
+    cluster, helm = operator.cluster, operator.helm
+    ns, target_ns = setup(cluster, "downtime", {"1.0.0": GOOD_1})
+    cluster.apply(r.application("api", target_ns), namespace=ns)
+    cluster.apply(r.deployment("web", "1.0.0"), r.deployment("api", "1.0.0"), namespace=ns)
+    for name in ("web-staging", "api-staging"):
+        wait_phase(cluster, ns, name, "Deployed", timeout=90)
+    operator.stop()
+    pod = cluster.kubectl(
+        "get", "pods", "-n", target_ns, "-l", "app.kubernetes.io/instance=web-staging", "-o", "name",
+        context="alecton-b",
+    ).stdout.split()[0]  # fmt: skip
+    cluster.kubectl("annotate", pod, "alecton.dev/simulate=crash", "-n", target_ns, context="alecton-b")
+
+    def crashing() -> bool:
+        found = cluster.get("pod", pod.split("/")[1], target_ns, context="alecton-b") or {}
+        statuses = (found.get("status") or {}).get("containerStatuses") or []
+        return any(
+            (s.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" for s in statuses
+        )
+
+    wait_for(crashing, 60, "the pod to crash while the operator is down")
+    operator.start()
+    try:
+        obj = wait_phase(cluster, ns, "web-staging", "Degraded", timeout=30)
+        assert "CrashLoopBackOff" in obj["status"]["message"]
+        wait_for(lambda: operator.metric("alecton_health_assessed_releases") >= 2, 30, "both verdicts")
+        assert cluster.get("deployments.alecton.dev", "api-staging", ns)["status"]["phase"] == "Deployed"
+    finally:
+        runs = operator.metric("alecton_helm_invocations_total")
+    assert runs == 0, "a restart on releases in place runs no helm"
+    assert helm_revisions(cluster, helm, target_ns) == [1]
+
+
 def test_health_none_reports_deployed_at_once(operator: OperatorProcess) -> None:
     cluster = operator.cluster
     ns, _ = setup(cluster, "nohealth", {"1.0.0": CRASH}, health="None")
