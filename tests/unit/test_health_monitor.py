@@ -155,7 +155,7 @@ def test_a_verdict_the_controller_acted_on_does_not_notify_again(monkeypatch: py
         ref = ObjectRef("team", "a")
         acted = Harness(monkeypatch, {("a", 1): manifest("a")})
         done = assessment_done(acted.monitor)
-        await acted.track("a")
+        await acted.track("a", listed=False)
         acted.monitor.seen(ref, acted.monitor.verdict(ref))
         assert acted.monitor.assessed_count == 1
         await asyncio.wait_for(done.wait(), 5)  # the assessment the track asked for
@@ -163,10 +163,24 @@ def test_a_verdict_the_controller_acted_on_does_not_notify_again(monkeypatch: py
 
         not_acted = Harness(monkeypatch, {("a", 1): manifest("a")})
         done = assessment_done(not_acted.monitor)
-        await not_acted.track("a")
+        await not_acted.track("a", listed=False)
         await asyncio.wait_for(done.wait(), 5)
         assert not_acted.notified == [ref]  # the first verdict is news to the controller
         await acted.monitor.close()
         await not_acted.monitor.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_release_in_place_is_not_assessed_again_after_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a restart the controller reads the verdict right after tracking: a pass over the
+    namespace per tracked release would cost a thousand passes for nothing."""
+
+    async def scenario() -> None:
+        harness = Harness(monkeypatch, {("a", 1): manifest("a")})
+        await harness.track("a")
+        assert not harness.monitor._pending
+        assert harness.monitor.verdict(ObjectRef("team", "a")) is not None
+        await harness.monitor.close()
 
     asyncio.run(scenario())

@@ -55,6 +55,7 @@ InformerKey = tuple[ClientKey, str, str, str]  # client, namespace, apiVersion, 
 Listing = dict[tuple[str, int], list[ObjectKey]]
 _LISTING_SECONDS = 30.0  # how long a restart's list of a namespace serves its releases
 _LISTING_MOST = 5000  # releases read from one namespace's list; the rest are read one by one
+_FIRST_LIST_WAIT = 5.0
 
 
 class TrackError(Exception):
@@ -117,9 +118,12 @@ class HealthMonitor:
         listed: bool = False,
     ) -> None:
         """Start following revision `revision` of `release` (replacing what `ref` followed).
-        `listed`: the release was deployed before (a restart): its manifest comes from one
-        list of the namespace's deployed releases, shared by every release tracked there
-        within `_LISTING_SECONDS`, instead of one read each."""
+
+        `listed`: a release already in place (a restart): its manifest comes from one list
+        of the namespace's deployed releases, shared by every release tracked there within
+        `_LISTING_SECONDS`, instead of one read each; and the caller reads the verdict
+        right after, so the watches' first lists are awaited (at most `_FIRST_LIST_WAIT`)
+        instead of assessing the namespace again: a restart is one pass per release."""
         key = client_key(cluster, access)
         api = await self._client(key, access)
         objects = (
@@ -139,7 +143,22 @@ class HealthMonitor:
         self._tracked[ref] = tracked
         if previous is not None:  # released only now: the informers both use stay up
             self._release(ref, previous, keep=set(tracked.informers))
-        self._changed(key, namespace)  # assess now if everything is already cached
+        if listed:
+            await self._first_lists(tracked)
+        else:  # after helm: the objects may not change again, assess them as they are
+            self._changed(key, namespace)
+
+    async def _first_lists(self, tracked: Tracked) -> None:
+        """Until every watch `tracked` needs has answered its first list (or the wait is over:
+        a watch that lists later assesses its releases then)."""
+        waits = [
+            informer.answered.wait()
+            for informer in (self._informers.get(k) for k in tracked.informers)
+            if informer is not None and not informer.answered.is_set()
+        ]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), _FIRST_LIST_WAIT)
 
     async def _read_objects(
         self, api: client.ApiClient, release: str, namespace: str, revision: int
@@ -355,6 +374,7 @@ class HealthMonitor:
     def _close_unused_clients(self) -> None:
         used = {informer_key[0] for informer_key in self._informers}
         used |= {tracked.client_key for tracked in self._tracked.values()}
+        self._last_pass = {where: last for where, last in self._last_pass.items() if where[0] in used}
         for key in [k for k in self._clients if k not in used]:
             api = self._clients.pop(key).api
             with contextlib.suppress(RuntimeError):

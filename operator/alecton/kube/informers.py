@@ -27,7 +27,9 @@ _WATCH_SECONDS = 240
 _LIST_DEADLINE = deadline(total=30.0)
 _WATCH_DEADLINE = deadline(total=_WATCH_SECONDS + 30.0)
 _RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
-_LIST_PAGE = 500  # objects per list request
+# Objects per list request: a page of whole Pods is held (as Python objects, about ten times
+# their JSON) only until what is kept of them is taken, and the process keeps its peak size.
+_LIST_PAGE = 100
 
 # Kinds the operator knows without asking discovery.
 _KNOWN_PLURALS = {
@@ -153,6 +155,7 @@ class Informer:
         self.namespace = namespace
         self.objects: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
+        self.answered = asyncio.Event()  # the first list succeeded or failed (`error` says why)
         self.error = ""  # the last list/watch failure (forbidden, unreachable), for messages
         self._on_change = on_change
         self._task: asyncio.Task[None] | None = None
@@ -187,6 +190,7 @@ class Informer:
                 log.info(
                     "%s in %s: %s; again in %.0f s", self.resource.plural, self.namespace, self.error, delay
                 )
+                self.answered.set()
                 self._on_change()  # waiters learn about the failure
                 await asyncio.sleep(delay)
 
@@ -204,6 +208,7 @@ class Informer:
         self.objects = objects
         self.error = ""
         self.synced.set()
+        self.answered.set()
         self._on_change()
         return version
 
