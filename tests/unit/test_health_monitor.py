@@ -16,7 +16,7 @@ import pytest
 from alecton.api.models import ObjectRef
 from alecton.handlers import health_monitor
 from alecton.handlers.health_monitor import HealthMonitor, TrackError
-from alecton.kube.releases import _manifests_of
+from alecton.kube.releases import ListingBudget, _manifests_of
 from alecton.reconcile.health import State
 
 NS = "web-ns"
@@ -46,7 +46,25 @@ def test_storage_pages_decode_to_release_revision_and_parsed_manifest() -> None:
             raise ValueError("not a manifest")
         return text.upper()
 
-    assert _manifests_of(items, parse) == [("a", 3, manifest("a").upper())]
+    budget = ListingBudget()
+    assert _manifests_of(items, parse, budget) == [("a", 3, manifest("a").upper())]
+    assert budget.secrets == 5000 - 4
+
+
+def test_a_namespace_full_of_storage_lookalikes_stops_the_list_at_its_budget() -> None:
+    """The tenant writes the namespace's storage: what one list decodes is bounded (the
+    releases left are read on their own, each within MAX_RELEASE_BYTES)."""
+    items = [storage_item({"name": f"r{i}", "version": 1, "manifest": manifest(f"r{i}")}) for i in range(10)]
+    by_count = ListingBudget(secrets=3)
+    assert [name for name, _, _ in _manifests_of(items, str, by_count)] == ["r0", "r1", "r2"]
+    assert by_count.spent
+    one_release = len(json.dumps({"name": "r0", "version": 1, "manifest": manifest("r0")}))
+    by_bytes = ListingBudget(decoded_bytes=one_release * 2 + 1)
+    assert len(_manifests_of(items, str, by_bytes)) == 2  # the third would go past it: the list stops
+    assert by_bytes.spent
+    bomb = storage_item({"name": "bomb", "version": 1, "manifest": "x" * 10_000})
+    small = ListingBudget(decoded_bytes=1000)
+    assert _manifests_of([bomb, *items], str, small) == [] and small.spent  # cut at 1000 bytes
 
 
 class Harness:

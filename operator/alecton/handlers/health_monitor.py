@@ -30,7 +30,7 @@ from alecton.api.objects import ObjectKey
 from alecton.kube.access import KubeAccess
 from alecton.kube.client import load_configuration
 from alecton.kube.informers import Informer, Resource, resolve_resource
-from alecton.kube.releases import deployed_manifests, read_manifest
+from alecton.kube.releases import ListingBudget, deployed_manifests, read_manifest
 from alecton.reconcile.assess import assess, needs_watch
 from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
 from alecton.reconcile.manifest import manifest_objects
@@ -54,7 +54,6 @@ InformerKey = tuple[ClientKey, str, str, str]  # client, namespace, apiVersion, 
 # The objects of each deployed (release, revision) of a namespace, from one list.
 Listing = dict[tuple[str, int], list[ObjectKey]]
 _LISTING_SECONDS = 30.0  # how long a restart's list of a namespace serves its releases
-_LISTING_MOST = 5000  # releases read from one namespace's list; the rest are read one by one
 _FIRST_LIST_WAIT = 5.0
 
 
@@ -197,7 +196,7 @@ class HealthMonitor:
     async def _list_deployed(self, api: client.ApiClient, namespace: str) -> Listing:
         found: Listing = {}
         parse = partial(manifest_objects, default_namespace=namespace)
-        async for page in deployed_manifests(api, namespace, _LISTING_MOST, parse):
+        async for page in deployed_manifests(api, namespace, ListingBudget(), parse):
             found.update(((release, revision), objects) for release, revision, objects in page)
         return found
 

@@ -62,14 +62,24 @@ def _decode_release(data: dict[str, str] | None) -> dict[str, Any]:
     `MAX_RELEASE_BYTES` (decompression stops there): `stored_release` then finds no owner in
     its description, so a release that exists counts as not alecton's, never as nobody's.
     """
+    return _decode_sized(data, MAX_RELEASE_BYTES)[0]
+
+
+def _decode_sized(data: dict[str, str] | None, limit: int) -> tuple[dict[str, Any], int]:
+    """The release (as `_decode_release`, at most `limit` bytes) and how many bytes it took
+    to find out (`limit` when it would decompress to more)."""
+    size = 0
     try:
         raw = base64.b64decode(base64.b64decode((data or {})["release"]))
+        size = len(raw)
         if raw[:2] == b"\x1f\x8b":
-            raw = _gunzip(raw, MAX_RELEASE_BYTES)
+            size = limit  # if decompression stops at the limit
+            raw = _gunzip(raw, limit)
+            size = len(raw)
         decoded = json.loads(raw)
     except (KeyError, ValueError, OSError, EOFError, RecursionError, zlib.error):
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
+        return {}, size
+    return (decoded if isinstance(decoded, dict) else {}), size
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
@@ -208,27 +218,46 @@ async def read_manifest(api: client.ApiClient, release: str, namespace: str, rev
 _STORAGE_PAGE = 100
 
 
+@dataclass
+class ListingBudget:
+    """What one list of a namespace's helm storage may decode. The namespace's storage is
+    its tenant's to write: Secrets labelled like helm's cost the decoding of every one of
+    them, not only of the releases tracked there; past the budget the list stops and each
+    release left is read on its own (within `MAX_RELEASE_BYTES`, as after helm)."""
+
+    secrets: int = 5000
+    decoded_bytes: int = 64 << 20
+
+    @property
+    def spent(self) -> bool:
+        return self.secrets <= 0 or self.decoded_bytes <= 0
+
+
 async def deployed_manifests(
-    api: client.ApiClient, namespace: str, most: int, parse: Callable[[str], T]
+    api: client.ApiClient, namespace: str, budget: ListingBudget, parse: Callable[[str], T]
 ) -> AsyncIterator[list[tuple[str, int, T]]]:
     """(release, revision, parse(manifest)) of the deployed revisions in `namespace`, from
-    helm's storage Secrets (labels owner=helm,status=deployed), one page at a time, at most
-    `most` Secrets: one list instead of a read per release. Releases that cannot be decoded
-    or parsed (`parse` raised ValueError) are left out: a read of their own says why."""
+    helm's storage Secrets (labels owner=helm,status=deployed), one page at a time within
+    `budget`: one list instead of a read per release. Releases that cannot be decoded or
+    parsed (`parse` raised ValueError) are left out: a read of their own says why."""
     path = f"/api/v1/namespaces/{namespace}/secrets"
     query = [("labelSelector", "owner=helm,status=deployed")]
-    read = 0
     async for items, _version in list_pages(api, path, query, _STORAGE_PAGE):  # a deadline per page
-        yield await asyncio.to_thread(_manifests_of, items[: most - read], parse)
-        read += len(items)
-        if read >= most:
+        yield await asyncio.to_thread(_manifests_of, items, parse, budget)
+        if budget.spent:
             return
 
 
-def _manifests_of(items: list[dict[str, Any]], parse: Callable[[str], T]) -> list[tuple[str, int, T]]:
+def _manifests_of(
+    items: list[dict[str, Any]], parse: Callable[[str], T], budget: ListingBudget
+) -> list[tuple[str, int, T]]:
     found = []
     for item in items:
-        release = _decode_release(item.get("data"))
+        if budget.spent:
+            break
+        release, size = _decode_sized(item.get("data"), min(MAX_RELEASE_BYTES, budget.decoded_bytes))
+        budget.secrets -= 1
+        budget.decoded_bytes -= size
         name, revision, manifest = release.get("name"), release.get("version"), release.get("manifest")
         if not (isinstance(name, str) and isinstance(revision, int) and isinstance(manifest, str)):
             continue
