@@ -57,6 +57,9 @@ _LISTING_SECONDS = 30.0  # how long a restart's list of a namespace serves its r
 _FIRST_LIST_WAIT = 5.0
 
 
+PodIndex = dict[str, list[dict]]  # workload name -> its pods
+
+
 class TrackError(Exception):
     """The release's manifest could not be read (helm storage unreachable or forbidden)."""
 
@@ -91,6 +94,7 @@ class HealthMonitor:
         self._pending: set[tuple[ClientKey, str]] = set()  # debounced (client, namespace) changes
         self._last_pass: dict[tuple[ClientKey, str], tuple[float, float]] = {}  # when, how long
         self._listings: dict[tuple[ClientKey, str], asyncio.Task[Listing]] = {}
+        self._pod_indexes: dict[tuple[ClientKey, str], tuple[Informer | None, PodIndex]] = {}
 
     # ----- what the controller calls ---------------------------------------------------
 
@@ -242,11 +246,9 @@ class HealthMonitor:
         tracked = self._tracked.get(ref)
         if tracked is None:
             return None
-        return self._verdict(tracked, {})
+        return self._verdict(tracked)
 
-    def _verdict(
-        self, tracked: Tracked, pod_indexes: dict[tuple[ClientKey, str], dict[str, list[dict]]]
-    ) -> ReleaseHealth | None:
+    def _verdict(self, tracked: Tracked) -> ReleaseHealth | None:
         assessed: list[ObjectHealth] = []
         for obj in tracked.objects:
             if not needs_watch(obj):
@@ -264,25 +266,20 @@ class HealthMonitor:
                 continue
             pods: list[dict] = []
             if obj.kind in _WITH_PODS:
-                index_key = (tracked.client_key, obj.namespace)
-                if index_key not in pod_indexes:
-                    pod_indexes[index_key] = self._pods_by_owner(*index_key)
-                pods = pod_indexes[index_key].get(obj.name, [])
+                pods = self._pod_index(tracked.client_key, obj.namespace).get(obj.name, [])
             assessed.append(assess(informer.objects.get(obj.name), obj, pods))
         return release_health(assessed)
 
-    def _pods_by_owner(self, key: ClientKey, namespace: str) -> dict[str, list[dict]]:
-        """Pods by the workload that owns them (a Deployment through its ReplicaSet
-        `<name>-<hash>`), so each assessment looks at its own pods, not all of them."""
+    def _pod_index(self, key: ClientKey, namespace: str) -> PodIndex:
+        """The namespace's pods by owner, built once per change of its watches (`_changed`
+        drops it): a restart reads a thousand verdicts of one namespace, and building it
+        for each was a pass over every pod per release."""
         informer = self._informers.get((key, namespace, "v1", "Pod"))
-        index: dict[str, list[dict]] = {}
-        for pod in informer.objects.values() if informer else ():
-            for owner in (pod.get("metadata") or {}).get("ownerReferences") or []:
-                name = str(owner.get("name") or "")
-                index.setdefault(name, []).append(pod)
-                if owner.get("kind") == "ReplicaSet":
-                    index.setdefault(name.rpartition("-")[0], []).append(pod)
-        return index
+        cached = self._pod_indexes.get((key, namespace))
+        if cached is None or cached[0] is not informer:
+            cached = (informer, _pods_by_owner(informer))
+            self._pod_indexes[(key, namespace)] = cached
+        return cached[1]
 
     async def close(self) -> None:
         for listing in self._listings.values():
@@ -342,6 +339,7 @@ class HealthMonitor:
         """Assess the namespace's releases soon: at once (after the changes already read)
         when it was quiet, else once the gap since the last pass is over."""
         where = (key, namespace)
+        self._pod_indexes.pop(where, None)  # a pod may have changed
         if where in self._pending:
             return
         self._pending.add(where)
@@ -358,11 +356,10 @@ class HealthMonitor:
         self._last_pass[where] = (asyncio.get_running_loop().time(), time.perf_counter() - started)
 
     def _assess_releases(self, key: ClientKey, namespace: str) -> None:
-        pod_indexes: dict[tuple[ClientKey, str], dict[str, list[dict]]] = {}
         for ref, tracked in list(self._tracked.items()):
             if tracked.client_key != key or not any(o.namespace == namespace for o in tracked.objects):
                 continue
-            health = self._verdict(tracked, pod_indexes)
+            health = self._verdict(tracked)
             if health is None:
                 continue
             signature = (health.state, health.message)
@@ -374,7 +371,21 @@ class HealthMonitor:
         used = {informer_key[0] for informer_key in self._informers}
         used |= {tracked.client_key for tracked in self._tracked.values()}
         self._last_pass = {where: last for where, last in self._last_pass.items() if where[0] in used}
+        self._pod_indexes = {where: index for where, index in self._pod_indexes.items() if where[0] in used}
         for key in [k for k in self._clients if k not in used]:
             api = self._clients.pop(key).api
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(api.close())
+
+
+def _pods_by_owner(informer: Informer | None) -> PodIndex:
+    """Pods by the workload that owns them (a Deployment through its ReplicaSet
+    `<name>-<hash>`), so each assessment looks at its own pods, not all of them."""
+    index: PodIndex = {}
+    for pod in informer.objects.values() if informer else ():
+        for owner in (pod.get("metadata") or {}).get("ownerReferences") or []:
+            name = str(owner.get("name") or "")
+            index.setdefault(name, []).append(pod)
+            if owner.get("kind") == "ReplicaSet":
+                index.setdefault(name.rpartition("-")[0], []).append(pod)
+    return index
