@@ -30,7 +30,8 @@ def manifest(name: str) -> str:
 
 def storage_item(release: dict[str, Any]) -> dict[str, Any]:
     body = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(release).encode()))).decode()
-    return {"metadata": {"name": f"sh.helm.release.v1.{release.get('name')}.v1"}, "data": {"release": body}}
+    name = f"sh.helm.release.v1.{release.get('name')}.v{release.get('version')}"
+    return {"metadata": {"name": name}, "data": {"release": body}}
 
 
 def test_storage_pages_decode_to_release_revision_and_parsed_manifest() -> None:
@@ -49,6 +50,16 @@ def test_storage_pages_decode_to_release_revision_and_parsed_manifest() -> None:
     budget = ListingBudget()
     assert _manifests_of(items, parse, budget) == [("a", 3, manifest("a").upper())]
     assert budget.secrets == 5000 - 4
+
+
+def test_a_secret_not_named_as_helm_names_that_revision_cannot_speak_for_the_release() -> None:
+    """Another writer of the namespace labels a Secret like helm's and claims release `a`,
+    revision 3, with its own manifest: only helm's own `sh.helm.release.v1.a.v3` counts."""
+    real = storage_item({"name": "a", "version": 3, "manifest": manifest("a")})
+    forged = {**storage_item({"name": "a", "version": 3, "manifest": manifest("decoy")})}
+    forged["metadata"] = {"name": "innocent-looking"}
+    assert _manifests_of([forged], str, ListingBudget()) == []
+    assert _manifests_of([forged, real], str, ListingBudget()) == [("a", 3, manifest("a"))]
 
 
 def test_a_namespace_full_of_storage_lookalikes_stops_the_list_at_its_budget() -> None:

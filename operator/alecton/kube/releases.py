@@ -261,6 +261,10 @@ def _manifests_of(
         name, revision, manifest = release.get("name"), release.get("version"), release.get("manifest")
         if not (isinstance(name, str) and isinstance(revision, int) and isinstance(manifest, str)):
             continue
+        # Only helm's own Secret for that revision speaks for it: another Secret in the namespace
+        # labelled like helm's cannot claim a release's name (Secret names are unique).
+        if (item.get("metadata") or {}).get("name") != f"sh.helm.release.v1.{name}.v{revision}":
+            continue
         with contextlib.suppress(ValueError):
             found.append((name, revision, parse(manifest)))
     return found
