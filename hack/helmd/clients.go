@@ -85,7 +85,10 @@ func (c *clientCache) getter(kubeconfig, context, user string, inCluster bool, n
 	if kubeconfig != "" {
 		content, err := os.ReadFile(kubeconfig)
 		if err != nil {
-			return nil, err
+			// Not cached: helm's own loader reports it, in the CLI's words.
+			loader := clientLoader(kubeconfig, context, user, inCluster)
+			_, err = loader.ClientConfig()
+			return &requestGetter{loader: loader, namespace: namespace, err: err}, nil
 		}
 		sum := sha256.New()
 		sum.Write(content)
@@ -136,8 +139,11 @@ func lastSlash(path string) int {
 // identity (the operator's ServiceAccount).
 func clientLoader(kubeconfig, context, user string, inCluster bool) clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.DefaultClientConfig = &clientcmd.DefaultClientConfig
 	rules.ExplicitPath = kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	// As the CLI's flags set them (cli-runtime's ConfigFlags): an empty kubeconfig means
+	// the default server, as in the CLI, whose error message then names it.
+	overrides := &clientcmd.ConfigOverrides{ClusterDefaults: clientcmd.ClusterDefaults, CurrentContext: context}
 	overrides.AuthInfo.Impersonate = user
 	if inCluster {
 		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
@@ -244,13 +250,13 @@ func (l namespacedLoader) Namespace() (string, bool, error) {
 }
 
 func (l namespacedLoader) RawConfig() (clientcmdapi.Config, error) { return l.inner.RawConfig() }
-func (l namespacedLoader) ClientConfig() (*rest.Config, error)      { return l.inner.ClientConfig() }
-func (l namespacedLoader) ConfigAccess() clientcmd.ConfigAccess     { return l.inner.ConfigAccess() }
+func (l namespacedLoader) ClientConfig() (*rest.Config, error)     { return l.inner.ClientConfig() }
+func (l namespacedLoader) ConfigAccess() clientcmd.ConfigAccess    { return l.inner.ConfigAccess() }
 
 // errorLoader is a kubeconfig that could not be read: every use returns the error.
 type errorLoader struct{ err error }
 
-func (e errorLoader) RawConfig() (clientcmdapi.Config, error)   { return clientcmdapi.Config{}, e.err }
-func (e errorLoader) ClientConfig() (*rest.Config, error)        { return nil, e.err }
-func (e errorLoader) Namespace() (string, bool, error)           { return "", false, e.err }
-func (e errorLoader) ConfigAccess() clientcmd.ConfigAccess       { return nil }
+func (e errorLoader) RawConfig() (clientcmdapi.Config, error) { return clientcmdapi.Config{}, e.err }
+func (e errorLoader) ClientConfig() (*rest.Config, error)     { return nil, e.err }
+func (e errorLoader) Namespace() (string, bool, error)        { return "", false, e.err }
+func (e errorLoader) ConfigAccess() clientcmd.ConfigAccess    { return nil }

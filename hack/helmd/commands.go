@@ -30,13 +30,13 @@ func (e unservedError) Error() string { return "helmd does not serve " + e.what 
 
 // call is one request being served: its flags, output buffers and helm configuration.
 type call struct {
-	ctx      context.Context
-	req      request
-	clients  *clientCache
+	ctx     context.Context
+	req     request
+	clients *clientCache
 	// Helm's goroutines (hooks, waits, a cancel) write here too.
-	stdout lockedBuffer
-	stderr lockedBuffer
-	stops  []func() bool // a cancel after the answer is sent prints nothing
+	stdout   lockedBuffer
+	stderr   lockedBuffer
+	stops    []func() bool // a cancel after the answer is sent prints nothing
 	settings *cli.EnvSettings
 	flags    *pflag.FlagSet
 	// The CLI's global flags that the operator passes.

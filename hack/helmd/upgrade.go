@@ -21,11 +21,11 @@ import (
 // upgradeFlags are the `helm upgrade` flags the operator passes (helm/actions.py).
 type upgradeFlags struct {
 	install, createNamespace, resetValues, disableOpenAPI bool
-	dryRun, description, format, repo, version              string
-	valueFiles                                              []string
-	historyMax                                              int
-	timeout                                                 time.Duration
-	labels                                                  map[string]string
+	dryRun, description, format, repo, version            string
+	valueFiles                                            []string
+	historyMax                                            int
+	timeout                                               time.Duration
+	labels                                                map[string]string
 }
 
 func (c *call) upgradeFlags() *upgradeFlags {
