@@ -7,10 +7,10 @@ import logging
 import re
 import signal
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from alecton.cli.help import CliTyper
@@ -138,12 +138,17 @@ HistoryMaxOption = Annotated[
     ),
 ]
 
+
+class HelmDriver(StrEnum):
+    cli = "cli"
+    server = "server"
+
+
 HelmDriverOption = Annotated[
-    str,
+    HelmDriver,
     typer.Option(
         "--helm-driver",
         envvar="ALECTON_HELM_DRIVER",
-        click_type=click.Choice(["cli", "server"]),
         help="How helm runs: `cli`, a helm process per action; `server`, one long-lived helmd "
         "(Helm 4 only; with Helm 3 the CLI is used).",
         rich_help_panel=HELM_PANEL,
@@ -380,7 +385,7 @@ def run(
     helm_timeout: HelmTimeoutOption = 300.0,
     history_max: HistoryMaxOption = 10,
     helm_openapi_validation: HelmOpenapiValidationOption = False,
-    helm_driver: HelmDriverOption = "cli",
+    helm_driver: HelmDriverOption = HelmDriver.cli,
     helmd: HelmdOption = None,
     charts_dir: ChartsDirOption = None,
     allow_context: AllowContextOption = None,
@@ -416,7 +421,7 @@ def run(
         helm_timeout=helm_timeout,
         history_max=history_max,
         helm_openapi_validation=helm_openapi_validation,
-        helm_driver=helm_driver,
+        helm_driver=helm_driver.value,
         helmd_binary=helmd,
         charts_dir=charts_dir.resolve() if charts_dir else None,
         context_policy=policy,
