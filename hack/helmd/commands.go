@@ -41,6 +41,7 @@ type call struct {
 	flags    *pflag.FlagSet
 	// The CLI's global flags that the operator passes.
 	kubeconfig, kubeContext, asUser, namespace string
+	releaseNamespace                           string // the namespace the request acts in
 }
 
 // run serves one request: the exit code, stdout and stderr helm would have given.
@@ -118,11 +119,12 @@ func (c *call) configure() (*action.Configuration, error) {
 	if err != nil {
 		return nil, err
 	}
+	// As the CLI's settings.Namespace(): the flag, else the context's, else "default".
 	namespace := "default"
 	if ns, _, nsErr := getter.ToRawKubeConfigLoader().Namespace(); nsErr == nil && ns != "" {
 		namespace = ns
 	}
-	c.settings.SetNamespace(namespace)
+	c.releaseNamespace = namespace
 	cfg := action.NewConfiguration()
 	// Helm's warnings go to this request's stderr as the CLI prints them (no timestamps).
 	cfg.SetLogger(slog.NewTextHandler(&c.stderr, &slog.HandlerOptions{

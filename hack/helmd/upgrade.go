@@ -84,7 +84,7 @@ func (c *call) upgrade(args []string) error {
 	client.WaitOptions = append(client.WaitOptions, cliWaitOptions()...)
 	client.WaitStrategy = kube.HookOnlyStrategy
 	client.ServerSideApply = "auto"
-	client.Namespace = c.settings.Namespace()
+	client.Namespace = c.releaseNamespace
 	client.Install, client.ResetValues, client.DisableOpenAPIValidation = u.install, u.resetValues, u.disableOpenAPI
 	client.Description, client.Labels, client.MaxHistory, client.Timeout = u.description, u.labels, u.historyMax, u.timeout
 	client.RepoURL, client.Version = u.repo, u.version
