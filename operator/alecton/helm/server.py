@@ -66,11 +66,13 @@ class HelmServer:
         """helm's answer for `args`, None when helmd does not serve them (run the CLI)."""
         if self.closed:
             raise HelmClosedError(args[0])
-        process = await self._ensure_started(args[0])
+        process, reader = await self._ensure_started(args[0])
         self._next_id += 1
         request_id = self._next_id
         answer: asyncio.Future[tuple[int, str, str]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
+        if reader.done():  # helmd died since it was started: no answer will come
+            answer.set_result((-1, "", ""))
         try:
             await self._send(process, {"id": request_id, "args": args, "env": env, "inCluster": in_cluster})
             code, stdout, stderr = await asyncio.wait_for(asyncio.shield(answer), timeout=limit)
@@ -106,12 +108,13 @@ class HelmServer:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reader), 1.0)
 
-    async def _ensure_started(self, action: str) -> asyncio.subprocess.Process:
+    async def _ensure_started(self, action: str) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+        """The running helmd and the task reading its answers (done once it has died)."""
         async with self._start_lock:
             if self.closed:
                 raise HelmClosedError(action)
-            if self._process is not None and self._process.returncode is None:
-                return self._process
+            if self._process is not None and self._reader is not None and not self._reader.done():
+                return self._process, self._reader
             delay = self._restart_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)  # a helmd that keeps dying is not restarted hot
@@ -127,7 +130,7 @@ class HelmServer:
             )
             log.info("helmd started (pid %d)", self._process.pid)
             self._reader = asyncio.ensure_future(self._read(self._process))
-            return self._process
+            return self._process, self._reader
 
     async def _send(self, process: asyncio.subprocess.Process, message: dict[str, Any]) -> None:
         line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
