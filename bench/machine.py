@@ -33,19 +33,7 @@ def children_cpu_seconds(pid: int) -> float:
     helmd with --helm-driver server is never waited for while the operator runs)."""
     fields = _stat_fields(pid)
     waited = (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime
-    return waited + sum(cpu_seconds(child) for child in _live_children(pid))
-
-
-def _live_children(pid: int) -> list[int]:
-    children = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if int(_stat_fields(int(proc.name))[1]) == pid:
-                    children.append(int(proc.name))
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-    return children
+    return waited + sum(cpu_seconds(child) for child in descendants(pid))
 
 
 def component_cpu() -> dict[str, float]:
