@@ -1,8 +1,9 @@
 # alecton operator image.
 #   docker build -t ghcr.io/alecton/alecton:0.1.0 .
-# Stage 1 builds the pinned helm from its Go module (nothing else); stage 2 is a slim
-# Python runtime with alecton installed, running as a non-root numeric user and
-# needing only /tmp to be writable (readOnlyRootFilesystem in deploy/operator.yaml).
+# Stage 1 builds the pinned helm from its Go module, stage 2 helmd (hack/helmd, the long-lived
+# helm of `--helm-driver server`) on the same Helm SDK; stage 3 is a slim Python runtime with
+# alecton installed, running as a non-root numeric user and needing only /tmp to be writable
+# (readOnlyRootFilesystem in deploy/operator.yaml).
 
 ARG HELM_VERSION=v4.3.1
 
@@ -11,6 +12,15 @@ ARG HELM_VERSION
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 RUN go install -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
       "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}"
+
+FROM golang:1.26-bookworm AS helmd
+ARG HELM_VERSION
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+WORKDIR /src/helmd
+COPY hack/helmd/go.mod hack/helmd/go.sum ./
+RUN go mod download
+COPY hack/helmd/*.go ./
+RUN go build -ldflags "-s -w -X main.userAgent=Helm/${HELM_VERSION#v}" -o /go/bin/helmd .
 
 FROM python:3.11-slim-bookworm
 ARG HELM_VERSION
@@ -21,6 +31,8 @@ LABEL org.opencontainers.image.title="alecton" \
       dev.alecton.helm.version="${HELM_VERSION}"
 
 COPY --from=helm /go/bin/helm /usr/local/bin/helm
+# Next to helm, where `--helm-driver server` looks for it.
+COPY --from=helmd /go/bin/helmd /usr/local/bin/helmd
 WORKDIR /opt/alecton
 COPY pyproject.toml README.md ./
 COPY operator ./operator

@@ -16,11 +16,13 @@ install: ## Install alecton and its test dependencies (pip, editable)
 	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter' 2>/dev/null && command -v hadolint >/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]'
 
-lint: install ## ruff check, ruff format --check, the layer contracts (lint-imports), hadolint
+lint: install ## ruff check, ruff format --check, the layer contracts (lint-imports), hadolint, helmd's gofmt/vet/tests
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	lint-imports
 	hadolint Dockerfile
+	cd hack/helmd && test -z "$$(gofmt -l .)" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath" go vet ./... \
+	  && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath" go test ./...
 
 test-unit: install ## Unit tests only (no cluster, seconds)
 	$(PYTHON) -m pytest tests/unit -q

@@ -29,8 +29,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def children_cpu_seconds(pid: int) -> float:
+    """CPU of `pid`'s children: those it waited for, and those still running (a long-lived
+    helmd with --helm-driver server is never waited for while the operator runs)."""
     fields = _stat_fields(pid)
-    return (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime (waited-for children)
+    waited = (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime
+    return waited + sum(cpu_seconds(child) for child in descendants(pid))
 
 
 def component_cpu() -> dict[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
+import os
 import signal
 import subprocess
 import tempfile
@@ -71,7 +72,16 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="with --only-throughput: then restart an operator on the last run's Deployed releases",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--helm-driver",
+        choices=("cli", "server"),
+        default=os.environ.get("ALECTON_HELM_DRIVER", "cli"),
+        help="the operators' --helm-driver: a helm process per action, or one long-lived helmd",
+    )
+    args = parser.parse_args()
+    # The operators this benchmark starts inherit it (`alecton operator run` reads it).
+    os.environ["ALECTON_HELM_DRIVER"] = args.helm_driver
+    return args
 
 
 def install_crds(bench: Bench) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned toolchain (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, etcd, helm, helm3, kwok, prometheus, Flux's helm-controller and
-# source-controller) from Go
+# source-controller) and our helmd (hack/helmd) from Go
 # modules into a per-version cache outside the clone, then links the binaries into
 # .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
 #
@@ -23,7 +23,7 @@ FLUX_SOURCE_CONTROLLER_VERSION=v1.9.0  # github.com/fluxcd/source-controller
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
 BIN="$ROOT/.tools/bin"
-TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 kwok prometheus flux-helm-controller flux-source-controller}"
+TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 helmd kwok prometheus flux-helm-controller flux-source-controller}"
 # The commands the wrapper module imports; changing the list rebuilds the wrapper.
 KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
@@ -176,6 +176,21 @@ build_flux() { # helm-controller | source-controller
   mv "$out.tmp" "$out"
 }
 
+# helmd is our code on the Helm SDK: keyed by the helm version AND a hash of its sources,
+# so any change to hack/helmd rebuilds it.
+build_helmd() {
+  local out="$CACHE/helmd-$(version_of helmd)"
+  grep -q "helm.sh/helm/v4 $HELM_VERSION\$" "$ROOT/hack/helmd/go.mod" ||
+    { echo "hack/helmd/go.mod must require helm.sh/helm/v4 $HELM_VERSION" >&2; exit 2; }
+  (cd "$ROOT/hack/helmd" && go build -ldflags "-s -w -X main.userAgent=Helm/${HELM_VERSION#v}" -o "$out.tmp" .)
+  mv "$out.tmp" "$out"
+}
+
+helmd_hash() {
+  (cd "$ROOT/hack/helmd" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) ! -name '*_test.go' |
+    LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+}
+
 version_of() {
   case "$1" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) echo "$KUBE_VERSION" ;;
@@ -183,6 +198,7 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     helm3) echo "$HELM3_VERSION" ;;
+    helmd) echo "$HELM_VERSION-$(helmd_hash)" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     flux-helm-controller) echo "$FLUX_HELM_CONTROLLER_VERSION" ;;
     flux-source-controller) echo "$FLUX_SOURCE_CONTROLLER_VERSION" ;;
@@ -204,6 +220,7 @@ for tool in $TOOLS; do
       etcd) build_etcd ;;
       helm) build_helm 4 ;;
       helm3) build_helm 3 ;;
+      helmd) build_helmd ;;
       prometheus) build_prometheus ;;
       flux-helm-controller) build_flux helm-controller ;;
       flux-source-controller) build_flux source-controller ;;

@@ -155,17 +155,17 @@ def test_helm_environment_falls_back_to_in_cluster_only_without_a_kubeconfig(mon
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     runner = HelmRunner(binary="helm")
-    assert "KUBERNETES_SERVICE_HOST" not in runner._env(in_cluster=False)
-    assert runner._env(in_cluster=True)["KUBERNETES_SERVICE_PORT"] == "443"
+    assert "KUBERNETES_SERVICE_HOST" not in runner.process_env(in_cluster=False)
+    assert runner.process_env(in_cluster=True)["KUBERNETES_SERVICE_PORT"] == "443"
 
 
 def test_helm_runs_with_a_larger_gc_target_unless_told_otherwise(monkeypatch) -> None:
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    env = HelmRunner(binary="helm")._env(in_cluster=False)
+    env = HelmRunner(binary="helm").process_env(in_cluster=False)
     assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "512MiB")
     monkeypatch.setenv("GOGC", "100")  # the operator's environment decides (the A/B bench row)
-    assert HelmRunner(binary="helm")._env(in_cluster=False)["GOGC"] == "100"
+    assert HelmRunner(binary="helm").process_env(in_cluster=False)["GOGC"] == "100"
 
 
 def test_conditions_keep_transition_time_when_status_is_unchanged() -> None:

@@ -7,6 +7,7 @@ import logging
 import re
 import signal
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -133,6 +134,34 @@ HistoryMaxOption = Annotated[
         min=1,
         max=100,
         help="Release revisions helm keeps, and that status.history shows.",
+        rich_help_panel=HELM_PANEL,
+    ),
+]
+
+
+class HelmDriver(StrEnum):
+    cli = "cli"
+    server = "server"
+
+
+HelmDriverOption = Annotated[
+    HelmDriver,
+    typer.Option(
+        "--helm-driver",
+        envvar="ALECTON_HELM_DRIVER",
+        help="How helm runs: `cli`, a helm process per action; `server`, one long-lived helmd "
+        "(Helm 4 only; with Helm 3 the CLI is used).",
+        rich_help_panel=HELM_PANEL,
+    ),
+]
+
+HelmdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--helmd",
+        metavar="<file>",
+        envvar="ALECTON_HELMD",
+        help="The helmd binary for --helm-driver server (default: next to helm, else on PATH).",
         rich_help_panel=HELM_PANEL,
     ),
 ]
@@ -356,6 +385,8 @@ def run(
     helm_timeout: HelmTimeoutOption = 300.0,
     history_max: HistoryMaxOption = 10,
     helm_openapi_validation: HelmOpenapiValidationOption = False,
+    helm_driver: HelmDriverOption = HelmDriver.cli,
+    helmd: HelmdOption = None,
     charts_dir: ChartsDirOption = None,
     allow_context: AllowContextOption = None,
     allow_adopt: AllowAdoptOption = False,
@@ -390,6 +421,8 @@ def run(
         helm_timeout=helm_timeout,
         history_max=history_max,
         helm_openapi_validation=helm_openapi_validation,
+        helm_driver=helm_driver.value,
+        helmd_binary=helmd,
         charts_dir=charts_dir.resolve() if charts_dir else None,
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,

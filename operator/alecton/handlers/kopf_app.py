@@ -34,6 +34,7 @@ from alecton.handlers.notifiers import Notifiers
 from alecton.handlers.probes import ProbeServer
 from alecton.helm.actions import HelmActions
 from alecton.helm.runner import HelmRunner
+from alecton.helm.server import use_driver
 from alecton.kube.access import use_private_dir
 from alecton.kube.client import KubeClient, load_configuration
 from alecton.metrics import Metrics
@@ -352,6 +353,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
     runner = HelmRunner(
         binary=config.helm_binary, timeout=config.helm_timeout, home=config.helm_home, metrics=metrics
     )
+    await use_driver(runner, config.helm_driver, config.helmd_binary)
     actions = HelmActions(
         runner, history_max=config.history_max, openapi_validation=config.helm_openapi_validation
     )
@@ -409,6 +411,8 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
             await elector.release()  # a clean stop hands over at once
         if probes:
             await probes.stop()
+        if runner.server is not None:  # helmd, idle now: its handlers have returned
+            await runner.server.stop()
         await kube.close()
     if lost:
         raise LeadershipLostError(f"lost lease {config.lease_name}: stopped reconciling")

@@ -16,8 +16,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alecton.metrics import Metrics
+
+if TYPE_CHECKING:
+    from alecton.helm.server import HelmServer
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,7 @@ except (OSError, AttributeError):  # not Linux
     _PRCTL = None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGTERM when the operator's process dies (helm then marks
     its release failed and exits, well before a standby's Lease lets it start)."""
     if _PRCTL is not None:
@@ -137,6 +141,9 @@ class HelmRunner:
     home: Path | None = None
     metrics: Metrics | None = None
     running: set[asyncio.subprocess.Process] = field(default_factory=set)
+    # The "server" driver (helm/server.py): a long-lived helmd answers what it serves; None
+    # (the "cli" driver): every action is a helm process.
+    server: HelmServer | None = None
 
     closed: bool = False  # no helm starts any more (leadership lost)
 
@@ -145,6 +152,8 @@ class HelmRunner:
         another replica may start). SIGTERM first: helm then marks its release failed
         instead of leaving it locked in pending-*; SIGKILL after `grace`."""
         self.closed = True
+        if self.server is not None:
+            await self.server.stop(grace)
         running = list(self.running)
         for process in running:
             with contextlib.suppress(ProcessLookupError):
@@ -155,7 +164,7 @@ class HelmRunner:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
 
-    def _env(self, in_cluster: bool) -> dict[str, str]:
+    def process_env(self, in_cluster: bool) -> dict[str, str]:
         passed = ["PATH", "TMPDIR", "HOME"]
         if in_cluster:
             # Only then: with a kubeconfig file, an incomplete one must fail, not fall back
@@ -174,6 +183,10 @@ class HelmRunner:
         env["GOMEMLIMIT"] = os.environ.get("GOMEMLIMIT", HELM_GOMEMLIMIT)
         # KUBECONFIG is not passed on: every call names its kubeconfig, or none (in-cluster).
         return env
+
+    def _homes(self) -> dict[str, str]:
+        """The helm directories a helmd request names (its process has the rest)."""
+        return {key: value for key, value in self.process_env(False).items() if key.startswith("HELM_")}
 
     async def run(
         self, args: list[str], timeout: float | None = None, in_cluster: bool = False
@@ -194,18 +207,22 @@ class HelmRunner:
     async def _run(self, args: list[str], limit: float, started: float, in_cluster: bool) -> HelmResult:
         if self.closed:
             raise HelmClosedError(args[0])
+        if self.server is not None:
+            served = await self.server.run(args, limit, started, self._homes(), in_cluster)
+            if served is not None:
+                return served
         process = await asyncio.create_subprocess_exec(
             self.binary,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env(in_cluster),
+            env=self.process_env(in_cluster),
             # helm stays in the operator's process group: when the operator's container
             # dies, helm dies with it rather than racing a restarted operator. And when
             # only the operator's process dies (kill -9 outside a container), the kernel
             # stops helm too: a standby taking over must never meet a helm still running.
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.running.add(process)
         try:

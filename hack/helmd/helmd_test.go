@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/release/common"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+)
+
+func TestArgumentsHelmdDoesNotServeAreCode2(t *testing.T) {
+	for _, args := range [][]string{
+		{"version"},
+		{"template", "x", "./chart"},
+		{"upgrade", "--install", "--set", "a=b", "--", "r", "./chart"},
+		{"history", "--output", "table", "--", "r"},
+		{"get", "values", "r"},
+	} {
+		code, _, stderr := run(context.Background(), newClientCache(time.Minute), request{Args: args})
+		if code != 2 || !strings.HasPrefix(stderr, "Error: helmd does not serve") {
+			t.Errorf("%v: code %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+func TestAnIncompleteKubeconfigNeverFallsBackToInCluster(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
+	empty := t.TempDir() + "/empty.kubeconfig"
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(context.Background(), newClientCache(time.Minute), request{
+		Args: []string{"history", "--kubeconfig", empty, "--namespace", "x", "--output", "json", "--", "r"},
+	})
+	if code != 1 || strings.Contains(stderr, "10.0.0.1") || !strings.Contains(stderr, "localhost:8080") {
+		t.Fatalf("code %d, stderr %q", code, stderr)
+	}
+}
+
+func TestHistoryRowsAreTheCLIsOldestFirstNewestMax(t *testing.T) {
+	deployed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	chart := &chartv2.Chart{Metadata: &chartv2.Metadata{Name: "web", Version: "1.2.3", AppVersion: "9"}}
+	var releases []*releasev1.Release
+	for revision := 1; revision <= 4; revision++ {
+		releases = append(releases, &releasev1.Release{Version: revision, Chart: chart, Info: &releasev1.Info{
+			Status: common.StatusSuperseded, Description: "d", LastDeployed: deployed,
+		}})
+	}
+	releases[3].Chart = nil
+	out, err := json.Marshal(historyRows(releases, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"revision":3,"updated":"2026-01-02T03:04:05Z","status":"superseded","chart":"web-1.2.3",` +
+		`"app_version":"9","description":"d"},{"revision":4,"updated":"2026-01-02T03:04:05Z",` +
+		`"status":"superseded","chart":"MISSING","app_version":"MISSING","description":"d"}]`
+	if string(out) != want {
+		t.Fatalf("got %s", out)
+	}
+}
