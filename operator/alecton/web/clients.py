@@ -24,8 +24,11 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from alecton.kube.client import KubeClient
+
+T = TypeVar("T")
 
 POOL_SIZE = 256
 IDLE_SECONDS = 300.0
@@ -38,39 +41,47 @@ def credential_digest(token: str) -> str:
     return hmac.new(_DIGEST_KEY, token.encode(), hashlib.sha256).hexdigest()
 
 
+async def _close_client(client: KubeClient) -> None:
+    await client.close()
+
+
 @dataclass
-class _Entry:
-    client: KubeClient
+class _Entry(Generic[T]):
+    item: T
     used_at: float
     users: int = 0
     retired: bool = False
 
 
 @dataclass
-class ClientPool:
+class KeyedPool(Generic[T]):
+    """Things made per key (a caller's client, a caller's cached view), bounded by count and
+    idle time, each closed by `closer` once evicted and no longer in use."""
+
+    closer: Callable[[T], Awaitable[None]]
     size: int = POOL_SIZE
     idle_seconds: float = IDLE_SECONDS
     clock: Callable[[], float] = time.monotonic
-    _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
-    _making: dict[str, asyncio.Future[KubeClient]] = field(default_factory=dict)
+    _entries: OrderedDict[str, _Entry[T]] = field(default_factory=OrderedDict)
+    _making: dict[str, asyncio.Future[T]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     @contextlib.asynccontextmanager
-    async def lease(self, key: str, make: Callable[[], Awaitable[KubeClient]]) -> AsyncIterator[KubeClient]:
+    async def lease(self, key: str, make: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
         """The client filed under `key` (made by `make` the first time), for one use."""
         entry = await self._entry(key, make)
         entry.users += 1
         try:
-            yield entry.client
+            yield entry.item
         finally:
             entry.users -= 1
             entry.used_at = self.clock()
             if entry.retired and entry.users == 0:
-                await entry.client.close()
+                await self.closer(entry.item)
 
-    async def _entry(self, key: str, make: Callable[[], Awaitable[KubeClient]]) -> _Entry:
+    async def _entry(self, key: str, make: Callable[[], Awaitable[T]]) -> _Entry[T]:
         await self._expire()
         entry = self._entries.get(key)
         if entry is not None:
@@ -102,7 +113,7 @@ class ClientPool:
         entry = self._entries.pop(key)
         entry.retired = True
         if entry.users == 0:
-            await entry.client.close()
+            await self.closer(entry.item)
 
     async def _expire(self) -> None:
         oldest_allowed = self.clock() - self.idle_seconds
@@ -114,6 +125,16 @@ class ClientPool:
         while len(self._entries) > self.size:
             await self._retire(next(iter(self._entries)))
 
+    async def discard(self, key: str) -> None:
+        """Forget what is filed under `key` (closed once no longer in use)."""
+        if key in self._entries:
+            await self._retire(key)
+
     async def close(self) -> None:
         for key in list(self._entries):
             await self._retire(key)
+
+
+def ClientPool(size: int = POOL_SIZE, idle_seconds: float = IDLE_SECONDS) -> KeyedPool[KubeClient]:
+    """The pool of callers' API clients."""
+    return KeyedPool(_close_client, size, idle_seconds)

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alecton import __version__
 from alecton.service.server_settings import handed_settings
+from alecton.web.caller_views import ViewPool
 from alecton.web.errors import JSONLines, install_error_handlers
 from alecton.web.routes import (
     applications,
@@ -45,6 +46,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.diff_slots = diff.diff_slots()
+    app.state.views = ViewPool()  # each caller's cached overview (web/caller_views.py)
     install_error_handlers(app)
     # Outermost last: the limit applies to the guard's own answers too. SecurityHeaders
     # wraps everything in `asgi()`, error pages included.
