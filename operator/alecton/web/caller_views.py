@@ -54,7 +54,7 @@ class Part:
     namespace: str
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
     """What changed since a live stream last sent: Deployments by (namespace, name), and
     kinds whose change needs a full refresh."""
