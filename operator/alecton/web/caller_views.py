@@ -44,6 +44,7 @@ MAX_NAMESPACES = 200
 VIEWS = 32  # cached views at most (each a few watches and the objects they list)
 VIEW_IDLE_SECONDS = 120.0
 _SA_PREFIX = "system:serviceaccount:"
+_REFUSED = (401, 403)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class CallerView:
     # ----- answers ----------------------------------------------------------------------
 
     def namespaces(self) -> list[str]:
-        shown = {p.namespace for p, w in self.watches.items() if p.namespace and w.failure is None}
+        shown = {p.namespace for p, w in self.watches.items() if p.namespace and w.status not in _REFUSED}
         for part, watch in self.watches.items():
             if not part.namespace:
                 shown.update(ns for ns, objects in watch.objects.items() if objects)
@@ -220,7 +221,9 @@ class CallerView:
         found: list[dict[str, Any]] = []
         for part in (Part(kind, ""), Part(kind, namespace)):
             watch = self.watches.get(part)
-            if watch is not None and watch.failure is None:
+            # A watch that broke keeps what it listed until it lists again; a refused one
+            # (401, 403) holds nothing (web/watch.py empties it).
+            if watch is not None and watch.status not in _REFUSED:
                 found.extend(watch.items(namespace))
         return found
 
