@@ -189,3 +189,51 @@ def test_the_all_namespaces_overview_is_the_namespaces_ones_side_by_side() -> No
         ("team-b", "web", "Failed"),
     ]
     assert merged["generatedAt"] == "now"
+
+
+@dataclass
+class FakeWatch:
+    """What CallerView reads of a KindWatch: its objects and failure."""
+
+    objects: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    failure: Exception | None = None
+    status: int = 0
+
+    def items(self, namespace: str) -> list[dict[str, object]]:
+        return list((self.objects.get(namespace) or {}).values())
+
+
+def test_a_changed_deployment_is_its_row_and_the_cached_namespace_is_computed_again() -> None:
+    from alecton.web.caller_views import CallerView, Part, Subscription
+
+    view = CallerView(None, None, "default")  # type: ignore[arg-type]  # no API calls here
+    deployments = FakeWatch(
+        {"team-a": {"web-staging": _deployment("web-staging", "web", "staging", "Deployed")}}
+    )
+    view.watches = {
+        Part("Deployment", ""): deployments,
+        **{Part(k, ""): FakeWatch() for k in ("Application", "Image", "Promotion")},
+    }  # type: ignore[dict-item]
+    assert [r["phase"] for r in view.answer("now")["rows"]] == ["Deployed"]
+    subscription = Subscription()
+    view.subscribers.add(subscription)
+
+    changed = _deployment("web-staging", "web", "staging", "Failed")
+    changed["metadata"] = {"name": "web-staging", "namespace": "team-a"}
+    deployments.objects["team-a"]["web-staging"] = changed
+    view._changed("Deployment", "MODIFIED", changed)
+    view._changed("Image", "ADDED", {"metadata": {"name": "web-1", "namespace": "team-a"}})
+    assert subscription.deployments == {("team-a", "web-staging")} and subscription.kinds == {"Image"}
+    assert subscription.wake.is_set()
+    (row,) = view.rows_of("team-a", "web-staging")
+    assert (row["namespace"], row["phase"]) == ("team-a", "Failed")
+    assert [r["phase"] for r in view.answer("now")["rows"]] == ["Failed"]
+
+
+def test_a_refused_part_shows_nothing() -> None:
+    from alecton.web.caller_views import CallerView, Part
+
+    view = CallerView(None, "team-a", "default")  # type: ignore[arg-type]
+    refused = FakeWatch({"team-a": {"x": _deployment("x", "web", "staging", "Deployed")}}, status=403)
+    view.watches = {Part("Deployment", "team-a"): refused}  # type: ignore[dict-item]
+    assert view.answer("now")["rows"] == []
