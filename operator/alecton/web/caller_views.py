@@ -269,6 +269,9 @@ class ViewPool:
             _close_view, size, idle_seconds
         )
 
+    async def close(self) -> None:
+        await self.pool.close()
+
     @contextlib.asynccontextmanager
     async def lease(
         self, identity: Identity, token: str, namespace: str | None, default_namespace: str

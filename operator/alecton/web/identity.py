@@ -65,6 +65,12 @@ class Identity:
         """(kubeconfig file, context) of the caller, for helm (diffs)."""
         raise NotImplementedError
 
+    async def close(self) -> None:
+        """Close the clients kept for callers (the server stops)."""
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            await pool.close()
+
 
 class LocalIdentity(Identity):
     mode = "local"

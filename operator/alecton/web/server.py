@@ -8,6 +8,8 @@ the pure functions of web/views.py; the routes are in web/routes/, one router pe
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,8 +36,17 @@ from alecton.web.settings import WebSettings
 __all__ = ["WebSettings", "app_from_handed_settings", "asgi", "create_app"]
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Stopping: end the callers' watches and close their connections.
+    await app.state.views.close()
+    await app.state.settings.identity.close()
+
+
 def create_app(settings: WebSettings) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="alecton",
         version=__version__,
         summary="Deploy CI-recorded container images through Helm charts. Every request acts with the "
