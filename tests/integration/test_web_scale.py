@@ -35,6 +35,8 @@ import pytest
 import yaml
 from alecton.kube.client import KubeClient
 from alecton.local.controlplane import free_port
+from alecton.service.server_settings import ApiServer
+from alecton.web.identity import BearerIdentity
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.integration import resources as r
@@ -234,6 +236,39 @@ def test_all_namespaces_overview_of_2000_deployments_within_300_ms(fleet: Fleet,
 
     wait_for(changed, 30, "the changed phase in the overview")
     patch_phase(cluster.kubeconfig, target_ns, "app4-t7", "Deployed")
+
+
+def test_a_pooled_client_per_caller_saves_the_handshake(fleet: Fleet, tmp_path: Path) -> None:
+    """Proxy mode's identity, in this process: a fresh client per request (a TLS handshake
+    each, as before issue 26) against the caller's pooled one; printed, not asserted."""
+    cluster = fleet.cluster
+    token = fleet_reader_token(cluster, cluster.new_namespace("fleet-users"))
+    identity = BearerIdentity(ApiServer(api_server(cluster, tmp_path / "ca.crt"), str(tmp_path / "ca.crt")))
+    ns = fleet.namespaces[0]
+
+    async def measure() -> tuple[list[float], list[float], int]:
+        fresh, pooled = [], []
+        for _ in range(20):
+            started = time.perf_counter()
+            kube = await identity.client(token)
+            await kube.get("Deployment", ns, "app0-t0")
+            await kube.close()
+            fresh.append(time.perf_counter() - started)
+        for _ in range(20):
+            started = time.perf_counter()
+            async with identity.lease(token) as kube:
+                await kube.get("Deployment", ns, "app0-t0")
+            pooled.append(time.perf_counter() - started)
+        kept = len(identity.pool)
+        await identity.close()
+        return fresh, pooled, kept
+
+    fresh, pooled, kept = asyncio.run(measure())
+    assert kept == 1  # one client for the caller, reused by all 20 requests
+    print(
+        f"\n[scale] one GET as a proxy-mode caller: new client each {statistics.median(fresh) * 1000:.1f} ms,"
+        f" pooled {statistics.median(pooled[1:]) * 1000:.1f} ms (medians of 20)"
+    )
 
 
 def test_a_tenant_sees_its_own_namespace_only_and_loses_it_with_its_binding(
