@@ -80,11 +80,23 @@ async def read_json(raw: Any) -> dict[str, Any]:
         raw.release()
 
 
-def _slim(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object without what no view reads and that is most of its size."""
+# What the overview reads of a Deployment's status; the rest (conditions, the history
+# but for the revision that runs) is most of its size and is read per Deployment instead.
+_DEPLOYMENT_STATUS = ("phase", "message", "release", "health", "promotion", "observedGeneration")
+
+
+def _slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what no cached view reads (managed fields; of a Deployment's
+    status, all but what the overview shows), so thousands fit in little memory."""
     metadata = obj.get("metadata")
     if isinstance(metadata, dict) and "managedFields" in metadata:
         obj["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    status = obj.get("status")
+    if kind == "Deployment" and isinstance(status, dict):
+        slim = {k: status[k] for k in _DEPLOYMENT_STATUS if k in status}
+        history = [e for e in status.get("history") or [] if isinstance(e, dict)]
+        slim["history"] = [e for e in history if e.get("status") == "deployed"][:1]  # the running one
+        obj["status"] = slim
     return obj
 
 
@@ -154,7 +166,7 @@ class KindWatch:
             for item in page.get("items") or []:
                 if isinstance(item, dict):
                     namespace, name = _where(item)
-                    objects.setdefault(namespace, {})[name] = _slim(item)
+                    objects.setdefault(namespace, {})[name] = _slim(self.kind, item)
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 break
@@ -190,7 +202,7 @@ class KindWatch:
                 if change == "DELETED":
                     (self.objects.get(namespace) or {}).pop(name, None)
                 else:
-                    self.objects.setdefault(namespace, {})[name] = _slim(obj)
+                    self.objects.setdefault(namespace, {})[name] = _slim(self.kind, obj)
                 self._on_event(self.kind, change, obj)
         finally:
             stream.release()
