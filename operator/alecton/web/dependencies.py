@@ -37,12 +37,9 @@ def caller_token(request: Request) -> str:
 
 
 async def kube_client(request: Request) -> AsyncIterator[KubeClient]:
-    """The caller's API client for one request."""
-    api = await settings_of(request).identity.client(caller_token(request))
-    try:
+    """The caller's API client for one request (leased from the caller's pooled ones)."""
+    async with settings_of(request).identity.lease(caller_token(request)) as api:
         yield api
-    finally:
-        await api.close()
 
 
 def request_namespace(request: Request, namespace: Namespace = None) -> str:

@@ -5,6 +5,10 @@
 - Proxy mode (`alecton web`): the request's bearer token, sent to the API server as is.
   The server has the API server's address and CA, and no credentials at all: no token,
   no access.
+
+Requests lease their client from a pool (web/clients.py): one per caller in proxy mode
+(filed under a digest of the token), one per loaded kubeconfig in local mode, so a request
+reuses the caller's open connections instead of a TLS handshake each.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import base64
 import contextlib
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import yaml
@@ -23,6 +27,7 @@ from kubernetes_asyncio import client
 from alecton.kube.access import private_file
 from alecton.kube.client import KubeClient, current_context, kubeconfig_path, load_configuration
 from alecton.service.server_settings import ApiServer
+from alecton.web.clients import ClientPool, credential_digest
 
 AGENT = "alecton-web"
 # Credentials from exec plugins and OIDC expire: the kubeconfig is read again this often.
@@ -39,11 +44,32 @@ class Identity:
     mode = ""
 
     async def client(self, token: str) -> KubeClient:
+        """A new client of the caller's, which the caller closes."""
         raise NotImplementedError
+
+    def key(self, token: str) -> str:
+        """Whom `token` stands for here: what the caller's client and views are filed
+        under (never the token itself)."""
+        return credential_digest(token)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, token: str) -> AsyncIterator[KubeClient]:
+        """The caller's client for one request (or stream): a fresh one unless pooled."""
+        api = await self.client(token)
+        try:
+            yield api
+        finally:
+            await api.close()
 
     def kubeconfig(self, token: str) -> contextlib.AbstractContextManager[tuple[str, str]]:
         """(kubeconfig file, context) of the caller, for helm (diffs)."""
         raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close the clients kept for callers (the server stops)."""
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            await pool.close()
 
 
 class LocalIdentity(Identity):
@@ -57,13 +83,25 @@ class LocalIdentity(Identity):
         self._configuration: client.Configuration | None = None
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        self._generation = 0  # a new client for every (re)loaded kubeconfig
+        self.pool = ClientPool(size=4)
 
     async def _current(self) -> client.Configuration:
         async with self._lock:
             if self._configuration is None or time.monotonic() - self._loaded_at > RELOAD_SECONDS:
                 self._configuration = await load_configuration(self.path, self.context)
                 self._loaded_at = time.monotonic()
+                self._generation += 1
             return self._configuration
+
+    def key(self, token: str) -> str:
+        return "local"  # one person: their kubeconfig
+
+    @contextlib.asynccontextmanager
+    async def lease(self, token: str) -> AsyncIterator[KubeClient]:
+        await self._current()
+        async with self.pool.lease(f"local-{self._generation}", lambda: self.client(token)) as api:
+            yield api
 
     async def client(self, token: str) -> KubeClient:
         api = client.ApiClient(await self._current())
@@ -85,6 +123,14 @@ class BearerIdentity(Identity):
             base.ssl_ca_cert = server.ca_file
         base.verify_ssl = True
         self._base = base
+        self.pool = ClientPool()
+
+    @contextlib.asynccontextmanager
+    async def lease(self, token: str) -> AsyncIterator[KubeClient]:
+        if not token:
+            raise NoCredentialsError
+        async with self.pool.lease(self.key(token), lambda: self.client(token)) as api:
+            yield api
 
     async def client(self, token: str) -> KubeClient:
         if not token:

@@ -8,6 +8,8 @@ the pure functions of web/views.py; the routes are in web/routes/, one router pe
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alecton import __version__
 from alecton.service.server_settings import handed_settings
+from alecton.web.caller_views import ViewPool
 from alecton.web.errors import JSONLines, install_error_handlers
 from alecton.web.routes import (
     applications,
@@ -33,8 +36,17 @@ from alecton.web.settings import WebSettings
 __all__ = ["WebSettings", "app_from_handed_settings", "asgi", "create_app"]
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Stopping: end the callers' watches and close their connections.
+    await app.state.views.close()
+    await app.state.settings.identity.close()
+
+
 def create_app(settings: WebSettings) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="alecton",
         version=__version__,
         summary="Deploy CI-recorded container images through Helm charts. Every request acts with the "
@@ -45,6 +57,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.diff_slots = diff.diff_slots()
+    app.state.views = ViewPool()  # each caller's cached overview (web/caller_views.py)
     install_error_handlers(app)
     # Outermost last: the limit applies to the guard's own answers too. SecurityHeaders
     # wraps everything in `asgi()`, error pages included.

@@ -225,6 +225,30 @@ def overview(
     }
 
 
+def with_namespace(answer: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """One namespace's overview whose rows and promotions say their namespace (the page
+    finds a row by it when one object changes)."""
+    return {
+        **answer,
+        "rows": [{**row, "namespace": namespace} for row in answer["rows"]],
+        "promotions": [{**p, "namespace": namespace} for p in answer["promotions"]],
+    }
+
+
+def all_namespaces(parts: Mapping[str, Mapping[str, Any]], generated_at: str) -> dict[str, Any]:
+    """The overviews of several namespaces as one (rows by namespace, then as each sorts)."""
+    names = sorted(parts)
+    return {
+        "namespace": "",
+        "allNamespaces": True,
+        "namespaces": names,
+        "generatedAt": generated_at,
+        "rows": [row for ns in names for row in parts[ns]["rows"]],
+        "images": [{**image, "namespace": ns} for ns in names for image in parts[ns]["images"]],
+        "promotions": [p for ns in names for p in parts[ns]["promotions"]],
+    }
+
+
 def image_placement(
     rows: Iterable[Mapping[str, Any]],
     image_of_app: Mapping[str, str],

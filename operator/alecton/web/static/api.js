@@ -12,7 +12,13 @@ export class ApiError extends Error {
   }
 }
 
-/** Path plus query; `namespace=` is added when one is chosen, never a token. */
+/** The overview's and the live stream's scope: every namespace the caller may list, or one. */
+export function scope() {
+  return state.all ? { allNamespaces: 'true' } : {};
+}
+
+/** Path plus query; `namespace=` is added when one is chosen (`params.namespace` names
+ * another), never a token. */
 export function apiUrl(path, params = {}) {
   const query = new URLSearchParams();
   if (state.ns) query.set('namespace', state.ns);

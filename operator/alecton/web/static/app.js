@@ -32,15 +32,26 @@ const AGE_TICK_MS = 10000;
 
 // ----- namespace -----------------------------------------------------------------------------
 
-function switchNamespace(ns) {
+function switchNamespace(ns, all = false) {
   state.ns = ns;
+  state.all = all;
+  $('#namespace').value = ns;
+  $('#all-namespaces').checked = all;
+  showScope();
   const url = new URL(location.href);
   if (ns) url.searchParams.set('namespace', ns);
   else url.searchParams.delete('namespace');
+  if (all) url.searchParams.set('allNamespaces', 'true');
+  else url.searchParams.delete('allNamespaces');
   history.replaceState(null, '', url.pathname + url.search + url.hash);
   closeDetails();
   showPlaceholders('Loading…');
   loadAll();
+}
+
+/** Every namespace at once, or one: the namespace column shows only for the first. */
+function showScope() {
+  document.body.toggleAttribute('data-all-namespaces', state.all);
 }
 
 async function loadAll() {
@@ -61,6 +72,7 @@ function onClick(event) {
   const item = button.closest('li[data-promotion]');
   if (action === 'deploy' && row) openDeploy(row.dataset.app, row.dataset.target);
   else if (action === 'details' && row) openDetails(row.dataset.app, row.dataset.target);
+  else if (action === 'open-namespace') switchNamespace(button.dataset.namespace);
   else if (action === 'close-details') closeDetails();
   else if (action === 'rollback' && state.details) openRollback(Number(button.dataset.revision), button.dataset.version);
   else if ((action === 'approve' || action === 'reject') && item) openDecision(action, promotionOf(item));
@@ -73,10 +85,13 @@ function onClick(event) {
 function start() {
   takeTokenFromUrl();
   $('#namespace').value = state.ns;
+  $('#all-namespaces').checked = state.all;
+  showScope();
   $('#namespace-form').addEventListener('submit', (event) => {
     event.preventDefault();
     switchNamespace($('#namespace').value.trim());
   });
+  $('#all-namespaces').addEventListener('change', (event) => switchNamespace(state.ns, event.target.checked));
   document.addEventListener('click', onClick);
   $('#delivery-since').addEventListener('change', loadDelivery);
   showPage(currentPage(), { load: false }); // loadAll loads it

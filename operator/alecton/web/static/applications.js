@@ -1,15 +1,35 @@
-// The applications table (#rows): one row per application and target.
+// The applications table (#rows): one row per application and target (and namespace, when
+// the page shows every namespace the caller may list).
 
 import { $, PHASE_TONE, ageElement, badge, cell, dash, el, placeholderRow } from './dom.js';
+import { keepingFocus } from './focus.js';
 import { guard } from './permissions.js';
+import { state } from './state.js';
+
+export const ROW_COLUMNS = 12;
 
 export function renderRows(rows) {
   const body = $('#rows tbody');
   if (!rows.length) {
-    body.replaceChildren(placeholderRow(11, 'No application is deployed in this namespace.'));
+    const where = state.all ? 'in any namespace you may read' : 'in this namespace';
+    body.replaceChildren(placeholderRow(ROW_COLUMNS, `No application is deployed ${where}.`));
     return;
   }
   body.replaceChildren(...rows.map(rowElement));
+}
+
+/**
+ * One row as the live stream sent it (a Deployment changed): put in place of the old one,
+ * the other rows untouched. False when it is not on the page (a new one): read it all.
+ */
+export function applyRow(row) {
+  const selector = ['namespace', 'app', 'target']
+    .map((key, i) => `[data-${key}="${CSS.escape(String([row.namespace, row.application, row.target][i] || ''))}"]`)
+    .join('');
+  const old = $(`#rows tbody tr${selector}`);
+  if (!old) return false;
+  keepingFocus(() => old.replaceWith(rowElement(row)));
+  return true;
 }
 
 function rowElement(row) {
@@ -29,7 +49,8 @@ function rowElement(row) {
   }
   return el(
     'tr',
-    { dataset: { app: row.application, target: row.target } },
+    { dataset: { namespace: row.namespace || '', app: row.application, target: row.target } },
+    el('td', { class: 'ns-col', dataset: { field: 'namespace', label: 'Namespace' }, text: row.namespace || '' }),
     cell('application', 'Application', el('strong', { text: row.application })),
     cell('target', 'Target', row.target),
     cell('cluster', 'Cluster', dash(row.cluster)),
@@ -40,8 +61,17 @@ function rowElement(row) {
     cell('revision', 'Revision', dash(row.revision)),
     cell('age', 'Age', ageElement(row.lastDeployed)),
     message,
-    el('td', { class: 'actions', dataset: { field: 'actions' } },
-      guard(el('button', { type: 'button', dataset: { action: 'deploy' }, text: 'Deploy…' }), 'deploy'),
-      el('button', { type: 'button', dataset: { action: 'details' }, 'aria-controls': 'details', text: 'History' })),
+    el('td', { class: 'actions', dataset: { field: 'actions' } }, ...actions(row)),
   );
+}
+
+function actions(row) {
+  if (state.all) {
+    // Every namespace at once: acting happens in the row's own namespace (its rights there).
+    return [el('button', { type: 'button', dataset: { action: 'open-namespace', namespace: row.namespace || '' }, text: 'Open' })];
+  }
+  return [
+    guard(el('button', { type: 'button', dataset: { action: 'deploy' }, text: 'Deploy…' }), 'deploy'),
+    el('button', { type: 'button', dataset: { action: 'details' }, 'aria-controls': 'details', text: 'History' }),
+  ];
 }

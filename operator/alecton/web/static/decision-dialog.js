@@ -25,13 +25,13 @@ export function openDecision(decision, promotion) {
 }
 
 export async function confirmDecision(dialog) {
-  const { kind, application, target, to } = state.pending;
+  const { kind, application, target, to, namespace } = state.pending;
   const comment = $('textarea[name="comment"]', dialog).value.trim();
   const body = { application, target, version: to };
   if (comment) body.comment = comment;
   setBusy(dialog, true);
   try {
-    await api('POST', `/v1/promotions/${kind}`, { body });
+    await api('POST', `/v1/promotions/${kind}`, { body, params: { namespace } }); // the promotion's own
     dialog.close();
     toast(`${kind === 'approve' ? 'Approved' : 'Rejected'} ${application} ${to} for ${target}.`);
     scheduleRefresh();

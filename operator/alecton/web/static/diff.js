@@ -25,7 +25,7 @@ export async function toggleDiff(item, button) {
   button.setAttribute('aria-expanded', 'true');
   button.textContent = 'Hide diff';
   try {
-    const diff = await api('GET', `/v1/diff/${seg(promotion.application)}/${seg(promotion.target)}`, { params: { version: promotion.to } });
+    const diff = await api('GET', `/v1/diff/${seg(promotion.application)}/${seg(promotion.target)}`, { params: { version: promotion.to, namespace: promotion.namespace } });
     region.replaceChildren(...diffContent(diff));
   } catch (err) {
     region.replaceChildren(el('p', { class: 'error-text', text: `No diff: ${err.message}` }));

@@ -1,6 +1,9 @@
-// Live updates: the server's event stream (GET /v1/events) triggers a debounced refetch.
+// Live updates: the server's event stream (GET /v1/events). A changed Deployment comes as
+// its row, which replaces the row on the page (thousands of rows stay as they are); any
+// other change triggers a debounced refetch of the overview.
 
-import { ApiError, NOT_SIGNED_IN, apiUrl, authHeaders } from './api.js';
+import { ApiError, NOT_SIGNED_IN, apiUrl, authHeaders, scope } from './api.js';
+import { applyRow } from './applications.js';
 import { loadDetails } from './details.js';
 import { $ } from './dom.js';
 import { loadOverview } from './overview.js';
@@ -22,6 +25,20 @@ export function scheduleRefresh() {
     loadOverview();
     loadDetails();
   }, REFRESH_DEBOUNCE_MS);
+}
+
+/** A Deployment's new row: patched in place; its details panel read again if open. */
+function onRow(row) {
+  if (!applyRow(row)) {
+    scheduleRefresh();
+    return;
+  }
+  const open = state.details;
+  if (open && open.application === row.application && open.target === row.target && !state.all) {
+    clearTimeout(state.detailsTimer);
+    state.detailsTimer = setTimeout(loadDetails, REFRESH_DEBOUNCE_MS);
+  }
+  document.body.dataset.rowUpdates = String(Number(document.body.dataset.rowUpdates || 0) + 1);
 }
 
 /**
@@ -65,12 +82,13 @@ export async function connectEvents(missed = false) {
   let retryIn = 1000;
   for (;;) {
     try {
-      for await (const [event] of serverEvents(apiUrl('/v1/events'), controller.signal)) {
+      for await (const [event, data] of serverEvents(apiUrl('/v1/events', scope()), controller.signal)) {
         if (event === 'ready') {
           setLive('live', 'ok');
           retryIn = 1000;
           if (missed) scheduleRefresh(); // changes during the outage came without events
-        } else if (event === 'change') scheduleRefresh();
+        } else if (event === 'row') onRow(JSON.parse(data));
+        else if (event === 'change') scheduleRefresh();
       }
     } catch (err) {
       if (controller.signal.aborted) return; // replaced (namespace switch)

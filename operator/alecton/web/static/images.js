@@ -13,7 +13,7 @@ export function renderImages(images) {
     return;
   }
   table.tBodies[0].replaceChildren(...images.map((image) => el('tr', { dataset: { image: image.image } },
-    el('th', { scope: 'row', dataset: { label: 'Image' }, text: image.image }),
+    el('th', { scope: 'row', dataset: { label: 'Image' }, text: image.namespace ? `${image.namespace}/${image.image}` : image.image }),
     clusters.map((cluster) => {
       const versions = (image.clusters || {})[cluster] || [];
       return el('td', { dataset: { cluster, label: cluster } },

@@ -21,9 +21,9 @@ export function renderPromotions(promotions) {
       approve.disabled = true;
       approve.title = 'already approved';
     }
-    const item = el('li', { dataset: { promotion: promotion.name, app: promotion.application, target: promotion.target, to: promotion.to } },
+    const item = el('li', { dataset: { promotion: promotion.name, app: promotion.application, target: promotion.target, to: promotion.to, namespace: promotion.namespace || '' } },
       el('div', { class: 'promotion-head' },
-        el('strong', { text: `${promotion.application} → ${promotion.target}` }),
+        el('strong', { text: `${promotion.namespace && state.all ? `${promotion.namespace}/` : ''}${promotion.application} → ${promotion.target}` }),
         el('span', { class: 'versions', text: `${dash(promotion.from)} → ${dash(promotion.to)}` }),
         badge(promotion.state || 'Pending')),
       promotion.message ? el('p', { class: 'message', text: promotion.message }) : null,
@@ -39,5 +39,5 @@ export function renderPromotions(promotions) {
 }
 
 export function promotionOf(item) {
-  return { name: item.dataset.promotion, application: item.dataset.app, target: item.dataset.target, to: item.dataset.to };
+  return { name: item.dataset.promotion, application: item.dataset.app, target: item.dataset.target, to: item.dataset.to, namespace: item.dataset.namespace };
 }
