@@ -98,7 +98,7 @@ def test_start_verifying_follows_the_new_revision_until_the_health_timeout() -> 
     assert until is not None
     assert dt.datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ")  # RFC 3339, seconds, UTC
     # About healthTimeout from now (the text has whole seconds).
-    assert before + 120 - 1 <= epoch(until) <= time.time() + 120
+    assert before + 120 <= epoch(until) <= time.time() + 120 + 1  # whole seconds, rounded up
     assert f.monitor.following[REF].revision == 5
     assert f.monitor.listed == [False]  # the revision helm just made: read on its own
     assert f.monitor.untracked == []
@@ -157,3 +157,15 @@ def test_verify_tells_the_monitor_which_verdict_was_acted_on() -> None:
     healthy = release_health([])
     run(verdict(f.ctx, request(body, Step(Do.VERIFY, plan), health=HealthSeen(True, healthy))))
     assert f.monitor.seen_verdicts == [(REF, healthy)]  # only a different verdict wakes it again
+
+
+def test_the_health_deadline_never_gives_less_than_the_timeout() -> None:
+    """Status keeps whole seconds: the deadline is rounded up, never cut (a cut fraction
+    failed a 6 s healthTimeout after 5.8 s in CI)."""
+    import datetime as dt
+
+    from alecton.handlers.actions.verify import health_deadline
+
+    now = dt.datetime(2026, 12, 3, 11, 24, 12, 990000, tzinfo=dt.UTC)
+    assert health_deadline(now, 6) == "2026-12-03T11:24:19Z"
+    assert health_deadline(now.replace(microsecond=0), 6) == "2026-12-03T11:24:18Z"

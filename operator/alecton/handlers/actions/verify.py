@@ -47,7 +47,16 @@ async def start_verifying(
         )
     except TrackError as error:  # the verify step tries again
         logger.warning("cannot follow the health of revision %s yet: %s", revision, error)
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=policy.timeout)
+    return health_deadline(dt.datetime.now(dt.UTC), policy.timeout)
+
+
+def health_deadline(now: dt.datetime, timeout: float) -> str:
+    """`now + timeout` in status's whole seconds, rounded up: a cut fraction would give the
+    release less than its healthTimeout (up to a second less; a 6 s timeout then failed a
+    release after 5.1 s)."""
+    until = now + dt.timedelta(seconds=timeout)
+    if until.microsecond:
+        until = until.replace(microsecond=0) + dt.timedelta(seconds=1)
     return until.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
