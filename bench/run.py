@@ -75,7 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--helm-driver",
         choices=("cli", "server"),
-        default=os.environ.get("ALECTON_HELM_DRIVER", "cli"),
+        default=os.environ.get("ALECTON_HELM_DRIVER", "server"),
         help="the operators' --helm-driver: a helm process per action, or one long-lived helmd",
     )
     args = parser.parse_args()

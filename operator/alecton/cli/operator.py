@@ -149,8 +149,8 @@ HelmDriverOption = Annotated[
     typer.Option(
         "--helm-driver",
         envvar="ALECTON_HELM_DRIVER",
-        help="How helm runs: `cli`, a helm process per action; `server`, one long-lived helmd "
-        "(Helm 4 only; with Helm 3 the CLI is used).",
+        help="How helm runs: `server` (default), one long-lived helmd serves every action (Helm 4 "
+        "only; with Helm 3 or no helmd the CLI is used); `cli`, a helm process per action.",
         rich_help_panel=HELM_PANEL,
     ),
 ]
@@ -385,7 +385,7 @@ def run(
     helm_timeout: HelmTimeoutOption = 300.0,
     history_max: HistoryMaxOption = 10,
     helm_openapi_validation: HelmOpenapiValidationOption = False,
-    helm_driver: HelmDriverOption = HelmDriver.cli,
+    helm_driver: HelmDriverOption = HelmDriver.server,
     helmd: HelmdOption = None,
     charts_dir: ChartsDirOption = None,
     allow_context: AllowContextOption = None,

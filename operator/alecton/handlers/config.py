@@ -17,7 +17,8 @@ class OperatorConfig:
     target_kubeconfig: str | None = None  # whose contexts Clusters name (default: `kubeconfig`)
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     helm_binary: str = "helm"
-    helm_driver: str = "cli"  # "server": one long-lived helmd serves every helm action (helm/server.py)
+    # "server": one long-lived helmd serves every helm action (helm/server.py); "cli": a helm per action
+    helm_driver: str = "server"
     helmd_binary: str | None = None  # None: helmd next to the helm binary, else on PATH
     helm_concurrency: int = 4
     helm_timeout: float = 300.0
