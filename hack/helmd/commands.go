@@ -110,6 +110,16 @@ func (c *call) parse(args []string, positionals int, atLeast bool) ([]string, er
 	return rest, nil
 }
 
+// prepare reads the flags and positionals, then makes the request's helm configuration.
+func (c *call) prepare(args []string, positionals int, atLeast bool) ([]string, *action.Configuration, error) {
+	rest, err := c.parse(args, positionals, atLeast)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := c.configure()
+	return rest, cfg, err
+}
+
 // configure makes the request's own helm configuration: its namespace, the shared
 // Kubernetes client of its kubeconfig, storage in Secrets (helm's default), and the
 // repository and registry paths of the request's environment.
@@ -180,18 +190,15 @@ func envSettings(env map[string]string) *cli.EnvSettings {
 	return s
 }
 
-// cliWaitOptions are those the helm CLI gives every command that waits.
-func cliWaitOptions() []kube.WaitOption {
-	return []kube.WaitOption{kube.WithStatusComputeWorkers(8)}
+// hookOnlyWait is how every command the operator runs waits: for hooks only (the operator
+// checks health itself), with the options the helm CLI gives every command that waits.
+func hookOnlyWait(options []kube.WaitOption) (kube.WaitStrategy, []kube.WaitOption) {
+	return kube.HookOnlyStrategy, append(options, kube.WithStatusComputeWorkers(8))
 }
 
 func (c *call) getManifest(args []string) error {
 	revision := c.flags.Int("revision", 0, "")
-	rest, err := c.parse(args, 1, false)
-	if err != nil {
-		return err
-	}
-	cfg, err := c.configure()
+	rest, cfg, err := c.prepare(args, 1, false)
 	if err != nil {
 		return err
 	}
@@ -213,20 +220,15 @@ func (c *call) rollback(args []string) error {
 	description := c.flags.String("description", "", "")
 	historyMax := c.flags.Int("history-max", cli.New().MaxHistory, "")
 	timeout := c.flags.Duration("timeout", 300*time.Second, "")
-	rest, err := c.parse(args, 1, true)
+	rest, cfg, err := c.prepare(args, 1, true)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 2 {
 		return unservedError{"rollback with more than two arguments"}
 	}
-	cfg, err := c.configure()
-	if err != nil {
-		return err
-	}
 	client := action.NewRollback(cfg)
-	client.WaitOptions = append(client.WaitOptions, cliWaitOptions()...)
-	client.WaitStrategy = kube.HookOnlyStrategy
+	client.WaitStrategy, client.WaitOptions = hookOnlyWait(client.WaitOptions)
 	client.ServerSideApply = "auto"
 	client.Description, client.MaxHistory, client.Timeout = *description, *historyMax, *timeout
 	if len(rest) > 1 {
@@ -246,16 +248,12 @@ func (c *call) rollback(args []string) error {
 func (c *call) history(args []string) error {
 	maximum := c.flags.Int("max", 256, "")
 	format := c.flags.StringP("output", "o", "table", "")
-	rest, err := c.parse(args, 1, false)
+	rest, cfg, err := c.prepare(args, 1, false)
 	if err != nil {
 		return err
 	}
 	if *format != "json" {
 		return unservedError{"history as " + *format}
-	}
-	cfg, err := c.configure()
-	if err != nil {
-		return err
 	}
 	client := action.NewHistory(cfg)
 	client.Max = *maximum
@@ -273,17 +271,12 @@ func (c *call) history(args []string) error {
 func (c *call) uninstall(args []string) error {
 	timeout := c.flags.Duration("timeout", 300*time.Second, "")
 	description := c.flags.String("description", "", "")
-	rest, err := c.parse(args, 1, true)
-	if err != nil {
-		return err
-	}
-	cfg, err := c.configure()
+	rest, cfg, err := c.prepare(args, 1, true)
 	if err != nil {
 		return err
 	}
 	client := action.NewUninstall(cfg)
-	client.WaitOptions = append(client.WaitOptions, cliWaitOptions()...)
-	client.WaitStrategy = kube.HookOnlyStrategy
+	client.WaitStrategy, client.WaitOptions = hookOnlyWait(client.WaitOptions)
 	client.DeletionPropagation = "background"
 	client.Timeout, client.Description = *timeout, *description
 	for _, name := range rest {

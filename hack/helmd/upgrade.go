@@ -12,7 +12,6 @@ import (
 	"helm.sh/helm/v4/pkg/cli/output"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
-	"helm.sh/helm/v4/pkg/kube"
 	"helm.sh/helm/v4/pkg/release"
 	"helm.sh/helm/v4/pkg/release/common"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -81,8 +80,7 @@ func (c *call) upgrade(args []string) error {
 		return err
 	}
 	client := action.NewUpgrade(cfg)
-	client.WaitOptions = append(client.WaitOptions, cliWaitOptions()...)
-	client.WaitStrategy = kube.HookOnlyStrategy
+	client.WaitStrategy, client.WaitOptions = hookOnlyWait(client.WaitOptions)
 	client.ServerSideApply = "auto"
 	client.Namespace = c.releaseNamespace
 	client.Install, client.ResetValues, client.DisableOpenAPIValidation = u.install, u.resetValues, u.disableOpenAPI
@@ -103,15 +101,7 @@ func (c *call) upgrade(args []string) error {
 			return err
 		}
 	}
-	chartPath, err := client.LocateChart(rest[1], c.settings)
-	if err != nil {
-		return err
-	}
-	vals, err := valueOpts.MergeValues(getter.All(c.settings))
-	if err != nil {
-		return err
-	}
-	loaded, err := loadChart(chartPath)
+	loaded, vals, err := c.chartAndValues(&client.ChartPathOptions, rest[1], valueOpts)
 	if err != nil {
 		return err
 	}
@@ -145,15 +135,7 @@ func (c *call) install(cfg *action.Configuration, up *action.Upgrade, createName
 		return err
 	}
 	in.ReleaseName = name
-	chartPath, err := in.LocateChart(chartRef, c.settings)
-	if err != nil {
-		return err
-	}
-	vals, err := valueOpts.MergeValues(getter.All(c.settings))
-	if err != nil {
-		return err
-	}
-	loaded, err := loadChart(chartPath)
+	loaded, vals, err := c.chartAndValues(&in.ChartPathOptions, chartRef, valueOpts)
 	if err != nil {
 		return err
 	}
@@ -175,6 +157,25 @@ func (c *call) install(cfg *action.Configuration, up *action.Upgrade, createName
 		return err
 	}
 	return c.writeRelease(rel)
+}
+
+// chartAndValues locates and loads the chart and merges the values, in the CLI's order (so
+// a missing chart is reported before a bad values file).
+func (c *call) chartAndValues(opts *action.ChartPathOptions, ref string, valueOpts *values.Options,
+) (chart.Charter, map[string]any, error) {
+	chartPath, err := opts.LocateChart(ref, c.settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, err := valueOpts.MergeValues(getter.All(c.settings))
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded, err := loadChart(chartPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return loaded, vals, nil
 }
 
 // loadChart loads the chart and checks that its dependencies are present, as the CLI does

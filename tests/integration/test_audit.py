@@ -18,12 +18,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from alecton.local.controlplane import free_port
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, Cluster, OperatorProcess, WebProcess, wait_for
+from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
 from tests.integration.tenant import Tenant, as_tenant
-from tests.integration.test_web_api import api_server
+from tests.integration.test_web_api import proxy_web
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
 CRASH = "ghcr.io/stefanprodan/podinfo:6.9.0-crash"
@@ -163,9 +162,7 @@ def test_every_transition_is_recorded_and_outlives_the_deployment(
     table = as_tenant_alecton(viewer, "history", "web", "staging")
     assert "HealthCheckFailed" in table and deployer.user in table and SHA[:7] in table
 
-    server = api_server(cluster, tmp_path / "ca.crt")
-    web = WebProcess(["web", "--server", server, "--certificate-authority", str(tmp_path / "ca.crt"),
-                      "--listen", "127.0.0.1"], free_port(), tmp_path)  # fmt: skip
+    web = proxy_web(cluster, tmp_path)
     try:
         answer = httpx.get(f"{web.url}/v1/history/web/staging", params={"namespace": ns},
                            headers={"Authorization": f"Bearer {token_of(viewer)}"}, timeout=60)  # fmt: skip

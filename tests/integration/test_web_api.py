@@ -58,15 +58,19 @@ def api_server(cluster: Cluster, ca_file: Path) -> str:
     return str(entry["cluster"]["server"])
 
 
-@pytest.fixture(scope="module")
-def web(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
-    tmp = tmp_path_factory.mktemp("web")
-    server = api_server(operator.cluster, tmp / "ca.crt")
-    process = WebProcess(
+def proxy_web(cluster: Cluster, tmp: Path) -> WebProcess:
+    """`alecton web` in front of cluster a's API server: each caller with their own token."""
+    server = api_server(cluster, tmp / "ca.crt")
+    return WebProcess(
         ["web", "--server", server, "--certificate-authority", str(tmp / "ca.crt"), "--listen", "127.0.0.1"],
         free_port(),
         tmp,
     )
+
+
+@pytest.fixture(scope="module")
+def web(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
+    process = proxy_web(operator.cluster, tmp_path_factory.mktemp("web"))
     try:
         yield process
     finally:

@@ -42,7 +42,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, WebProcess, wait_for
 from tests.integration.tenant import as_tenant
-from tests.integration.test_web_api import api_server
+from tests.integration.test_web_api import api_server, proxy_web
 
 NAMESPACES, APPLICATIONS, TARGETS = 20, 10, 10  # 20 x 10 x 10 = 2000 Deployments
 GOAL_MS = 300.0
@@ -165,13 +165,7 @@ def fleet_reader_token(cluster: Cluster, users_ns: str) -> str:
 
 @pytest.fixture(scope="module")
 def web(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebProcess]:
-    tmp = tmp_path_factory.mktemp("web-scale")
-    server = api_server(fleet.cluster, tmp / "ca.crt")
-    process = WebProcess(
-        ["web", "--server", server, "--certificate-authority", str(tmp / "ca.crt"), "--listen", "127.0.0.1"],
-        free_port(),
-        tmp,
-    )
+    process = proxy_web(fleet.cluster, tmp_path_factory.mktemp("web-scale"))
     try:
         yield process
     finally:

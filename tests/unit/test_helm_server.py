@@ -226,3 +226,17 @@ def test_the_server_driver_serves_helm_4_only(fake: Path, tmp_path: Path, versio
     assert asyncio.run(use_driver(runner, "server")) == driver  # helmd found beside helm
     assert (runner.server is not None) == (driver == "server")
     assert asyncio.run(use_driver(HelmRunner(binary=helm), "cli")) == "cli"
+
+
+def test_a_helm_without_helmd_beside_it_keeps_the_cli(
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `--helm` that is a wrapper elsewhere is what the user wants run: a helmd found on
+    PATH would bypass it (and may answer for another helm), so only one beside it or named
+    by --helmd serves."""
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    helm = executable(wrapper / "helm", "#!/bin/sh\nprintf 'v4.3.1'\n")
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")  # a helmd on PATH
+    assert asyncio.run(use_driver(HelmRunner(binary=helm), "server")) == "cli"
+    assert asyncio.run(use_driver(HelmRunner(binary=helm), "server", str(fake / "helmd"))) == "server"

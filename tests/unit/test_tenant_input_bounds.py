@@ -334,5 +334,5 @@ def test_a_huge_api_response_is_refused_past_the_limit(monkeypatch: pytest.Monke
     monkeypatch.setattr(informers, "MAX_RESPONSE_BYTES", 8 * MiB, raising=False)
     response = _Response()
     with pytest.raises(ValueError, match="larger than 8 MiB"):
-        asyncio.run(informers._json_body(response))
+        asyncio.run(informers.json_body(response))
     assert response.content.read_bytes <= 9 * MiB

@@ -195,12 +195,12 @@ def test_the_all_namespaces_overview_is_the_namespaces_ones_side_by_side() -> No
 class FakeWatch:
     """What CallerView reads of a KindWatch: its objects and failure."""
 
-    objects: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    by_namespace: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
     failure: Exception | None = None
     status: int = 0
 
     def items(self, namespace: str) -> list[dict[str, object]]:
-        return list((self.objects.get(namespace) or {}).values())
+        return list((self.by_namespace.get(namespace) or {}).values())
 
 
 def test_a_changed_deployment_is_its_row_and_the_cached_namespace_is_computed_again() -> None:
@@ -220,7 +220,7 @@ def test_a_changed_deployment_is_its_row_and_the_cached_namespace_is_computed_ag
 
     changed = _deployment("web-staging", "web", "staging", "Failed")
     changed["metadata"] = {"name": "web-staging", "namespace": "team-a"}
-    deployments.objects["team-a"]["web-staging"] = changed
+    deployments.by_namespace["team-a"]["web-staging"] = changed
     view._changed("Deployment", "MODIFIED", changed)
     view._changed("Image", "ADDED", {"metadata": {"name": "web-1", "namespace": "team-a"}})
     assert subscription.deployments == {("team-a", "web-staging")} and subscription.kinds == {"Image"}

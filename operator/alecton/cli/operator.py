@@ -161,7 +161,8 @@ HelmdOption = Annotated[
         "--helmd",
         metavar="<file>",
         envvar="ALECTON_HELMD",
-        help="The helmd binary for --helm-driver server (default: next to helm, else on PATH).",
+        help="The helmd binary for --helm-driver server (default: the one next to helm; "
+        "without one the CLI runs).",
         rich_help_panel=HELM_PANEL,
     ),
 ]

@@ -19,7 +19,7 @@ class OperatorConfig:
     helm_binary: str = "helm"
     # "server": one long-lived helmd serves every helm action (helm/server.py); "cli": a helm per action
     helm_driver: str = "server"
-    helmd_binary: str | None = None  # None: helmd next to the helm binary, else on PATH
+    helmd_binary: str | None = None  # None: helmd next to the helm binary (else the CLI runs)
     helm_concurrency: int = 4
     helm_timeout: float = 300.0
     history_max: int = 10

@@ -196,14 +196,13 @@ async def _log_lines(stream: asyncio.StreamReader) -> None:
         log.debug("helmd: %s", line.decode(errors="replace").rstrip())
 
 
-def default_helmd(helm_binary: str) -> str:
-    """helmd next to the helm binary (as `make tools` and the image put it), else on PATH."""
+def default_helmd(helm_binary: str) -> str | None:
+    """helmd next to the helm binary (as `make tools` and the image put them), if there is
+    one. Never one from PATH: a `--helm` elsewhere (a wrapper, another version) is what
+    the user asked to run, and a helmd beside another helm would bypass it."""
     found = shutil.which(helm_binary)
-    if found:
-        beside = Path(found).parent / "helmd"
-        if os.access(beside, os.X_OK):
-            return str(beside)
-    return shutil.which("helmd") or "helmd"
+    beside = Path(found).parent / "helmd" if found else None
+    return str(beside) if beside is not None and os.access(beside, os.X_OK) else None
 
 
 _VERSION = re.compile(r"v(\d+)\.")
@@ -240,6 +239,11 @@ async def use_driver(runner: HelmRunner, driver: str, helmd: str | None = None) 
     if driver != "server":
         return "cli"
     binary = helmd or default_helmd(runner.binary)
+    if binary is None:
+        log.warning(
+            "--helm-driver server: no helmd beside %s (see --helmd); running the helm CLI", runner.binary
+        )
+        return "cli"
     if not (shutil.which(binary) or os.access(binary, os.X_OK)):
         log.warning("--helm-driver server: no helmd at %s; running the helm CLI", binary)
         return "cli"

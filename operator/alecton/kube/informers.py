@@ -25,7 +25,6 @@ log = logging.getLogger("alecton.informers")
 # A watch the server holds open for this long, then we resume from the last version.
 _WATCH_SECONDS = 240
 _LIST_DEADLINE = deadline(total=30.0)
-_WATCH_DEADLINE = deadline(total=_WATCH_SECONDS + 30.0)
 _RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # Objects per list request: a page of whole Pods is held (as Python objects, about ten times
 # their JSON) only until what is kept of them is taken, and the process keeps its peak size.
@@ -51,11 +50,13 @@ class Resource:
     plural: str
 
     def path(self, namespace: str) -> str:
+        """The collection in `namespace`, or in every namespace for ""."""
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        return f"{prefix}/namespaces/{namespace}/{self.plural}"
+        where = f"/namespaces/{namespace}" if namespace else ""
+        return f"{prefix}{where}/{self.plural}"
 
 
-async def _get_json(
+async def get_json(
     api: client.ApiClient, path: str, query: list[tuple[str, Any]], timeout: Any
 ) -> dict[str, Any]:
     response = await api.call_api(
@@ -67,7 +68,7 @@ async def _get_json(
         _preload_content=False,
         _request_timeout=timeout,
     )
-    return await _json_body(response[0] if isinstance(response, tuple) else response)
+    return await json_body(response[0] if isinstance(response, tuple) else response)
 
 
 # The largest response body read from a target cluster's API server: a list of every Pod of
@@ -92,7 +93,7 @@ async def _read_bounded(data: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(data: Any) -> dict[str, Any]:
+async def json_body(data: Any) -> dict[str, Any]:
     """The JSON of a raw response; an error status raises ApiException (a raw response
     does not: a 404 would otherwise read as an object of kind Status)."""
     try:
@@ -113,7 +114,7 @@ async def list_pages(
     token = ""
     while True:
         paging = [("limit", page), *([("continue", token)] if token else [])]
-        listing = await _get_json(api, path, [*query, *paging], _LIST_DEADLINE)
+        listing = await get_json(api, path, [*query, *paging], _LIST_DEADLINE)
         items = [
             item
             for item in listing.get("items") or []
@@ -136,7 +137,8 @@ async def resolve_resource(api: client.ApiClient, api_version: str, kind: str) -
 
 
 class Informer:
-    """The live objects of one kind in one namespace, by name."""
+    """The live objects of one kind in one namespace, by name. A subclass may keep them
+    otherwise (`_replace`, `_apply`) or hear more (`_failed`): web/watch.py does both."""
 
     def __init__(
         self,
@@ -146,8 +148,11 @@ class Informer:
         on_change: Callable[[], None],
         field_selector: str = "",
         keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        watch_seconds: int = _WATCH_SECONDS,
+        page: int = _LIST_PAGE,
     ) -> None:
         self.api = api
+        self._watch_seconds, self._page = watch_seconds, page
         # What is kept of each object (the health caches keep only what assessment reads).
         self._keep = keep or (lambda obj: obj)
         self._selector = [("fieldSelector", field_selector)] if field_selector else []
@@ -187,30 +192,44 @@ class Informer:
                 version = ""  # relist after any failure: events may have been missed
                 delay = _RETRY_SECONDS[min(failures, len(_RETRY_SECONDS) - 1)]
                 failures += 1
-                log.info(
-                    "%s in %s: %s; again in %.0f s", self.resource.plural, self.namespace, self.error, delay
-                )
+                where = self.namespace or "all namespaces"
+                log.info("%s in %s: %s; again in %.0f s", self.resource.plural, where, self.error, delay)
                 self.answered.set()
-                self._on_change()  # waiters learn about the failure
+                self._failed(error)  # waiters learn about the failure
                 await asyncio.sleep(delay)
 
     async def _list(self) -> str:
         """List in pages: only one page of whole objects is held at a time (what is kept of
         them is much smaller), so a namespace of thousands of Pods does not leave the
         process at the size of their full list."""
-        objects: dict[str, dict[str, Any]] = {}
+        kept: list[dict[str, Any]] = []
         version = ""
         async for items, page_version in list_pages(
-            self.api, self.resource.path(self.namespace), self._selector
+            self.api, self.resource.path(self.namespace), self._selector, self._page
         ):
-            objects.update((str(item["metadata"]["name"]), self._keep(item)) for item in items)
+            kept.extend(self._keep(item) for item in items)
             version = page_version  # every page of one list has the list's version
-        self.objects = objects
+        self._replace(kept)
         self.error = ""
         self.synced.set()
         self.answered.set()
         self._on_change()
         return version
+
+    def _replace(self, listed: list[dict[str, Any]]) -> None:
+        """A new listing replaces every object (what was kept of each)."""
+        self.objects = {str(obj["metadata"]["name"]): obj for obj in listed}
+
+    def _apply(self, change: str, obj: dict[str, Any]) -> None:
+        """One watch event: ADDED, MODIFIED or DELETED `obj` (kept, but for DELETED)."""
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        if change == "DELETED":
+            self.objects.pop(name, None)
+        else:
+            self.objects[name] = obj
+
+    def _failed(self, error: Exception) -> None:
+        self._on_change()
 
     async def _watch(self, version: str) -> str:
         """Follow changes until the server ends the watch; the version to resume from
@@ -223,16 +242,16 @@ class Informer:
                 ("watch", "true"),
                 ("resourceVersion", version),
                 ("allowWatchBookmarks", "true"),
-                ("timeoutSeconds", _WATCH_SECONDS),
+                ("timeoutSeconds", self._watch_seconds),
             ],
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
             _preload_content=False,
-            _request_timeout=_WATCH_DEADLINE,
+            _request_timeout=deadline(total=self._watch_seconds + 30.0),
         )
         stream = response[0] if isinstance(response, tuple) else response
         if stream.status >= 400:
-            await _json_body(stream)  # raises with the status
+            await json_body(stream)  # raises with the status
         try:
             async for line in stream.content:
                 if not line.strip():
@@ -242,13 +261,9 @@ class Informer:
                 if kind == "ERROR":
                     return ""  # usually 410 Gone: our version is too old
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-                if kind == "BOOKMARK":
-                    continue
-                name = str((obj.get("metadata") or {}).get("name") or "")
-                if kind == "DELETED":
-                    self.objects.pop(name, None)
-                else:
-                    self.objects[name] = self._keep(obj)
+                if kind not in ("ADDED", "MODIFIED", "DELETED"):
+                    continue  # BOOKMARK
+                self._apply(kind, obj if kind == "DELETED" else self._keep(obj))
                 self._on_change()
         finally:
             stream.release()
@@ -279,7 +294,7 @@ async def locate(api: client.ApiClient, api_version: str, kind: str) -> Located 
     """Where `kind` lives, namespaced or not; None when the server does not serve it."""
     path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     try:
-        listing = await _get_json(api, path, [], _LIST_DEADLINE)
+        listing = await get_json(api, path, [], _LIST_DEADLINE)
     except client.ApiException as error:
         if error.status == 404:
             return None
@@ -295,7 +310,7 @@ async def read_object(
 ) -> dict[str, Any] | None:
     """One live object; None when it does not exist."""
     try:
-        return await _get_json(api, where.path(namespace, name), [], _LIST_DEADLINE)
+        return await get_json(api, where.path(namespace, name), [], _LIST_DEADLINE)
     except client.ApiException as error:
         if error.status == 404:
             return None
@@ -338,4 +353,4 @@ async def apply_object(
         _preload_content=False,
         _request_timeout=_LIST_DEADLINE,
     )
-    return await _json_body(response[0] if isinstance(response, tuple) else response)
+    return await json_body(response[0] if isinstance(response, tuple) else response)

@@ -32,10 +32,11 @@ from typing import Any
 
 from alecton.api.models import GROUP, PLURALS
 from alecton.kube.client import ApiException, KubeClient, api_error_message
+from alecton.kube.informers import get_json, json_body
 from alecton.web import views
 from alecton.web.clients import KeyedPool
 from alecton.web.identity import Identity
-from alecton.web.watch import FAILED, RESYNC, KindWatch, get_raw, read_json
+from alecton.web.watch import FAILED, RESYNC, KindWatch
 
 KINDS = ("Application", "Deployment", "Image", "Promotion")
 RECHECK_SECONDS = 5.0
@@ -75,7 +76,7 @@ async def _post(kube: KubeClient, path: str, body: dict[str, Any]) -> dict[str, 
         _preload_content=False,
         _request_timeout=kube.timeout,
     )
-    return await read_json(raw[0] if isinstance(raw, tuple) else raw)
+    return await json_body(raw[0] if isinstance(raw, tuple) else raw)
 
 
 async def may_list(kube: KubeClient, kind: str, namespace: str) -> bool:
@@ -132,10 +133,8 @@ class CallerView:
     async def _where_to_look(self) -> tuple[list[str], str, str]:
         listed: list[str] = []
         with contextlib.suppress(ApiException):  # may not list namespaces: look elsewhere
-            answer = await read_json(
-                await get_raw(
-                    self.kube.api, "/api/v1/namespaces", [("limit", MAX_NAMESPACES)], self.kube.timeout
-                )
+            answer = await get_json(
+                self.kube.api, "/api/v1/namespaces", [("limit", MAX_NAMESPACES)], self.kube.timeout
             )
             listed = [str((i.get("metadata") or {}).get("name") or "") for i in answer.get("items") or []]
         review = await _post(
@@ -214,7 +213,7 @@ class CallerView:
         shown = {p.namespace for p, w in self.watches.items() if p.namespace and w.status not in _REFUSED}
         for part, watch in self.watches.items():
             if not part.namespace:
-                shown.update(ns for ns, objects in watch.objects.items() if objects)
+                shown.update(ns for ns, objects in watch.by_namespace.items() if objects)
         return sorted(shown)
 
     def _objects(self, kind: str, namespace: str) -> list[dict[str, Any]]:
