@@ -154,13 +154,20 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
 
 class Operator:
     def __init__(
-        self, bench: Bench, concurrency: int, namespace: str, shard: str = "", extra: tuple[str, ...] = ()
+        self,
+        bench: Bench,
+        concurrency: int,
+        namespace: str,
+        shard: str = "",
+        extra: tuple[str, ...] = (),
+        profiler: tuple[str, ...] = (),  # e.g. ("-m", "pyinstrument", ...): run the operator under it
     ) -> None:
         self.port = free_port()
         self.log = bench.workdir / f"operator-{namespace}-{concurrency}{shard}.log"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
+                *profiler,
                 *operator_command(bench, namespace, concurrency),
                 "--probe-address",
                 f"127.0.0.1:{self.port}",
