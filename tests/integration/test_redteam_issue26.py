@@ -1,0 +1,135 @@
+"""Red team, issue 26: the rows issue 26 added to docs/security.md, attacked as a tenant with the
+roles alecton ships (ServiceAccount tokens, never the admin's certificate). Each test PASSES
+when the defence holds and FAILS when the attack works.
+
+helmd (`--helm-driver server`, the default): the row promises that a tenant's kubeconfig never
+makes helm act with the operator's own identity. The kubeconfig check reads the Secret with
+PyYAML, where a `!!binary` key is bytes and so not the `client-certificate` it refuses;
+client-go's YAML, which helmd (and the CLI) load the same file with, reads that key as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration import resources as r
+from tests.integration.harness import TEST_CHARTS, Cluster, OperatorProcess, wait_for
+from tests.integration.test_tenancy import message, probe_app, tenant_apply
+
+SUFFIX = uuid.uuid4().hex[:5]
+
+
+@pytest.fixture(scope="module")
+def attacker_ns() -> str:
+    return f"rt26-{SUFFIX}"
+
+
+@pytest.fixture(scope="module")
+def redteam_operator(
+    crds: Cluster, attacker_ns: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    before = crds.namespaces()
+    crds.kubectl("create", "namespace", attacker_ns)
+    process = OperatorProcess(
+        crds,
+        "helm",
+        tmp_path_factory.mktemp("redteam26"),
+        extra_args=(
+            f"--namespace={attacker_ns}",
+            "--charts-dir",
+            str(TEST_CHARTS),
+            "--helm-timeout",
+            "20",
+            # Deny by default, as shipped: the tenant has no grant on the operator's contexts;
+            # its only way to cluster b is a kubeconfig of its own.
+            "--allow-context",
+            f"{attacker_ns}=alecton-b:{attacker_ns}-granted",
+        ),
+    )
+    process.start()
+    try:
+        wait_for(lambda: "helm driver: server" in process.log_since_start(), 60, "helmd as the driver")
+        yield process
+        crds.delete_namespaces_since(before)
+    finally:
+        process.stop()
+
+
+def _smuggling_kubeconfig(cluster: Cluster) -> str:
+    """Cluster b with its CA embedded (what any tenant may know), and as credentials the paths
+    of the operator's own certificate and key, under `!!binary` keys. In a pod the same shape
+    names /var/run/secrets/kubernetes.io/serviceaccount/token as `tokenFile`."""
+    assert cluster.state_dir is not None
+    pki = Path(cluster.state_dir) / "pki"
+    target = cluster.target_kubeconfig()
+    (entry,) = target["clusters"]
+    server = entry["cluster"]["server"]
+    ca = entry["cluster"]["certificate-authority-data"]
+
+    def binary(key: str) -> str:
+        return "!!binary " + base64.b64encode(key.encode()).decode()
+
+    return f"""apiVersion: v1
+kind: Config
+current-context: b
+clusters:
+- name: b
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+contexts:
+- name: b
+  context: {{cluster: b, user: mallory}}
+users:
+- name: mallory
+  user:
+    {binary("client-certificate")}: {pki / "admin.crt"}
+    {binary("client-key")}: {pki / "admin.key"}
+"""
+
+
+def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
+    redteam_operator: OperatorProcess, attacker_ns: str
+) -> None:
+    cluster = redteam_operator.cluster
+    binding = f"rt26-admin-{SUFFIX}"
+    # What the attacker wants on cluster b: cluster-admin for itself, and a foothold in kube-system.
+    escalate = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": binding},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+    }
+    name = "smuggle"
+    tenant_apply(
+        cluster,
+        r.kubeconfig_secret(name, _smuggling_kubeconfig(cluster)),
+        r.cluster(name=name, context="", secret=name),
+        probe_app(name, "kube-system", cluster=name, values={"extraObjects": [escalate]}),
+        r.image(name, "1", "r/web:1"),
+        r.deployment(name, "1"),
+        namespace=attacker_ns,
+    )
+
+    def settled() -> dict | None:
+        obj = cluster.get("deployments.alecton.dev", f"{name}-staging", attacker_ns)
+        phase = ((obj or {}).get("status") or {}).get("phase")
+        return obj if phase in ("Deployed", "Failed") else None
+
+    obj = wait_for(settled, 120, "the tenant's Deployment to settle")
+    created = cluster.kubectl("get", "clusterrolebinding", binding, context="alecton-b", check=False)
+    planted = cluster.kubectl(
+        "get", "configmap", f"{name}-staging", "-n", "kube-system", context="alecton-b", check=False
+    )
+    assert created.returncode != 0 and "NotFound" in created.stderr, (
+        f"the tenant's chart ran as the operator: ClusterRoleBinding {binding} (cluster-admin) exists on "
+        f"cluster b; Deployment {obj['status']['phase']}: {message(obj)}"
+    )
+    assert planted.returncode != 0, "the tenant wrote a ConfigMap into kube-system of cluster b"
+    assert obj["status"]["phase"] == "Failed" and "refused" in message(obj), message(obj)
