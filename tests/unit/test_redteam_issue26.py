@@ -9,10 +9,21 @@ check, and is for helm: file paths, exec plugins and proxies pass the check.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
+import json
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from alecton.api.models import ObjectRef
+from alecton.handlers import health_monitor
+from alecton.handlers.health_monitor import HealthMonitor
+from alecton.kube import releases
 from alecton.reconcile.kubeconfig import KubeconfigRefusedError, check_kubeconfig
+from alecton.reconcile.manifest import MAX_MANIFEST_CHARS
 
 
 def _binary(key: str) -> str:
@@ -67,3 +78,65 @@ SMUGGLED = {
 def test_a_binary_tagged_key_cannot_smuggle_what_the_kubeconfig_check_refuses(what: str) -> None:
     with pytest.raises(KubeconfigRefusedError):
         check_kubeconfig(SMUGGLED[what])
+
+
+# --- the restart's list of helm storage (kube/releases.py, handlers/health_monitor.py) --------
+
+
+def _storage_secret(name: str, manifest: str) -> dict[str, Any]:
+    """A Secret as helm names and labels it (owner=helm,status=deployed), which any writer of
+    the namespace (the tenant: `edit` on Secrets) can create for a release that never ran."""
+    release = {"name": name, "version": 1, "manifest": manifest}
+    body = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(release).encode()))).decode()
+    return {"metadata": {"name": f"sh.helm.release.v1.{name}.v1"}, "data": {"release": body}}
+
+
+def test_storage_lookalikes_nobody_tracks_cannot_make_a_restart_parse_megabytes_of_yaml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget counts decoded bytes (64 MiB), not the YAML parse of what it decodes: 8 MiB
+    of manifest gzips to 25 KB, and libyaml parses a ConfigMap's lines at about 0.7 MB a
+    second. Seven such Secrets (175 KB in etcd) make one listing parse six or seven of them
+    (48-56 MiB of YAML), measured at 82 s of CPU (95 s wall) on this machine for seven, at
+    every restart, in every namespace the tenant writes; the listing is made once per
+    client key (a Cluster object each), so more Clusters multiply it. Only the tracked
+    release is wanted: the lookalikes should cost no more than one release's parse."""
+    line = "  k: v\n"
+    big = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n" + line * (
+        (MAX_MANIFEST_CHARS - 100) // len(line)
+    )
+    page = [_storage_secret("web", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n")]
+    page += [_storage_secret(f"fake{i}", big) for i in range(7)]
+    assert sum(len(json.dumps(item)) for item in page) < 200_000  # what the tenant stores
+
+    async def pages(*_args: Any) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        yield page, "1"
+
+    parsed: dict[int, int] = {}  # manifest size -> how often parsed (the parse itself skipped)
+
+    def counting_parse(manifest: str, default_namespace: str) -> list[Any]:
+        parsed[len(manifest)] = parsed.get(len(manifest), 0) + 1
+        return []
+
+    async def client(_key: Any, _access: Any) -> Any:
+        return SimpleNamespace(api=None, resources={})
+
+    monkeypatch.setattr(releases, "list_pages", pages)
+    monkeypatch.setattr(health_monitor, "manifest_objects", counting_parse)
+
+    async def scenario() -> None:
+        monitor = HealthMonitor(lambda _ref: None)
+        monkeypatch.setattr(monitor, "_client", client)
+        access: Any = SimpleNamespace(
+            identity="id", impersonate="", credentials="c", kubeconfig="", context=""
+        )
+        await monitor.track(
+            ObjectRef("team", "web"), ObjectRef("team", "b"), access, "web", "team", 1, listed=True
+        )
+        await monitor.close()
+
+    asyncio.run(scenario())
+    lookalikes = sum(size * count for size, count in parsed.items() if size >= len(big))
+    assert lookalikes <= MAX_MANIFEST_CHARS, (
+        f"a restart parsed {lookalikes >> 20} MiB of YAML from storage lookalikes no Deployment tracks"
+    )
