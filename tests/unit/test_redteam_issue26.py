@@ -22,8 +22,13 @@ from alecton.api.models import ObjectRef
 from alecton.handlers import health_monitor
 from alecton.handlers.health_monitor import HealthMonitor
 from alecton.kube import releases
+from alecton.kube.client import ApiException
 from alecton.reconcile.kubeconfig import KubeconfigRefusedError, check_kubeconfig
 from alecton.reconcile.manifest import MAX_MANIFEST_CHARS
+from alecton.web import caller_views
+from alecton.web.caller_views import CallerView, Part
+
+from tests.unit.test_web_caches import FakeWatch, _deployment
 
 
 def _binary(key: str) -> str:
@@ -140,3 +145,40 @@ def test_storage_lookalikes_nobody_tracks_cannot_make_a_restart_parse_megabytes_
     assert lookalikes <= MAX_MANIFEST_CHARS, (
         f"a restart parsed {lookalikes >> 20} MiB of YAML from storage lookalikes no Deployment tracks"
     )
+
+
+# --- the web server's cached views (web/caller_views.py) ---------------------------------------
+
+
+class _FailingWatch(FakeWatch):
+    async def stop(self) -> None:
+        pass
+
+
+def test_rights_taken_away_empty_a_part_whose_watch_is_failing_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row: before an answer is served, a SelfSubjectAccessReview per part, and a part no
+    longer allowed is emptied. `authorize` reviews only the parts whose watch has no failure,
+    and a watch that failed with anything but 401/403 keeps serving what it last listed. A
+    watch request the API server answers 429 (priority and fairness rejects before it
+    authorizes, so a caller flooding its own flow gets 429, not 403), 5xx or not in time
+    leaves the part unreviewed: a caller whose RoleBinding is deleted then keeps reading the
+    namespace as it last listed it, for as long as its relists fail that way. Low impact
+    (no change made after the failure is shown), but not what the row says."""
+
+    async def refused(_kube: Any, _kind: str, _namespace: str) -> bool:
+        return False  # the RoleBinding is gone
+
+    monkeypatch.setattr(caller_views, "may_list", refused)
+
+    async def scenario() -> list[Any]:
+        view = CallerView(SimpleNamespace(api=None), "team-a", "default")  # type: ignore[arg-type]
+        listed = {"team-a": {"web-staging": _deployment("web-staging", "web", "staging", "Deployed")}}
+        throttled = _FailingWatch(listed, ApiException(status=429, reason="Too Many Requests"), 429)
+        view.watches = {Part("Deployment", "team-a"): throttled}  # type: ignore[dict-item]
+        assert [row["phase"] for row in view.answer("now")["rows"]] == ["Deployed"]
+        await view.authorize()
+        rows = view.answer("later")["rows"]
+        await view.close()
+        return rows
+
+    assert asyncio.run(scenario()) == [], "the caller still reads the namespace after its RoleBinding went"
