@@ -190,7 +190,8 @@ def test_empty_gzip_members_spend_the_listing_budget_too() -> None:
     decompresses to 0 bytes and spends nothing of the 64 MiB, while each 780 KB Secret costs
     0.16 s of CPU (measured here; about 0.2 s per MB stored). With only the count of 5000
     Secrets left as a bound, what a restart spends grows with what the tenant stores (1000
-    such Secrets: about 160 s of CPU at every restart), not with the budget."""
+    Secrets of 600 KB, small enough for a page of 100 to stay under the 64 MiB a response may
+    have: about 120 s of CPU at every restart), not with the budget."""
     empty_member = gzip.compress(b"", mtime=0)
     body = base64.b64encode(base64.b64encode(empty_member * (440_000 // len(empty_member)))).decode()
     stored = [
