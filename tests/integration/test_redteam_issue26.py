@@ -4,18 +4,29 @@ when the defence holds and FAILS when the attack works.
 
 helmd (`--helm-driver server`, the default): the row promises that a tenant's kubeconfig never
 makes helm act with the operator's own identity. The kubeconfig check reads the Secret with
-PyYAML, where a `!!binary` key is bytes and so not the `client-certificate` it refuses;
-client-go's YAML, which helmd (and the CLI) load the same file with, reads that key as text.
+PyYAML, where a `!!binary` key is bytes and so not the `tokenFile` or `client-certificate` it
+refuses; client-go's YAML, which helmd (and the CLI) load the same file with, reads that key
+as text. Broken at the time of writing: both tests below fail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ssl
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alecton.helm.runner import HelmRunner
+from alecton.helm.server import use_driver
+from alecton.kube.access import KubeAccess, private_file
+from alecton.local.pki import CertificateAuthority
+from alecton.reconcile.kubeconfig import KubeconfigRefusedError, check_kubeconfig
 
 from tests.integration import resources as r
 from tests.integration.harness import TEST_CHARTS, Cluster, OperatorProcess, wait_for
@@ -133,3 +144,91 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
     )
     assert planted.returncode != 0, "the tenant wrote a ConfigMap into kube-system of cluster b"
     assert obj["status"]["phase"] == "Failed" and "refused" in message(obj), message(obj)
+
+
+class TenantServer:
+    """The tenant's own HTTPS "API server" (its CA in the kubeconfig, as a tenant may give):
+    it writes down the credentials each request brings and refuses it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.ca = CertificateAuthority()
+        serving = self.ca.serving("tenant")
+        (workdir / "tls.crt").write_bytes(serving.cert_pem)
+        (workdir / "tls.key").write_bytes(serving.key_pem)
+        self.authorizations: list[str] = []
+        seen = self.authorizations
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization") or "")
+                self.send_response(403)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":403}')
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(workdir / "tls.crt", workdir / "tls.key")
+        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_helmd_never_sends_the_operators_token_to_a_tenants_server(bin_dir: Path, tmp_path: Path) -> None:
+    """The operator's path without a cluster: its kubeconfig check, then helm through the
+    runner with the server driver (the real helmd), as for any tenant Secret. The tenant's
+    kubeconfig names the operator's mounted ServiceAccount token (here a file standing for
+    /var/run/secrets/kubernetes.io/serviceaccount/token) under a `!!binary` key."""
+    operator_token = tmp_path / "token"
+    operator_token.write_text(f"operator-token-{SUFFIX}")
+    server = TenantServer(tmp_path)
+    tag = "!!binary " + base64.b64encode(b"tokenFile").decode()
+    raw = f"""apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: k
+  cluster:
+    server: {server.url}
+    certificate-authority-data: {base64.b64encode(server.ca.cert_pem).decode()}
+contexts:
+- name: c
+  context: {{cluster: k, user: u}}
+users:
+- name: u
+  user:
+    {tag}: {operator_token}
+""".encode()
+
+    async def as_the_operator_runs_helm() -> str:
+        try:
+            target = check_kubeconfig(raw)
+        except KubeconfigRefusedError as refused:
+            return f"refused: {refused}"
+        runner = HelmRunner(str(bin_dir / "helm"), timeout=20)
+        assert await use_driver(runner, "server") == "server"
+        try:
+            with private_file(raw, ".kubeconfig") as path:
+                access = KubeAccess(str(path), target.context, tenant_secret=True)
+                args = ["history", *access.args(), "--namespace", "x", "--output", "json", "--", "r"]
+                result = await runner.run(args, in_cluster=not access.kubeconfig)
+            return result.stderr
+        finally:
+            await runner.stop_all()
+
+    try:
+        answer = asyncio.run(as_the_operator_runs_helm())
+    finally:
+        server.close()
+    leaked = [a for a in server.authorizations if operator_token.read_text() in a]
+    assert not leaked, f"helmd sent the operator's token to the tenant's server ({answer.strip()})"
