@@ -71,10 +71,12 @@ def redteam_operator(
         process.stop()
 
 
-def _smuggling_kubeconfig(cluster: Cluster) -> str:
-    """Cluster b with its CA embedded (what any tenant may know), and as credentials the paths
-    of the operator's own certificate and key, under `!!binary` keys. In a pod the same shape
-    names /var/run/secrets/kubernetes.io/serviceaccount/token as `tokenFile`."""
+def _smuggling_kubeconfig(cluster: Cluster, token: str) -> str:
+    """Cluster b with its CA embedded, the tenant's own token there (what the operator's
+    owner check, a Python client, then uses), and the paths of the operator's own certificate
+    and key under `!!binary` keys, which only client-go (helm) reads: the API server takes the
+    client certificate before the token. In a pod the same shape names
+    /var/run/secrets/kubernetes.io/serviceaccount/token as `tokenFile` (with no `token`)."""
     assert cluster.state_dir is not None
     pki = Path(cluster.state_dir) / "pki"
     target = cluster.target_kubeconfig()
@@ -99,6 +101,7 @@ contexts:
 users:
 - name: mallory
   user:
+    token: {token}
     {binary("client-certificate")}: {pki / "admin.crt"}
     {binary("client-key")}: {pki / "admin.key"}
 """
@@ -108,6 +111,18 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
     redteam_operator: OperatorProcess, attacker_ns: str
 ) -> None:
     cluster = redteam_operator.cluster
+    # The tenant's own identity on cluster b, as its platform team made it: `edit` in one
+    # namespace there, nothing else.
+    own = f"rt26-b-{SUFFIX}"
+    cluster.kubectl("create", "namespace", own, context="alecton-b")
+    cluster.kubectl("create", "serviceaccount", "mallory", "-n", own, context="alecton-b")
+    cluster.kubectl(
+        "create", "rolebinding", "mallory-edit", "--clusterrole=edit", f"--serviceaccount={own}:mallory",
+        "-n", own, context="alecton-b",
+    )  # fmt: skip
+    token = cluster.kubectl(
+        "create", "token", "mallory", "-n", own, "--duration=1h", context="alecton-b"
+    ).stdout.strip()
     binding = f"rt26-admin-{SUFFIX}"
     # What the attacker wants on cluster b: cluster-admin for itself, and a foothold in kube-system.
     escalate = {
@@ -115,14 +130,20 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
         "kind": "ClusterRoleBinding",
         "metadata": {"name": binding},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+        "subjects": [{"kind": "ServiceAccount", "name": "mallory", "namespace": own}],
+    }
+    foothold = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"rt26-{SUFFIX}", "namespace": "kube-system"},
+        "data": {"by": "mallory"},
     }
     name = "smuggle"
     tenant_apply(
         cluster,
-        r.kubeconfig_secret(name, _smuggling_kubeconfig(cluster)),
+        r.kubeconfig_secret(name, _smuggling_kubeconfig(cluster, token)),
         r.cluster(name=name, context="", secret=name),
-        probe_app(name, "kube-system", cluster=name, values={"extraObjects": [escalate]}),
+        probe_app(name, own, cluster=name, values={"extraObjects": [escalate, foothold]}),
         r.image(name, "1", "r/web:1"),
         r.deployment(name, "1"),
         namespace=attacker_ns,
@@ -136,7 +157,7 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
     obj = wait_for(settled, 120, "the tenant's Deployment to settle")
     created = cluster.kubectl("get", "clusterrolebinding", binding, context="alecton-b", check=False)
     planted = cluster.kubectl(
-        "get", "configmap", f"{name}-staging", "-n", "kube-system", context="alecton-b", check=False
+        "get", "configmap", f"rt26-{SUFFIX}", "-n", "kube-system", context="alecton-b", check=False
     )
     assert created.returncode != 0 and "NotFound" in created.stderr, (
         f"the tenant's chart ran as the operator: ClusterRoleBinding {binding} (cluster-admin) exists on "
