@@ -154,11 +154,18 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
         phase = ((obj or {}).get("status") or {}).get("phase")
         return obj if phase in ("Deployed", "Failed") else None
 
-    obj = wait_for(settled, 120, "the tenant's Deployment to settle")
-    created = cluster.kubectl("get", "clusterrolebinding", binding, context="alecton-b", check=False)
-    planted = cluster.kubectl(
-        "get", "configmap", f"rt26-{SUFFIX}", "-n", "kube-system", context="alecton-b", check=False
-    )
+    try:
+        obj = wait_for(settled, 120, "the tenant's Deployment to settle")
+        created = cluster.kubectl("get", "clusterrolebinding", binding, context="alecton-b", check=False)
+        planted = cluster.kubectl(
+            "get", "configmap", f"rt26-{SUFFIX}", "-n", "kube-system", context="alecton-b", check=False
+        )
+    finally:  # what an attack that worked left outside the namespaces the module deletes
+        cluster.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", context="alecton-b")
+        cluster.kubectl(
+            "delete", "configmap", f"rt26-{SUFFIX}", "-n", "kube-system", "--ignore-not-found",
+            context="alecton-b",
+        )  # fmt: skip
     assert created.returncode != 0 and "NotFound" in created.stderr, (
         f"the tenant's chart ran as the operator: ClusterRoleBinding {binding} (cluster-admin) exists on "
         f"cluster b; Deployment {obj['status']['phase']}: {message(obj)}"
