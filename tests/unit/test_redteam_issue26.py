@@ -27,6 +27,7 @@ from alecton.reconcile.kubeconfig import KubeconfigRefusedError, check_kubeconfi
 from alecton.reconcile.manifest import MAX_MANIFEST_CHARS
 from alecton.web import caller_views
 from alecton.web.caller_views import CallerView, Part
+from alecton.web.clients import KeyedPool
 
 from tests.unit.test_web_caches import FakeWatch, _deployment
 
@@ -203,3 +204,47 @@ def test_empty_gzip_members_spend_the_listing_budget_too() -> None:
         f"{10 * len(body) >> 20} MiB of stored gzip were decoded with a 4 MiB budget untouched "
         f"({budget.decoded_bytes} bytes of it left, {5000 - budget.secrets} Secrets decoded)"
     )
+
+
+def test_open_event_streams_cannot_keep_more_views_than_the_cap() -> None:
+    """The row: at most 32 views, least recently used out first. A view in use is never
+    closed (web/clients.py closes it once its last user goes), and every `/v1/events` stream
+    uses its view for up to 10 minutes; nothing bounds the streams. So each open stream of
+    another scope or caller keeps a whole view (four watches of the API server and every
+    object they list) past the cap: callers (or one caller's many scopes: each
+    `?namespace=` is a view of its own, even one the API server refuses) hold as many views
+    as they hold streams. Here 40 streams of 40 scopes against the 32 of the cap."""
+    made: list[dict[str, bool]] = []
+
+    async def close(view: dict[str, bool]) -> None:
+        view["closed"] = True
+
+    async def scenario() -> int:
+        views = KeyedPool(close, size=32, idle_seconds=120.0)
+        streams_open, release = asyncio.Event(), asyncio.Event()
+        opened = 0
+
+        async def stream(scope: int) -> None:
+            nonlocal opened
+
+            async def make() -> dict[str, bool]:
+                view = {"closed": False}
+                made.append(view)
+                return view
+
+            async with views.lease(f"caller|ns-{scope}", make):
+                opened += 1
+                if opened == 40:
+                    streams_open.set()
+                await release.wait()
+
+        tasks = [asyncio.create_task(stream(scope)) for scope in range(40)]
+        await asyncio.wait_for(streams_open.wait(), 5)
+        live = sum(not view["closed"] for view in made)
+        release.set()
+        await asyncio.gather(*tasks)
+        await views.close()
+        return live
+
+    live = asyncio.run(scenario())
+    assert live <= 32, f"{live} views open at once, past the cap of 32"
