@@ -246,7 +246,7 @@ users:
         runner = HelmRunner(str(bin_dir / "helm"), timeout=20)
         assert await use_driver(runner, "server") == "server"
         try:
-            with private_file(raw, ".kubeconfig") as path:
+            with private_file(target.checked, ".kubeconfig") as path:  # as handlers/access.py
                 access = KubeAccess(str(path), target.context, tenant_secret=True)
                 args = ["history", *access.args(), "--namespace", "x", "--output", "json", "--", "r"]
                 result = await runner.run(args, in_cluster=not access.kubeconfig)

@@ -1,5 +1,8 @@
 """Red team, issue 26: the pure parts of the helmd, helm-storage and web rows, attacked as a
-tenant. Each test FAILS if the attack succeeds; all of them fail at the time of writing.
+tenant. Each test FAILS if the attack succeeds; all of them failed when written, and pass
+since the fixes (explicit YAML tags and non-string keys refused, helm given the checked
+kubeconfig as JSON; storage manifests parsed only when taken and gzip input counted; every
+part shown re-authorized; pools never hold more than their size in use).
 
 - helmd: the kubeconfig check reads the tenant's file with PyYAML, where a `!!binary` key is
   bytes; client-go's YAML (the one helm and helmd load the same file with) decodes that key to
@@ -31,7 +34,7 @@ from alecton.reconcile.kubeconfig import KubeconfigRefusedError, check_kubeconfi
 from alecton.reconcile.manifest import MAX_MANIFEST_CHARS
 from alecton.web import caller_views
 from alecton.web.caller_views import CallerView, Part
-from alecton.web.clients import KeyedPool
+from alecton.web.clients import KeyedPool, PoolFullError
 
 from tests.unit.test_web_caches import FakeWatch, _deployment
 
@@ -223,24 +226,29 @@ def test_open_event_streams_cannot_keep_more_views_than_the_cap() -> None:
     async def close(view: dict[str, bool]) -> None:
         view["closed"] = True
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[int, int]:
         views = KeyedPool(close, size=32, idle_seconds=120.0)
         streams_open, release = asyncio.Event(), asyncio.Event()
-        opened = 0
+        opened = refused = 0
 
         async def stream(scope: int) -> None:
-            nonlocal opened
+            nonlocal opened, refused
 
             async def make() -> dict[str, bool]:
                 view = {"closed": False}
                 made.append(view)
                 return view
 
-            async with views.lease(f"caller|ns-{scope}", make):
-                opened += 1
-                if opened == 40:
+            try:
+                async with views.lease(f"caller|ns-{scope}", make):
+                    opened += 1
+                    if opened + refused == 40:
+                        streams_open.set()
+                    await release.wait()
+            except PoolFullError:  # the stream is answered 503 (Retry-After)
+                refused += 1
+                if opened + refused == 40:
                     streams_open.set()
-                await release.wait()
 
         tasks = [asyncio.create_task(stream(scope)) for scope in range(40)]
         await asyncio.wait_for(streams_open.wait(), 5)
@@ -248,7 +256,8 @@ def test_open_event_streams_cannot_keep_more_views_than_the_cap() -> None:
         release.set()
         await asyncio.gather(*tasks)
         await views.close()
-        return live
+        return live, refused
 
-    live = asyncio.run(scenario())
+    live, refused = asyncio.run(scenario())
     assert live <= 32, f"{live} views open at once, past the cap of 32"
+    assert refused == 8

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from alecton.web import views
 from alecton.web.caller_views import MAX_NAMESPACES, candidate_namespaces
-from alecton.web.clients import KeyedPool, credential_digest
+from alecton.web.clients import KeyedPool, PoolFullError, credential_digest
 
 
 @dataclass
@@ -87,14 +87,17 @@ def test_least_recently_used_goes_first_and_closes_once_unused() -> None:
             async with things.lease("b", maker("b")):
                 pass
             async with things.lease("c", maker("c")):
-                pass  # over the size: "a" (in use) is retired, "b" stays as more recent
-            assert not a.closed  # still in use by this request
-            assert len(things) == 2
-        assert a.closed  # closed by its last user
-        b = maker.made[1]
+                pass  # over the size: the least recently used idle one ("b") goes, not "a" in use
+            b = maker.made[1]
+            assert b.closed and not a.closed and len(things) == 2
+            async with things.lease("c", maker("c")) as c:
+                with pytest.raises(PoolFullError):  # "a" and "c" in use: nothing more
+                    async with things.lease("d", maker("d")):
+                        pass
+                assert not (a.closed or c.closed)
         async with things.lease("d", maker("d")):
             pass
-        assert b.closed and len(things) == 2
+        assert a.closed and len(things) == 2  # the least recently used, closed once unused
 
     asyncio.run(run())
 

@@ -82,11 +82,11 @@ async def cluster_access(
         raise ClusterAccessError(
             f"Cluster {cluster.ref.name!r}: kubeconfig in Secret {secret.name!r} refused: {error}"
         ) from None
-    with private_file(raw, ".kubeconfig") as path:
+    with private_file(target.checked, ".kubeconfig") as path:  # what was checked, as JSON
         yield KubeAccess(
             str(path),
             target.context,
             tenant_secret=True,
             identity=cluster_identity(target.context, target.server),
-            credentials=hashlib.sha256(raw).hexdigest()[:16],
+            credentials=hashlib.sha256(target.checked).hexdigest()[:16],
         )

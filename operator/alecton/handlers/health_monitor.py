@@ -21,7 +21,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 from kubernetes_asyncio import client
 
@@ -52,7 +51,9 @@ InformerKey = tuple[ClientKey, str, str, str]  # client, namespace, apiVersion, 
 
 
 # The objects of each deployed (release, revision) of a namespace, from one list.
-Listing = dict[tuple[str, int], list[ObjectKey]]
+# (release, revision) -> its manifest, parsed only when a tracked release takes it: the
+# namespace's storage is its tenant's to write, and lookalikes nobody tracks must cost no parse.
+Listing = dict[tuple[str, int], str]
 _LISTING_SECONDS = 30.0  # how long a restart's list of a namespace serves its releases
 _FIRST_LIST_WAIT = 5.0
 
@@ -129,11 +130,10 @@ class HealthMonitor:
         instead of assessing the namespace again: a restart is one pass per release."""
         key = client_key(cluster, access)
         api = await self._client(key, access)
-        objects = (
+        manifest = (
             (await self._listing(api.api, key, namespace)).pop((release, revision), None) if listed else None
         )
-        if objects is None:
-            objects = await self._read_objects(api.api, release, namespace, revision)
+        objects = await self._read_objects(api.api, release, namespace, revision, manifest)
         previous = self._tracked.pop(ref, None)
         tracked = Tracked(key, namespace, revision, objects)
         watched = [o for o in objects if needs_watch(o)]
@@ -164,10 +164,12 @@ class HealthMonitor:
                 await asyncio.wait_for(asyncio.gather(*waits), _FIRST_LIST_WAIT)
 
     async def _read_objects(
-        self, api: client.ApiClient, release: str, namespace: str, revision: int
+        self, api: client.ApiClient, release: str, namespace: str, revision: int, manifest: str | None
     ) -> list[ObjectKey]:
+        """The objects of a revision: of `manifest` (from the namespace's listing), else read."""
         try:
-            manifest = await read_manifest(api, release, namespace, revision)
+            if manifest is None:
+                manifest = await read_manifest(api, release, namespace, revision)
         except Exception as error:
             raise TrackError(f"cannot read the manifest of {release} revision {revision}: {error}") from None
         try:
@@ -199,9 +201,8 @@ class HealthMonitor:
 
     async def _list_deployed(self, api: client.ApiClient, namespace: str) -> Listing:
         found: Listing = {}
-        parse = partial(manifest_objects, default_namespace=namespace)
-        async for page in deployed_manifests(api, namespace, ListingBudget(), parse):
-            found.update(((release, revision), objects) for release, revision, objects in page)
+        async for page in deployed_manifests(api, namespace, ListingBudget(), str):
+            found.update(((release, revision), manifest) for release, revision, manifest in page)
         return found
 
     def _forget_listing(self, where: tuple[ClientKey, str], listing: asyncio.Task[Listing]) -> None:

@@ -66,16 +66,18 @@ def _decode_release(data: dict[str, str] | None) -> dict[str, Any]:
 
 
 def _decode_sized(data: dict[str, str] | None, limit: int) -> tuple[dict[str, Any], int]:
-    """The release (as `_decode_release`, at most `limit` bytes) and how many bytes it took
-    to find out (`limit` when it would decompress to more)."""
+    """The release (as `_decode_release`, at most `limit` bytes) and what finding out cost:
+    the larger of what was stored and what it decompressed to (`limit` when it would
+    decompress to more). The stored size counts too: gzip members that decompress to
+    nothing cost their decoding all the same."""
     size = 0
     try:
         raw = base64.b64decode(base64.b64decode((data or {})["release"]))
-        size = len(raw)
+        stored = size = len(raw)
         if raw[:2] == b"\x1f\x8b":
-            size = limit  # if decompression stops at the limit
+            size = max(stored, limit)  # if decompression stops at the limit
             raw = _gunzip(raw, limit)
-            size = len(raw)
+            size = max(stored, len(raw))
         decoded = json.loads(raw)
     except (KeyError, ValueError, OSError, EOFError, RecursionError, zlib.error):
         return {}, size

@@ -8,8 +8,9 @@ what to read and what to log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,17 +46,27 @@ class TargetKubeconfig:
 
     context: str
     server: str
+    # What helm is given: the checked content as JSON (which client-go reads as it is), so
+    # no YAML feature can make helm read something other than what was checked.
+    checked: bytes = field(default=b"", repr=False, compare=False)  # credentials: never shown
 
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader minus the YAML features a kubeconfig never needs and that a YAML
     parser other than client-go's could read differently: duplicate keys (which value
-    wins?), aliases and merge keys. Refusing them keeps what is checked here the same
-    as what helm loads, and aliases cannot blow up memory."""
+    wins?), aliases, merge keys, explicit tags (`!!binary dG9rZW5GaWxl` is bytes here and
+    the key `tokenFile` to client-go) and keys that are not strings. Refusing them keeps
+    what is checked here the same as what helm loads, and aliases cannot blow up memory."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             raise KubeconfigRefusedError("the kubeconfig uses YAML aliases (*name), which are not accepted")
+        event = self.peek_event()
+        if getattr(event, "tag", None) not in (None, "!"):
+            raise KubeconfigRefusedError(
+                f"the kubeconfig uses an explicit YAML tag (line {event.start_mark.line + 1}), "
+                "which is not accepted; write plain values"
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -66,6 +77,10 @@ class _StrictLoader(yaml.SafeLoader):
                     "the kubeconfig uses YAML merge keys (<<), which are not accepted"
                 )
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise KubeconfigRefusedError(
+                    f"the kubeconfig has a key that is not a string (line {key_node.start_mark.line + 1})"
+                )
             if key in seen:  # a list: keys may be unhashable, which SafeLoader refuses below
                 # The line, not the key: a key is content too.
                 raise KubeconfigRefusedError(
@@ -264,4 +279,15 @@ def check_kubeconfig(raw: bytes, context: str = "", allow_insecure: bool = False
             f"context {_quote(selected)} names user {_quote(user_name)}, which is not in the "
             f"kubeconfig (users: {_names(users)})"
         )
-    return TargetKubeconfig(selected, server)
+    return TargetKubeconfig(selected, server, _as_json(data))
+
+
+def _as_json(data: Mapping[Any, Any]) -> bytes:
+    try:
+        return json.dumps(data, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        # An unquoted date or time is one in YAML and a string to client-go.
+        raise KubeconfigRefusedError(
+            "the kubeconfig has a value that is not a string, number, boolean, list or mapping "
+            "(an unquoted date?); quote it"
+        ) from None

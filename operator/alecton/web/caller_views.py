@@ -175,7 +175,9 @@ class CallerView:
         async with self._check:
             if time.monotonic() - self._checked_at < RECHECK_SECONDS:
                 return
-            parts = [p for p, w in self.watches.items() if w.failure is None]
+            # Every part still shown, also one whose watch is failing (429, 5xx, a timeout):
+            # it shows what it last listed, and that too needs the right.
+            parts = [p for p, w in self.watches.items() if w.status not in _REFUSED]
             allowed = await asyncio.gather(*(may_list(self.kube, p.kind, p.namespace) for p in parts))
             for part, ok in zip(parts, allowed, strict=True):
                 if not ok:

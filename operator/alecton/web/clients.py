@@ -6,9 +6,11 @@ time. The pool keeps one client per caller, keyed by a digest of the caller's cr
 (an HMAC with a key made at start, so the key in memory says nothing about the token and
 is useless outside this process; the token itself is never logged or used as a key).
 
-Bounded: at most `size` clients (the least recently used one goes first) and none idle
-for longer than `idle_seconds`. A client is closed only once no request uses it any more:
-a lease counts its users, and an evicted client in use is closed by its last user.
+Bounded: at most `size` clients alive, counting evicted ones still in use (the least
+recently used idle one goes first; when all are in use a new key is refused with
+PoolFullError) and none idle for longer than `idle_seconds`. A client is closed only
+once no request uses it any more: a lease counts its users, and an evicted client in
+use is closed by its last user.
 A client is only ever handed to the key it was made for, so one caller never acts with
 another's credentials.
 """
@@ -45,6 +47,10 @@ async def _close_client(client: KubeClient) -> None:
     await client.close()
 
 
+class PoolFullError(Exception):
+    """Every one of the pool's `size` things is in use: a new key must wait (HTTP 503)."""
+
+
 @dataclass
 class _Entry(Generic[T]):
     item: T
@@ -64,6 +70,7 @@ class KeyedPool(Generic[T]):
     clock: Callable[[], float] = time.monotonic
     _entries: OrderedDict[str, _Entry[T]] = field(default_factory=OrderedDict)
     _making: dict[str, asyncio.Future[T]] = field(default_factory=dict)
+    _retired_in_use: int = 0  # evicted, closed once their last user goes: they count too
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,6 +86,7 @@ class KeyedPool(Generic[T]):
             entry.users -= 1
             entry.used_at = self.clock()
             if entry.retired and entry.users == 0:
+                self._retired_in_use -= 1
                 await self.closer(entry.item)
 
     async def _entry(self, key: str, make: Callable[[], Awaitable[T]]) -> _Entry[T]:
@@ -91,6 +99,7 @@ class KeyedPool(Generic[T]):
         # Concurrent first requests of one caller share one client.
         making = self._making.get(key)
         if making is None:
+            await self._make_room()
             making = asyncio.get_running_loop().create_future()
             self._making[key] = making
             try:
@@ -109,11 +118,23 @@ class KeyedPool(Generic[T]):
         await making
         return self._entries.get(key) or await self._entry(key, make)
 
+    async def _make_room(self) -> None:
+        """Room for one more: the least recently used idle entry goes; with none idle, a
+        new key is refused, so things in use (a view held by a live stream) never exceed
+        `size`."""
+        while len(self._entries) + self._retired_in_use + len(self._making) >= self.size:
+            idle = next((key for key, entry in self._entries.items() if entry.users == 0), None)
+            if idle is None:
+                raise PoolFullError(f"all {self.size} are in use")
+            await self._retire(idle)
+
     async def _retire(self, key: str) -> None:
         entry = self._entries.pop(key)
         entry.retired = True
         if entry.users == 0:
             await self.closer(entry.item)
+        else:
+            self._retired_in_use += 1
 
     async def _expire(self) -> None:
         oldest_allowed = self.clock() - self.idle_seconds

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alecton.kube.client import ApiException, api_error_message
 from alecton.service.errors import ConflictError, ForbiddenError, NotFoundError, ServiceError
 from alecton.service.freezes import FrozenError
+from alecton.web.clients import PoolFullError
 from alecton.web.identity import NoCredentialsError
 from alecton.web.views import BadRequest
 
@@ -92,6 +93,17 @@ def _unreachable(_: Request, error: Exception) -> JSONResponse:
     return error_response(503, f"cannot reach the Kubernetes API server: {error}", "ServiceUnavailable")
 
 
+def _busy(_: Request, error: Exception) -> JSONResponse:
+    response = error_response(
+        503,
+        "the server follows as many callers' views (or holds as many clients) as it may, all in "
+        "use by open pages; close a page or try again shortly",
+        "ServiceUnavailable",
+    )
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 def _unauthenticated(_: Request, error: Exception) -> JSONResponse:
     return error_response(401, "no credentials: send `Authorization: Bearer <token>`", "Unauthorized")
 
@@ -110,4 +122,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(aiohttp.ClientError, _unreachable)
     app.add_exception_handler(TimeoutError, _unreachable)
     app.add_exception_handler(NoCredentialsError, _unauthenticated)
+    app.add_exception_handler(PoolFullError, _busy)
     app.add_exception_handler(Exception, _internal)

@@ -14,12 +14,14 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
 from alecton.kube.client import ApiException
 from alecton.web.caller_views import RECHECK_SECONDS, CallerView, Subscription, ViewPool
+from alecton.web.clients import PoolFullError
 from alecton.web.dependencies import InNamespace, caller_token, settings_of
 from alecton.web.identity import Identity
 from alecton.web.routes.dashboard import AllNamespaces
@@ -48,25 +50,30 @@ async def events(request: Request, where: InNamespace, every: AllNamespaces = Fa
     return EventSourceResponse(_changes(stream, request), ping=15, send_timeout=30)
 
 
-async def _changes(stream: _Stream, request: Request) -> AsyncIterator[dict[str, str]]:
+async def _changes(stream: _Stream, request: Request) -> AsyncIterator[dict[str, Any]]:
     """`ready` once the caller's watches listed, then `row` and `change` events.
 
     The stream ends after _STREAM_SECONDS (the page reconnects, with the credentials of
     then), when the API server stops accepting the caller (401) or the view is closed."""
     lease = stream.pool.lease(stream.identity, stream.token, stream.scope, stream.default_namespace)
-    async with lease as view:
-        subscription = Subscription()
-        view.subscribers.add(subscription)
-        try:
-            ready = {"namespace": view.namespace, "errors": view.errors(worded=False)}
-            yield {
-                "event": "ready",
-                "data": json.dumps({**ready, **({"allNamespaces": True} if view.all else {})}),
-            }
-            async for event in _follow(view, subscription, request):
-                yield event
-        finally:
-            view.subscribers.discard(subscription)
+    try:
+        async with lease as view:
+            subscription = Subscription()
+            view.subscribers.add(subscription)
+            try:
+                ready = {"namespace": view.namespace, "errors": view.errors(worded=False)}
+                yield {
+                    "event": "ready",
+                    "data": json.dumps({**ready, **({"allNamespaces": True} if view.all else {})}),
+                }
+                async for event in _follow(view, subscription, request):
+                    yield event
+            finally:
+                view.subscribers.discard(subscription)
+    except PoolFullError:
+        # Every view is held by an open stream: say so, and have the page come back later
+        # (the response has begun, so this is an event rather than a 503).
+        yield {"event": "busy", "data": json.dumps({"retryAfterSeconds": 10}), "retry": 10_000}
 
 
 async def _follow(
