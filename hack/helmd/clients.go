@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -158,7 +160,7 @@ func clientLoader(kubeconfig, context, user string, inCluster bool) clientcmd.Cl
 func newSharedClient(loader clientcmd.ClientConfig, config *rest.Config) (*sharedClient, error) {
 	config.Burst = burstLimit
 	config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return &kubeenv.RetryingRoundTripper{Wrapped: rt}
+		return &boundedBodies{&kubeenv.RetryingRoundTripper{Wrapped: rt}, maxResponseBytes}
 	})
 	config.UserAgent = userAgent
 	discoveryConfig := rest.CopyConfig(config)
@@ -175,6 +177,44 @@ func newSharedClient(loader clientcmd.ClientConfig, config *rest.Config) (*share
 		discovery: cached,
 		mapper:    restmapper.NewShortcutExpander(deferred, cached, nil),
 	}, nil
+}
+
+// maxResponseBytes bounds one answer of a Kubernetes API server (but a watch's stream). A
+// tenant's kubeconfig may name a server of its own, and helmd serves every tenant from one
+// process: a server answering discovery with gigabytes must fail that tenant's request,
+// not run helmd (and every other tenant's helm action in it) out of memory.
+const maxResponseBytes = 64 << 20
+
+type boundedBodies struct {
+	wrapped http.RoundTripper
+	limit   int64
+}
+
+func (b *boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.wrapped.RoundTrip(req)
+	if err != nil || resp.Body == nil || req.URL.Query().Get("watch") == "true" {
+		return resp, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.limit}
+	return resp, nil
+}
+
+// boundedBody reads at most `left` bytes, then fails (never a silently cut answer).
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte past the bound at most: enough to tell an answer too large
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, fmt.Errorf("the API server's answer is larger than %d MiB", maxResponseBytes>>20)
+	}
+	return n, err
 }
 
 // staleAwareDiscovery is discovery cached in memory that reports itself stale a moment after

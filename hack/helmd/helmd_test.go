@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -62,5 +63,17 @@ func TestHistoryRowsAreTheCLIsOldestFirstNewestMax(t *testing.T) {
 		`"status":"superseded","chart":"MISSING","app_version":"MISSING","description":"d"}]`
 	if string(out) != want {
 		t.Fatalf("got %s", out)
+	}
+}
+
+func TestAnAnswerLargerThanTheBoundFailsInsteadOfFillingMemory(t *testing.T) {
+	const limit = 1000
+	body := func(size int) io.ReadCloser { return io.NopCloser(strings.NewReader(strings.Repeat("x", size))) }
+	exact, err := io.ReadAll(&boundedBody{ReadCloser: body(limit), left: limit})
+	if err != nil || len(exact) != limit {
+		t.Fatalf("an answer of exactly the bound: %d bytes, %v", len(exact), err)
+	}
+	if _, err := io.ReadAll(&boundedBody{ReadCloser: body(limit + 1), left: limit}); err == nil {
+		t.Fatal("an answer past the bound was read whole")
 	}
 }
