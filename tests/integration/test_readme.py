@@ -8,9 +8,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from alecton.local.controlplane import free_port
 
 from tests.integration.harness import REPO
+
+# The blocks start and stop their own `alecton local up`: an external pair adds nothing to them.
+pytestmark = pytest.mark.local_plane(reason="the README's blocks start their own `alecton local up`")
 
 
 def example(name: str) -> str:
