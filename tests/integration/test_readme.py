@@ -1,4 +1,9 @@
-"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them."""
+"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them.
+
+Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
+command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
+runs it as written against `alecton local up` renamed as two kind clusters, and
+tests/unit/test_external_pair.py checks it names the variables the suite reads."""
 
 from __future__ import annotations
 
