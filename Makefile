@@ -4,7 +4,7 @@ PYTHON ?= python3
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools install lint test test-unit test-integration demo clean bench bench-quick chart-crds
+.PHONY: help tools install lint test test-unit test-integration test-external demo clean bench bench-quick chart-crds
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test-unit: install ## Unit tests only (no cluster, seconds)
 
 test-integration: install tools ## Integration tests on the real local control plane
 	$(PYTHON) -m pytest tests/integration -q
+
+test-external: install tools ## The e2e subset on `alecton local up` used as two external clusters (README "With kind")
+	PYTHON=$(PYTHON) hack/test-external.sh
 
 test: install tools lint ## Everything: installs what is missing, lints, runs the whole suite
 	$(PYTHON) -m pytest tests -q

@@ -1,5 +1,8 @@
 """Session fixtures: the real local control plane (etcd + two kube-apiservers), the
-CRDs, and the operator running as a child process with Helm 4 or Helm 3."""
+CRDs, and the operator running as a child process with Helm 4 or Helm 3.
+
+With ALECTON_TEST_KUBECONFIG and the two context variables set (tests/integration/external.py)
+no control plane is started: the suite runs on that pair, and `local_plane` tests are skipped."""
 
 from __future__ import annotations
 
@@ -11,19 +14,40 @@ import pytest
 from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import ToolsMissingError, tools_bin
 
+from tests.integration.external import LOCAL_PLANE_REASON, PAIR
 from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
+
+# What an external pair needs of .tools/bin (the control plane's binaries are not used).
+CLIENT_TOOLS = ("kubectl", "helm", "helm3")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PAIR is None:
+        return
+    for item in items:
+        if marker := item.get_closest_marker("local_plane"):
+            why = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(
+                pytest.mark.skip(reason=f"{LOCAL_PLANE_REASON}: {why}" if why else LOCAL_PLANE_REASON)
+            )
 
 
 @pytest.fixture(scope="session")
 def bin_dir() -> Path:
     try:
-        return tools_bin()
+        return tools_bin(CLIENT_TOOLS) if PAIR else tools_bin()
     except ToolsMissingError as error:
         pytest.fail(str(error), pytrace=False)  # never skip: CI must build the tools
 
 
 @pytest.fixture(scope="session")
 def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if PAIR is not None:
+        # Someone else's clusters: nothing to start or stop, only our kubeconfig to write.
+        kubeconfig = PAIR.write_suite_kubeconfig(tmp_path_factory.mktemp("external"))
+        print(f"[external] {PAIR.context_a} as alecton-a, {PAIR.context_b} as alecton-b ({PAIR.kubeconfig})")
+        yield Cluster(kubeconfig, bin_dir)
+        return
     state_dir = tmp_path_factory.mktemp("control-plane")
     plane = LocalControlPlane(state_dir, log=lambda message: print(f"[control plane] {message}"))
     state = plane.up()

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from tests.integration.external import PAIR, application_values
+
 API = "alecton.dev/v1alpha1"
 
 
@@ -39,7 +41,8 @@ def application(
     **spec_extra: Any,
 ) -> dict[str, Any]:
     """`spec_extra`: more spec fields (health, healthTimeout, onFailure); `target_extra`:
-    more fields of the target."""
+    more fields of the target. On an external pair the values ask for no replicas unless
+    the test sets them (external.py says why)."""
     return {
         "apiVersion": API,
         "kind": "Application",
@@ -47,7 +50,7 @@ def application(
         "spec": {
             "chart": chart,
             "image": image_name,
-            "values": values or {},
+            "values": application_values(values, PAIR),
             **spec_extra,
             "targets": [
                 {

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.integration import resources as r
@@ -48,6 +49,7 @@ def setup(cluster: Cluster, prefix: str, tmp_path: Path) -> tuple[str, str]:
     return ns, target_ns
 
 
+@pytest.mark.e2e
 def test_ci_flow(operator: OperatorProcess, tmp_path: Path) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns, target_ns = setup(cluster, "cli", tmp_path)
@@ -88,6 +90,7 @@ def test_ci_flow(operator: OperatorProcess, tmp_path: Path) -> None:
     assert release_image(cluster, helm, target_ns) == (5, "registry.example.com/web:1.1.0")
 
 
+@pytest.mark.e2e
 def test_images_are_immutable_and_idempotent(operator: OperatorProcess) -> None:
     cluster = operator.cluster
     ns = cluster.new_namespace("immutable")
@@ -187,6 +190,7 @@ def test_list_filters_return_exactly_the_matching_objects(operator: OperatorProc
     assert len(names("app", "list")) == 2
 
 
+@pytest.mark.e2e
 def test_app_update_is_a_full_replace(operator: OperatorProcess, tmp_path: Path) -> None:
     cluster = operator.cluster
     ns, target_ns = setup(cluster, "replace", tmp_path)
@@ -204,6 +208,7 @@ def test_app_update_is_a_full_replace(operator: OperatorProcess, tmp_path: Path)
     assert proc.returncode == 3 and "does not exist" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_deploying_an_unknown_application_or_target_fails_and_writes_nothing(
     crds: Cluster, tmp_path: Path
 ) -> None:

@@ -10,6 +10,8 @@ import yaml
 
 from tests.integration.harness import TEST_CHARTS, Cluster, wait_for
 
+pytestmark = pytest.mark.local_plane(reason="it tests the local control plane itself")
+
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",

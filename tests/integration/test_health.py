@@ -9,9 +9,16 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
 from tests.integration.test_cli import alecton, ok
+
+# Every test here needs pods that kwok makes Ready, crash or never Ready on request.
+pytestmark = pytest.mark.local_plane(
+    reason="health is tested on kwok's simulated pods (Ready, crashing or never Ready on request)"
+)
 
 GOOD_1 = "ghcr.io/stefanprodan/podinfo:6.7.0"
 GOOD_2 = "ghcr.io/stefanprodan/podinfo:6.8.0"

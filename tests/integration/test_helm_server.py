@@ -142,6 +142,7 @@ def latest_status(cluster: Cluster, namespace: str) -> str:
     return str(max(history, key=lambda h: h["revision"])["status"])
 
 
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
 def test_a_cancelled_upgrade_ends_failed_and_a_locked_release_says_so_in_the_clis_words(
     cluster: Cluster, namespaces: list[str], tmp_path: Path
 ) -> None:

@@ -133,6 +133,7 @@ def get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+@pytest.mark.local_plane(reason="reads the local API server's audit log")
 def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
     cluster = sa_operator.cluster
     ns = sa_operator.namespaces[0]  # type: ignore[attr-defined]

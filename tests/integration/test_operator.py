@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, wait_for, wait_phase
 
@@ -37,6 +39,7 @@ def helm_values(
     return cluster.helm_json(helm, *args)
 
 
+@pytest.mark.e2e
 def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns, target_ns = setup_app(cluster, "flow")
@@ -98,6 +101,7 @@ def test_deploy_upgrade_rollback(operator: OperatorProcess) -> None:
     assert reasons.count("UpgradeSucceeded") == 3 and reasons.count("RollbackSucceeded") == 1
 
 
+@pytest.mark.e2e
 def test_image_created_after_deployment(operator: OperatorProcess) -> None:
     cluster = operator.cluster
     ns, target_ns = setup_app(cluster, "late")
@@ -112,6 +116,7 @@ def test_image_created_after_deployment(operator: OperatorProcess) -> None:
     assert helm_values(cluster, operator.helm, "web-staging", target_ns)["image"] == PODINFO_2
 
 
+@pytest.mark.e2e
 def test_missing_application_then_created(operator: OperatorProcess) -> None:
     cluster = operator.cluster
     ns = cluster.new_namespace("noapp")
@@ -177,6 +182,7 @@ def test_values_with_special_characters_arrive_literally(operator: OperatorProce
     assert rendered == {**tricky, "message": "hello from alecton"}  # plus the chart's default
 
 
+@pytest.mark.e2e
 def test_cluster_from_secret_kubeconfig(operator: OperatorProcess) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns = cluster.new_namespace("secretkc")
@@ -243,6 +249,7 @@ def test_local_chart_outside_charts_dir_is_refused(operator: OperatorProcess) ->
     assert stalled["status"] == "True"
 
 
+@pytest.mark.e2e
 def test_delete_uninstalls_and_orphan_keeps(operator: OperatorProcess) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns, target_ns = setup_app(cluster, "delete")
@@ -265,6 +272,7 @@ def test_delete_uninstalls_and_orphan_keeps(operator: OperatorProcess) -> None:
     assert releases == {"web-keep"}
 
 
+@pytest.mark.e2e
 def test_restart_runs_no_helm_upgrade(operator: OperatorProcess) -> None:
     cluster, helm = operator.cluster, operator.helm
     ns, target_ns = setup_app(cluster, "restart")

@@ -1,4 +1,9 @@
-"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them."""
+"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them.
+
+Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
+command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
+runs it as written against `alecton local up` renamed as two kind clusters, and
+tests/unit/test_external_pair.py checks it names the variables the suite reads."""
 
 from __future__ import annotations
 
@@ -8,9 +13,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from alecton.local.controlplane import free_port
 
 from tests.integration.harness import REPO
+
+# The blocks start and stop their own `alecton local up`: an external pair adds nothing to them.
+pytestmark = pytest.mark.local_plane(reason="the README's blocks start their own `alecton local up`")
 
 
 def example(name: str) -> str:

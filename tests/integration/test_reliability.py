@@ -100,6 +100,7 @@ def wait_pending_upgrade(cluster: Cluster, target_ns: str) -> None:
     )
 
 
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
 def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -> None:
     cluster = crds
     ns = cluster.new_namespace("sigkill")
@@ -184,6 +185,7 @@ def test_release_stuck_pending_is_repaired(crds: Cluster, start_operator) -> Non
     assert any(e["reason"] == "ReleaseRepaired" for e in events(cluster, ns))
 
 
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
 def test_pending_install_without_good_revision_is_uninstalled(crds: Cluster, start_operator) -> None:
     cluster = crds
     ns = cluster.new_namespace("pendinst")
@@ -263,6 +265,7 @@ def until_accepted(write: Callable[[], object], what: str) -> None:
     wait_for(attempt, 120, what)
 
 
+@pytest.mark.local_plane(reason="stops and restarts the local management API server")
 def test_management_apiserver_restart(crds: Cluster, start_operator) -> None:
     cluster = crds
     ns, target_ns, operator = deployed_web(

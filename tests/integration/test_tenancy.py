@@ -231,6 +231,7 @@ def message(obj: dict) -> str:
 # ----- 1. deny by default, grants bound target namespaces, in-cluster impersonates -------------
 
 
+@pytest.mark.e2e
 def test_no_grant_reaches_no_cluster(
     tenancy: OperatorProcess, tenants: Tenants, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -261,6 +262,7 @@ def test_no_grant_reaches_no_cluster(
         bare.stop()
 
 
+@pytest.mark.e2e
 def test_grant_bounds_the_target_namespaces(tenancy: OperatorProcess, tenants: Tenants) -> None:
     cluster, ns = tenancy.cluster, tenants.bounded
     deploy(cluster, ns, f"{ns}-a-web")
@@ -272,6 +274,7 @@ def test_grant_bounds_the_target_namespaces(tenancy: OperatorProcess, tenants: T
     assert history(cluster, "intruder-staging", "kube-system") == []
 
 
+@pytest.mark.e2e
 def test_in_cluster_helm_runs_as_the_tenants_service_account(
     tenancy: OperatorProcess, tenants: Tenants
 ) -> None:
@@ -550,6 +553,7 @@ def test_version_with_whitespace_is_rejected_by_the_schema(
 # ----- 6. a live lock is not "repaired" ---------------------------------------------------------
 
 
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
 def test_a_release_locked_by_a_running_helm_is_not_repaired(
     tenancy: OperatorProcess, tenants: Tenants
 ) -> None:
@@ -706,6 +710,7 @@ def test_reverting_after_a_failed_upgrade_deploys_again(tenancy: OperatorProcess
     )
 
 
+@pytest.mark.e2e
 def test_a_rollback_holds_until_a_new_version(tenancy: OperatorProcess, tenants: Tenants) -> None:
     cluster, ns = tenancy.cluster, tenants.owner
     target_ns = f"{ns}-hold"
