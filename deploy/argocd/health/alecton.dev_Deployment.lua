@@ -32,8 +32,12 @@ local function health(obj)
     return "Progressing", "waiting for the alecton operator to reconcile this Deployment"
   end
   if generation ~= nil and status.observedGeneration ~= generation then
+    local seen = "none"
+    if status.observedGeneration ~= nil then
+      seen = tostring(status.observedGeneration)
+    end
     return "Progressing", "the alecton operator has not acted on the latest spec yet (generation "
-      .. tostring(generation) .. ", status is of " .. tostring(status.observedGeneration) .. ")"
+      .. tostring(generation) .. ", status written for " .. seen .. ")"
   end
 
   local phase = status.phase
