@@ -173,7 +173,7 @@ def test_promotion_states_as_argo_cd_sees_them(operator: OperatorProcess) -> Non
     app["spec"]["targets"].append({"name": "prod", "cluster": "target-b", "namespace": f"{ns}-prod"})
     cluster.apply(r.cluster(), app, namespace=ns)
     staging = {"versions": {"semver": ">=1.0.0 <2"}}
-    prod = {**staging, "from": "staging", "soak": "2s", "approval": "Manual"}
+    prod = {**staging, "from": "staging", "soak": "3s", "approval": "Manual"}
     cluster.apply(r.promoted("web", staging), r.promoted("web", prod, target="prod"), namespace=ns)
 
     ok(alecton(cluster, ns, "image", "create", "web", "1.0.0", GOOD))
