@@ -49,10 +49,20 @@ def health(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def trimmed(obj: dict[str, Any]) -> dict[str, Any]:
-    """A live object as a fixture: what varies run to run (uid, times, managedFields) dropped."""
+    """A live object as a fixture: what varies run to run (uid, managedFields, the times of
+    metadata, conditions and state changes) dropped."""
     metadata = {
         k: v
         for k, v in obj.get("metadata", {}).items()
         if k not in ("managedFields", "uid", "resourceVersion", "creationTimestamp", "ownerReferences")
     }
-    return {**obj, "metadata": metadata}
+    kept = {**obj, "metadata": metadata}
+    status = obj.get("status")
+    if isinstance(status, dict):
+        conditions = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+        ]
+        kept["status"] = {k: v for k, v in status.items() if k != "changedAt"}
+        if conditions:
+            kept["status"]["conditions"] = conditions
+    return kept

@@ -19,11 +19,13 @@ local function health(obj)
       return "Progressing", "version " .. version .. " is " .. string.lower(tostring(approval.decision))
         .. " by " .. tostring(approval.by or "someone") .. "; waiting for the operator to act on it"
     end
-    if message == nil or message == "" then
-      message = "version " .. version .. " waits for approval: alecton approve "
-        .. tostring(spec.application) .. " " .. tostring(spec.target) .. " --version " .. version
+    -- The operator's message says why the version qualified; say what to do first.
+    local ask = "version " .. version .. " waits for approval: alecton approve "
+      .. tostring(spec.application) .. " " .. tostring(spec.target) .. " --version " .. version
+    if message ~= nil and message ~= "" then
+      ask = ask .. " (" .. message .. ")"
     end
-    return "Suspended", message
+    return "Suspended", ask
   end
   message = message or state
   if state == "Approved" then
