@@ -56,6 +56,15 @@ def trimmed(obj: dict[str, Any]) -> dict[str, Any]:
         for k, v in obj.get("metadata", {}).items()
         if k not in ("managedFields", "uid", "resourceVersion", "creationTimestamp", "ownerReferences")
     }
+    annotations = {
+        k: v
+        for k, v in (metadata.get("annotations") or {}).items()
+        if k != "kubectl.kubernetes.io/last-applied-configuration"
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    else:
+        metadata.pop("annotations", None)
     kept = {**obj, "metadata": metadata}
     status = obj.get("status")
     if isinstance(status, dict):
