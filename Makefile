@@ -4,7 +4,7 @@ PYTHON ?= python3
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help tools install lint test test-unit test-integration test-external demo clean bench bench-quick chart-crds
+.PHONY: help tools install lint test test-unit test-integration test-external demo clean bench bench-quick chart-crds argocd-health
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, 
 	@bash hack/build-tools.sh
 
 install: ## Install alecton and its test dependencies (pip, editable)
-	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter' 2>/dev/null && command -v hadolint >/dev/null \
+	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter, lupa' 2>/dev/null && command -v hadolint >/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]'
 
 lint: install ## ruff check, ruff format --check, the layer contracts (lint-imports), hadolint, helmd's gofmt/vet/tests
@@ -45,6 +45,9 @@ demo: install tools ## Deploy, upgrade and roll back the samples on a local cont
 chart-crds: ## Copy crds/*.alecton.dev.yaml into deploy/chart/crds/ (run after changing a CRD)
 	rm -f deploy/chart/crds/*.yaml
 	cp crds/*.alecton.dev.yaml deploy/chart/crds/
+
+argocd-health: ## Write deploy/argocd/argocd-cm-patch.yaml from deploy/argocd/health/*.lua (run after changing a script)
+	$(PYTHON) hack/argocd-cm-patch.py
 
 clean: ## Remove the project-local tool links and caches (the Go build cache stays)
 	rm -rf .tools .pytest_cache .ruff_cache .local
