@@ -232,8 +232,17 @@ func (d *staleAwareDiscovery) Fresh() bool {
 	return time.Since(d.filled) < discoveryStale
 }
 
+// Invalidate refetches discovery, at most once per discoveryStale: helm invalidates it for
+// every action's capabilities, and with one client shared by every release of a cluster
+// (and its one rate limiter, client-go's 5 requests a second once the burst is spent) a
+// refetch per action throttled a wave of 500 releases to two a second. A kind a moment
+// old is still found: the REST mapper refetches on a miss once the cache is not fresh.
 func (d *staleAwareDiscovery) Invalidate() {
 	d.mu.Lock()
+	if time.Since(d.filled) < discoveryStale {
+		d.mu.Unlock()
+		return
+	}
 	d.filled = time.Now()
 	d.mu.Unlock()
 	d.CachedDiscoveryInterface.Invalidate()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/discovery"
+
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -75,5 +77,29 @@ func TestAnAnswerLargerThanTheBoundFailsInsteadOfFillingMemory(t *testing.T) {
 	}
 	if _, err := io.ReadAll(&boundedBody{ReadCloser: body(limit + 1), left: limit}); err == nil {
 		t.Fatal("an answer past the bound was read whole")
+	}
+}
+
+// countingDiscovery counts the refetches asked of it.
+type countingDiscovery struct {
+	discovery.CachedDiscoveryInterface
+	invalidated int
+}
+
+func (c *countingDiscovery) Invalidate() { c.invalidated++ }
+
+func TestManyActionsInvalidatingDiscoveryAtOnceRefetchItOnce(t *testing.T) {
+	inner := &countingDiscovery{}
+	cached := &staleAwareDiscovery{CachedDiscoveryInterface: inner, filled: time.Now().Add(-discoveryStale)}
+	for range 50 { // every action's capabilities invalidate discovery
+		cached.Invalidate()
+	}
+	if inner.invalidated != 1 {
+		t.Fatalf("50 invalidations within a moment refetched discovery %d times, want 1", inner.invalidated)
+	}
+	cached.filled = time.Now().Add(-discoveryStale)
+	cached.Invalidate()
+	if inner.invalidated != 2 {
+		t.Fatal("an invalidation after discoveryStale did not refetch")
 	}
 }
