@@ -11,7 +11,7 @@ import pytest
 from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import ToolsMissingError, tools_bin
 
-from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
+from tests.integration.harness import REPO, Cluster, OperatorProcess, chart_repository, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +40,13 @@ def crds(cluster: Cluster) -> Cluster:
     # Established comes a moment before the storage serves lists; wait for that too.
     wait_for(lambda: cluster.kubectl("get", "alecton", "-A", check=False).returncode == 0, 30, "CR storage")
     return cluster
+
+
+@pytest.fixture(scope="session")
+def http_chart_repository(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """charts/webapp 1.0.0 in a plain-http chart repository on loopback (its URL)."""
+    with chart_repository(bin_dir / "helm", tmp_path_factory.mktemp("chart-repository")) as url:
+        yield url
 
 
 HELM_BINARIES = os.environ.get("ALECTON_TEST_HELMS", "helm,helm3").split(",")
