@@ -121,7 +121,9 @@ def test_diff_of_a_plain_http_repository_takes_the_operators_switch(
     # The operator's environment variable serves the CLI as well.
     by_env = {"ALECTON_ALLOW_INSECURE_REPOSITORIES": "true"}
     assert alecton(cluster, ns, "diff", "web", "staging", "1.0.0", env=by_env).returncode == 1
-    shown = alecton(cluster, ns, "deploy", "web", "staging", "1.0.0", "--diff", "--allow-insecure-repositories")
+    shown = alecton(
+        cluster, ns, "deploy", "web", "staging", "1.0.0", "--diff", "--allow-insecure-repositories"
+    )
     assert shown.returncode == 0 and "+kind: Deployment" in shown.stdout, shown.stderr
     # This module's operator runs without the switch: its refusal names its own.
     failed = str(wait_phase(cluster, ns, "web-staging", "Failed")["status"]["message"])
