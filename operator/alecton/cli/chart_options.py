@@ -38,13 +38,13 @@ def _repository_hosts(panel: str, fetched: str) -> Any:
         REPOSITORY_HOSTS_FLAG,
         metavar="<host>",
         envvar=REPOSITORY_HOSTS_ENV,
-        help=f"Only fetch charts (repositories and OCI) {fetched} from these hosts "
-        "(repeatable; space-separated in the variable; default: any).",
+        help=f"Fetch charts (repositories and OCI) only from these hosts ({fetched}; repeatable, "
+        "space-separated in the variable; default: any).",
         rich_help_panel=panel,
     )
 
 
-_BY_OPERATOR = "from the operator's network position"
+_BY_OPERATOR = "for deploys, from the operator's network position"
 _FOR_DIFFS = "for diffs, from where this command runs"
 
 # The operator's (`operator run`): what it deploys.
