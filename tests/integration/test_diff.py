@@ -111,7 +111,10 @@ def test_diff_of_a_plain_http_repository_takes_the_operators_switch(
     refused = alecton(cluster, ns, "diff", "web", "staging", "1.0.0")
     assert refused.returncode >= 2, refused.stdout + refused.stderr
     assert http_chart_repository in refused.stderr
-    assert "`alecton diff` refuses" in refused.stderr and INSECURE_SWITCH in refused.stderr
+    assert (
+        "which `alecton diff` (and `deploy --diff`) refuses" in refused.stderr
+        and INSECURE_SWITCH in refused.stderr
+    )
     assert "on the operator" in refused.stderr  # and where deploys take it
 
     allowed = alecton(cluster, ns, "diff", "web", "staging", "1.0.0", "--allow-insecure-repositories")
