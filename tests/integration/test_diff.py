@@ -119,7 +119,7 @@ def test_diff_of_a_plain_http_repository_takes_the_operators_switch(
 
     allowed = alecton(cluster, ns, "diff", "web", "staging", "1.0.0", "--allow-insecure-repositories")
     assert allowed.returncode == 1, allowed.stdout + allowed.stderr
-    assert "version 1.0.0: 5 created" in allowed.stderr and "+kind: Deployment" in allowed.stdout
+    assert "version 1.0.0: 4 created" in allowed.stderr and "+kind: Deployment" in allowed.stdout
 
     # The operator's environment variable serves the CLI as well.
     by_env = {"ALECTON_ALLOW_INSECURE_REPOSITORIES": "true"}
