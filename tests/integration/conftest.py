@@ -15,7 +15,7 @@ from alecton.local.controlplane import LocalControlPlane
 from alecton.local.tools import ToolsMissingError, tools_bin
 
 from tests.integration.external import LOCAL_PLANE_REASON, PAIR
-from tests.integration.harness import REPO, Cluster, OperatorProcess, wait_for
+from tests.integration.harness import REPO, Cluster, OperatorProcess, chart_repository, wait_for
 
 # What an external pair needs of .tools/bin (the control plane's binaries are not used).
 CLIENT_TOOLS = ("kubectl", "helm", "helm3")
@@ -64,6 +64,13 @@ def crds(cluster: Cluster) -> Cluster:
     # Established comes a moment before the storage serves lists; wait for that too.
     wait_for(lambda: cluster.kubectl("get", "alecton", "-A", check=False).returncode == 0, 30, "CR storage")
     return cluster
+
+
+@pytest.fixture(scope="session")
+def http_chart_repository(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """charts/webapp 1.0.0 in a plain-http chart repository on loopback (its URL)."""
+    with chart_repository(bin_dir / "helm", tmp_path_factory.mktemp("chart-repository")) as url:
+        yield url
 
 
 HELM_BINARIES = os.environ.get("ALECTON_TEST_HELMS", "helm,helm3").split(",")

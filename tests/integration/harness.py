@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -332,6 +335,28 @@ def wait_phase(
             f"Deployment {namespace}/{name} never became {phase}; "
             f"now: {json.dumps((obj or {}).get('status'), indent=1)}"
         ) from None
+
+
+@contextlib.contextmanager
+def chart_repository(helm: Path, directory: Path, chart: str = "webapp") -> Iterator[str]:
+    """A bundled chart packaged into a classic chart repository served over plain http on
+    loopback (its URL): what `spec.repository: http://...` points at."""
+    subprocess.run([str(helm), "package", str(CHARTS / chart), "-d", str(directory)], check=True)
+    handler = functools.partial(_QuietFiles, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    subprocess.run([str(helm), "repo", "index", str(directory), "--url", url], check=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class WebProcess:

@@ -17,13 +17,13 @@ from tests.integration.harness import Cluster, OperatorProcess
 
 
 def alecton(
-    cluster: Cluster, namespace: str, *args: str, timeout: float = 180
+    cluster: Cluster, namespace: str, *args: str, timeout: float = 180, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "alecton", *args, "--context", "alecton-a", "-n", namespace],
         capture_output=True,
         text=True,
-        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
+        env={**os.environ, "KUBECONFIG": cluster.kubeconfig, **(env or {})},
         timeout=timeout,
     )
 

@@ -7,6 +7,8 @@ import base64
 import json
 import re
 
+import pytest
+
 from tests.integration import resources as r
 from tests.integration.harness import OperatorProcess, wait_phase
 from tests.integration.test_cli import alecton
@@ -89,3 +91,53 @@ def test_diff_shows_what_a_new_version_changes_and_never_a_secret(operator: Oper
     # Errors are 2 or more, never 0 or 1.
     missing = alecton(cluster, ns, "diff", "nope", "staging")
     assert missing.returncode >= 2 and "nope" in missing.stderr
+
+
+INSECURE_SWITCH = "--allow-insecure-repositories (ALECTON_ALLOW_INSECURE_REPOSITORIES)"
+
+
+@pytest.mark.parametrize("operator", ["helm"], indirect=True)
+def test_diff_of_a_plain_http_repository_takes_the_operators_switch(
+    operator: OperatorProcess, http_chart_repository: str
+) -> None:
+    """An operator run with --allow-insecure-repositories deploys from http://; `alecton diff`
+    (and `deploy --diff`) render the same chart, so they take the same switch, by the same flag
+    and environment variable; refused, each says which switch applies where."""
+    cluster = operator.cluster
+    ns = cluster.new_namespace("diff-http")
+    app = r.application("web", f"{ns}-web", repository=http_chart_repository, chartVersion="1.0.0")
+    cluster.apply(r.cluster(), app, r.image("web", "1.0.0", GOOD_1), namespace=ns)
+
+    refused = alecton(cluster, ns, "diff", "web", "staging", "1.0.0")
+    assert refused.returncode >= 2, refused.stdout + refused.stderr
+    assert http_chart_repository in refused.stderr
+    assert (
+        "which `alecton diff` (and `deploy --diff`) refuses" in refused.stderr
+        and INSECURE_SWITCH in refused.stderr
+    )
+    assert "on the operator" in refused.stderr  # and where deploys take it
+
+    allowed = alecton(cluster, ns, "diff", "web", "staging", "1.0.0", "--allow-insecure-repositories")
+    assert allowed.returncode == 1, allowed.stdout + allowed.stderr
+    assert "version 1.0.0: 4 created" in allowed.stderr and "+kind: Deployment" in allowed.stdout
+
+    # The operator's environment variable serves the CLI as well.
+    by_env = {"ALECTON_ALLOW_INSECURE_REPOSITORIES": "true"}
+    assert alecton(cluster, ns, "diff", "web", "staging", "1.0.0", env=by_env).returncode == 1
+    shown = alecton(
+        cluster, ns, "deploy", "web", "staging", "1.0.0", "--diff", "--allow-insecure-repositories"
+    )
+    assert shown.returncode == 0 and "+kind: Deployment" in shown.stdout, shown.stderr
+    # This module's operator runs without the switch: its refusal names its own.
+    failed = str(wait_phase(cluster, ns, "web-staging", "Failed")["status"]["message"])
+    assert "the operator refuses" in failed and INSECURE_SWITCH in failed, failed
+
+    # The repository host list is the operator's too: a host not on it is refused, by name.
+    elsewhere = alecton(
+        cluster, ns, "diff", "web", "staging", "1.0.0", "--allow-repository-host", "charts.example.com",
+        env=by_env,
+    )  # fmt: skip
+    assert elsewhere.returncode >= 2 and "'127.0.0.1'" in elsewhere.stderr, elsewhere.stderr
+    assert "--allow-repository-host 127.0.0.1 (ALECTON_ALLOW_REPOSITORY_HOSTS)" in elsewhere.stderr
+    listed = {**by_env, "ALECTON_ALLOW_REPOSITORY_HOSTS": "charts.example.com 127.0.0.1"}
+    assert alecton(cluster, ns, "diff", "web", "staging", "1.0.0", env=listed).returncode == 1

@@ -58,13 +58,14 @@ def api_server(cluster: Cluster, ca_file: Path) -> str:
     return str(entry["cluster"]["server"])
 
 
-def proxy_web(cluster: Cluster, tmp: Path) -> WebProcess:
+def proxy_web(cluster: Cluster, tmp: Path, env: dict[str, str] | None = None) -> WebProcess:
     """`alecton web` in front of cluster a's API server: each caller with their own token."""
     server = api_server(cluster, tmp / "ca.crt")
     return WebProcess(
         ["web", "--server", server, "--certificate-authority", str(tmp / "ca.crt"), "--listen", "127.0.0.1"],
         free_port(),
         tmp,
+        env,
     )
 
 
@@ -264,3 +265,39 @@ def test_live_updates_reach_a_reader_through_its_own_watch(
                 refused = json.loads(line.removeprefix("data: "))
                 break
     assert refused["errors"] and all("403" in e for e in refused["errors"]), refused
+
+
+@pytest.mark.parametrize("operator", ["helm"], indirect=True)
+def test_the_servers_diff_of_a_plain_http_repository_takes_the_operators_switch(
+    operator: OperatorProcess, web: WebProcess, http_chart_repository: str, tmp_path: Path
+) -> None:
+    """Issue 27: `alecton web` fetches the chart of a diff itself, so it takes the operator's
+    switch for http:// repositories (here its environment variable); without it, the refusal
+    says which switch applies where."""
+    cluster = operator.cluster
+    team, users = cluster.new_namespace("team-http"), cluster.new_namespace("users")
+    target_ns = f"{team}-web"
+    cluster.kubectl("create", "namespace", target_ns)
+    token = user(cluster, users, "differ", {team: READ})
+    # A diff renders and reads the release with the caller's own rights where it would go.
+    cluster.kubectl(
+        "create", "rolebinding", "differ-admin", "--clusterrole=admin",
+        f"--serviceaccount={users}:differ", "-n", target_ns,
+    )  # fmt: skip
+    app = r.application("web", target_ns, repository=http_chart_repository, chartVersion="1.0.0")
+    # No context: the cluster the server fronts, reached as the caller.
+    cluster.apply(r.cluster(context=""), app, r.image("web", "1.0.0", GOOD), namespace=team)
+    diff = ("/v1/diff/web/staging", {"version": "1.0.0"})
+
+    refused = expect(Caller(web, token, team).get(diff[0], params=diff[1]), 400, "BadRequest")
+    assert "which `alecton web` refuses" in refused["error"], refused
+    assert "--allow-insecure-repositories (ALECTON_ALLOW_INSECURE_REPOSITORIES)" in refused["error"]
+    assert "on the operator" in refused["error"]
+
+    allowed_web = proxy_web(cluster, tmp_path, env={"ALECTON_ALLOW_INSECURE_REPOSITORIES": "true"})
+    try:
+        shown = expect(Caller(allowed_web, token, team).get(diff[0], params=diff[1]), 200)
+    finally:
+        allowed_web.stop()
+    assert shown["changed"] is True and shown["version"] == "1.0.0", shown
+    assert "Deployment" in {o["kind"] for o in shown["objects"]}

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 from alecton.api.models import Application
-from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, resolve_chart
+from alecton.reconcile.chart import (
+    ChartFetcher,
+    ChartPolicy,
+    ChartRefusedError,
+    repository_hosts,
+    resolve_chart,
+)
 
 
 def app(chart: str, **spec: str) -> Application:
@@ -55,3 +61,62 @@ def test_flags_plain_http_and_unlisted_hosts_are_refused() -> None:
     assert resolve_chart(app("web", repository="https://charts.example.com/x"), hosts).chart == "web"
     with pytest.raises(ChartRefusedError, match=r"--allow-repository-host evil\.example\.com"):
         resolve_chart(app("oci://evil.example.com/c/web"), hosts)
+
+
+INSECURE = "--allow-insecure-repositories (ALECTON_ALLOW_INSECURE_REPOSITORIES)"
+ON_THE_OPERATOR = "deploys take the same switch on the operator"
+
+
+@pytest.mark.parametrize(
+    ("fetcher", "refuser", "enable", "elsewhere"),
+    [
+        (
+            ChartFetcher.OPERATOR,
+            "which the operator refuses",
+            "ask an administrator to run the operator with",
+            "diffs take the same switch on `alecton diff` and `alecton web`/`alecton dashboard`",
+        ),
+        (
+            ChartFetcher.CLI,
+            "which `alecton diff` (and `deploy --diff`) refuses",
+            "run it with",
+            ON_THE_OPERATOR,
+        ),
+        (ChartFetcher.DASHBOARD, "which `alecton dashboard` refuses", "start it with", ON_THE_OPERATOR),
+        (
+            ChartFetcher.WEB,
+            "which `alecton web` refuses",
+            "ask its administrator to start it with",
+            ON_THE_OPERATOR,
+        ),
+    ],
+)
+def test_a_refusal_names_the_process_that_refused_and_where_the_switch_applies(
+    fetcher: ChartFetcher, refuser: str, enable: str, elsewhere: str
+) -> None:
+    """Issue 27: the operator's advice ("run the operator with ...") was all a diff said."""
+    url = "http://charts.example.com"
+    with pytest.raises(ChartRefusedError) as plain:
+        resolve_chart(app("web", repository=url), ChartPolicy(fetcher=fetcher))
+    assert str(plain.value) == (
+        f"chart source {url!r} uses plain http, {refuser}: use https, or {enable} {INSECURE}; {elsewhere}"
+    )
+    listed = ChartPolicy(None, True, frozenset({"b.example.com", "a.example.com"}), fetcher)
+    with pytest.raises(ChartRefusedError) as host:
+        resolve_chart(app("oci://evil.example.com/c/web"), listed)
+    allows = refuser.removeprefix("which ").removesuffix(" refuses")
+    assert str(host.value) == (
+        f"chart host 'evil.example.com' is not in the repository hosts {allows} allows "
+        f"(a.example.com, b.example.com): {enable} --allow-repository-host evil.example.com "
+        f"(ALECTON_ALLOW_REPOSITORY_HOSTS); {elsewhere}"
+    )
+    assert resolve_chart(app("web", repository=url), ChartPolicy(None, True, fetcher=fetcher)).repository
+
+
+def test_repository_hosts_are_compared_in_lower_case_and_blanks_dropped() -> None:
+    assert repository_hosts([" Charts.Example.com ", "", "  ", "oci.example.com"]) == {
+        "charts.example.com",
+        "oci.example.com",
+    }
+    policy = ChartPolicy(None, False, repository_hosts(["Charts.Example.com"]))
+    assert resolve_chart(app("web", repository="https://CHARTS.example.com"), policy).chart == "web"

@@ -12,6 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from alecton.cli.chart_options import (
+    DiffAllowInsecureRepositoriesOption,
+    DiffAllowRepositoryHostOption,
+    chart_policy,
+)
 from alecton.cli.diff_display import diff_of, show
 from alecton.cli.output import EXIT_ERROR, EXIT_TIMEOUT, OutputFormat, age, corrected, emit, fail, table
 from alecton.cli.session import (
@@ -26,6 +31,7 @@ from alecton.cli.session import (
     run_api,
 )
 from alecton.kube.client import ApiException, KubeClient
+from alecton.reconcile.chart import ChartFetcher
 from alecton.service.deployments import (
     deployment_status_rows,
     release_history,
@@ -142,6 +148,8 @@ def deploy(
     ] = None,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
+    allow_insecure_repositories: DiffAllowInsecureRepositoriesOption = False,
+    allow_repository_host: DiffAllowRepositoryHostOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -157,8 +165,9 @@ def deploy(
     --allow-missing-application. An active freeze refuses the deploy (exit 6), unless
     --override-freeze gives a reason."""
     where = Target.of(kubeconfig, context, namespace)
+    charts = chart_policy(charts_dir, allow_insecure_repositories, allow_repository_host, ChartFetcher.CLI)
     if show_diff:
-        changes, desired = diff_of(where, application, target, version, helm, charts_dir)
+        changes, desired = diff_of(where, application, target, version, helm, charts)
         show(changes, desired, OutputFormat.table)
         if sys.stdin.isatty() and not yes and not typer.confirm(f"Deploy version {version}?", default=False):
             fail("not deployed", EXIT_ERROR)

@@ -10,6 +10,11 @@ from typing import Annotated
 
 import typer
 
+from alecton.cli.chart_options import (
+    DiffAllowInsecureRepositoriesOption,
+    DiffAllowRepositoryHostOption,
+    chart_policy,
+)
 from alecton.cli.diff_display import diff_of, show
 from alecton.cli.output import OutputFormat
 from alecton.cli.session import (
@@ -20,6 +25,7 @@ from alecton.cli.session import (
     NamespaceOption,
     OutputOption,
 )
+from alecton.reconcile.chart import ChartFetcher
 from alecton.service.session import Target
 
 EXIT_CHANGES = 1
@@ -33,6 +39,8 @@ def diff(
     ] = None,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
+    allow_insecure_repositories: DiffAllowInsecureRepositoriesOption = False,
+    allow_repository_host: DiffAllowRepositoryHostOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -42,7 +50,8 @@ def diff(
     with today's Application, Cluster and Images, as a unified diff (Secrets only as
     hashes). Exit 0: nothing would change; 1: something would; 2 or more: an error."""
     where = Target.of(kubeconfig, context, namespace)
-    result, desired = diff_of(where, application, target, version, helm, charts_dir)
+    charts = chart_policy(charts_dir, allow_insecure_repositories, allow_repository_host, ChartFetcher.CLI)
+    result, desired = diff_of(where, application, target, version, helm, charts)
     show(result, desired, output)
     if result.changed:
         raise typer.Exit(EXIT_CHANGES)

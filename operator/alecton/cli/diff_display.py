@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -13,6 +12,7 @@ from rich.syntax import Syntax
 from alecton.cli.output import OutputFormat, emit
 from alecton.cli.session import run_api
 from alecton.kube.client import KubeClient
+from alecton.reconcile.chart import ChartPolicy
 from alecton.reconcile.diff import DiffResult
 from alecton.reconcile.plan import DesiredRelease
 from alecton.service.diff import DiffTools, diff_view, render_diff
@@ -37,9 +37,9 @@ def show(result: DiffResult, desired: DesiredRelease, output: OutputFormat) -> N
 
 
 def diff_of(
-    where: Target, application: str, target: str, version: str | None, helm: str, charts_dir: Path | None
+    where: Target, application: str, target: str, version: str | None, helm: str, charts: ChartPolicy
 ) -> tuple[DiffResult, DesiredRelease]:
-    tools = DiffTools.of(helm, charts_dir)
+    tools = DiffTools.of(helm, charts)
 
     async def run(kube: KubeClient) -> tuple[DiffResult, DesiredRelease]:
         with Console(stderr=True).status(f"Rendering {application} for {target}..."):

@@ -13,18 +13,23 @@ from typing import Annotated
 
 import typer
 
+from alecton.cli.chart_options import (
+    CHARTS_PANEL,
+    AllowInsecureRepositoriesOption,
+    AllowRepositoryHostOption,
+)
 from alecton.cli.help import CliTyper
 from alecton.cli.output import fail
 from alecton.cli.session import refuse_connection_defaults
 from alecton.handlers.config import OperatorConfig
 from alecton.reconcile.access import ContextPolicy
+from alecton.reconcile.chart import repository_hosts
 from alecton.reconcile.notify_address import parse_networks
 
 app = CliTyper(help="Run the alecton operator.", no_args_is_help=True)
 
 MANAGEMENT_PANEL = "Management cluster"
 CLUSTERS_PANEL = "Target clusters"
-CHARTS_PANEL = "Charts"
 HELM_PANEL = "Helm"
 OBSERVABILITY_PANEL = "Probes and logs"
 AVAILABILITY_PANEL = "Replicas and shards"
@@ -218,27 +223,6 @@ AllowAdoptOption = Annotated[
     ),
 ]
 
-AllowInsecureRepositoriesOption = Annotated[
-    bool,
-    typer.Option(
-        "--allow-insecure-repositories",
-        envvar="ALECTON_ALLOW_INSECURE_REPOSITORIES",
-        help="Accept http:// chart repositories (fetched from the operator's network position).",
-        rich_help_panel=CHARTS_PANEL,
-    ),
-]
-
-AllowRepositoryHostOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--allow-repository-host",
-        metavar="<host>",
-        envvar="ALECTON_ALLOW_REPOSITORY_HOSTS",
-        help="Only fetch charts (repositories and OCI) from these hosts (repeatable; default: any).",
-        rich_help_panel=CHARTS_PANEL,
-    ),
-]
-
 LockGraceOption = Annotated[
     float,
     typer.Option(
@@ -428,7 +412,7 @@ def run(
         context_policy=policy,
         allow_insecure_kubeconfig=allow_insecure_kubeconfig,
         allow_insecure_repositories=allow_insecure_repositories,
-        repository_hosts=frozenset(h.strip().lower() for h in allow_repository_host or [] if h.strip()),
+        repository_hosts=repository_hosts(allow_repository_host or []),
         allow_adopt=allow_adopt,
         lock_grace=lock_grace,
         namespace_share=namespace_share,

@@ -16,6 +16,11 @@ from typing import Annotated
 
 import typer
 
+from alecton.cli.chart_options import (
+    DiffAllowInsecureRepositoriesOption,
+    DiffAllowRepositoryHostOption,
+    chart_policy,
+)
 from alecton.cli.output import EXIT_USAGE, fail
 from alecton.cli.session import (
     ChartsDirOption,
@@ -26,6 +31,7 @@ from alecton.cli.session import (
     handle_errors,
 )
 from alecton.kube.access import private_file
+from alecton.reconcile.chart import ChartFetcher
 from alecton.service.server_settings import (
     SERVER_APP_FACTORY,
     ApiServer,
@@ -96,6 +102,8 @@ def dashboard(
     ] = False,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
+    allow_insecure_repositories: DiffAllowInsecureRepositoriesOption = False,
+    allow_repository_host: DiffAllowRepositoryHostOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
@@ -109,13 +117,16 @@ def dashboard(
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     if not _TOKEN_FORM.fullmatch(token):
         fail(f"${TOKEN_ENV} must be at least 32 characters of A-Z, a-z, 0-9, - and _", EXIT_USAGE)
+    charts = chart_policy(
+        charts_dir, allow_insecure_repositories, allow_repository_host, ChartFetcher.DASHBOARD
+    )
     sock = _bind("127.0.0.1", port)
     bound = sock.getsockname()[1]
     settings = ServerSettings(
         namespace=where.namespace,
         caller=LocalCaller(where.kubeconfig, where.context, token, bound),
         helm=helm,
-        charts_dir=charts_dir,
+        charts=charts,
     )
     # The token is in the fragment: browsers never send it to a server or in a Referer.
     url = f"http://127.0.0.1:{bound}/#token={token}"
@@ -162,6 +173,8 @@ def web(
     ] = False,
     helm: HelmOption = "",
     charts_dir: ChartsDirOption = None,
+    allow_insecure_repositories: DiffAllowInsecureRepositoriesOption = False,
+    allow_repository_host: DiffAllowRepositoryHostOption = None,
 ) -> None:
     """Serve the dashboard and HTTP API for a cluster, behind an authenticating proxy.
 
@@ -173,7 +186,8 @@ def web(
         api_server = ApiServer(server, ca) if server else ApiServer.in_cluster(ca)
     except ValueError as error:
         fail(str(error), EXIT_USAGE)
-    settings = ServerSettings(namespace=namespace, caller=api_server, helm=helm, charts_dir=charts_dir)
+    charts = chart_policy(charts_dir, allow_insecure_repositories, allow_repository_host, ChartFetcher.WEB)
+    settings = ServerSettings(namespace=namespace, caller=api_server, helm=helm, charts=charts)
     sock = _bind(listen, port)
     bound = sock.getsockname()[1]
     typer.echo(f"{ctx.command_path} on {listen}:{bound}, API server {api_server.url}", err=True)

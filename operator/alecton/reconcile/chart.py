@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,29 +24,84 @@ class ChartSource:
     version: str = ""
 
 
+# The switches of the chart policy: the same flag and environment variable on every process
+# that fetches charts (the operator for deploys; `alecton diff`, `web` and `dashboard` for diffs).
+INSECURE_REPOSITORIES_FLAG = "--allow-insecure-repositories"
+INSECURE_REPOSITORIES_ENV = "ALECTON_ALLOW_INSECURE_REPOSITORIES"
+REPOSITORY_HOSTS_FLAG = "--allow-repository-host"
+REPOSITORY_HOSTS_ENV = "ALECTON_ALLOW_REPOSITORY_HOSTS"
+
+
+class ChartFetcher(StrEnum):
+    """The process that fetches the chart and holds the policy: a refusal names its switch."""
+
+    OPERATOR = "operator"  # `alecton operator run`: deploys
+    CLI = "cli"  # `alecton diff`, `alecton deploy --diff`: diffs on the caller's machine
+    DASHBOARD = "dashboard"  # `alecton dashboard`: its diffs, on the person's machine
+    WEB = "web"  # `alecton web`: its diffs, in a cluster
+
+
+@dataclass(frozen=True)
+class _Holder:
+    name: str  # who refuses
+    enable: str  # how to set its switch, completed by the switch
+    elsewhere: str  # where the same switch applies for the other kind of render
+
+
+_DIFFS_ELSEWHERE = "diffs take the same switch on `alecton diff` and `alecton web`/`alecton dashboard`"
+_DEPLOYS_ELSEWHERE = "deploys take the same switch on the operator"
+_HOLDERS = {
+    ChartFetcher.OPERATOR: _Holder(
+        "the operator", "ask an administrator to run the operator with", _DIFFS_ELSEWHERE
+    ),
+    ChartFetcher.CLI: _Holder("`alecton diff` (and `deploy --diff`)", "run it with", _DEPLOYS_ELSEWHERE),
+    ChartFetcher.DASHBOARD: _Holder("`alecton dashboard`", "start it with", _DEPLOYS_ELSEWHERE),
+    ChartFetcher.WEB: _Holder("`alecton web`", "ask its administrator to start it with", _DEPLOYS_ELSEWHERE),
+}
+
+
+def plain_http_refusal(url: str, fetcher: ChartFetcher) -> str:
+    """Why an http:// chart source is refused, and which switch allows it where."""
+    holder = _HOLDERS[fetcher]
+    return (
+        f"chart source {url!r} uses plain http, which {holder.name} refuses: use https, or "
+        f"{holder.enable} {INSECURE_REPOSITORIES_FLAG} ({INSECURE_REPOSITORIES_ENV}); {holder.elsewhere}"
+    )
+
+
+def host_refusal(host: str, allowed: frozenset[str], fetcher: ChartFetcher) -> str:
+    """Why a chart host not on the list is refused, and which switch adds it where."""
+    holder = _HOLDERS[fetcher]
+    return (
+        f"chart host {host!r} is not in the repository hosts {holder.name} allows "
+        f"({', '.join(sorted(allowed))}): {holder.enable} {REPOSITORY_HOSTS_FLAG} {host} "
+        f"({REPOSITORY_HOSTS_ENV}); {holder.elsewhere}"
+    )
+
+
+def repository_hosts(given: Iterable[str]) -> frozenset[str]:
+    """The hosts `--allow-repository-host` names (repeatable, or space-separated in the
+    environment variable), compared as URL hosts are: lower case."""
+    return frozenset(h.strip().lower() for h in given if h.strip())
+
+
 @dataclass(frozen=True)
 class ChartPolicy:
-    """Where charts may come from: the operator fetches them from its own network position,
-    so plain http and unexpected hosts are refused unless the operator allows them."""
+    """Where charts may come from: the process that fetches them (`fetcher`) does so from its
+    own network position, so plain http and unexpected hosts are refused unless it allows them."""
 
     charts_dir: Path | None = None
     allow_insecure_repositories: bool = False  # accept http:// repositories
     repository_hosts: frozenset[str] = frozenset()  # empty: any host
+    fetcher: ChartFetcher = ChartFetcher.OPERATOR
 
     def check_remote(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme == "http" and not self.allow_insecure_repositories:
-            raise ChartRefusedError(
-                f"chart source {url!r} uses plain http: use https, or ask an administrator to "
-                "run the operator with --allow-insecure-repositories"
-            )
+            raise ChartRefusedError(plain_http_refusal(url, self.fetcher))
         host = (parts.hostname or "").lower()
         if self.repository_hosts and host not in self.repository_hosts:
-            allowed = ", ".join(sorted(self.repository_hosts))
-            raise ChartRefusedError(
-                f"chart host {host!r} is not in the operator's allowed repository hosts ({allowed}); "
-                f"an administrator can add --allow-repository-host {host}"
-            )
+            raise ChartRefusedError(host_refusal(host, self.repository_hosts, self.fetcher))
 
 
 def resolve_chart(app: Application, policy: ChartPolicy) -> ChartSource:

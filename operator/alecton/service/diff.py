@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,11 @@ class DiffTools:
     charts: ChartPolicy
 
     @classmethod
-    def of(cls, helm: str, charts_dir: Path | None) -> DiffTools:
-        """The given helm binary and charts directory, else the defaults."""
+    def of(cls, helm: str, charts: ChartPolicy) -> DiffTools:
+        """The given helm binary and chart policy (its charts directory, else the default)."""
         return cls(
             HelmActions(HelmRunner(helm or default_helm(), timeout=120)),
-            ChartPolicy(charts_dir or default_charts_dir()),
+            replace(charts, charts_dir=charts.charts_dir or default_charts_dir()),
         )
 
 

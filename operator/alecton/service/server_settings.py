@@ -9,8 +9,9 @@ stays out of what child processes (a browser, helm) inherit.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from alecton.reconcile.chart import ChartFetcher, ChartPolicy
 
 # uvicorn calls it without arguments; it builds the app from `handed_settings()`.
 SERVER_APP_FACTORY = "alecton.web.server:app_from_handed_settings"
@@ -57,7 +58,7 @@ class ServerSettings:
     namespace: str
     caller: LocalCaller | ApiServer
     helm: str = ""
-    charts_dir: Path | None = None
+    charts: ChartPolicy = field(default_factory=lambda: ChartPolicy(fetcher=ChartFetcher.WEB))
 
 
 _handed: list[ServerSettings] = []

@@ -3,9 +3,9 @@ and what diffs render with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
+from alecton.reconcile.chart import ChartFetcher, ChartPolicy
 from alecton.service.server_settings import LocalCaller, ServerSettings
 from alecton.web.identity import BearerIdentity, Identity, LocalIdentity
 from alecton.web.security import LocalSession
@@ -17,7 +17,7 @@ class WebSettings:
     namespace: str
     session: LocalSession | None = None  # local mode (`alecton dashboard`)
     helm: str = ""
-    charts_dir: Path | None = None
+    charts: ChartPolicy = field(default_factory=lambda: ChartPolicy(fetcher=ChartFetcher.WEB))
 
     @classmethod
     def of(cls, settings: ServerSettings) -> WebSettings:
@@ -29,11 +29,11 @@ class WebSettings:
                 namespace=settings.namespace,
                 session=LocalSession(caller.token, caller.port),
                 helm=settings.helm,
-                charts_dir=settings.charts_dir,
+                charts=settings.charts,
             )
         return cls(
             identity=BearerIdentity(caller),
             namespace=settings.namespace,
             helm=settings.helm,
-            charts_dir=settings.charts_dir,
+            charts=settings.charts,
         )

@@ -31,7 +31,7 @@ async def diff(
     version: str | None = None,
 ) -> dict[str, Any]:
     settings = settings_of(request)
-    tools = DiffTools.of(settings.helm, settings.charts_dir)
+    tools = DiffTools.of(settings.helm, settings.charts)
     async with request.app.state.diff_slots:  # helm renders are CPU-heavy: a few at a time
         with settings.identity.kubeconfig(caller_token(request)) as (kubeconfig, context):
             caller = Target(kubeconfig or None, context or None, where)
