@@ -8,16 +8,17 @@ import json
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from alecton.local.controlplane import free_port
+from alecton.local.controlplane import LocalControlPlane, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 API = "alecton.dev/v1alpha1"
@@ -270,3 +271,21 @@ def workload(
 def new_namespace(bench: Bench, name: str) -> str:
     bench.kubectl("create", "namespace", name)
     return name
+
+
+@contextlib.contextmanager
+def quiet_bench(prefix: str) -> Iterator[Bench]:
+    """A fresh local control plane with the CRDs, for the profiling scripts; gone after."""
+    from alecton.local.tools import tools_bin
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        plane = LocalControlPlane(workdir / "plane", log=lambda m: None)
+        state = plane.up()
+        bench = Bench(state.kubeconfig, tools_bin(), workdir, state.servers["a"], workdir / "plane" / "pki")
+        try:
+            bench.kubectl("apply", "-k", str(REPO / "crds"))
+            bench.kubectl("wait", "--for=condition=Established", "crd", "--all")
+            yield bench
+        finally:
+            plane.down(quiet=True)

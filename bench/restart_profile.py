@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import argparse
 import signal
-import tempfile
 import time
-from pathlib import Path
 
 # `python bench/restart_profile.py` puts bench/ first on sys.path.
-from alecton.local.controlplane import LocalControlPlane
-from alecton.local.tools import tools_bin
-from harness import REPO, Bench, Operator
+from harness import Operator, quiet_bench
 from machine import tree_cpu_seconds
 from throughput import throughput
 
@@ -28,36 +24,26 @@ def main() -> None:
     parser.add_argument("count", type=int, nargs="?", default=1000)
     parser.add_argument("--health", action="store_true", help="the releases wait for health (Check)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="alecton-restart-profile-") as tmp:
-        workdir = Path(tmp)
-        plane = LocalControlPlane(workdir / "plane", log=lambda m: None)
-        state = plane.up()
-        bench = Bench(state.kubeconfig, tools_bin(), workdir, state.servers["a"], workdir / "plane" / "pki")
-        try:
-            bench.kubectl("apply", "-k", str(REPO / "crds"))
-            bench.kubectl("wait", "--for=condition=Established", "crd", "--all")
-            deployed = throughput(bench, args.count, 8, args.health)
-            print(f"deployed {args.count} in {deployed['seconds']:.1f} s", flush=True)
-            report = workdir / "restart-profile.txt"
-            started = time.monotonic()
-            profiler = ("-m", "pyinstrument", "--interval", "0.001", "-r", "text", "-o", str(report))
-            operator = Operator(bench, 4, deployed["namespace"], profiler=profiler)
-            ready = time.monotonic() - started
-            bench.wait(
-                lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= args.count,
-                120,
-                0.1,
-            )
-            checked = time.monotonic() - started
-            cpu = tree_cpu_seconds([operator.proc.pid])
-            print(
-                f"ready after {ready:.1f} s, every Deployment checked after {checked:.1f} s; CPU {cpu:.1f} s"
-            )
-            operator.proc.send_signal(signal.SIGINT)
-            operator.proc.wait(timeout=120)
-            print(report.read_text())
-        finally:
-            plane.down(quiet=True)
+    with quiet_bench("alecton-restart-profile-") as bench:
+        workdir = bench.workdir
+        deployed = throughput(bench, args.count, 8, args.health)
+        print(f"deployed {args.count} in {deployed['seconds']:.1f} s", flush=True)
+        report = workdir / "restart-profile.txt"
+        started = time.monotonic()
+        profiler = ("-m", "pyinstrument", "--interval", "0.001", "-r", "text", "-o", str(report))
+        operator = Operator(bench, 4, deployed["namespace"], profiler=profiler)
+        ready = time.monotonic() - started
+        bench.wait(
+            lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= args.count,
+            120,
+            0.1,
+        )
+        checked = time.monotonic() - started
+        cpu = tree_cpu_seconds([operator.proc.pid])
+        print(f"ready after {ready:.1f} s, every Deployment checked after {checked:.1f} s; CPU {cpu:.1f} s")
+        operator.proc.send_signal(signal.SIGINT)
+        operator.proc.wait(timeout=120)
+        print(report.read_text())
 
 
 if __name__ == "__main__":
