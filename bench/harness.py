@@ -150,6 +150,9 @@ def operator_command(bench: Bench, namespace: str, concurrency: int) -> list[str
         "--helm", str(bench.bin / "helm"), "--charts-dir", str(REPO / "charts"),
         "--helm-concurrency", str(concurrency), "--allow-context", f"{namespace}=alecton-b@operator",
         "--namespace-share", "1",
+        # The bench's own loopback chart repository (plain http), also for the runs after
+        # the pairs (restart, drift) on releases whose chart came from it.
+        "--allow-insecure-repositories",
     ]  # fmt: skip
 
 

@@ -133,23 +133,22 @@ def run_pairs(bench: Bench, results: Results, pairs: list[tuple[int, int, bool]]
     repository."""
     results.setdefault("throughput", [])
     results.setdefault("flux", [])
+    # Served until the process ends: restart and drift later read releases whose chart came
+    # from it (a daemon thread; nothing to close).
     repository = ChartRepository(bench)
     engines = ["flux", "alecton"] if flux_available(bench) else ["alecton"]
     if "flux" in engines:
         install_flux_crds(bench)
-    try:
-        for index, (count, concurrency, health) in enumerate(pairs):
-            for engine in engines if index % 2 == 0 else engines[::-1]:
-                print(f"throughput {engine} {count} @ {concurrency} health={health} ...", flush=True)
-                if engine == "flux":
-                    results["flux"].append(
-                        show(flux_throughput(bench, count, concurrency, health, repository.url))
-                    )
-                else:
-                    measured = throughput(bench, count, concurrency, health, repository=repository.url)
-                    results["throughput"].append(show(measured))
-    finally:
-        repository.close()
+    for index, (count, concurrency, health) in enumerate(pairs):
+        for engine in engines if index % 2 == 0 else engines[::-1]:
+            print(f"throughput {engine} {count} @ {concurrency} health={health} ...", flush=True)
+            if engine == "flux":
+                results["flux"].append(
+                    show(flux_throughput(bench, count, concurrency, health, repository.url))
+                )
+            else:
+                measured = throughput(bench, count, concurrency, health, repository=repository.url)
+                results["throughput"].append(show(measured))
 
 
 def measure_throughput(bench: Bench, results: Results, quick: bool) -> None:
@@ -221,6 +220,7 @@ def main() -> None:
                 return
             for phase in FULL_SET:
                 phase(bench, results, args.quick)
+                save(results, args.output)  # what a long run measured survives a later failure
         finally:
             plane.down(quiet=True)
     save(results, args.output)

@@ -57,9 +57,8 @@ def throughput(
         + ("-repo" if repository else "")
     )
     ns = new_namespace(bench, f"tp-{count}-{concurrency}{suffix}")
-    extra = ("--allow-insecure-repositories",) if repository.startswith("http://") else ()
-    operators = [Operator(bench, concurrency, ns, f"s{i}", extra) for i in range(shards)] or [
-        Operator(bench, concurrency, ns, extra=extra)
+    operators = [Operator(bench, concurrency, ns, f"s{i}") for i in range(shards)] or [
+        Operator(bench, concurrency, ns)
     ]
     watch = bench.watch_phases(ns)
     docs = workload(
