@@ -9,11 +9,11 @@ export PATH := $(TOOLS_BIN):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, helm (v4), helm3, kwok, prometheus, Flux helm- and source-controller (cached)
+tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, helm (v4), helm3, kwok, the OCI registry, prometheus, Flux helm- and source-controller (cached)
 	@bash hack/build-tools.sh
 
 install: ## Install alecton and its test dependencies (pip, editable)
-	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter, lupa' 2>/dev/null && command -v hadolint >/dev/null \
+	@$(PYTHON) -c 'import alecton, pytest, ruff, hypothesis, fastapi, uvicorn, sse_starlette, httpx, playwright, importlinter, lupa, bcrypt' 2>/dev/null && command -v hadolint >/dev/null \
 	  || $(PYTHON) -m pip install -q -e '.[test]'
 
 lint: install ## ruff check, ruff format --check, the layer contracts (lint-imports), hadolint, helmd's gofmt/vet/tests

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -42,6 +46,7 @@ type call struct {
 	// The CLI's global flags that the operator passes.
 	kubeconfig, kubeContext, asUser, namespace string
 	releaseNamespace                           string // the namespace the request acts in
+	caFile                                     string // --ca-file: the chart registry's CA bundle
 }
 
 // run serves one request: the exit code, stdout and stderr helm would have given.
@@ -149,16 +154,44 @@ func (c *call) configure() (*action.Configuration, error) {
 		return nil, err
 	}
 	cfg.SetHookOutputFunc(func(_, _, _ string) io.Writer { return &c.stderr })
-	registryClient, err := registry.NewClient(
+	options := []registry.ClientOption{
 		registry.ClientOptEnableCache(true),
 		registry.ClientOptWriter(&c.stdout),
 		registry.ClientOptCredentialsFile(c.settings.RegistryConfig),
-	)
+	}
+	if c.caFile != "" {
+		httpClient, err := caOnlyClient(c.caFile)
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, registry.ClientOptHTTPClient(httpClient))
+	}
+	registryClient, err := registry.NewClient(options...)
 	if err != nil {
 		return nil, err
 	}
 	cfg.RegistryClient = registryClient
 	return cfg, nil
+}
+
+// caOnlyClient is the registry's HTTP client when --ca-file is given: as the CLI's, it
+// trusts that bundle only (not the system roots), with the CLI's wording for a bad file.
+func caOnlyClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("can't create TLS config for client: can't read CA file: %q: %w", caFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("can't create TLS config for client: failed to append certificates from file: %s", caFile)
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			Proxy:           http.ProxyFromEnvironment,
+		},
+		Timeout: 2 * time.Minute,
+	}, nil
 }
 
 // envSettings are the CLI's settings with the paths the request's environment names

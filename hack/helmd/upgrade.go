@@ -20,7 +20,7 @@ import (
 // upgradeFlags are the `helm upgrade` flags the operator passes (helm/actions.py).
 type upgradeFlags struct {
 	install, createNamespace, resetValues, disableOpenAPI bool
-	dryRun, description, format, repo, version            string
+	dryRun, description, format, repo, version, caFile    string
 	valueFiles                                            []string
 	historyMax                                            int
 	timeout                                               time.Duration
@@ -39,6 +39,7 @@ func (c *call) upgradeFlags() *upgradeFlags {
 	f.StringVarP(&u.format, "output", "o", "table", "")
 	f.StringVar(&u.repo, "repo", "", "")
 	f.StringVar(&u.version, "version", "", "")
+	f.StringVar(&u.caFile, "ca-file", "", "")
 	f.StringSliceVarP(&u.valueFiles, "values", "f", []string{}, "")
 	f.IntVar(&u.historyMax, "history-max", c.settingsMaxHistory(), "")
 	f.DurationVar(&u.timeout, "timeout", 300*time.Second, "")
@@ -75,6 +76,7 @@ func (c *call) upgrade(args []string) error {
 	if err != nil {
 		return err
 	}
+	c.caFile = u.caFile
 	cfg, err := c.configure()
 	if err != nil {
 		return err
@@ -85,7 +87,7 @@ func (c *call) upgrade(args []string) error {
 	client.Namespace = c.releaseNamespace
 	client.Install, client.ResetValues, client.DisableOpenAPIValidation = u.install, u.resetValues, u.disableOpenAPI
 	client.Description, client.Labels, client.MaxHistory, client.Timeout = u.description, u.labels, u.historyMax, u.timeout
-	client.RepoURL, client.Version = u.repo, u.version
+	client.RepoURL, client.Version, client.CaFile = u.repo, u.version, u.caFile
 	client.DryRunStrategy = strategy
 	client.SetRegistryClient(cfg.RegistryClient)
 	valueOpts := &values.Options{ValueFiles: u.valueFiles}

@@ -1,4 +1,4 @@
-"""The README's "Use it from CI" and "HTTP API" blocks, run exactly as a user would paste them.
+"""The README's "Use it from CI", "HTTP API" and "OCI charts" blocks, run exactly as a user would paste them.
 
 Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
 command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
@@ -84,3 +84,9 @@ def _read(path: Path) -> str:
         return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:  # the process ended while we looked
         return ""
+
+
+def test_readme_oci_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+    output = run_example(example("oci-example"), tmp_path)
+    assert "Login Succeeded" in output and "Pushed: 127.0.0.1:" in output
+    assert re.search(r"web-staging\s+web-staging\s+1\s+.*deployed\s+webapp-1\.0\.0", output), output

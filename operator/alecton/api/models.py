@@ -65,6 +65,15 @@ def _str(spec: dict[str, Any], key: str, required: bool = True) -> str:
     return value
 
 
+def _secret_name(raw: Any, where: str) -> str:
+    """`{name: ...}` of a Secret in the object's own namespace; "" when absent."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise InvalidResourceError(f"{where} must be an object with a name")
+    return str(raw["name"])
+
+
 def _list(raw: Any, where: str) -> tuple[Any, ...]:
     if raw is None:
         return ()
@@ -290,6 +299,7 @@ class Application:
     image: str
     repository: str = ""
     chart_version: str = ""
+    repository_secret: str = ""  # spec.repositorySecretRef.name: an oci:// chart's credentials
     image_values: ImageValues = ImageValues()
     values: dict[str, Any] = field(default_factory=dict, hash=False)
     targets: tuple[Target, ...] = ()
@@ -347,6 +357,7 @@ class Application:
             image=_str(spec, "image"),
             repository=_str(spec, "repository", required=False),
             chart_version=_str(spec, "chartVersion", required=False),
+            repository_secret=_secret_name(spec.get("repositorySecretRef"), "spec.repositorySecretRef"),
             image_values=ImageValues.parse(spec.get("imageValues")),
             values=_values(spec.get("values"), "spec.values"),
             targets=tuple(targets),

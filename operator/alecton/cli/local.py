@@ -56,7 +56,8 @@ def up(
 ) -> None:
     """Start etcd and two clusters and write a kubeconfig with two contexts.
 
-    Each cluster runs an API server, a controller-manager, a scheduler and kwok nodes."""
+    Each cluster runs an API server, a controller-manager, a scheduler and kwok nodes; one
+    OCI registry (TLS from the local CA, user `alecton`) serves charts and images."""
     plane = LocalControlPlane(state_dir, log=_progress)
     try:
         state = plane.up(timeout=timeout, nodes=nodes)
@@ -69,6 +70,11 @@ def up(
         f"{state.nodes} simulated nodes each\n"
         f"  logs and state: {state.state_dir}; stop with `alecton local down`"
     )
+    if state.registry:
+        typer.echo(
+            f"  OCI registry: https://{state.registry} (user alecton; TLS from the local CA): "
+            '`eval "$(alecton local env)"` sets ALECTON_LOCAL_REGISTRY, _CA and _PASSWORD_FILE'
+        )
 
 
 @app.command()
@@ -79,7 +85,8 @@ def down(state_dir: Path | None = StateDir) -> None:
 
 @app.command()
 def env(state_dir: Path | None = StateDir) -> None:
-    """Print `export KUBECONFIG=...` for the running control plane.
+    """Print `export KUBECONFIG=...` (and the OCI registry's host, CA and password file) for
+    the running control plane.
 
     Use it as `eval "$(alecton local env)"`."""
     info = LocalControlPlane(state_dir, log=_progress).status()
@@ -88,6 +95,10 @@ def env(state_dir: Path | None = StateDir) -> None:
             f"the local control plane is not running (no state in {info['stateDir']}): run `alecton local up`"
         )
     typer.echo(f"export KUBECONFIG={shlex.quote(info['kubeconfig'])}")
+    if registry := info.get("registry"):
+        typer.echo(f"export ALECTON_LOCAL_REGISTRY={shlex.quote(registry['host'])}")
+        typer.echo(f"export ALECTON_LOCAL_REGISTRY_CA={shlex.quote(registry['caFile'])}")
+        typer.echo(f"export ALECTON_LOCAL_REGISTRY_PASSWORD_FILE={shlex.quote(registry['passwordFile'])}")
 
 
 @app.command()
@@ -105,6 +116,8 @@ def status(
         typer.echo(f"running: {info['running']}  kubeconfig: {info['kubeconfig']}")
         for name, cluster in info["clusters"].items():
             typer.echo(f"  {name}: {cluster['server']} ready={cluster['ready']}")
+        if registry := info.get("registry"):
+            typer.echo(f"  OCI registry: https://{registry['host']} user {registry['user']}")
         for proc in info["processes"]:
             typer.echo(f"  {proc['name']} pid {proc['pid']} alive={proc['alive']} log {proc['log']}")
     if not info["running"]:

@@ -5,14 +5,16 @@ Values always travel in a 0600 temporary file that is deleted after the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from alecton.helm.release import HistoryEntry, ReleaseInfo, parse_history, parse_release
+from alecton.helm.release import HistoryEntry, ReleaseInfo, json_output, parse_history, parse_release
 from alecton.helm.runner import HelmResult, HelmRunner
 from alecton.kube.access import KubeAccess, private_file
 from alecton.reconcile.chart import ChartSource
@@ -42,6 +44,25 @@ def _values_yaml(values: dict[str, Any]) -> bytes:
     return yaml.safe_dump(values, sort_keys=True, allow_unicode=True).encode()
 
 
+@contextlib.contextmanager
+def registry_login(chart: ChartSource) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """An oci:// chart's registry login for one helm run: a 0600 registry config (Docker's
+    format, named by HELM_REGISTRY_CONFIG, so the password is on no command line) and the
+    Secret's CA as `--ca-file`, removed when the run ends. Every oci:// chart gets its own
+    config, empty without a Secret: a tenant never borrows a login of the operator's home."""
+    if not chart.chart.startswith("oci://"):
+        yield [], {}
+        return
+    credentials = chart.credentials
+    with contextlib.ExitStack() as files:
+        config = credentials.registry_config() if credentials else b'{"auths": {}}'
+        env = {"HELM_REGISTRY_CONFIG": str(files.enter_context(private_file(config, ".registry.json")))}
+        args: list[str] = []
+        if credentials and credentials.ca_pem:
+            args = ["--ca-file", str(files.enter_context(private_file(credentials.ca_pem, ".ca.crt")))]
+        yield args, env
+
+
 @dataclass
 class HelmActions:
     runner: HelmRunner
@@ -57,9 +78,9 @@ class HelmActions:
         # helm's own deadline; the runner kills the process only a margin after it.
         return ["--timeout", f"{int(self.runner.timeout)}s"]
 
-    async def _run(self, args: list[str], kube: KubeAccess) -> HelmResult:
+    async def _run(self, args: list[str], kube: KubeAccess, env: dict[str, str] | None = None) -> HelmResult:
         # In-cluster credentials only when no kubeconfig is given: never as a fallback.
-        return await self.runner.run(args, in_cluster=not kube.kubeconfig)
+        return await self.runner.run(args, in_cluster=not kube.kubeconfig, env=env)
 
     def _upgrade_args(
         self,
@@ -114,11 +135,14 @@ class HelmActions:
         labels: dict[str, str],
         dry_run: bool,
     ) -> HelmResult:
-        with private_file(_values_yaml(values), ".values.yaml") as values_file:
+        with (
+            private_file(_values_yaml(values), ".values.yaml") as values_file,
+            registry_login(chart) as (login_args, login_env),
+        ):
             args = self._upgrade_args(release, namespace, chart, values_file, kube, description, labels)
-            if dry_run:
-                args[args.index("--") : args.index("--")] = ["--dry-run=server"]
-            result = await self._run(args, kube)
+            extra = login_args + (["--dry-run=server"] if dry_run else [])
+            args[args.index("--") : args.index("--")] = extra
+            result = await self._run(args, kube, login_env)
         if not result.ok:
             raise HelmActionError("upgrade --dry-run=server" if dry_run else "upgrade", result)
         return result
@@ -149,7 +173,7 @@ class HelmActions:
         """The manifest the upgrade would apply: helm's server-side dry run (the API server
         validates and defaults, nothing is stored)."""
         result = await self._upgrade(release, namespace, chart, values, kube, description, labels, True)
-        data = json.loads(result.stdout or "{}")
+        data = json.loads(json_output(result.stdout) or "{}")
         return str(data.get("manifest") or "") if isinstance(data, dict) else ""
 
     async def manifest(self, release: str, namespace: str, kube: KubeAccess) -> str | None:

@@ -17,9 +17,21 @@ class HelmOutputError(ValueError):
     pass
 
 
+# What helm's registry client prints on stdout before the JSON of a command that pulled
+# an oci:// chart ("Pulled: REF", "Digest: sha256:..."): skipped, the JSON is last.
+_PULL_LINE_RE = re.compile(r"^(Pulled|Digest): [^\n]*\n", re.MULTILINE)
+
+
+def json_output(text: str) -> str:
+    """The JSON document of helm's `--output json`, without the registry client's lines."""
+    while text.startswith(("Pulled: ", "Digest: ")) and (match := _PULL_LINE_RE.match(text)):
+        text = text[match.end() :]
+    return text
+
+
 def _load(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(json_output(text))
     except json.JSONDecodeError as error:
         raise HelmOutputError(f"helm printed something that is not JSON: {error}") from None
 

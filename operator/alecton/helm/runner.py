@@ -189,26 +189,34 @@ class HelmRunner:
         return {key: value for key, value in self.process_env(False).items() if key.startswith("HELM_")}
 
     async def run(
-        self, args: list[str], timeout: float | None = None, in_cluster: bool = False
+        self,
+        args: list[str],
+        timeout: float | None = None,
+        in_cluster: bool = False,
+        env: dict[str, str] | None = None,
     ) -> HelmResult:
+        """`env`: variables of this run only (HELM_REGISTRY_CONFIG of a chart's registry
+        Secret), over the runner's."""
         limit = (self.timeout if timeout is None else timeout) + self.deadline_margin
         started = time.monotonic()
         if self.metrics:
             self.metrics.helm_started()
         ok = False
         try:
-            result = await self._run(args, limit, started, in_cluster)
+            result = await self._run(args, limit, started, in_cluster, env or {})
             ok = result.ok
             return result
         finally:
             if self.metrics:
                 self.metrics.helm_finished(args[0], started, ok)
 
-    async def _run(self, args: list[str], limit: float, started: float, in_cluster: bool) -> HelmResult:
+    async def _run(
+        self, args: list[str], limit: float, started: float, in_cluster: bool, env: dict[str, str]
+    ) -> HelmResult:
         if self.closed:
             raise HelmClosedError(args[0])
         if self.server is not None:
-            served = await self.server.run(args, limit, started, self._homes(), in_cluster)
+            served = await self.server.run(args, limit, started, self._homes() | env, in_cluster)
             if served is not None:
                 return served
         process = await asyncio.create_subprocess_exec(
@@ -217,7 +225,7 @@ class HelmRunner:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self.process_env(in_cluster),
+            env=self.process_env(in_cluster) | env,
             # helm stays in the operator's process group: when the operator's container
             # dies, helm dies with it rather than racing a restarted operator. And when
             # only the operator's process dies (kill -9 outside a container), the kernel

@@ -1,6 +1,6 @@
 """Reading an Application's and a target's valuesFrom (ConfigMaps and Secrets of the
-Application's namespace), with whatever identity the caller's client has: the operator's
-for a deploy, the person's own for `alecton diff`."""
+Application's namespace) and its chart's registry Secret, with whatever identity the
+caller's client has: the operator's for a deploy, the person's own for `alecton diff`."""
 
 from __future__ import annotations
 
@@ -17,12 +17,19 @@ from alecton.reconcile.values import ValuesReference
 
 async def fetch_values_sources(kube: KubeClient, resolved: Resolved) -> ValuesSources | None:
     """None when nothing is read (most Applications cost no API call here);
-    ValuesRefusedError for a malformed reference or a Secret that is not text."""
+    ValuesRefusedError for a malformed reference or a Secret that is not text. The Secret
+    of spec.repositorySecretRef (an oci:// chart's credentials) is read here too, with the
+    same identity, and judged by the plan."""
     app_refs, target_refs = values_references(resolved)
-    if not app_refs and not target_refs:
+    secret = resolved.application.repository_secret
+    if not app_refs and not target_refs and not secret:
         return None
     namespace = resolved.application.ref.namespace
-    return ValuesSources(await _fetch(kube, namespace, app_refs), await _fetch(kube, namespace, target_refs))
+    return ValuesSources(
+        await _fetch(kube, namespace, app_refs),
+        await _fetch(kube, namespace, target_refs),
+        await kube.read_secret(namespace, secret) if secret else None,
+    )
 
 
 async def _fetch(kube: KubeClient, namespace: str, refs: list[ValuesReference]) -> FetchedValues:

@@ -5,7 +5,11 @@ kubeconfigs, and the command lines of its processes (`controlplane.py` runs them
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
+
+import bcrypt
+import yaml
 
 from alecton.local import pki
 
@@ -182,3 +186,44 @@ def workload_args(bin_dir: Path, kubeconfig: Path, pki_dir: Path) -> dict[str, l
             "--node-ip=10.239.0.1",
         ],
     }
+
+
+REGISTRY_USER = "alecton"
+# distribution v3 exports OpenTelemetry traces to localhost:4318 unless told not to (and
+# logs an error for each batch it cannot send).
+REGISTRY_ENV = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+
+
+def write_registry(state_dir: Path, ca: pki.CertificateAuthority, port: int) -> Path:
+    """The local OCI registry's files: a serving certificate from the local CA, one user
+    (`alecton`, a random password in registry/password, bcrypt in registry/htpasswd) and its
+    config; returns the config's path. Pushes and pulls both need the login."""
+    directory = state_dir / "registry"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    serving = ca.serving("alecton-local-registry")
+    pki.write_private(directory / "tls.crt", serving.cert_pem)
+    pki.write_private(directory / "tls.key", serving.key_pem)
+    password = secrets.token_urlsafe(24)
+    pki.write_private(directory / "password", password.encode())
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10))
+    pki.write_private(directory / "htpasswd", f"{REGISTRY_USER}:".encode() + hashed + b"\n")
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn", "formatter": "text", "accesslog": {"disabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(directory / "data")},
+            "delete": {"enabled": True},
+        },
+        "http": {
+            "addr": f"127.0.0.1:{port}",
+            "secret": secrets.token_hex(16),
+            "tls": {"certificate": str(directory / "tls.crt"), "key": str(directory / "tls.key")},
+            "headers": {"X-Content-Type-Options": ["nosniff"]},
+        },
+        "auth": {"htpasswd": {"realm": "alecton-local", "path": str(directory / "htpasswd")}},
+    }
+    return pki.write_private(directory / "config.yml", yaml.safe_dump(config).encode())
+
+
+def registry_args(bin_dir: Path, config: Path) -> list[str]:
+    return [str(bin_dir / "registry"), "serve", str(config)]

@@ -30,14 +30,18 @@ from alecton.local.configuration import (
     AUDIT_POLICY,
     CLUSTERS,
     DEFAULT_NODES,
+    REGISTRY_ENV,
+    REGISTRY_USER,
     admin_kubeconfig,
     apiserver_args,
     audit_log_path,
     context_name,
     default_state_dir,
     etcd_args,
+    registry_args,
     workload_args,
     write_certificates,
+    write_registry,
 )
 from alecton.local.tools import tools_bin
 
@@ -54,6 +58,7 @@ class ProcessInfo:
     pid: int
     log: str
     args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # over the environment of `up`
 
 
 @dataclass
@@ -67,6 +72,7 @@ class State:
     processes: list[ProcessInfo] = field(default_factory=list)
     startup_seconds: float = 0.0
     nodes: int = 0  # simulated nodes per cluster
+    registry: str = ""  # the OCI registry's host:port (TLS from the local CA, one user)
 
     def save(self) -> None:
         Path(self.state_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -118,7 +124,7 @@ class LocalControlPlane:
             self.down(quiet=True)
         started = time.monotonic()
         bin_dir = tools_bin(
-            ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+            ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "registry")
             if nodes
             else ("etcd", "kube-apiserver")
         )
@@ -152,6 +158,7 @@ class LocalControlPlane:
             )
             if nodes:
                 self._start_workload_plane(state, bin_dir, pki_dir, ca.cert_pem, admin, timeout)
+                self._start_registry(state, bin_dir, ca, timeout)
         except BaseException:
             state.save()
             self.down(quiet=True)
@@ -210,6 +217,22 @@ class LocalControlPlane:
                 f"{state.nodes} Ready nodes in {context_name(cluster)}",
             )
 
+    def _start_registry(
+        self, state: State, bin_dir: Path, ca: pki.CertificateAuthority, timeout: float
+    ) -> None:
+        """The OCI registry for charts and images (`oci://127.0.0.1:PORT/...`)."""
+        port = free_port()
+        state.registry = f"127.0.0.1:{port}"
+        self._log(f"starting the OCI registry on https://{state.registry} (user {REGISTRY_USER})")
+        config = write_registry(self.state_dir, ca, port)
+        state.processes.append(self._spawn("registry", registry_args(bin_dir, config), REGISTRY_ENV))
+        state.save()
+        self._wait(lambda: _registry_ok(state.registry, self.state_dir / "pki"), timeout, "the OCI registry")
+
+    def registry_password(self) -> str:
+        """The local registry's password (user `alecton`)."""
+        return (self.state_dir / "registry" / "password").read_text()
+
     def _create_node(self, url: str, pki_dir: Path, name: str) -> None:
         body = {
             "apiVersion": "v1",
@@ -260,7 +283,7 @@ class LocalControlPlane:
         """Start a stopped process again with its original arguments and wait until ready."""
         state = self._require_state()
         index = next(i for i, p in enumerate(state.processes) if p.name == name)
-        state.processes[index] = self._spawn(name, state.processes[index].args)
+        state.processes[index] = self._spawn(name, state.processes[index].args, state.processes[index].env)
         state.save()
         cluster = name.removeprefix("kube-apiserver-")
         if cluster in state.servers:
@@ -284,6 +307,14 @@ class LocalControlPlane:
             "kubeconfig": state.kubeconfig,
             "etcd": state.etcd_url,
             "startupSeconds": state.startup_seconds,
+            "registry": {
+                "host": state.registry,
+                "user": REGISTRY_USER,
+                "passwordFile": str(self.state_dir / "registry" / "password"),
+                "caFile": str(pki_dir / "ca.crt"),
+            }
+            if state.registry
+            else None,
             "clusters": {
                 context_name(c): {
                     "server": url,
@@ -302,7 +333,7 @@ class LocalControlPlane:
 
     # ----- process plumbing -----------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str]) -> ProcessInfo:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> ProcessInfo:
         log_path = self.state_dir / f"{name}.log"
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
@@ -311,9 +342,10 @@ class LocalControlPlane:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 cwd=self.state_dir,
+                env=os.environ | env if env else None,
                 start_new_session=True,  # survives `alecton local up` returning
             )
-        return ProcessInfo(name=name, pid=proc.pid, log=str(log_path), args=args)
+        return ProcessInfo(name=name, pid=proc.pid, log=str(log_path), args=args, env=env or {})
 
     def _stop(self, proc: ProcessInfo, grace: float = 10.0) -> None:
         if not pid_alive(proc.pid):
@@ -374,5 +406,17 @@ def _https_ok(url: str, pki_dir: Path) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
             return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _registry_ok(host: str, pki_dir: Path) -> bool:
+    """The registry answers /v2/ over TLS (401 without a login: it is up)."""
+    context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+    try:
+        with urllib.request.urlopen(f"https://{host}/v2/", timeout=2, context=context):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
     except (OSError, urllib.error.URLError):
         return False

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from alecton.api.models import Application
+
+if TYPE_CHECKING:
+    from alecton.reconcile.registry_auth import RegistryCredentials
 
 
 class ChartRefusedError(ValueError):
@@ -17,11 +21,13 @@ class ChartRefusedError(ValueError):
 
 @dataclass(frozen=True)
 class ChartSource:
-    """What helm gets: the chart argument, plus `--repo` and `--version` when set."""
+    """What helm gets: the chart argument, plus `--repo` and `--version` when set, and an
+    oci:// chart's registry credentials (never part of what decides an upgrade)."""
 
     chart: str
     repository: str = ""
     version: str = ""
+    credentials: RegistryCredentials | None = field(default=None, repr=False, compare=False)
 
 
 # The switches of the chart policy: the same flag and environment variable on every process

@@ -43,6 +43,8 @@ _ROLLED_BACK = "RolledBack"
 SETTLED_PHASES = frozenset({"Deployed", "Degraded", _ROLLED_BACK})
 
 VALUES_SOURCE_RETRY = 30.0  # ConfigMaps and Secrets are not watched: look again later
+# Waits on a ConfigMap or Secret that does not exist yet (valuesFrom, repositorySecretRef).
+SECRET_WAIT_REASONS = frozenset({"ValuesSourceNotFound", "RepositorySecretNotFound"})
 _WAKE_MARGIN = 0.5  # wake just after a deadline, not just before it
 
 
@@ -151,7 +153,7 @@ def decide(observed: Observed) -> Step:
     if plan.action is Action.NOTHING:
         return _in_place(observed, deployment, plan)
     if plan.action in (Action.WAIT, Action.CONFLICT, Action.SUSPENDED, Action.REFUSED, Action.HELD):
-        wait = VALUES_SOURCE_RETRY if plan.reason == "ValuesSourceNotFound" else None
+        wait = VALUES_SOURCE_RETRY if plan.reason in SECRET_WAIT_REASONS else None
         return Step(Do.REPORT, plan, result=plan.action.value.lower(), wait=wait)
     if plan.action is Action.RELEASE_FINALIZER:
         return Step(Do.FINALIZE, plan, result="finalized")

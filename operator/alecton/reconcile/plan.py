@@ -11,12 +11,13 @@ import enum
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
 from alecton.reconcile.redact import Redactor
+from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
 from alecton.reconcile.times import epoch
 from alecton.reconcile.values import (
     ValuesReference,
@@ -48,10 +49,12 @@ FetchedValues = list[tuple[ValuesReference, str | None]]
 
 @dataclass(frozen=True)
 class ValuesSources:
-    """What the Application's and the target's valuesFrom read, in order."""
+    """What the Application's and the target's valuesFrom read, in order, and the data of
+    the Secret spec.repositorySecretRef names (None: not there, or none named)."""
 
     application: FetchedValues = field(default_factory=list)
     target: FetchedValues = field(default_factory=list)
+    repository_secret: dict[str, bytes] | None = field(default=None, repr=False)
 
     @property
     def redactor(self) -> Redactor:
@@ -332,7 +335,10 @@ def desired_release(
         name=deployment.release_name,
         namespace=target.namespace,
         cluster=resolved.cluster,
-        chart=resolve_chart(app, charts),
+        chart=replace(
+            resolve_chart(app, charts),
+            credentials=repository_credentials(app.chart, app.repository_secret, sources.repository_secret),
+        ),
         values=merged_values(resolved, sources),
         image=resolved.image.image,
         version=deployment.version,
@@ -404,6 +410,8 @@ def plan_release(
         return Plan(Action.REFUSED, "ChartRefused", str(error), resolved=resolution)
     except ValuesSourceMissingError as error:
         return Plan(Action.WAIT, "ValuesSourceNotFound", str(error), resolved=resolution)
+    except RepositorySecretMissingError as error:
+        return Plan(Action.WAIT, "RepositorySecretNotFound", str(error), resolved=resolution)
     except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
         return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version

@@ -1,0 +1,181 @@
+"""oci:// charts from the local test bed's real OCI registry (distribution v3, TLS from the
+local CA, basic auth), pulled with the credentials of a Secret in the Application's
+namespace: Helm 4 through helmd and Helm 3 through its CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alecton.local.configuration import REGISTRY_USER
+from alecton.local.controlplane import State
+
+from tests.integration import resources as r
+from tests.integration.harness import REPO, Cluster, OperatorProcess, events, wait_for, wait_phase
+from tests.integration.test_cli import alecton
+
+pytestmark = pytest.mark.local_plane("the OCI registry is part of `alecton local up`")
+
+GOOD_1 = "ghcr.io/stefanprodan/podinfo:6.7.0"
+GOOD_2 = "ghcr.io/stefanprodan/podinfo:6.8.0"
+WRONG_PASSWORD = "not-the-registry-password-0123"
+
+
+class Registry:
+    """The control plane's registry as a tenant's admin sees it: host, login, CA."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        assert cluster.state_dir is not None and cluster.plane is not None
+        state = State.load(cluster.state_dir)
+        assert state is not None and state.registry, "the control plane started no registry"
+        self.host = state.registry
+        self.password = cluster.plane.registry_password()
+        self.ca_file = cluster.state_dir / "pki" / "ca.crt"
+
+    def chart(self, name: str = "webapp") -> str:
+        return f"oci://{self.host}/charts/{name}"
+
+    def secret(self, name: str = "registry", password: str | None = None, ca: bool = True) -> dict[str, Any]:
+        data = {"username": REGISTRY_USER, "password": password or self.password}
+        encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+        if ca:
+            encoded["ca.crt"] = base64.b64encode(self.ca_file.read_bytes()).decode()
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/basic-auth",
+            "metadata": {"name": name},
+            "data": encoded,
+        }
+
+
+def push_chart(cluster: Cluster, registry: Registry, work: Path) -> None:
+    """`helm registry login` + `helm package` + `helm push`, as a chart's author does."""
+    config = work / "registry.json"
+    env = ["--registry-config", str(config)]
+    cluster.run(
+        "helm", "registry", "login", registry.host, "--username", REGISTRY_USER, "--password-stdin",
+        "--ca-file", str(registry.ca_file), *env, stdin=registry.password,
+    )  # fmt: skip
+    cluster.run("helm", "package", str(REPO / "charts" / "webapp"), "--destination", str(work))
+    package = next(work.glob("webapp-*.tgz"))
+    target = f"oci://{registry.host}/charts"
+    cluster.run("helm", "push", str(package), target, "--ca-file", str(registry.ca_file), *env)
+
+
+@pytest.fixture(scope="module")
+def registry(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    found = Registry(operator.cluster)
+    push_chart(operator.cluster, found, tmp_path_factory.mktemp("oci-chart"))
+    yield found
+
+
+def oci_application(registry: Registry, target_ns: str, secret: str | None = "registry") -> dict[str, Any]:
+    extra: dict[str, Any] = {"chartVersion": "1.0.0"}
+    if secret:
+        extra["repositorySecretRef"] = {"name": secret}
+    return r.application("web", target_ns, chart=registry.chart(), **extra)
+
+
+def test_an_oci_chart_deploys_with_its_namespaces_registry_secret(
+    operator: OperatorProcess, registry: Registry
+) -> None:
+    cluster = operator.cluster
+    ns = cluster.new_namespace("oci")
+    target_ns = f"{ns}-web"
+    cluster.apply(
+        registry.secret(),
+        r.cluster(),
+        oci_application(registry, target_ns),
+        r.image("web", "1.0.0", GOOD_1),
+        r.image("web", "2.0.0", GOOD_2),
+        r.deployment("web", "1.0.0"),
+        namespace=ns,
+    )
+    deployed = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    assert deployed["status"]["release"]["chart"] == "webapp-1.0.0", deployed["status"]
+    release = cluster.helm_json(operator.helm, "list", "--namespace", target_ns)
+    assert [(x["name"], x["chart"]) for x in release] == [("web-staging", "webapp-1.0.0")]
+
+    # A diff pulls the chart with the same Secret, read with the caller's rights.
+    diff = alecton(cluster, ns, "diff", "web", "staging", "2.0.0")
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    assert GOOD_2 in diff.stdout
+
+    # An upgrade pulls again (helm's cache is per chart digest; the login is per run).
+    cluster.patch_spec(ns, "web-staging", {"version": "2.0.0"})
+    upgraded = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    assert upgraded["status"]["release"]["revision"] == 2
+    assert upgraded["status"]["release"]["image"] == GOOD_2
+    text = json.dumps(cluster.get("Deployment", "web-staging", ns)) + json.dumps(events(cluster, ns))
+    assert registry.password not in text
+
+
+def test_a_registry_login_that_is_missing_wrong_or_another_namespaces_fails_clearly(
+    operator: OperatorProcess, registry: Registry
+) -> None:
+    cluster = operator.cluster
+    owner = cluster.new_namespace("oci-owner")  # holds the only good Secret
+    cluster.apply(registry.secret(), namespace=owner)
+    ns = cluster.new_namespace("oci-bad")
+    target_ns = f"{ns}-web"
+    cluster.apply(r.cluster(), r.image("web", "1.0.0", GOOD_1), namespace=ns)
+
+    # The Secret named is another namespace's: it is never read there; the Deployment waits,
+    # saying which Secret in its own namespace it needs.
+    cluster.apply(oci_application(registry, target_ns), r.deployment("web", "1.0.0"), namespace=ns)
+    waiting = wait_phase(cluster, ns, "web-staging", "Pending", timeout=60)
+    ready = next(c for c in waiting["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "RepositorySecretNotFound", ready
+    assert "Secret 'registry'" in ready["message"] and "create it in this namespace" in ready["message"]
+    assert cluster.helm_json(operator.helm, "list", "--namespace", target_ns) == []
+
+    # A wrong password: helm's refusal, the password nowhere.
+    cluster.apply(registry.secret(password=WRONG_PASSWORD), namespace=ns)
+    failed = wait_phase(cluster, ns, "web-staging", "Failed", timeout=120)
+    message = failed["status"]["message"]
+    assert "401" in message or "unauthorized" in message.lower() or "authentic" in message.lower(), message
+    text = json.dumps(failed) + json.dumps(events(cluster, ns))
+    assert WRONG_PASSWORD not in text and registry.password not in text
+
+    # A Secret with the CA only: the registry refuses an anonymous pull (no login of the
+    # operator's own helm home is ever borrowed). Without any Secret, TLS fails first.
+    anonymous = cluster.new_namespace("oci-anon")
+    ca_only = registry.secret(name="ca-only")
+    del ca_only["data"]["username"], ca_only["data"]["password"]
+    ca_only["type"] = "Opaque"
+    cluster.apply(
+        ca_only,
+        r.cluster(),
+        r.image("web", "1.0.0", GOOD_1),
+        oci_application(registry, f"{anonymous}-web", secret="ca-only"),
+        r.deployment("web", "1.0.0"),
+        namespace=anonymous,
+    )
+    refused = wait_phase(cluster, anonymous, "web-staging", "Failed", timeout=120)
+    assert "basic credential not found" in refused["status"]["message"], refused["status"]["message"]
+    untrusted = oci_application(registry, f"{anonymous}-web", secret=None)
+    cluster.apply(untrusted, namespace=anonymous)
+    wait_for(
+        lambda: (
+            "certificate signed by unknown authority"
+            in (cluster.get("deployments.alecton.dev", "web-staging", anonymous) or {})["status"]["message"]
+        ),
+        120,
+        "helm's TLS refusal of a registry whose CA nobody gave",
+    )
+
+
+def test_a_registry_secret_is_for_oci_charts_only(operator: OperatorProcess) -> None:
+    cluster = operator.cluster
+    ns = cluster.new_namespace("oci-cel")
+    app = r.application(
+        "web", f"{ns}-web", repository="https://charts.example.com", repositorySecretRef={"name": "x"}
+    )
+    refused = cluster.kubectl("apply", "-n", ns, "-f", "-", check=False, stdin=json.dumps(app))
+    assert refused.returncode != 0
+    assert "repositorySecretRef is for oci:// charts" in refused.stderr, refused.stderr
