@@ -17,10 +17,16 @@ from tests.integration.harness import Cluster, OperatorProcess
 
 
 def alecton(
-    cluster: Cluster, namespace: str, *args: str, timeout: float = 180, env: dict[str, str] | None = None
+    cluster: Cluster,
+    namespace: str,
+    *args: str,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "alecton", *args, "--context", "alecton-a", "-n", namespace],
+        input=stdin,
         capture_output=True,
         text=True,
         env={**os.environ, "KUBECONFIG": cluster.kubeconfig, **(env or {})},

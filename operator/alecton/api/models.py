@@ -140,6 +140,7 @@ class Image:
     image: str
     created: str  # creationTimestamp: the oldest Image of a (name, version) pair wins
     source: ImageSource | None = None
+    digest: str = ""  # sha256:... of the manifest `image` names, when recorded
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Image:
@@ -151,6 +152,7 @@ class Image:
             image=_str(spec, "image"),
             created=(body.get("metadata") or {}).get("creationTimestamp") or "",
             source=ImageSource.parse(spec.get("source")),
+            digest=_str(spec, "digest", required=False),
         )
 
 
@@ -300,6 +302,7 @@ class Application:
     repository: str = ""
     chart_version: str = ""
     repository_secret: str = ""  # spec.repositorySecretRef.name: an oci:// chart's credentials
+    pin_image_digest: bool = False  # deploy `image@digest` (the Image must record a digest)
     image_values: ImageValues = ImageValues()
     values: dict[str, Any] = field(default_factory=dict, hash=False)
     targets: tuple[Target, ...] = ()
@@ -358,6 +361,7 @@ class Application:
             repository=_str(spec, "repository", required=False),
             chart_version=_str(spec, "chartVersion", required=False),
             repository_secret=_secret_name(spec.get("repositorySecretRef"), "spec.repositorySecretRef"),
+            pin_image_digest=spec.get("pinImageDigest") is True,
             image_values=ImageValues.parse(spec.get("imageValues")),
             values=_values(spec.get("values"), "spec.values"),
             targets=tuple(targets),

@@ -24,6 +24,9 @@ from alecton.cli.session import (
     yaml_error_text,
 )
 from alecton.kube.client import ApiException, KubeClient
+from alecton.reconcile.image_ref import DIGEST_RE, ImageReferenceError, parse_reference
+from alecton.registry.digest import RegistryError, RegistryLogin
+from alecton.registry.digest import resolve_digest as resolve_manifest_digest
 from alecton.service.applications import create_application, list_applications, replace_application
 from alecton.service.images import create_image, image_source, list_images
 from alecton.service.session import Target
@@ -66,23 +69,87 @@ def image_create(
         str | None,
         typer.Option("--source-committed-at", metavar="TIME", help="When it was committed (RFC 3339)."),
     ] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option(
+            "--digest", metavar="SHA256", help="The manifest's digest (sha256:...), as the build printed it."
+        ),
+    ] = None,
+    resolve_digest: Annotated[
+        bool,
+        typer.Option(
+            "--resolve-digest", help="Ask the registry which digest IMAGE_REF's tag names now, and record it."
+        ),
+    ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file", metavar="FILE", help="With --resolve-digest: trust this CA bundle for the registry."
+        ),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", help="With --resolve-digest: the registry login's user.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="With --username: read the password from stdin.")
+    ] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     namespace: NamespaceOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Record an image (CreateImage), with the commit it was built from if given.
+    """Record an image (CreateImage), with the commit it was built from and the manifest's
+    digest if given (Applications with spec.pinImageDigest deploy IMAGE_REF@digest).
 
-    Idempotent for the same reference and source; images are immutable."""
+    Idempotent for the same reference, source and digest; images are immutable."""
     target = Target.of(kubeconfig, context, namespace)
     source = image_source(source_repository, source_revision, source_url, source_committed_at)
+    digest = image_digest(image_ref, digest, resolve_digest, ca_file, username, password_stdin)
     result, obj = run_api(
-        lambda c: create_image(c, target.namespace, name, version, image_ref, source), target
+        lambda c: create_image(c, target.namespace, name, version, image_ref, source, digest), target
     )
     if output is OutputFormat.table:
-        typer.echo(f"image {name} {version} {result} ({obj['metadata']['name']}: {obj['spec']['image']})")
+        pinned = f" {obj['spec']['digest']}" if obj["spec"].get("digest") else ""
+        typer.echo(
+            f"image {name} {version} {result} ({obj['metadata']['name']}: {obj['spec']['image']}{pinned})"
+        )
     else:
         emit(obj, output)
+
+
+def image_digest(
+    image_ref: str,
+    given: str | None,
+    resolve: bool,
+    ca_file: Path | None,
+    username: str | None,
+    password_stdin: bool,
+) -> str:
+    """The digest to record: --digest as given (checked), or the registry's answer."""
+    try:
+        reference = parse_reference(image_ref)
+    except ImageReferenceError as error:
+        raise CliError(str(error)) from None
+    if given and resolve:
+        raise CliError("--digest and --resolve-digest exclude each other: give one")
+    if (ca_file or username or password_stdin) and not resolve:
+        raise CliError("--ca-file, --username and --password-stdin go with --resolve-digest")
+    if bool(username) != password_stdin:
+        raise CliError("--username and --password-stdin go together")
+    if given:
+        if not DIGEST_RE.match(given):
+            raise CliError(f"--digest {given!r} is not sha256: and 64 lowercase hex digits")
+        if reference.digest and reference.digest != given:
+            raise CliError(f"--digest {given} differs from the digest IMAGE_REF names ({reference.digest})")
+        return given
+    if not resolve:
+        return reference.digest
+    password = typer.get_text_stream("stdin").read().rstrip("\n") if password_stdin else ""
+    login = RegistryLogin(username or "", password, ca_file)
+    try:
+        return resolve_manifest_digest(reference, login)
+    except RegistryError as error:
+        raise CliError(str(error)) from None
 
 
 @image_app.command("list")
@@ -101,11 +168,12 @@ def image_list(
     _show(
         images,
         output,
-        ["NAME", "VERSION", "IMAGE", "REVISION", "OBJECT", "AGE"],
+        ["NAME", "VERSION", "IMAGE", "DIGEST", "REVISION", "OBJECT", "AGE"],
         lambda i: [
             i["spec"]["name"],
             i["spec"]["version"],
             i["spec"]["image"],
+            str(i["spec"].get("digest") or "")[:19],
             str((i["spec"].get("source") or {}).get("revision") or "")[:12],
             i["metadata"]["name"],
             age(i["metadata"].get("creationTimestamp")),

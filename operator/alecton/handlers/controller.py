@@ -40,7 +40,7 @@ from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, PromotionSeen, Step, decide
 from alecton.reconcile.news import Fanout
 from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed, Summary
-from alecton.reconcile.plan import pick_image
+from alecton.reconcile.plan import image_reference, pick_image
 from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.summary import summarize, unexpected_error
 
@@ -308,4 +308,4 @@ def _image_ref(indexes: Indexes, deployment: Deployment, version: str) -> str:
     if not isinstance(app, Application):
         return ""
     image = pick_image(indexes.images_for(deployment.ref.namespace, app.image, version))
-    return image.image if image else ""
+    return image_reference(app, image) if image else ""

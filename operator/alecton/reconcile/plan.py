@@ -16,6 +16,7 @@ from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
+from alecton.reconcile.image_ref import pinned
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
 from alecton.reconcile.times import epoch
@@ -320,7 +321,30 @@ def merged_values(resolved: Resolved, sources: ValuesSources) -> dict[str, Any]:
     values = merge_values_from(values, sources.target)
     if problem := values_depth_error(values):
         raise ValuesRefusedError(f"valuesFrom: {problem}")
-    return compute_values(values, target.values, resolved.image.image, app.image_values)
+    return compute_values(values, target.values, deployed_image(resolved), app.image_values)
+
+
+class ImageDigestMissingError(ValueError):
+    """spec.pinImageDigest, and the Image records no digest."""
+
+
+def image_reference(app: Application, image: Image) -> str:
+    """The reference `app` deploys `image` as: pinned to its digest when the Application
+    asks for that and the Image records one."""
+    return pinned(image.image, image.digest) if app.pin_image_digest and image.digest else image.image
+
+
+def deployed_image(resolved: Resolved) -> str:
+    """The reference the chart gets; ImageDigestMissingError when digests are pinned and the
+    Image records none."""
+    image = resolved.image
+    if resolved.application.pin_image_digest and not image.digest:
+        raise ImageDigestMissingError(
+            f"Image {image.ref.name!r} records no digest and the Application pins digests "
+            "(spec.pinImageDigest): record the build again as a new version with "
+            "`alecton image create --resolve-digest` (or --digest), or unset pinImageDigest"
+        )
+    return image_reference(resolved.application, image)
 
 
 def desired_release(
@@ -340,7 +364,7 @@ def desired_release(
             credentials=repository_credentials(app.chart, app.repository_secret, sources.repository_secret),
         ),
         values=merged_values(resolved, sources),
-        image=resolved.image.image,
+        image=deployed_image(resolved),
         version=deployment.version,
         redactor=sources.redactor,
     )
@@ -412,6 +436,8 @@ def plan_release(
         return Plan(Action.WAIT, "ValuesSourceNotFound", str(error), resolved=resolution)
     except RepositorySecretMissingError as error:
         return Plan(Action.WAIT, "RepositorySecretNotFound", str(error), resolved=resolution)
+    except ImageDigestMissingError as error:
+        return Plan(Action.REFUSED, "ImageDigestMissing", str(error), resolved=resolution)
     except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
         return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version

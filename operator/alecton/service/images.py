@@ -26,14 +26,14 @@ def image_source(
 
 async def create_image(
     client: KubeClient, namespace: str, name: str, version: str, image_ref: str,
-    source: Mapping[str, str] | None = None,
+    source: Mapping[str, str] | None = None, digest: str = "",
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """CreateImage: ("created" or "unchanged", the Image); a ConflictError when the
-    version is recorded with another reference or another source."""
-    body = image_body(name, version, image_ref, source)
+    version is recorded with another reference, source or digest."""
+    body = image_body(name, version, image_ref, source, digest)
     selector = field_selector(**{"spec.name": name, "spec.version": version})
     for existing in await client.list("Image", namespace, field_selector=selector):
-        return _same_or_immutable(existing, image_ref, source)
+        return _same_or_immutable(existing, image_ref, source, digest)
     try:
         return "created", await client.create("Image", namespace, body)
     except ApiException as error:
@@ -41,17 +41,25 @@ async def create_image(
             raise
     # Created concurrently (a CI retry): same rules as above.
     existing = await client.get("Image", namespace, body["metadata"]["name"])
-    return _same_or_immutable(existing, image_ref, source)
+    return _same_or_immutable(existing, image_ref, source, digest)
 
 
 def _same_or_immutable(
-    existing: dict[str, Any], image_ref: str, source: Mapping[str, str] | None
+    existing: dict[str, Any], image_ref: str, source: Mapping[str, str] | None, digest: str = ""
 ) -> tuple[str, dict[str, Any]]:
+    """The same call again is "unchanged"; a source or digest left out matches any recorded."""
     spec = existing["spec"]
     recorded = dict(spec.get("source") or {})
-    if spec["image"] == image_ref and (not source or dict(source) == recorded):
+    same_digest = not digest or digest == spec.get("digest")
+    if spec["image"] == image_ref and (not source or dict(source) == recorded) and same_digest:
         return "unchanged", existing
-    what = spec["image"] if spec["image"] != image_ref else f"the source {recorded or 'none'}"
+    what = (
+        spec["image"]
+        if spec["image"] != image_ref
+        else f"the digest {spec.get('digest') or 'none'}"
+        if not same_digest
+        else f"the source {recorded or 'none'}"
+    )
     raise ConflictError(
         f"images are immutable: {spec['name']} {spec['version']} already records {what} "
         f"(Image {existing['metadata']['name']}); record the new build as a new version"

@@ -45,11 +45,13 @@ def label_value(value: str) -> str:
 
 
 def image_body(
-    name: str, version: str, reference: str, source: Mapping[str, str] | None = None
+    name: str, version: str, reference: str, source: Mapping[str, str] | None = None, digest: str = ""
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": name, "version": version, "image": reference}
     if source:
         spec["source"] = dict(source)
+    if digest:
+        spec["digest"] = digest
     return {
         "apiVersion": API_VERSION,
         "kind": "Image",

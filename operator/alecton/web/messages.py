@@ -24,6 +24,8 @@ class ImageMessage(BaseModel):
     version: str = Field(min_length=1, examples=["1.4.2"])
     image: str = Field(min_length=1, examples=["registry.example.com/web:1.4.2"])
     source: ImageSourceMessage | None = None
+    # The manifest's digest; Applications with spec.pinImageDigest deploy image@digest.
+    digest: str | None = Field(default=None, pattern=r"^sha256:[a-f0-9]{64}$")
 
 
 class TargetMessage(BaseModel):

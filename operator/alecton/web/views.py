@@ -43,6 +43,8 @@ def image_message(obj: Mapping[str, Any]) -> dict[str, Any]:
     source = ImageSource.parse(spec.get("source"))
     if source is not None:
         message["source"] = source.as_dict()
+    if spec.get("digest"):
+        message["digest"] = str(spec["digest"])
     return message
 
 

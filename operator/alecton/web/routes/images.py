@@ -22,7 +22,9 @@ async def create_image_route(body: ImageMessage, kube: Kube, where: InNamespace)
     source = (
         images.image_source(given.repository, given.revision, given.url, given.committedAt) if given else None
     )
-    result, obj = await images.create_image(kube, where, body.name, body.version, body.image, source)
+    result, obj = await images.create_image(
+        kube, where, body.name, body.version, body.image, source, body.digest or ""
+    )
     return JSONLines(views.image_message(obj), status_code=201 if result == "created" else 200)
 
 

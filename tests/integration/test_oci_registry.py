@@ -1,15 +1,21 @@
-"""oci:// charts from the local test bed's real OCI registry (distribution v3, TLS from the
-local CA, basic auth), pulled with the credentials of a Secret in the Application's
-namespace: Helm 4 through helmd and Helm 3 through its CLI."""
+"""The local test bed's real OCI registry (distribution v3, TLS from the local CA, basic
+auth): oci:// charts pulled with the credentials of a Secret in the Application's namespace
+(Helm 4 through helmd, Helm 3 through its CLI), and images recorded and deployed by digest."""
 
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
+import io
 import json
+import ssl
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alecton.local.configuration import REGISTRY_USER
 from alecton.local.controlplane import State
@@ -179,3 +185,95 @@ def test_a_registry_secret_is_for_oci_charts_only(operator: OperatorProcess) -> 
     refused = cluster.kubectl("apply", "-n", ns, "-f", "-", check=False, stdin=json.dumps(app))
     assert refused.returncode != 0
     assert "repositorySecretRef is for oci:// charts" in refused.stderr, refused.stderr
+
+
+def push_image(registry: Registry, repository: str, tag: str, marker: str) -> str:
+    """A one-layer OCI image pushed with the registry's HTTP API; its manifest's digest.
+    `marker` goes into the layer, so each call makes another manifest."""
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        data = marker.encode()
+        info = tarfile.TarInfo("marker")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    layer = gzip.compress(tar.getvalue(), mtime=0)
+
+    def sha(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    rootfs = {"type": "layers", "diff_ids": [sha(tar.getvalue())]}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": rootfs}).encode()
+
+    base = f"https://{registry.host}/v2/{repository}"
+    trust = ssl.create_default_context(cafile=str(registry.ca_file))
+    with httpx.Client(verify=trust, auth=(REGISTRY_USER, registry.password), timeout=30) as web:
+        for blob in (layer, config):
+            started = web.post(f"{base}/blobs/uploads/")
+            assert started.status_code == 202, started.text
+            location = httpx.URL(base).join(started.headers["Location"])
+            # The upload's own query (its state) stays; the digest is added to it.
+            done = web.put(location.copy_merge_params({"digest": sha(blob)}), content=blob,
+                           headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            assert done.status_code == 201, done.text
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
+                       "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(layer),
+                        "size": len(layer)}],
+        }).encode()  # fmt: skip
+        put = web.put(f"{base}/manifests/{tag}", content=manifest,
+                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
+        assert put.status_code == 201, put.text
+    return sha(manifest)
+
+
+def test_images_are_recorded_and_deployed_by_digest(operator: OperatorProcess, registry: Registry) -> None:
+    cluster = operator.cluster
+    ns = cluster.new_namespace("digest")
+    target_ns = f"{ns}-web"
+    ref = f"{registry.host}/team/web:1.0.0"
+    digest = push_image(registry, "team/web", "1.0.0", "build one")
+    login = ["--ca-file", str(registry.ca_file), "--username", REGISTRY_USER, "--password-stdin"]
+
+    # No login: the registry's refusal, said plainly; nothing recorded.
+    anonymous = alecton(cluster, ns, "image", "create", "web", "1.0.0", ref, "--resolve-digest",
+                        "--ca-file", str(registry.ca_file))  # fmt: skip
+    assert anonymous.returncode == 1 and "asks for a login" in anonymous.stderr, anonymous.stderr
+    missing = alecton(cluster, ns, "image", "create", "web", "1.0.0", ref.replace("1.0.0", "9.9.9"),
+                      "--resolve-digest", *login, stdin=registry.password)  # fmt: skip
+    assert missing.returncode == 1 and "9.9.9 does not exist" in missing.stderr, missing.stderr
+    assert cluster.kubectl("get", "images.alecton.dev", "-n", ns, "-o", "name").stdout == ""
+
+    created = alecton(cluster, ns, "image", "create", "web", "1.0.0", ref, "--resolve-digest", *login,
+                      "-o", "json", stdin=registry.password)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["spec"]["digest"] == digest
+
+    # The tag moves (a re-tag, or a push over it): the Image keeps the build it recorded.
+    moved = push_image(registry, "team/web", "1.0.0", "build two")
+    assert moved != digest
+    again = alecton(cluster, ns, "image", "create", "web", "1.0.0", ref, "--resolve-digest", *login,
+                    stdin=registry.password)  # fmt: skip
+    assert again.returncode == 4 and f"the digest {digest}" in again.stderr, again.stderr
+
+    app = r.application("web", target_ns, pinImageDigest=True)
+    cluster.apply(r.cluster(), app, r.deployment("web", "1.0.0"), namespace=ns)
+    deployed = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    assert deployed["status"]["release"]["image"] == f"{ref}@{digest}"
+    workload = json.loads(cluster.kubectl("get", "deployment", "web-staging", "-n", target_ns, "-o", "json",
+                                          context="alecton-b").stdout)  # fmt: skip
+    assert workload["spec"]["template"]["spec"]["containers"][0]["image"] == f"{ref}@{digest}"
+    # The audit trail (`alecton history`) names the digest that ran.
+    history = alecton(cluster, ns, "history", "web", "staging", "-o", "json")
+    assert f"{ref}@{digest}" in {record.get("image") for record in json.loads(history.stdout)}, history.stdout
+
+    # A build recorded without a digest is refused where digests are pinned, saying how to fix it.
+    cluster.apply(r.image("web", "2.0.0", f"{registry.host}/team/web:2.0.0"), namespace=ns)
+    cluster.patch_spec(ns, "web-staging", {"version": "2.0.0"})
+    refused = wait_phase(cluster, ns, "web-staging", "Failed", timeout=60)
+    ready = next(c for c in refused["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ImageDigestMissing" and "--resolve-digest" in ready["message"], ready
+    history = cluster.helm_json(operator.helm, "history", "web-staging", "--namespace", target_ns)
+    assert [h["revision"] for h in history] == [1]
