@@ -148,8 +148,9 @@ def test_local_cli_up_status_down_leaves_nothing_running(bin_dir, tmp_path) -> N
     assert f"export KUBECONFIG={kubeconfig}" in up.stdout
     state = State.load(state_dir)
     pids = [p.pid for p in state.processes]
-    # etcd, and per cluster: kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
-    assert len(pids) == 9 and all(pid_alive(p) for p in pids)
+    # etcd, per cluster: kube-apiserver, kube-controller-manager, kube-scheduler, kwok; the registry.
+    assert len(pids) == 10 and all(pid_alive(p) for p in pids)
+    assert state.registry and "OCI registry: https://" in up.stdout
     assert state.startup_seconds < 10, "local up must be ready in under 10 s"
     nodes = subprocess.run(
         [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig, "--context", "alecton-a", "get", "nodes"],
