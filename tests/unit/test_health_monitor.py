@@ -8,7 +8,7 @@ import asyncio
 import base64
 import gzip
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,16 +39,10 @@ def test_storage_pages_decode_to_release_revision_and_parsed_manifest() -> None:
         storage_item({"name": "a", "version": 3, "manifest": manifest("a")}),
         storage_item({"name": "b", "version": "3", "manifest": manifest("b")}),  # not helm's shape
         {"metadata": {"name": "junk"}, "data": {"release": "not base64!"}},
-        storage_item({"name": "c", "version": 1, "manifest": "bad"}),
+        storage_item({"name": "c", "version": "1", "manifest": "bad"}),  # not helm's shape either
     ]
-
-    def parse(text: str) -> str:
-        if text == "bad":
-            raise ValueError("not a manifest")
-        return text.upper()
-
     budget = ListingBudget()
-    assert _manifests_of(items, parse, budget) == [("a", 3, manifest("a").upper())]
+    assert _manifests_of(items, budget) == [("a", 3, manifest("a"))]
     assert budget.secrets == 5000 - 4
 
 
@@ -58,8 +52,8 @@ def test_a_secret_not_named_as_helm_names_that_revision_cannot_speak_for_the_rel
     real = storage_item({"name": "a", "version": 3, "manifest": manifest("a")})
     forged = {**storage_item({"name": "a", "version": 3, "manifest": manifest("decoy")})}
     forged["metadata"] = {"name": "innocent-looking"}
-    assert _manifests_of([forged], str, ListingBudget()) == []
-    assert _manifests_of([forged, real], str, ListingBudget()) == [("a", 3, manifest("a"))]
+    assert _manifests_of([forged], ListingBudget()) == []
+    assert _manifests_of([forged, real], ListingBudget()) == [("a", 3, manifest("a"))]
 
 
 def test_a_namespace_full_of_storage_lookalikes_stops_the_list_at_its_budget() -> None:
@@ -67,17 +61,17 @@ def test_a_namespace_full_of_storage_lookalikes_stops_the_list_at_its_budget() -
     releases left are read on their own, each within MAX_RELEASE_BYTES)."""
     items = [storage_item({"name": f"r{i}", "version": 1, "manifest": manifest(f"r{i}")}) for i in range(10)]
     by_count = ListingBudget(secrets=3)
-    assert [name for name, _, _ in _manifests_of(items, str, by_count)] == ["r0", "r1", "r2"]
+    assert [name for name, _, _ in _manifests_of(items, by_count)] == ["r0", "r1", "r2"]
     assert by_count.spent
     # A release costs the larger of its stored (gzip) and decoded sizes; tiny ones, their gzip.
     decoded = len(json.dumps({"name": "r0", "version": 1, "manifest": manifest("r0")}))
     one_release = max(decoded, len(base64.b64decode(base64.b64decode(items[0]["data"]["release"]))))
     by_bytes = ListingBudget(decoded_bytes=one_release * 2 + 1)
-    assert len(_manifests_of(items, str, by_bytes)) == 2  # the third would go past it: the list stops
+    assert len(_manifests_of(items, by_bytes)) == 2  # the third would go past it: the list stops
     assert by_bytes.spent
     bomb = storage_item({"name": "bomb", "version": 1, "manifest": "x" * 10_000})
     small = ListingBudget(decoded_bytes=1000)
-    assert _manifests_of([bomb, *items], str, small) == [] and small.spent  # cut at 1000 bytes
+    assert _manifests_of([bomb, *items], small) == [] and small.spent  # cut at 1000 bytes
 
 
 class Harness:
@@ -90,14 +84,12 @@ class Harness:
         self.notified: list[ObjectRef] = []
         self.monitor = HealthMonitor(self.notified.append)
 
-        async def listing(
-            _api: Any, namespace: str, _most: int, parse: Callable[[str], Any]
-        ) -> AsyncIterator:
+        async def listing(_api: Any, namespace: str, _most: int) -> AsyncIterator:
             self.lists += 1
             await asyncio.sleep(0)  # every track of the restart asks before the list answers
             if self.list_fails:
                 raise RuntimeError("403 Forbidden")
-            yield [(release, revision, parse(text)) for (release, revision), text in stored.items()]
+            yield [(release, revision, text) for (release, revision), text in stored.items()]
 
         async def read(_api: Any, release: str, namespace: str, revision: int) -> str:
             self.reads.append(release)

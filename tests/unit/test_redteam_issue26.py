@@ -206,7 +206,7 @@ def test_empty_gzip_members_spend_the_listing_budget_too() -> None:
         {"metadata": {"name": f"sh.helm.release.v1.x{i}.v1"}, "data": {"release": body}} for i in range(10)
     ]
     budget = releases.ListingBudget(decoded_bytes=4 << 20)
-    releases._manifests_of(stored, str, budget)
+    releases._manifests_of(stored, budget)
     assert budget.spent, (
         f"{10 * len(body) >> 20} MiB of stored gzip were decoded with a 4 MiB budget untouched "
         f"({budget.decoded_bytes} bytes of it left, {5000 - budget.secrets} Secrets decoded)"

@@ -201,7 +201,7 @@ class HealthMonitor:
 
     async def _list_deployed(self, api: client.ApiClient, namespace: str) -> Listing:
         found: Listing = {}
-        async for page in deployed_manifests(api, namespace, ListingBudget(), str):
+        async for page in deployed_manifests(api, namespace, ListingBudget()):
             found.update(((release, revision), manifest) for release, revision, manifest in page)
         return found
 

@@ -14,9 +14,9 @@ import base64
 import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes_asyncio import client
 
@@ -26,7 +26,6 @@ from alecton.kube.client import deadline, load_configuration
 from alecton.kube.informers import list_pages
 from alecton.reconcile.release import owner_from_description
 
-T = TypeVar("T")
 
 _LOOKUP_DEADLINE = deadline(total=15.0)
 _LOOKUP_HARD_DEADLINE = 20.0
@@ -236,23 +235,21 @@ class ListingBudget:
 
 
 async def deployed_manifests(
-    api: client.ApiClient, namespace: str, budget: ListingBudget, parse: Callable[[str], T]
-) -> AsyncIterator[list[tuple[str, int, T]]]:
-    """(release, revision, parse(manifest)) of the deployed revisions in `namespace`, from
-    helm's storage Secrets (labels owner=helm,status=deployed), one page at a time within
-    `budget`: one list instead of a read per release. Releases that cannot be decoded or
-    parsed (`parse` raised ValueError) are left out: a read of their own says why."""
+    api: client.ApiClient, namespace: str, budget: ListingBudget
+) -> AsyncIterator[list[tuple[str, int, str]]]:
+    """(release, revision, manifest) of the deployed revisions in `namespace`, from helm's
+    storage Secrets (labels owner=helm,status=deployed), one page at a time within `budget`:
+    one list instead of a read per release. Releases that cannot be decoded are left out: a
+    read of their own says why. The caller parses only the manifests it takes."""
     path = f"/api/v1/namespaces/{namespace}/secrets"
     query = [("labelSelector", "owner=helm,status=deployed")]
     async for items, _version in list_pages(api, path, query, _STORAGE_PAGE):  # a deadline per page
-        yield await asyncio.to_thread(_manifests_of, items, parse, budget)
+        yield await asyncio.to_thread(_manifests_of, items, budget)
         if budget.spent:
             return
 
 
-def _manifests_of(
-    items: list[dict[str, Any]], parse: Callable[[str], T], budget: ListingBudget
-) -> list[tuple[str, int, T]]:
+def _manifests_of(items: list[dict[str, Any]], budget: ListingBudget) -> list[tuple[str, int, str]]:
     found = []
     for item in items:
         if budget.spent:
@@ -267,6 +264,5 @@ def _manifests_of(
         # labelled like helm's cannot claim a release's name (Secret names are unique).
         if (item.get("metadata") or {}).get("name") != f"sh.helm.release.v1.{name}.v{revision}":
             continue
-        with contextlib.suppress(ValueError):
-            found.append((name, revision, parse(manifest)))
+        found.append((name, revision, manifest))
     return found
