@@ -26,7 +26,6 @@ from alecton.kube.client import deadline, load_configuration
 from alecton.kube.informers import list_pages
 from alecton.reconcile.release import owner_from_description
 
-
 _LOOKUP_DEADLINE = deadline(total=15.0)
 _LOOKUP_HARD_DEADLINE = 20.0
 
