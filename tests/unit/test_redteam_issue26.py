@@ -261,3 +261,37 @@ def test_open_event_streams_cannot_keep_more_views_than_the_cap() -> None:
     live, refused = asyncio.run(scenario())
     assert live <= 32, f"{live} views open at once, past the cap of 32"
     assert refused == 8
+
+
+def test_a_caller_cycling_scopes_evicts_its_own_views_not_other_callers() -> None:
+    """Red team (issue 26): one caller asking for scope after scope (each `?namespace=` is a
+    view) pushed every other caller's idle view out of the pool, so theirs were rebuilt (four
+    watches and a full list each) on their next request. A caller now holds at most its
+    share of the pool: past it, its own least recently used idle view goes."""
+    closed: list[str] = []
+
+    async def scenario() -> None:
+        views: KeyedPool[str] = KeyedPool(_closer(closed), size=32, idle_seconds=120.0, per_group=4)
+
+        async def use(key: str) -> None:
+            async def make() -> str:
+                return key
+
+            async with views.lease(key, make):
+                pass
+
+        await use("alice|team-a")
+        for scope in range(100):
+            await use(f"mallory|ns-{scope}")
+        assert "alice|team-a" not in closed, "another caller's idle view was evicted"
+        assert len(views) == 5  # alice's one, mallory's share
+        await views.close()
+
+    asyncio.run(scenario())
+
+
+def _closer(closed: list[str]) -> Any:
+    async def close(key: str) -> None:
+        closed.append(key)
+
+    return close

@@ -44,6 +44,7 @@ LIST_WAIT_SECONDS = 30.0
 MAX_NAMESPACES = 200
 VIEWS = 32  # cached views at most (each a few watches and the objects they list)
 VIEW_IDLE_SECONDS = 120.0
+VIEWS_PER_CALLER = 8  # one caller's scopes: past it, its own idle views go (red team, issue 26)
 _SA_PREFIX = "system:serviceaccount:"
 _REFUSED = (401, 403)
 
@@ -267,7 +268,7 @@ class ViewPool:
 
     def __init__(self, size: int = VIEWS, idle_seconds: float = VIEW_IDLE_SECONDS) -> None:
         self.pool: KeyedPool[tuple[CallerView, contextlib.AsyncExitStack]] = KeyedPool(
-            _close_view, size, idle_seconds
+            _close_view, size, idle_seconds, per_group=VIEWS_PER_CALLER
         )
 
     async def close(self) -> None:

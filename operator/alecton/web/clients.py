@@ -47,6 +47,10 @@ async def _close_client(client: KubeClient) -> None:
     await client.close()
 
 
+def _group(key: str) -> str:
+    return key.rpartition("|")[0] or key
+
+
 class PoolFullError(Exception):
     """Every one of the pool's `size` things is in use: a new key must wait (HTTP 503)."""
 
@@ -68,6 +72,10 @@ class KeyedPool(Generic[T]):
     size: int = POOL_SIZE
     idle_seconds: float = IDLE_SECONDS
     clock: Callable[[], float] = time.monotonic
+    # At most this many entries per group (the part of a key before its last "|": one
+    # caller's views): past it a new key of the group retires the group's own least recently
+    # used idle entry, so one caller cycling scopes never pushes out other callers' entries.
+    per_group: int | None = None
     _entries: OrderedDict[str, _Entry[T]] = field(default_factory=OrderedDict)
     _making: dict[str, asyncio.Future[T]] = field(default_factory=dict)
     _retired_in_use: int = 0  # evicted, closed once their last user goes: they count too
@@ -99,6 +107,7 @@ class KeyedPool(Generic[T]):
         # Concurrent first requests of one caller share one client.
         making = self._making.get(key)
         if making is None:
+            await self._make_group_room(key)
             await self._make_room()
             making = asyncio.get_running_loop().create_future()
             self._making[key] = making
@@ -126,6 +135,20 @@ class KeyedPool(Generic[T]):
             idle = next((key for key, entry in self._entries.items() if entry.users == 0), None)
             if idle is None:
                 raise PoolFullError(f"all {self.size} are in use")
+            await self._retire(idle)
+
+    async def _make_group_room(self, key: str) -> None:
+        if self.per_group is None:
+            return
+        group = _group(key)
+        while True:
+            mine = [k for k in self._entries if _group(k) == group]  # least recently used first
+            making = sum(1 for k in self._making if _group(k) == group)
+            if len(mine) + making < self.per_group:
+                return
+            idle = next((k for k in mine if self._entries[k].users == 0), None)
+            if idle is None:
+                raise PoolFullError(f"this caller already has {self.per_group} in use")
             await self._retire(idle)
 
     async def _retire(self, key: str) -> None:
