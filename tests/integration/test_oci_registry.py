@@ -46,7 +46,7 @@ class Registry:
         return f"oci://{self.host}/charts/{name}"
 
     def secret(self, name: str = "registry", password: str | None = None, ca: bool = True) -> dict[str, Any]:
-        data = {"username": REGISTRY_USER, "password": password or self.password}
+        data = {"username": REGISTRY_USER, "password": password or self.password, "registry": self.host}
         encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
         if ca:
             encoded["ca.crt"] = base64.b64encode(self.ca_file.read_bytes()).decode()
@@ -147,6 +147,22 @@ def test_a_registry_login_that_is_missing_wrong_or_another_namespaces_fails_clea
     assert "401" in message or "unauthorized" in message.lower() or "authentic" in message.lower(), message
     text = json.dumps(failed) + json.dumps(events(cluster, ns))
     assert WRONG_PASSWORD not in text and registry.password not in text
+
+    # The same (good) login, with the chart pointed at another host: never sent there.
+    cluster.apply(registry.secret(), namespace=ns)
+    elsewhere = oci_application(registry, target_ns)
+    elsewhere["spec"]["chart"] = "oci://127.0.0.1:9/charts/webapp"
+    cluster.apply(elsewhere, namespace=ns)
+    wait_for(
+        lambda: (
+            "never sent to another registry"
+            in ((cluster.get("deployments.alecton.dev", "web-staging", ns) or {}).get("status") or {}).get(
+                "message", ""
+            )
+        ),
+        60,
+        "the refusal to send a registry's login to another host",
+    )
 
     # A Secret with the CA only: the registry refuses an anonymous pull (no login of the
     # operator's own helm home is ever borrowed). Without any Secret, TLS fails first.

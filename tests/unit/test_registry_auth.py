@@ -29,8 +29,13 @@ CHART = "oci://Registry.example.com:5000/charts/webapp"
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
-def basic(username: str = "robot", password: str = "pa:ss", ca: bytes = b"") -> dict[str, bytes]:
-    data = {"username": username.encode(), "password": password.encode()}
+def basic(
+    username: str = "robot",
+    password: str = "pa:ss",
+    ca: bytes = b"",
+    registry: str = "registry.example.com:5000",
+) -> dict[str, bytes]:
+    data = {"username": username.encode(), "password": password.encode(), "registry": registry.encode()}
     return data | ({"ca.crt": ca} if ca else {})
 
 
@@ -71,6 +76,11 @@ def test_no_secret_named_is_no_login_and_a_missing_secret_waits() -> None:
         ({"other": b"x"}, "has none of username and password"),
         ({"username": b"\xff", "password": b"x"}, "not UTF-8"),
         (basic(ca=b"not pem"), "not a PEM certificate bundle"),
+        ({"username": b"robot", "password": b"pa:ss"}, "no key 'registry' naming the registry"),
+        (
+            basic(registry="evil.example.com"),
+            "for registry 'evil.example.com', not for 'registry.example.com:5000'",
+        ),
         ({".dockerconfigjson": b"{"}, "is not JSON"),
         ({".dockerconfigjson": b"[]"}, 'no "auths"'),
         (
@@ -161,3 +171,18 @@ def test_the_registry_clients_lines_before_helms_json_are_skipped() -> None:
     text = 'Pulled: r.example.com/c/web:1.0.0\nDigest: sha256:ab\n{"name": "web", "version": 2, "info": {}}'
     assert parse_release(text).revision == 2
     assert json_output('{"a": 1}') == '{"a": 1}'
+
+
+def test_a_login_goes_only_to_the_registry_its_secret_names() -> None:
+    """Red team (issue 27): an Application's author who cannot read the namespace's Secrets
+    names the team's registry Secret and points the chart at a host of theirs: the login
+    would have gone there. Now a username/password Secret names its registry (a
+    .dockerconfigjson is bound by its hosts), and any other host is refused."""
+    secret = basic(registry="registry.example.com:5000")
+    with pytest.raises(ChartRefusedError, match="never sent to another registry") as refused:
+        repository_credentials("oci://attacker.example.net/charts/web", "reg", secret)
+    assert "pa:ss" not in str(refused.value)
+    bound = repository_credentials(CHART, "reg", secret)
+    assert bound is not None and bound.password == "pa:ss"
+    # https://host/ as docker writes it names the same registry.
+    assert repository_credentials(CHART, "reg", basic(registry="https://Registry.example.com:5000/")) == bound

@@ -20,6 +20,7 @@ MAX_CREDENTIAL_CHARS = 4096
 MAX_CA_BYTES = 256 * 1024
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 CA_KEY = "ca.crt"
+REGISTRY_KEY = "registry"  # the host a username/password login is for
 
 
 class RepositorySecretMissingError(ValueError):
@@ -99,6 +100,23 @@ def _from_docker_config(raw: bytes, host: str, secret: str) -> tuple[str, str]:
     raise ChartRefusedError(f'{where}: the entry of {host!r} has neither "auth" nor username and password')
 
 
+def _check_bound(bound: str, host: str, secret: str) -> None:
+    """A login is only ever sent to the registry its Secret names: an Application's author
+    who cannot read the namespace's Secrets must not point a chart at a host of theirs and
+    receive the password (a `.dockerconfigjson` is bound by its `auths` keys)."""
+    if not bound:
+        raise ChartRefusedError(
+            f"Secret {secret!r} has username and password but no key {REGISTRY_KEY!r} naming the "
+            f"registry they are for ({host!r} here): add it, or use a docker-registry Secret "
+            "(`kubectl create secret docker-registry ... --docker-server HOST`)"
+        )
+    if _config_host(bound) != host:
+        raise ChartRefusedError(
+            f"Secret {secret!r} holds a login for registry {_config_host(bound)!r}, not for {host!r}: "
+            "it is never sent to another registry"
+        )
+
+
 def _config_host(key: str) -> str:
     return (urlsplit(key).netloc if "://" in key else key.split("/", 1)[0]).lower()
 
@@ -137,6 +155,8 @@ def repository_credentials(
             raise ChartRefusedError(
                 f"Secret {secret!r} has none of username and password, {DOCKER_CONFIG_KEY}, {CA_KEY}"
             )
+        if username:
+            _check_bound(_text(data, REGISTRY_KEY, secret), host, secret)
     if len(username) > MAX_CREDENTIAL_CHARS or len(password) > MAX_CREDENTIAL_CHARS:
         raise ChartRefusedError(
             f"Secret {secret!r}: credentials longer than {MAX_CREDENTIAL_CHARS} characters"
