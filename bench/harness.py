@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -98,6 +99,19 @@ class Bench:
         raise TimeoutError("benchmark condition not reached")
 
 
+def _open_watch(url: str, bench: Bench, patience: float = 60.0) -> Any:
+    """A watch, once the API server serves it: a collection whose CRD was just established
+    answers 429 ("storage is (re)initializing") until its watch cache is ready."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return urllib.request.urlopen(url, context=bench.tls_context(), timeout=3600)  # noqa: S310
+        except urllib.error.HTTPError as error:
+            if error.code != 429 or time.monotonic() > deadline:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 1))
+
+
 class ConditionWatch:
     """A phase per object of one collection, from one watch (no polling: the observer must
     not steal the CPU it measures); `phase_of` reads it from each object."""
@@ -107,7 +121,7 @@ class ConditionWatch:
         self.changed = threading.Condition()
         self.phase_of = phase_of
         url = f"{bench.server}{path}?watch=1&timeoutSeconds=3600"
-        self._response = urllib.request.urlopen(url, context=bench.tls_context(), timeout=3600)  # noqa: S310
+        self._response = _open_watch(url, bench)
         threading.Thread(target=self._follow, daemon=True).start()
 
     def _follow(self) -> None:

@@ -23,6 +23,7 @@ def main() -> None:
     )
     parser.add_argument("count", type=int, nargs="?", default=1000)
     parser.add_argument("--health", action="store_true", help="the releases wait for health (Check)")
+    parser.add_argument("--show-all", action="store_true", help="library frames too (kopf, asyncio)")
     args = parser.parse_args()
     with quiet_bench("alecton-restart-profile-") as bench:
         workdir = bench.workdir
@@ -31,6 +32,8 @@ def main() -> None:
         report = workdir / "restart-profile.txt"
         started = time.monotonic()
         profiler = ("-m", "pyinstrument", "--interval", "0.001", "-r", "text", "-o", str(report))
+        if args.show_all:
+            profiler = (*profiler[:2], "--show-all", *profiler[2:])
         operator = Operator(bench, 4, deployed["namespace"], profiler=profiler)
         ready = time.monotonic() - started
         bench.wait(
