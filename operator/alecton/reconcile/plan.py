@@ -357,7 +357,7 @@ def desired_release(
             credentials=repository_credentials(app.chart, app.repository_secret, sources.repository_secret),
         ),
         values=merged_values(resolved, sources),
-        image=deployed_image(resolved),
+        image=deployed_image(resolved, sources),
         version=deployment.version,
         redactor=sources.redactor,
     )
