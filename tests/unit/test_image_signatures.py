@@ -273,3 +273,38 @@ def test_the_verifier_waits_for_its_secret_and_refuses_bad_keys_without_asking_t
     bad = asyncio.run(verifier.verdict(image(), policy, {"cosign.pub": b"nope"}))
     assert not bad.verified and "not a PEM public key" in bad.message
     assert verifier.fetches == 0
+
+
+def test_a_verified_digest_is_not_fetched_again_and_a_refusal_is_asked_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from alecton.registry import signatures as fetching
+
+    ours = ec.generate_private_key(ec.SECP256R1())
+    body = payload()
+    answers: dict[str, list[Fetched] | None] = {DIGEST: fetched((body, sign(ours, body))), OTHER: None}
+    asked: list[str] = []
+
+    def fake_fetch(reference: Any, login: Any) -> list[Fetched] | None:
+        asked.append(reference.digest)
+        return answers[reference.digest]
+
+    monkeypatch.setattr(fetching, "fetch_signatures", fake_fetch)
+    clock = [1000.0]
+    monkeypatch.setattr(fetching.time, "monotonic", lambda: clock[0])
+    verifier = ImageVerifier()
+    policy = application({"provider": "cosign", "secretRef": {"name": "cosign"}}).verify
+    assert policy is not None
+    data = {"cosign.pub": pem(ours)}
+    for _ in range(3):
+        assert asyncio.run(verifier.verdict(image(DIGEST), policy, data)).verified
+        assert not asyncio.run(verifier.verdict(image(OTHER), policy, data)).verified
+    assert asked == [DIGEST, OTHER]
+    clock[0] += fetching.REFUSED_TTL + 1  # the refusal expires; the verified digest stays
+    asyncio.run(verifier.verdict(image(DIGEST), policy, data))
+    asyncio.run(verifier.verdict(image(OTHER), policy, data))
+    assert asked == [DIGEST, OTHER, OTHER]
+    # Another key set is another question.
+    other_keys = {"cosign.pub": pem(ours), "second.pub": pem(ec.generate_private_key(ec.SECP256R1()))}
+    assert asyncio.run(verifier.verdict(image(DIGEST), policy, other_keys)).verified
+    assert asked == [DIGEST, OTHER, OTHER, DIGEST]
