@@ -7,8 +7,9 @@ import pytest
 from alecton.api.models import Application, Image, ObjectRef
 from alecton.cli.images import image_digest
 from alecton.cli.session import CliError
+from alecton.reconcile.image_policy import ImageDigestMissingError, image_reference
 from alecton.reconcile.image_ref import ImageReferenceError, parse_challenge, parse_reference, pinned
-from alecton.reconcile.plan import ImageDigestMissingError, deployed_image, image_reference
+from alecton.reconcile.plan import deployed_image
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -157,6 +157,20 @@ class Image:
 
 
 @dataclass(frozen=True)
+class VerifyPolicy:  # spec.verify: only images signed by a key of the Secret are deployed
+    secret: str
+    provider: str = "cosign"
+
+
+def _verify_policy(raw: Any) -> VerifyPolicy | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("provider", "cosign") != "cosign":
+        raise InvalidResourceError("spec.verify must be an object with provider cosign (the only one)")
+    return VerifyPolicy(_secret_name(raw.get("secretRef"), "spec.verify.secretRef"))
+
+
+@dataclass(frozen=True)
 class ImageValues:
     """Where the image reference goes in the chart values (dotted paths)."""
 
@@ -303,6 +317,7 @@ class Application:
     chart_version: str = ""
     repository_secret: str = ""  # spec.repositorySecretRef.name: an oci:// chart's credentials
     pin_image_digest: bool = False  # deploy `image@digest` (the Image must record a digest)
+    verify: VerifyPolicy | None = None  # spec.verify: signatures checked before helm runs
     image_values: ImageValues = ImageValues()
     values: dict[str, Any] = field(default_factory=dict, hash=False)
     targets: tuple[Target, ...] = ()
@@ -362,6 +377,7 @@ class Application:
             chart_version=_str(spec, "chartVersion", required=False),
             repository_secret=_secret_name(spec.get("repositorySecretRef"), "spec.repositorySecretRef"),
             pin_image_digest=spec.get("pinImageDigest") is True,
+            verify=_verify_policy(spec.get("verify")),
             image_values=ImageValues.parse(spec.get("imageValues")),
             values=_values(spec.get("values"), "spec.values"),
             targets=tuple(targets),

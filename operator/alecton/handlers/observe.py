@@ -1,5 +1,6 @@
 """Observe: gather what the decision reads about one Deployment, from kopf's indexes, the
-values its Application reads from ConfigMaps and Secrets, the health monitor and the clock."""
+values its Application reads from ConfigMaps and Secrets, the verdict on the Image's
+signature (spec.verify), the health monitor and the clock."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from alecton.reconcile.plan import (
     plan_release,
     resolve,
 )
+from alecton.registry.signatures import ImageVerifier
 
 
 class PassMemo:
@@ -60,6 +62,7 @@ class Observer:
         self.config = config
         self.monitor = monitor
         self.drift = drift
+        self.verifier = ImageVerifier()
 
     async def observe(
         self,
@@ -121,6 +124,7 @@ class Observer:
         if isinstance(resolution, Resolved) and not deployment.deleting:
             try:
                 sources = await fetch_values_sources(self.kube, resolution)
+                sources = await self.verifier.with_verdict(resolution, sources)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))

@@ -19,16 +19,18 @@ async def fetch_values_sources(kube: KubeClient, resolved: Resolved) -> ValuesSo
     """None when nothing is read (most Applications cost no API call here);
     ValuesRefusedError for a malformed reference or a Secret that is not text. The Secret
     of spec.repositorySecretRef (an oci:// chart's credentials) is read here too, with the
-    same identity, and judged by the plan."""
+    same identity, and judged by the plan; so is spec.verify's (its keys and login)."""
     app_refs, target_refs = values_references(resolved)
     secret = resolved.application.repository_secret
-    if not app_refs and not target_refs and not secret:
+    verify = resolved.application.verify
+    if not app_refs and not target_refs and not secret and not verify:
         return None
     namespace = resolved.application.ref.namespace
     return ValuesSources(
         await _fetch(kube, namespace, app_refs),
         await _fetch(kube, namespace, target_refs),
         await kube.read_secret(namespace, secret) if secret else None,
+        await kube.read_secret(namespace, verify.secret) if verify else None,
     )
 
 

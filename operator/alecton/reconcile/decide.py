@@ -43,8 +43,11 @@ _ROLLED_BACK = "RolledBack"
 SETTLED_PHASES = frozenset({"Deployed", "Degraded", _ROLLED_BACK})
 
 VALUES_SOURCE_RETRY = 30.0  # ConfigMaps and Secrets are not watched: look again later
-# Waits on a ConfigMap or Secret that does not exist yet (valuesFrom, repositorySecretRef).
-SECRET_WAIT_REASONS = frozenset({"ValuesSourceNotFound", "RepositorySecretNotFound"})
+# Waits on a ConfigMap or Secret that does not exist yet (valuesFrom, repositorySecretRef,
+# verify.secretRef).
+SECRET_WAIT_REASONS = frozenset(
+    {"ValuesSourceNotFound", "RepositorySecretNotFound", "VerificationSecretNotFound"}
+)
 _WAKE_MARGIN = 0.5  # wake just after a deadline, not just before it
 
 

@@ -16,9 +16,17 @@ from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
-from alecton.reconcile.image_ref import pinned
+from alecton.reconcile.image_policy import (
+    IMAGE_VERIFICATION_FAILED,
+    VERIFICATION_SECRET_NOT_FOUND,
+    ImageDigestMissingError,
+    ImageVerificationFailedError,
+    VerificationSecretMissingError,
+    checked_image,
+)
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
+from alecton.reconcile.signatures import Verdict
 from alecton.reconcile.times import epoch
 from alecton.reconcile.values import (
     ValuesReference,
@@ -51,11 +59,14 @@ FetchedValues = list[tuple[ValuesReference, str | None]]
 @dataclass(frozen=True)
 class ValuesSources:
     """What the Application's and the target's valuesFrom read, in order, and the data of
-    the Secret spec.repositorySecretRef names (None: not there, or none named)."""
+    the Secrets spec.repositorySecretRef and spec.verify name (None: not there, or none
+    named), and the verdict on the Image's signature (alecton.registry.signatures)."""
 
     application: FetchedValues = field(default_factory=list)
     target: FetchedValues = field(default_factory=list)
     repository_secret: dict[str, bytes] | None = field(default=None, repr=False)
+    verify_secret: dict[str, bytes] | None = field(default=None, repr=False)
+    image_verdict: Verdict | None = None
 
     @property
     def redactor(self) -> Redactor:
@@ -321,30 +332,12 @@ def merged_values(resolved: Resolved, sources: ValuesSources) -> dict[str, Any]:
     values = merge_values_from(values, sources.target)
     if problem := values_depth_error(values):
         raise ValuesRefusedError(f"valuesFrom: {problem}")
-    return compute_values(values, target.values, deployed_image(resolved), app.image_values)
+    return compute_values(values, target.values, deployed_image(resolved, sources), app.image_values)
 
 
-class ImageDigestMissingError(ValueError):
-    """spec.pinImageDigest, and the Image records no digest."""
-
-
-def image_reference(app: Application, image: Image) -> str:
-    """The reference `app` deploys `image` as: pinned to its digest when the Application
-    asks for that and the Image records one."""
-    return pinned(image.image, image.digest) if app.pin_image_digest and image.digest else image.image
-
-
-def deployed_image(resolved: Resolved) -> str:
-    """The reference the chart gets; ImageDigestMissingError when digests are pinned and the
-    Image records none."""
-    image = resolved.image
-    if resolved.application.pin_image_digest and not image.digest:
-        raise ImageDigestMissingError(
-            f"Image {image.ref.name!r} records no digest and the Application pins digests "
-            "(spec.pinImageDigest): record the build again as a new version with "
-            "`alecton image create --resolve-digest` (or --digest), or unset pinImageDigest"
-        )
-    return image_reference(resolved.application, image)
+def deployed_image(resolved: Resolved, sources: ValuesSources | None = None) -> str:
+    """The reference the chart gets (reconcile.image_policy: pinned, and signed when asked)."""
+    return checked_image(resolved.application, resolved.image, sources.image_verdict if sources else None)
 
 
 def desired_release(
@@ -364,7 +357,7 @@ def desired_release(
             credentials=repository_credentials(app.chart, app.repository_secret, sources.repository_secret),
         ),
         values=merged_values(resolved, sources),
-        image=deployed_image(resolved),
+        image=deployed_image(resolved, sources),
         version=deployment.version,
         redactor=sources.redactor,
     )
@@ -438,6 +431,10 @@ def plan_release(
         return Plan(Action.WAIT, "RepositorySecretNotFound", str(error), resolved=resolution)
     except ImageDigestMissingError as error:
         return Plan(Action.REFUSED, "ImageDigestMissing", str(error), resolved=resolution)
+    except ImageVerificationFailedError as error:
+        return Plan(Action.REFUSED, IMAGE_VERIFICATION_FAILED, str(error), resolved=resolution)
+    except VerificationSecretMissingError as error:
+        return Plan(Action.WAIT, VERIFICATION_SECRET_NOT_FOUND, str(error), resolved=resolution)
     except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
         return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version

@@ -1,4 +1,5 @@
-"""An oci:// chart's credentials, read from the Secret that spec.repositorySecretRef names.
+"""A registry login read from a Secret: an oci:// chart's (spec.repositorySecretRef), or the
+one that fetches an image's signatures (spec.verify.secretRef, optional there).
 
 Pure: the Secret's data in, what helm needs out (a registry config in Docker's format, which
 helm reads through HELM_REGISTRY_CONFIG, and a CA bundle for `--ca-file`), so the password
@@ -136,7 +137,16 @@ def repository_credentials(
             f"Secret {secret!r} (spec.repositorySecretRef) does not exist: create it in this "
             "namespace with username and password, or .dockerconfigjson"
         )
-    host = registry_host(chart)
+    return secret_credentials(registry_host(chart), secret, data, required=True)
+
+
+def secret_credentials(
+    host: str, secret: str, data: dict[str, bytes], required: bool
+) -> RegistryCredentials | None:
+    """The login for registry `host` in a Secret's `data`; None when not `required` and the
+    Secret holds none (anonymous, trusted by the system's CAs)."""
+    if not required and not {"username", "password", DOCKER_CONFIG_KEY, CA_KEY} & data.keys():
+        return None
     ca_pem = data.get(CA_KEY, b"")
     if len(ca_pem) > MAX_CA_BYTES:
         raise ChartRefusedError(f"Secret {secret!r} key {CA_KEY!r} is larger than {MAX_CA_BYTES} bytes")

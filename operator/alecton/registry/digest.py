@@ -41,10 +41,13 @@ class RegistryLogin:
     password: str = field(default="", repr=False)
     ca_file: Path | None = None
     timeout: float = 15.0
+    ca_pem: str = field(default="", repr=False)  # a CA bundle from a Secret (instead of a file)
 
 
 def _context(login: RegistryLogin) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(login.ca_file) if login.ca_file else None)
+    return ssl.create_default_context(
+        cafile=str(login.ca_file) if login.ca_file else None, cadata=login.ca_pem or None
+    )
 
 
 def _basic(login: RegistryLogin) -> str:

@@ -34,6 +34,7 @@ from alecton.reconcile.diff import DiffResult, diff_release, key_of, parse_manif
 from alecton.reconcile.kubeconfig import check_kubeconfig
 from alecton.reconcile.plan import DesiredRelease, Missing, ValuesRefusedError, desired_release, resolve
 from alecton.reconcile.release import owner_description
+from alecton.registry.signatures import ImageVerifier
 from alecton.service.deployments import find_deployment
 from alecton.service.errors import InvalidRequestError, NotFoundError
 from alecton.service.resources import field_selector
@@ -107,7 +108,7 @@ async def desired_for(
         # waits for an Image (`; create it (...) and the deployment proceeds`): a diff waits for nothing.
         raise NotFoundError(resolution.message.partition(_WAITING_ADVICE)[0])
     try:
-        sources = await fetch_values_sources(kube, resolution)
+        sources = await ImageVerifier().with_verdict(resolution, await fetch_values_sources(kube, resolution))
         return desired_release(resolution, deployment, charts, sources), name
     except (ChartRefusedError, ValuesRefusedError, ValueError) as error:
         raise InvalidRequestError(str(error)) from None

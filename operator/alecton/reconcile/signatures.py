@@ -1,0 +1,222 @@
+"""cosign key-based image signatures, checked without cosign: pure.
+
+cosign stores the signatures of the image with manifest digest `sha256:<hex>` as an OCI
+image manifest at tag `sha256-<hex>.sig` of the same repository. Each layer is a "simple
+signing" payload (JSON naming the signed manifest digest in
+`critical.image.docker-manifest-digest`) and carries its signature, base64, in the layer
+annotation `dev.cosignproject.cosign/signature`. The signature is over the payload bytes:
+ECDSA with SHA-256, RSA PKCS#1 v1.5 with SHA-256, or Ed25519, as cosign makes them.
+
+Here: the policy's public keys read from a Secret, the signature manifest parsed, each
+payload checked against the Image's digest and each key, and the verdict with a message a
+person can act on. The registry calls live in alecton.registry.signatures.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from alecton.reconcile.image_ref import DIGEST_RE
+
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_PAYLOAD_TYPE = "cosign container image signature"
+# Bounds on what a registry (or whoever can push to it) makes the operator read and check.
+MAX_SIGNATURE_LAYERS = 16
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_SIGNATURE_CHARS = 8 * 1024
+MAX_KEYS = 16
+MAX_KEY_BYTES = 16 * 1024
+PUBLIC_KEY_SUFFIX = ".pub"
+
+PublicKeyObject = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+
+class VerificationPolicyError(ValueError):
+    """The verify Secret cannot be used as it is (no key, a key that is not a public key)."""
+
+
+class SignatureFormatError(ValueError):
+    """What sits at the signature tag is not a cosign signature manifest."""
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    name: str  # the Secret's key, e.g. cosign.pub
+    fingerprint: str  # sha256 of the key's DER SubjectPublicKeyInfo, hex
+    key: PublicKeyObject = field(repr=False, compare=False, hash=False)
+
+    @property
+    def short(self) -> str:
+        return f"{self.name} (SHA256:{self.fingerprint[:16]})"
+
+
+def parse_public_keys(secret: str, data: dict[str, bytes]) -> tuple[PublicKey, ...]:
+    """Every `*.pub` key of the Secret, as PEM public keys cosign can sign for."""
+    names = sorted(name for name in data if name.endswith(PUBLIC_KEY_SUFFIX))
+    if not names:
+        raise VerificationPolicyError(
+            f"Secret {secret!r} (spec.verify.secretRef) has no *.pub key: add the PEM public key "
+            "of `cosign generate-key-pair` as cosign.pub"
+        )
+    if len(names) > MAX_KEYS:
+        raise VerificationPolicyError(f"Secret {secret!r} has more than {MAX_KEYS} *.pub keys")
+    keys = []
+    for name in names:
+        raw = data[name]
+        if len(raw) > MAX_KEY_BYTES:
+            raise VerificationPolicyError(f"Secret {secret!r} key {name!r} is over {MAX_KEY_BYTES} bytes")
+        try:
+            key = serialization.load_pem_public_key(raw)
+        except (ValueError, TypeError):
+            raise VerificationPolicyError(f"Secret {secret!r} key {name!r} is not a PEM public key") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+            raise VerificationPolicyError(
+                f"Secret {secret!r} key {name!r}: only ECDSA, RSA and Ed25519 keys sign cosign signatures"
+            )
+        der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        keys.append(PublicKey(name, hashlib.sha256(der).hexdigest(), key))
+    return tuple(keys)
+
+
+def keys_fingerprint(keys: Iterable[PublicKey]) -> str:
+    """One string for a set of keys: with the image digest, the key of a cached verdict."""
+    return ",".join(sorted(k.fingerprint for k in keys))
+
+
+def signature_tag(digest: str) -> str:
+    """`sha256:<hex>` -> `sha256-<hex>.sig`, where cosign stores that manifest's signatures."""
+    if not DIGEST_RE.match(digest):
+        raise ValueError(f"{digest!r} is not a sha256 digest")
+    return digest.replace(":", "-") + ".sig"
+
+
+@dataclass(frozen=True)
+class SignatureLayer:
+    """One signed payload as the signature manifest describes it (the payload is its blob)."""
+
+    digest: str
+    size: int
+    signature: bytes = field(repr=False)
+
+
+def signature_layers(manifest: bytes) -> list[SignatureLayer]:
+    """The simple-signing layers of a signature manifest, with their decoded signatures.
+    Layers of other media types or without a signature annotation are skipped."""
+    try:
+        body = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError):
+        raise SignatureFormatError("the signature manifest is not JSON") from None
+    layers = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(layers, list):
+        raise SignatureFormatError("the signature manifest has no layers")
+    found: list[SignatureLayer] = []
+    for layer in layers[:MAX_SIGNATURE_LAYERS]:
+        if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING_MEDIA_TYPE:
+            continue
+        annotations = layer.get("annotations")
+        encoded = annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
+        digest, size = layer.get("digest"), layer.get("size")
+        if not isinstance(encoded, str) or not encoded or len(encoded) > MAX_SIGNATURE_CHARS:
+            continue
+        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+            continue
+        if not isinstance(size, int) or not 0 < size <= MAX_PAYLOAD_BYTES:
+            continue
+        try:
+            signature = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            continue
+        found.append(SignatureLayer(digest, size, signature))
+    return found
+
+
+def signed_digest(payload: bytes) -> str:
+    """The manifest digest a simple-signing payload names ("" when it names none)."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    critical = body.get("critical") if isinstance(body, dict) else None
+    if not isinstance(critical, dict) or str(critical.get("type", "")).lower() != COSIGN_PAYLOAD_TYPE:
+        return ""
+    image = critical.get("image")
+    digest = image.get("docker-manifest-digest") if isinstance(image, dict) else None
+    return digest if isinstance(digest, str) and DIGEST_RE.match(digest) else ""
+
+
+def signature_valid(key: PublicKey, signature: bytes, payload: bytes) -> bool:
+    try:
+        if isinstance(key.key, ec.EllipticCurvePublicKey):
+            key.key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key.key, rsa.RSAPublicKey):
+            key.key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            key.key.verify(signature, payload)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verified: bool
+    message: str
+    waiting: bool = False  # the policy's Secret is not there yet: Pending, not Failed
+    cacheable: bool = True  # a registry that could not be asked is asked again next pass
+
+
+# A signed payload as fetched: its layer and the blob's bytes (None: the blob was missing
+# or did not hash to the layer's digest).
+Fetched = tuple[SignatureLayer, bytes | None]
+
+
+def verify(image: str, digest: str, keys: tuple[PublicKey, ...], signed: list[Fetched] | None) -> Verdict:
+    """Is `image` (recorded with manifest digest `digest`) signed by one of `keys`?
+    `signed` is None when the registry has no signature tag for the digest."""
+    where = f"{image.partition('@')[0]}@{digest}"
+    tag = signature_tag(digest)
+    if not signed:
+        return Verdict(
+            False,
+            f"image {where} has no cosign signature (no simple-signing layer at tag {tag}): "
+            "sign it with `cosign sign --key cosign.key` and record it again",
+        )
+    other_digests: set[str] = set()
+    by_other_key = 0
+    for layer, payload in signed:
+        if payload is None or "sha256:" + hashlib.sha256(payload).hexdigest() != layer.digest:
+            continue
+        names = signed_digest(payload)
+        valid = [k for k in keys if signature_valid(k, layer.signature, payload)]
+        if not valid:
+            by_other_key += 1
+        elif names != digest:
+            other_digests.add(names or "no digest")
+        else:
+            return Verdict(True, f"image {where} is signed by key {valid[0].short}")
+    if other_digests:
+        return Verdict(
+            False,
+            f"the signature at tag {tag} of {where} is a signature for another digest "
+            f"({', '.join(sorted(other_digests))}), not this image's: refused",
+        )
+    known = ", ".join(k.short for k in keys)
+    if by_other_key:
+        return Verdict(
+            False,
+            f"image {where} is signed by another key: no signature at tag {tag} verifies with the "
+            f"policy's keys ({known})",
+        )
+    return Verdict(
+        False, f"image {where}: no signature at tag {tag} could be read (payload missing, altered)"
+    )
