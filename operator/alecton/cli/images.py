@@ -25,7 +25,7 @@ from alecton.cli.session import (
 )
 from alecton.kube.client import ApiException, KubeClient
 from alecton.reconcile.image_ref import DIGEST_RE, ImageReferenceError, parse_reference
-from alecton.registry.digest import RegistryError, RegistryLogin
+from alecton.registry.digest import LoginRequiredError, RegistryError, RegistryLogin
 from alecton.registry.digest import resolve_digest as resolve_manifest_digest
 from alecton.service.applications import create_application, list_applications, replace_application
 from alecton.service.images import create_image, image_source, list_images
@@ -148,6 +148,8 @@ def image_digest(
     login = RegistryLogin(username or "", password, ca_file)
     try:
         return resolve_manifest_digest(reference, login)
+    except LoginRequiredError as error:
+        raise CliError(f"{error}: pass --username and --password-stdin") from None
     except RegistryError as error:
         raise CliError(str(error)) from None
 

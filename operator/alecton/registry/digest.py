@@ -14,7 +14,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from alecton.reconcile.image_ref import ImageReference, parse_challenge
 
@@ -33,6 +35,10 @@ MAX_TOKEN_BYTES = 64 * 1024
 
 class RegistryError(RuntimeError):
     """The registry could not say: unreachable, refused the login, no such tag."""
+
+
+class LoginRequiredError(RegistryError):
+    """The registry answers only with a login, and none was given."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def _basic(login: RegistryLogin) -> str:
     return "Basic " + base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
 
 
-def _open(request: urllib.request.Request, login: RegistryLogin):  # type: ignore[no-untyped-def]
+def _open(request: urllib.request.Request, login: RegistryLogin) -> Any:
     return urllib.request.urlopen(request, timeout=login.timeout, context=_context(login))  # noqa: S310
 
 
@@ -68,7 +74,7 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
         query["service"] = service
     request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}")  # noqa: S310
     if login.username:
-        request.add_header("Authorization", _basic(login))
+        request.add_unredirected_header("Authorization", _basic(login))
     try:
         with _open(request, login) as answer:
             body = json.loads(answer.read(MAX_TOKEN_BYTES))
@@ -82,48 +88,67 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
     return token
 
 
-def _manifest_request(reference: ImageReference, method: str, authorization: str) -> urllib.request.Request:
-    url = f"https://{reference.api_host}/v2/{reference.repository}/manifests/{reference.manifest_reference}"
-    request = urllib.request.Request(url, method=method, headers={"Accept": MANIFEST_TYPES})
-    if authorization:
-        request.add_header("Authorization", authorization)
-    return request
+class RegistrySession:
+    """GETs in one repository of a registry, logging in once when it asks (Basic with the
+    login, or a Bearer token from the realm it names). The Authorization header is never
+    sent on to a redirect's target (blob storage behind a registry answers signed URLs)."""
+
+    def __init__(self, reference: ImageReference, login: RegistryLogin) -> None:
+        self.reference, self.login, self.authorization = reference, login, ""
+
+    def get(self, path: str, accept: str, limit: int) -> tuple[bytes, Message] | None:
+        """The body (at most `limit` bytes) and headers at /v2/<repository>/<path>; None on
+        404; RegistryError otherwise."""
+        ref = self.reference
+        url = f"https://{ref.api_host}/v2/{ref.repository}/{path}"
+        for _attempt in range(2):  # as it is first, then with what the challenge asks
+            request = urllib.request.Request(url, headers={"Accept": accept})
+            if self.authorization:
+                request.add_unredirected_header("Authorization", self.authorization)
+            try:
+                with _open(request, self.login) as answer:
+                    body: bytes = answer.read(limit + 1)
+                    headers: Message = answer.headers
+            except urllib.error.HTTPError as error:
+                if error.code == 401 and not self.authorization:
+                    self.authorization = self._answer(error.headers.get("WWW-Authenticate", ""))
+                    continue
+                if error.code == 404:
+                    return None
+                words = "the login was refused" if error.code in (401, 403) else f"HTTP {error.code}"
+                raise RegistryError(f"registry {ref.registry}: {words}") from None
+            except (OSError, ValueError) as error:
+                raise RegistryError(f"registry {ref.registry} could not be asked: {error}") from None
+            if len(body) > limit:
+                raise RegistryError(f"registry {ref.registry}: {path} is larger than {limit} bytes")
+            return body, headers
+        raise RegistryError(f"registry {ref.registry} refused the login")
+
+    def _answer(self, header: str) -> str:
+        challenge = parse_challenge(header)
+        if challenge.scheme == "bearer":
+            return "Bearer " + _token(challenge.params, self.reference, self.login)
+        if self.login.username:
+            return _basic(self.login)
+        raise LoginRequiredError(f"registry {self.reference.registry} asks for a login and none was given")
 
 
 def resolve_digest(reference: ImageReference, login: RegistryLogin) -> str:
-    """The sha256 digest of the manifest `reference`'s tag names now."""
+    """The sha256 digest of the manifest `reference`'s tag names now: the bytes received,
+    hashed here (a registry's Docker-Content-Digest that disagrees is an error)."""
     if reference.digest:
         return reference.digest
-    authorization = ""
-    for _attempt in range(2):  # anonymous (or Basic) first, then with what the challenge asks
-        try:
-            with _open(_manifest_request(reference, "GET", authorization), login) as answer:
-                digest = answer.headers.get("Docker-Content-Digest", "")
-                body = answer.read(MAX_MANIFEST_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            if error.code == 401 and not authorization:
-                challenge = parse_challenge(error.headers.get("WWW-Authenticate", ""))
-                if challenge.scheme == "bearer":
-                    authorization = "Bearer " + _token(challenge.params, reference, login)
-                elif login.username:
-                    authorization = _basic(login)
-                else:
-                    asks = f"registry {reference.registry} asks for a login"
-                    raise RegistryError(f"{asks}: pass --username and --password-stdin") from None
-                continue
-            if error.code == 404:
-                where = f"{reference.registry}/{reference.repository}"
-                raise RegistryError(f"{where}:{reference.manifest_reference} does not exist") from None
-            words = "the login was refused" if error.code in (401, 403) else f"HTTP {error.code}"
-            raise RegistryError(f"registry {reference.registry}: {words}") from None
-        except (OSError, ValueError) as error:
-            raise RegistryError(f"registry {reference.registry} could not be asked: {error}") from None
-        if len(body) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"registry {reference.registry}: the manifest is larger than 4 MiB")
-        computed = "sha256:" + hashlib.sha256(body).hexdigest()
-        if digest and digest != computed:
-            raise RegistryError(
-                f"registry {reference.registry} named digest {digest} for a manifest hashing to {computed}"
-            )
-        return computed
-    raise RegistryError(f"registry {reference.registry} refused the login")
+    answer = RegistrySession(reference, login).get(
+        f"manifests/{reference.manifest_reference}", MANIFEST_TYPES, MAX_MANIFEST_BYTES
+    )
+    if answer is None:
+        where = f"{reference.registry}/{reference.repository}"
+        raise RegistryError(f"{where}:{reference.manifest_reference} does not exist")
+    body, headers = answer
+    computed = "sha256:" + hashlib.sha256(body).hexdigest()
+    named = headers.get("Docker-Content-Digest", "")
+    if named and named != computed:
+        raise RegistryError(
+            f"registry {reference.registry} named digest {named} for a manifest hashing to {computed}"
+        )
+    return computed

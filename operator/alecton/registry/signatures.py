@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from dataclasses import replace
 
 from alecton.api.models import Image, VerifyPolicy
 from alecton.reconcile.chart import ChartRefusedError
-from alecton.reconcile.image_ref import ImageReference, ImageReferenceError, parse_challenge, parse_reference
+from alecton.reconcile.image_ref import ImageReference, ImageReferenceError, parse_reference
 from alecton.reconcile.plan import Resolved, ValuesSources
 from alecton.reconcile.registry_auth import secret_credentials
 from alecton.reconcile.signatures import (
@@ -34,7 +32,7 @@ from alecton.reconcile.signatures import (
     signature_tag,
     verify,
 )
-from alecton.registry.digest import RegistryError, RegistryLogin, _basic, _open, _token
+from alecton.registry.digest import RegistryError, RegistryLogin, RegistrySession
 
 SIGNATURE_MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -46,58 +44,19 @@ MAX_CACHED = 4096
 REQUEST_TIMEOUT = 10.0
 
 
-class _Session:
-    """GETs in one repository, logging in once (anonymous, Basic, or a Bearer token)."""
-
-    def __init__(self, reference: ImageReference, login: RegistryLogin) -> None:
-        self.reference, self.login, self.authorization = reference, login, ""
-
-    def get(self, path: str, accept: str, limit: int) -> bytes | None:
-        """The body at /v2/<repository>/<path>; None on 404; RegistryError otherwise."""
-        ref = self.reference
-        url = f"https://{ref.api_host}/v2/{ref.repository}/{path}"
-        for _attempt in range(2):
-            request = urllib.request.Request(url, headers={"Accept": accept})
-            if self.authorization:
-                request.add_header("Authorization", self.authorization)
-            try:
-                with _open(request, self.login) as answer:
-                    body: bytes = answer.read(limit + 1)
-            except urllib.error.HTTPError as error:
-                if error.code == 401 and not self.authorization:
-                    challenge = parse_challenge(error.headers.get("WWW-Authenticate", ""))
-                    if challenge.scheme == "bearer":
-                        self.authorization = "Bearer " + _token(challenge.params, ref, self.login)
-                    elif self.login.username:
-                        self.authorization = _basic(self.login)
-                    else:
-                        raise RegistryError(f"registry {ref.registry} asks for a login") from None
-                    continue
-                if error.code == 404:
-                    return None
-                words = "the login was refused" if error.code in (401, 403) else f"HTTP {error.code}"
-                raise RegistryError(f"registry {ref.registry}: {words}") from None
-            except (OSError, ValueError) as error:
-                raise RegistryError(f"registry {ref.registry} could not be asked: {error}") from None
-            if len(body) > limit:
-                raise RegistryError(f"registry {ref.registry}: {path} is larger than {limit} bytes")
-            return body
-        raise RegistryError(f"registry {ref.registry} refused the login")
-
-
 def fetch_signatures(reference: ImageReference, login: RegistryLogin) -> list[Fetched] | None:
     """The simple-signing layers at the digest's signature tag with their payloads; None
     when there is no such tag."""
-    session = _Session(reference, login)
+    session = RegistrySession(reference, login)
     manifest = session.get(
         f"manifests/{signature_tag(reference.digest)}", SIGNATURE_MANIFEST_TYPES, MAX_SIGNATURE_MANIFEST_BYTES
     )
     if manifest is None:
         return None
     fetched: list[Fetched] = []
-    for layer in signature_layers(manifest)[:MAX_SIGNATURE_LAYERS]:
+    for layer in signature_layers(manifest[0])[:MAX_SIGNATURE_LAYERS]:
         payload = session.get(f"blobs/{layer.digest}", "*/*", min(layer.size, MAX_PAYLOAD_BYTES))
-        fetched.append((layer, payload))
+        fetched.append((layer, payload[0] if payload else None))
     return fetched
 
 
