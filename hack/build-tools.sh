@@ -127,35 +127,35 @@ build_helm() { # major version
   rm -rf "$gobin"
 }
 
-build_kwok() {
-  local out="$CACHE/kwok-$KWOK_VERSION" gobin
+# `go install PACKAGE@VERSION` into the cache as OUT: for modules whose go.mod has no
+# replace directives (no wrapper module needed). $3: extra -ldflags (version stamps).
+go_install() { # out package@version [ldflags]
+  local out="$1" package="$2" gobin
   gobin="$(mktemp -d)"
-  GOBIN="$gobin" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  mv "$gobin/kwok" "$out"
+  GOBIN="$gobin" go install -ldflags "-s -w ${3:-}" "$package"
+  mv "$gobin/$(basename "${package%@*}")" "$out"
   rm -rf "$gobin"
+}
+
+build_kwok() {
+  go_install "$CACHE/kwok-$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
 # Prometheus's go.mod has no replace directives, so `go install` builds it. Without the
 # `builtinassets` tag no web UI is embedded (its assets come from an npm build); the HTTP
 # API, which is all the tests query, is served either way.
 build_prometheus() {
-  local out="$CACHE/prometheus-$PROMETHEUS_VERSION" gobin
-  gobin="$(mktemp -d)"
-  GOBIN="$gobin" go install -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}" \
-    "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION"
-  mv "$gobin/prometheus" "$out"
-  rm -rf "$gobin"
+  go_install "$CACHE/prometheus-$PROMETHEUS_VERSION" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+    "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
 }
 
 # The reference OCI registry (charts and images of the local test bed); its go.mod has no
 # replace directives. Cold build here: about a minute.
 build_registry() {
-  local out="$CACHE/registry-$REGISTRY_VERSION" gobin
-  gobin="$(mktemp -d)"
-  GOBIN="$gobin" go install -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION" \
-    "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
-  mv "$gobin/registry" "$out"
-  rm -rf "$gobin"
+  go_install "$CACHE/registry-$REGISTRY_VERSION" \
+    "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION" \
+    "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
 }
 
 # cosign signs the images the signature tests push (key pairs, --tlog-upload=false); the
@@ -163,12 +163,8 @@ build_registry() {
 # replace directives, so `go install` builds it. Cold build here: about 6.5 minutes
 # (385 s with module downloads, niced, next to another build on 2 cores).
 build_cosign() {
-  local out="$CACHE/cosign-$COSIGN_VERSION" gobin
-  gobin="$(mktemp -d)"
-  GOBIN="$gobin" go install -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION" \
-    "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
-  mv "$gobin/cosign" "$out"
-  rm -rf "$gobin"
+  go_install "$CACHE/cosign-$COSIGN_VERSION" "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION" \
+    "-X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
 }
 
 # Flux's controllers are main packages at their module roots; one wrapper module holds
