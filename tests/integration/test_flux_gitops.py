@@ -235,7 +235,7 @@ def test_a_kustomization_is_ready_only_once_alectons_deployment_is_deployed(gito
 def test_a_deploy_that_fails_fails_the_kustomizations_health_check(gitops: GitOps) -> None:
     cluster = gitops.cluster
     ns = cluster.new_namespace("flux-bad")
-    bad = manifests(f"{ns}-bad", "bad", CRASH, health=True, healthTimeout="15s")
+    bad = manifests(f"{ns}-bad", "bad", CRASH, healthTimeout="30s")
     gitops.push("flux/bad", bad, "main@sha1:2222222")
     gitops.sync("bad", "flux/bad", ns)  # timeout 5m: the failure must come long before it
 
