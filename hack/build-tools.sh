@@ -192,11 +192,22 @@ flux_wrapper() {
 
 # kustomize-controller has a wrapper module of its own, keyed by its version, so adding it
 # left the helm-/source-controller wrapper (and the binaries cached from it) untouched.
+# Its go.mod replaces modules with other releases (go-digest with a BLAKE3-capable commit,
+# kustomize's api/kyaml); replace directives only apply in the main module, so the wrapper
+# repeats those, read from the real go.mod (its ./api path replace is left out: the
+# published api module is the same code).
 flux_kustomize_wrapper() {
   local dir="$CACHE/src/flux-kustomize-controller-$FLUX_KUSTOMIZE_CONTROLLER_VERSION"
   if [ ! -f "$dir/.ready" ]; then
     rm -rf "$dir"; mkdir -p "$dir"
-    printf 'module alecton.dev/tools/fluxkustomize\n\ngo 1.26\n' >"$dir/go.mod"
+    local gomod
+    gomod="$(go mod download -json "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION" |
+      sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    {
+      printf 'module alecton.dev/tools/fluxkustomize\n\ngo 1.26\n\nreplace (\n'
+      sed -n 's#^\(replace\)\{0,1\}[[:space:]]*\([^ (]*\) => \([^ .][^ ]*\) \(v[^ ]*\)$#\t\2 => \3 \4#p' "$gomod"
+      printf ')\n'
+    } >"$dir/go.mod"
     printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/fluxcd/kustomize-controller"\n' >"$dir/tools.go"
     (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go get \
       "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION" >&2)
