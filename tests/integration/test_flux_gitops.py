@@ -163,7 +163,9 @@ def registry_secrets(registry: Registry) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def gitops(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitOps]:
+def gitops(
+    request: pytest.FixtureRequest, crds: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GitOps]:
     cluster = crds
     for tool in FLUX_TOOLS:
         cluster.kubectl("apply", "--server-side", "-f", str(crds_dir(cluster.bin, tool)))
@@ -181,9 +183,13 @@ def gitops(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         flux = FluxControllers(cluster.bin, cluster.kubeconfig, namespace, workdir, FLUX_TOOLS)
         try:
             yield GitOps(cluster, operator, flux, registry, namespace)
+            # While Flux runs: its finalizers prune what it applied (alecton's finalizers then
+            # uninstall the releases) and let the namespace go.
+            cluster.kubectl("delete", "namespace", namespace, "--timeout=150s")
         finally:
             flux.stop()
-            print(flux.log_tail())
+            if request.session.testsfailed:
+                print(flux.log_tail())
 
 
 def manifests(target_ns: str, app: str, image: str, **app_spec: Any) -> list[dict[str, Any]]:
