@@ -202,27 +202,42 @@ def manifests(target_ns: str, app: str, image: str, **app_spec: Any) -> list[dic
     ]
 
 
+def ready_after_deployed(gitops: GitOps, name: str, namespace: str, deployment: str) -> dict[str, Any]:
+    """Wait for Kustomization `name` to be Ready, watching that it never was while alecton's
+    Deployment was not Deployed yet (kstatus: alecton's observedGeneration and conditions)."""
+    seen: list[tuple[str, str]] = []  # (Kustomization Ready, alecton phase), as both moved
+
+    def ready() -> dict[str, Any] | None:
+        kustomization = gitops.kustomization(name)
+        found = gitops.cluster.get("deployments.alecton.dev", deployment, namespace) or {}
+        state = (
+            condition(kustomization, "Ready").get("status", ""),
+            str((found.get("status") or {}).get("phase")),
+        )
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return kustomization if state[0] == "True" else None
+
+    kustomization = wait_for(ready, 180, f"the Kustomization {name} to be Ready")
+    assert all(phase == "Deployed" for flux, phase in seen if flux == "True"), seen
+    return kustomization
+
+
+def managed(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """An alecton Deployment with its managedFields (kubectl hides them by default)."""
+    found = cluster.kubectl(
+        "get", "deployments.alecton.dev", name, "-n", namespace, "-o", "json", "--show-managed-fields"
+    )
+    return dict(json.loads(found.stdout))
+
+
 def test_a_kustomization_is_ready_only_once_alectons_deployment_is_deployed(gitops: GitOps) -> None:
     cluster = gitops.cluster
     ns = cluster.new_namespace("flux-web")
     digest = gitops.push("flux/web", manifests(f"{ns}-web", "web", GOOD), "main@sha1:1111111")
     gitops.sync("web", "flux/web", ns)
 
-    seen: list[tuple[str, str]] = []  # (Kustomization Ready, alecton phase), as both moved
-
-    def ready() -> dict[str, Any] | None:
-        kustomization = gitops.kustomization("web")
-        deployment = cluster.get("deployments.alecton.dev", "web-staging", ns) or {}
-        phase = str((deployment.get("status") or {}).get("phase"))
-        state = (condition(kustomization, "Ready").get("status", ""), phase)
-        if not seen or seen[-1] != state:
-            seen.append(state)
-        return kustomization if state[0] == "True" else None
-
-    kustomization = wait_for(ready, 180, "the Kustomization to be Ready")
-    # Flux said Ready only once alecton had deployed (kstatus: alecton's Ready condition of
-    # the current generation), never while the release was on its way.
-    assert all(phase == "Deployed" for flux, phase in seen if flux == "True"), seen
+    kustomization = ready_after_deployed(gitops, "web", ns, "web-staging")
     deployed = wait_phase(cluster, ns, "web-staging", "Deployed")
     alecton_ready = condition(deployed, "Ready")
     flux_ready = condition(kustomization, "Ready")
@@ -275,8 +290,8 @@ def test_flux_and_promotion_never_fight_over_spec_version(gitops: GitOps) -> Non
     first = [*manifests(f"{ns}-promo", "promo", GOOD)[:3], promoted]
     gitops.push("flux/promo", first, "main@sha1:3333333")
     gitops.sync("promo", "flux/promo", ns)
-    wait_for(lambda: condition(gitops.kustomization("promo"), "Ready").get("status") == "True", 180, "Ready")
-    deployed = wait_phase(cluster, ns, "promo-staging", "Deployed")
+    ready_after_deployed(gitops, "promo", ns, "promo-staging")
+    deployed = managed(cluster, ns, "promo-staging")
     assert deployed["spec"]["version"] == "1.0.0"
     assert managers_of_version(deployed) == {"alecton-promotion"}, deployed["metadata"]["managedFields"]
 
@@ -309,7 +324,7 @@ def test_flux_and_promotion_never_fight_over_spec_version(gitops: GitOps) -> Non
     # Flux applies again on its own (the next interval, here asked for at once): same answer.
     stamp = gitops.reconcile_now("promo")
     wait_for(lambda: applied(f"main@{digest}", stamp), 120, "Flux to apply again")
-    after = cluster.get("deployments.alecton.dev", "promo-staging", ns) or {}
+    after = managed(cluster, ns, "promo-staging")
     assert after["spec"]["version"] == "1.1.0", after["spec"]
     assert managers_of_version(after) == {"alecton-promotion"}, after["metadata"]["managedFields"]
     flux_fields = next(
