@@ -332,3 +332,15 @@ def test_flux_and_promotion_never_fight_over_spec_version(gitops: GitOps) -> Non
     )
     assert set(flux_fields["fieldsV1"]["f:spec"]) == {"f:application", "f:target", "f:promotion"}, flux_fields
     assert after["status"]["phase"] == "Deployed", after["status"]
+
+
+def test_a_deployment_reads_as_in_progress_before_the_operator_wrote_its_status(crds: Cluster) -> None:
+    """The API server drops a status sent on create; without one kstatus calls any object
+    Current. The CRD's status default (observedGeneration 0, applied when read) makes the
+    object as created already say "not observed yet"."""
+    ns = crds.new_namespace("flux-fresh")
+    created = crds.kubectl(
+        "create", "-n", ns, "-o", "json", "-f", "-", stdin=json.dumps(r.deployment("fresh", "1.0.0"))
+    )
+    fresh = json.loads(created.stdout)
+    assert fresh["status"]["observedGeneration"] < fresh["metadata"]["generation"], fresh.get("status")
