@@ -258,7 +258,10 @@ def test_a_deploy_that_fails_fails_the_kustomizations_health_check(gitops: GitOp
     ns = cluster.new_namespace("flux-bad")
     bad = manifests(f"{ns}-bad", "bad", CRASH, healthTimeout="30s")
     gitops.push("flux/bad", bad, "main@sha1:2222222")
-    gitops.sync("bad", "flux/bad", ns)  # timeout 5m: the failure must come long before it
+    # This time the health check names the Deployment (`healthChecks` instead of `wait`);
+    # timeout 5m: the failure must come long before it.
+    check = {"apiVersion": r.API, "kind": "Deployment", "name": "bad-staging", "namespace": ns}
+    gitops.sync("bad", "flux/bad", ns, wait=False, healthChecks=[check])
 
     def failed() -> dict[str, Any] | None:
         ready = condition(gitops.kustomization("bad"), "Ready")
