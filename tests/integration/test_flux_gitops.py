@@ -245,7 +245,14 @@ def test_a_kustomization_is_ready_only_once_alectons_deployment_is_deployed(gito
         flux_ready,
         alecton_ready,
     )
-    assert kustomization["status"]["lastAppliedRevision"] == f"main@{digest}"
+    # Flux patches its conditions and the rest of its status one after the other.
+    kustomization = wait_for(
+        lambda: (
+            (k := gitops.kustomization("web"))["status"].get("lastAppliedRevision") == f"main@{digest}" and k
+        ),
+        30,
+        "the applied revision and inventory",
+    )
     inventory = {entry["id"] for entry in kustomization["status"]["inventory"]["entries"]}
     assert f"{ns}_web-staging_alecton.dev_Deployment" in inventory, inventory
     assert {f"{ns}_web_alecton.dev_Application", f"{ns}_web-1.0.0_alecton.dev_Image"} <= inventory
