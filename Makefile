@@ -9,7 +9,7 @@ export PATH := $(TOOLS_BIN):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, helm (v4), helm3, kwok, the OCI registry, cosign (tests), prometheus, Flux helm- and source-controller (cached)
+tools: ## Build kube-apiserver, -controller-manager, -scheduler, kubectl, etcd, helm (v4), helm3, kwok, the OCI registry, cosign (tests), prometheus, Flux helm-, source- and kustomize-controller (cached)
 	@bash hack/build-tools.sh
 
 install: ## Install alecton and its test dependencies (pip, editable)

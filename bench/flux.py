@@ -16,34 +16,30 @@ Setup (every setting, also in docs/benchmarks.md):
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
-import os
 import subprocess
 import threading
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
-from alecton.local.controlplane import free_port
+from alecton.local.flux import FluxControllers, crds_dir
 from harness import REPO, Bench, ConditionWatch
 
-FLUX_CRDS = ("flux-source-controller-crds", "flux-helm-controller-crds")
+FLUX_TOOLS = ("flux-source-controller", "flux-helm-controller")
 HELM_RELEASE_API = "helm.toolkit.fluxcd.io/v2"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 CHART = "webapp"
 
 
 def flux_available(bench: Bench) -> bool:
-    return all((bench.bin / name).exists() for name in ("flux-helm-controller", "flux-source-controller"))
+    return all((bench.bin / name).exists() for name in FLUX_TOOLS)
 
 
 def install_flux_crds(bench: Bench) -> None:
-    for name in FLUX_CRDS:
-        bench.kubectl("apply", "--server-side", "-f", str((REPO / ".tools" / name).resolve()))
+    for name in FLUX_TOOLS:
+        bench.kubectl("apply", "--server-side", "-f", str(crds_dir(bench.bin, name)))
     bench.kubectl("wait", "--for=condition=Established", "crd", "--all")
 
 
@@ -71,80 +67,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class Flux:
+class Flux(FluxControllers):
     """source-controller and helm-controller for one namespace; stopped after the run."""
 
     def __init__(self, bench: Bench, namespace: str, concurrency: int) -> None:
-        storage = bench.workdir / f"flux-storage-{namespace}"
-        storage.mkdir()
-        storage_port = free_port()
-        env = {**os.environ, "KUBECONFIG": bench.kubeconfig, "RUNTIME_NAMESPACE": namespace}
-        common = [
-            "--watch-all-namespaces=false",
-            "--enable-leader-election=false",
-            f"--concurrent={concurrency}",
-        ]
-        self.ports = {"source": free_port(), "helm": free_port()}
-        self.procs = [
-            self._start(
-                bench,
-                "flux-source-controller",
-                namespace,
-                env,
-                [
-                    *common,
-                    f"--storage-path={storage}",
-                    f"--storage-addr=127.0.0.1:{storage_port}",
-                    f"--storage-adv-addr=127.0.0.1:{storage_port}",
-                    f"--metrics-addr=127.0.0.1:{free_port()}",
-                    f"--health-addr=127.0.0.1:{self.ports['source']}",
-                ],
-            ),
-            self._start(
-                bench,
-                "flux-helm-controller",
-                namespace,
-                env,
-                [
-                    *common,
-                    f"--metrics-addr=127.0.0.1:{free_port()}",
-                    f"--health-addr=127.0.0.1:{self.ports['helm']}",
-                ],
-            ),
-        ]
-        for port in self.ports.values():
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", 60)
-
-    @staticmethod
-    def _start(
-        bench: Bench, name: str, namespace: str, env: dict[str, str], args: list[str]
-    ) -> subprocess.Popen:
-        log = open(bench.workdir / f"{name}-{namespace}.log", "wb")  # noqa: SIM115
-        return subprocess.Popen([str(bench.bin / name), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_ready(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if urllib.request.urlopen(url, timeout=1).status == 200:  # noqa: S310
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
+        super().__init__(
+            bench.bin,
+            bench.kubeconfig,
+            namespace,
+            bench.workdir,
+            ("flux-source-controller", "flux-helm-controller"),
+            concurrency=concurrency,
+        )
 
 
 def flux_workload(

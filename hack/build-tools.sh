@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned toolchain (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm, helm3, kwok, the OCI registry, cosign, prometheus, Flux's helm-controller and
-# source-controller) and our helmd (hack/helmd) from Go
+# kubectl, etcd, helm, helm3, kwok, the OCI registry, cosign, prometheus, Flux's helm-controller,
+# source-controller and kustomize-controller) and our helmd (hack/helmd) from Go
 # modules into a per-version cache outside the clone, then links the binaries into
 # .tools/bin/. A tool already in the cache is not rebuilt, so a warm run takes seconds.
 #
@@ -21,11 +21,13 @@ COSIGN_VERSION=v2.6.1     # github.com/sigstore/cosign/v2: signs test images (th
 # runs the same waves through these two controllers in the same run as alecton.
 FLUX_HELM_CONTROLLER_VERSION=v1.6.3    # github.com/fluxcd/helm-controller
 FLUX_SOURCE_CONTROLLER_VERSION=v1.9.0  # github.com/fluxcd/source-controller
+# The GitOps client of tests/integration/test_flux_gitops.py (Flux v2.9 too).
+FLUX_KUSTOMIZE_CONTROLLER_VERSION=v1.9.0  # github.com/fluxcd/kustomize-controller
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${ALECTON_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/alecton/tools}"
 BIN="$ROOT/.tools/bin"
-TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 helmd kwok registry cosign prometheus flux-helm-controller flux-source-controller}"
+TOOLS="${TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm helm3 helmd kwok registry cosign prometheus flux-helm-controller flux-source-controller flux-kustomize-controller}"
 # The commands the wrapper module imports; changing the list rebuilds the wrapper.
 KUBE_COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubectl"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
@@ -184,12 +186,40 @@ flux_wrapper() {
   echo "$dir"
 }
 
-build_flux() { # helm-controller | source-controller
+# kustomize-controller has a wrapper module of its own, keyed by its version, so adding it
+# left the helm-/source-controller wrapper (and the binaries cached from it) untouched.
+# Its go.mod replaces modules with other releases (go-digest with a BLAKE3-capable commit,
+# kustomize's api/kyaml); replace directives only apply in the main module, so the wrapper
+# repeats those, read from the real go.mod (its ./api path replace is left out: the
+# published api module is the same code).
+flux_kustomize_wrapper() {
+  local dir="$CACHE/src/flux-kustomize-controller-$FLUX_KUSTOMIZE_CONTROLLER_VERSION"
+  if [ ! -f "$dir/.ready" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    local gomod
+    gomod="$(go mod download -json "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION" |
+      sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    {
+      printf 'module alecton.dev/tools/fluxkustomize\n\ngo 1.26\n\nreplace (\n'
+      sed -n 's#^\(replace\)\{0,1\}[[:space:]]*\([^ (]*\) => \([^ .][^ ]*\) \(v[^ ]*\)$#\t\2 => \3 \4#p' "$gomod"
+      printf ')\n'
+    } >"$dir/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/fluxcd/kustomize-controller"\n' >"$dir/tools.go"
+    (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go get \
+      "github.com/fluxcd/kustomize-controller@$FLUX_KUSTOMIZE_CONTROLLER_VERSION" >&2)
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
+build_flux() { # helm-controller | source-controller | kustomize-controller
   local name="$1" version dir out crds
-  if [ "$name" = helm-controller ]; then version=$FLUX_HELM_CONTROLLER_VERSION
-  else version=$FLUX_SOURCE_CONTROLLER_VERSION; fi
+  case "$name" in
+    helm-controller) version=$FLUX_HELM_CONTROLLER_VERSION; dir="$(flux_wrapper)" ;;
+    source-controller) version=$FLUX_SOURCE_CONTROLLER_VERSION; dir="$(flux_wrapper)" ;;
+    kustomize-controller) version=$FLUX_KUSTOMIZE_CONTROLLER_VERSION; dir="$(flux_kustomize_wrapper)" ;;
+  esac
   out="$CACHE/flux-$name-$version"
-  dir="$(flux_wrapper)"
   (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "-s -w" -o "$out.tmp" "github.com/fluxcd/$name")
   crds="$CACHE/flux-crds-$name-$version"
   rm -rf "$crds"; mkdir -p "$crds"
@@ -226,6 +256,7 @@ version_of() {
     cosign) echo "$COSIGN_VERSION" ;;
     flux-helm-controller) echo "$FLUX_HELM_CONTROLLER_VERSION" ;;
     flux-source-controller) echo "$FLUX_SOURCE_CONTROLLER_VERSION" ;;
+    flux-kustomize-controller) echo "$FLUX_KUSTOMIZE_CONTROLLER_VERSION" ;;
     *) echo "unknown tool $1" >&2; exit 2 ;;
   esac
 }
@@ -250,6 +281,7 @@ for tool in $TOOLS; do
       cosign) build_cosign ;;
       flux-helm-controller) build_flux helm-controller ;;
       flux-source-controller) build_flux source-controller ;;
+      flux-kustomize-controller) build_flux kustomize-controller ;;
     esac
     log "$tool $version: built in $((SECONDS - start)) s"
   fi

@@ -203,9 +203,47 @@ def test_a_registry_secret_is_for_oci_charts_only(operator: OperatorProcess) -> 
     assert "repositorySecretRef is for oci:// charts" in refused.stderr, refused.stderr
 
 
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_manifest(
+    registry: Registry,
+    repository: str,
+    tag: str,
+    config: tuple[str, bytes],
+    layer: tuple[str, bytes],
+    annotations: dict[str, str] | None = None,
+) -> str:
+    """A one-layer OCI manifest (config and layer as (media type, bytes)) pushed with the
+    registry's HTTP API, as any OCI client does; its digest."""
+    base = f"https://{registry.host}/v2/{repository}"
+    trust = ssl.create_default_context(cafile=str(registry.ca_file))
+    with httpx.Client(verify=trust, auth=(REGISTRY_USER, registry.password), timeout=30) as web:
+        for _, blob in (layer, config):
+            started = web.post(f"{base}/blobs/uploads/")
+            assert started.status_code == 202, started.text
+            location = httpx.URL(base).join(started.headers["Location"])
+            # The upload's own query (its state) stays; the digest is added to it.
+            done = web.put(location.copy_merge_params({"digest": _sha(blob)}), content=blob,
+                           headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            assert done.status_code == 201, done.text
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": config[0], "digest": _sha(config[1]), "size": len(config[1])},
+            "layers": [{"mediaType": layer[0], "digest": _sha(layer[1]), "size": len(layer[1])}],
+            **({"annotations": annotations} if annotations else {}),
+        }).encode()  # fmt: skip
+        put = web.put(f"{base}/manifests/{tag}", content=manifest,
+                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
+        assert put.status_code == 201, put.text
+    return _sha(manifest)
+
+
 def push_image(registry: Registry, repository: str, tag: str, marker: str) -> str:
-    """A one-layer OCI image pushed with the registry's HTTP API; its manifest's digest.
-    `marker` goes into the layer, so each call makes another manifest."""
+    """A one-layer OCI image; its manifest's digest. `marker` goes into the layer, so each
+    call makes another manifest."""
     tar = io.BytesIO()
     with tarfile.open(fileobj=tar, mode="w") as archive:
         data = marker.encode()
@@ -213,36 +251,15 @@ def push_image(registry: Registry, repository: str, tag: str, marker: str) -> st
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     layer = gzip.compress(tar.getvalue(), mtime=0)
-
-    def sha(data: bytes) -> str:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-
-    rootfs = {"type": "layers", "diff_ids": [sha(tar.getvalue())]}
+    rootfs = {"type": "layers", "diff_ids": [_sha(tar.getvalue())]}
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": rootfs}).encode()
-
-    base = f"https://{registry.host}/v2/{repository}"
-    trust = ssl.create_default_context(cafile=str(registry.ca_file))
-    with httpx.Client(verify=trust, auth=(REGISTRY_USER, registry.password), timeout=30) as web:
-        for blob in (layer, config):
-            started = web.post(f"{base}/blobs/uploads/")
-            assert started.status_code == 202, started.text
-            location = httpx.URL(base).join(started.headers["Location"])
-            # The upload's own query (its state) stays; the digest is added to it.
-            done = web.put(location.copy_merge_params({"digest": sha(blob)}), content=blob,
-                           headers={"Content-Type": "application/octet-stream"})  # fmt: skip
-            assert done.status_code == 201, done.text
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
-                       "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(layer),
-                        "size": len(layer)}],
-        }).encode()  # fmt: skip
-        put = web.put(f"{base}/manifests/{tag}", content=manifest,
-                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
-        assert put.status_code == 201, put.text
-    return sha(manifest)
+    return push_manifest(
+        registry,
+        repository,
+        tag,
+        ("application/vnd.oci.image.config.v1+json", config),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", layer),
+    )
 
 
 def test_images_are_recorded_and_deployed_by_digest(operator: OperatorProcess, registry: Registry) -> None:
