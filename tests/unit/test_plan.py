@@ -9,19 +9,17 @@ from typing import Any
 import pytest
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
 from alecton.reconcile.chart import ChartPolicy
+from alecton.reconcile.image_policy import duplicate_image_message, pick_image, shadowing_image
 from alecton.reconcile.plan import (
     Action,
     Missing,
     RecordedStatus,
     ReleaseLocation,
     Resolved,
-    duplicate_image_message,
     owner_of,
-    pick_image,
     plan_release,
     resolve,
     rolled_back_fingerprint,
-    shadowing_image,
 )
 from alecton.reconcile.release import HistoryEntry
 from alecton.reconcile.retry import LiveLock, Repair, backoff_seconds, plan_repair, retry_wait

@@ -38,10 +38,9 @@ from alecton.kube.releases import ReleaseStorage
 from alecton.metrics import Metrics
 from alecton.reconcile import status as st
 from alecton.reconcile.decide import Do, PromotionSeen, Step, decide
-from alecton.reconcile.image_policy import image_reference
+from alecton.reconcile.image_policy import image_reference, pick_image
 from alecton.reconcile.news import Fanout
 from alecton.reconcile.outcomes import Conflict, Done, Outcome, Promoted, Released, ReleaseFailed, Summary
-from alecton.reconcile.plan import pick_image
 from alecton.reconcile.retry import backoff_seconds
 from alecton.reconcile.summary import summarize, unexpected_error
 

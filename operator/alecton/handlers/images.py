@@ -8,7 +8,7 @@ from typing import Any
 
 from alecton.api.models import Image, InvalidResourceError
 from alecton.kube.client import ApiException, KubeClient
-from alecton.reconcile.plan import duplicate_image_message, shadowing_image
+from alecton.reconcile.image_policy import duplicate_image_message, shadowing_image
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from alecton.reconcile.freeze import (
     cluster_context,
     look_again,
 )
-from alecton.reconcile.plan import pick_image
+from alecton.reconcile.image_policy import pick_image
 from alecton.reconcile.promotion_records import PromotionRecord
 
 

@@ -4,6 +4,8 @@ one digest, and a tag could move after the check), and signed when the policy sa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from alecton.api.models import Application, Image
 from alecton.reconcile.image_ref import pinned
 from alecton.reconcile.signatures import Verdict
@@ -53,3 +55,22 @@ def checked_image(app: Application, image: Image, verdict: Verdict | None = None
         if not verdict.verified:
             raise ImageVerificationFailedError(f"Image {image.ref.name!r}: {verdict.message}")
     return image_reference(app, image)
+
+
+def pick_image(candidates: Iterable[Image]) -> Image | None:
+    """The authoritative Image of a (name, version): the one created first."""
+    return min(candidates, key=lambda i: (i.created, i.ref.name), default=None)
+
+
+def shadowing_image(image: Image, candidates: Iterable[Image]) -> Image | None:
+    """The Image that is used instead of `image` (same name and version, created first), or
+    None when `image` is the one used."""
+    chosen = pick_image([image, *candidates])
+    return None if chosen is None or chosen.ref == image.ref else chosen
+
+
+def duplicate_image_message(image: Image, used: Image) -> str:
+    return (
+        f"version {image.version} of image {image.name!r} is already recorded by Image {used.ref.name} "
+        f"({used.image}); this Image is not used: record a new build as a new version"
+    )

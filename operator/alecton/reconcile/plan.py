@@ -23,6 +23,7 @@ from alecton.reconcile.image_policy import (
     ImageVerificationFailedError,
     VerificationSecretMissingError,
     checked_image,
+    pick_image,
 )
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
@@ -232,25 +233,6 @@ class Plan:
     health_failure: str = ""  # why the revision rolled back from failed its health check
 
 
-def pick_image(candidates: Iterable[Image]) -> Image | None:
-    """The authoritative Image of a (name, version): the one created first."""
-    return min(candidates, key=lambda i: (i.created, i.ref.name), default=None)
-
-
-def shadowing_image(image: Image, candidates: Iterable[Image]) -> Image | None:
-    """The Image that is used instead of `image` (same name and version, created first), or
-    None when `image` is the one used."""
-    chosen = pick_image([image, *candidates])
-    return None if chosen is None or chosen.ref == image.ref else chosen
-
-
-def duplicate_image_message(image: Image, used: Image) -> str:
-    return (
-        f"version {image.version} of image {image.name!r} is already recorded by Image {used.ref.name} "
-        f"({used.image}); this Image is not used: record a new build as a new version"
-    )
-
-
 def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
     """Of several Deployments for one application/target, which one owns the release:
     the one that already made it, else the oldest (creation times have one-second
@@ -378,6 +360,28 @@ def retry_pending(deployment: Deployment, recorded: RecordedStatus) -> bool:
     return bool(deployment.retry_request_id) and deployment.retry_request_id != recorded.retry_request_id
 
 
+def _desired_or_refusal(
+    resolution: Resolved, deployment: Deployment, charts: ChartPolicy, sources: ValuesSources | None
+) -> DesiredRelease | Plan:
+    """The desired release, or the plan that waits for or refuses its inputs."""
+    try:
+        return desired_release(resolution, deployment, charts, sources)
+    except ChartRefusedError as error:
+        return Plan(Action.REFUSED, "ChartRefused", str(error), resolved=resolution)
+    except ValuesSourceMissingError as error:
+        return Plan(Action.WAIT, "ValuesSourceNotFound", str(error), resolved=resolution)
+    except RepositorySecretMissingError as error:
+        return Plan(Action.WAIT, "RepositorySecretNotFound", str(error), resolved=resolution)
+    except ImageDigestMissingError as error:
+        return Plan(Action.REFUSED, "ImageDigestMissing", str(error), resolved=resolution)
+    except ImageVerificationFailedError as error:
+        return Plan(Action.REFUSED, IMAGE_VERIFICATION_FAILED, str(error), resolved=resolution)
+    except VerificationSecretMissingError as error:
+        return Plan(Action.WAIT, VERIFICATION_SECRET_NOT_FOUND, str(error), resolved=resolution)
+    except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
+        return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
+
+
 def plan_release(
     deployment: Deployment,
     recorded: RecordedStatus,
@@ -421,22 +425,9 @@ def plan_release(
         return Plan(Action.SUSPENDED, "Suspended", "spec.suspend is true: helm is not run")
     if isinstance(resolution, Missing):
         return Plan(Action.WAIT, resolution.reason, resolution.message)
-    try:
-        desired = desired_release(resolution, deployment, charts, sources)
-    except ChartRefusedError as error:
-        return Plan(Action.REFUSED, "ChartRefused", str(error), resolved=resolution)
-    except ValuesSourceMissingError as error:
-        return Plan(Action.WAIT, "ValuesSourceNotFound", str(error), resolved=resolution)
-    except RepositorySecretMissingError as error:
-        return Plan(Action.WAIT, "RepositorySecretNotFound", str(error), resolved=resolution)
-    except ImageDigestMissingError as error:
-        return Plan(Action.REFUSED, "ImageDigestMissing", str(error), resolved=resolution)
-    except ImageVerificationFailedError as error:
-        return Plan(Action.REFUSED, IMAGE_VERIFICATION_FAILED, str(error), resolved=resolution)
-    except VerificationSecretMissingError as error:
-        return Plan(Action.WAIT, VERIFICATION_SECRET_NOT_FOUND, str(error), resolved=resolution)
-    except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map
-        return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
+    desired = _desired_or_refusal(resolution, deployment, charts, sources)
+    if isinstance(desired, Plan):
+        return desired
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version
     if rollback_pending(deployment, recorded):
         if version_changed:

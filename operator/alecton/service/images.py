@@ -7,7 +7,7 @@ from typing import Any
 
 from alecton.api.models import Image
 from alecton.kube.client import ApiException, KubeClient
-from alecton.reconcile.plan import pick_image
+from alecton.reconcile.image_policy import pick_image
 from alecton.service.errors import ConflictError
 from alecton.service.resources import field_selector, image_body, spec_of
 
