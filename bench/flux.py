@@ -16,14 +16,12 @@ Setup (every setting, also in docs/benchmarks.md):
 
 from __future__ import annotations
 
-import functools
-import http.server
-import subprocess
-import threading
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from alecton.local.chart_repository import chart_repository
 from alecton.local.flux import FluxControllers, crds_dir
 from harness import REPO, Bench, ConditionWatch
 
@@ -48,23 +46,15 @@ class ChartRepository:
     sides pull: Flux through source-controller, alecton through `helm --repo`)."""
 
     def __init__(self, bench: Bench) -> None:
-        self.dir = bench.workdir / "chart-repository"
-        self.dir.mkdir(exist_ok=True)
-        helm = str(bench.bin / "helm")
-        subprocess.run([helm, "package", str(REPO / "charts" / CHART), "-d", str(self.dir)], check=True)
-        handler = functools.partial(_QuietHandler, directory=str(self.dir))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        subprocess.run([helm, "repo", "index", str(self.dir), "--url", self.url], check=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        directory = bench.workdir / "chart-repository"
+        directory.mkdir(exist_ok=True)
+        self._served = contextlib.ExitStack()
+        self.url = self._served.enter_context(
+            chart_repository(bench.bin / "helm", REPO / "charts" / CHART, directory)
+        )
 
     def close(self) -> None:
-        self.server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self._served.close()
 
 
 class Flux(FluxControllers):

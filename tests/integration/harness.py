@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -19,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from alecton.local.chart_repository import chart_repository as local_chart_repository
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
@@ -341,22 +339,8 @@ def wait_phase(
 def chart_repository(helm: Path, directory: Path, chart: str = "webapp") -> Iterator[str]:
     """A bundled chart packaged into a classic chart repository served over plain http on
     loopback (its URL): what `spec.repository: http://...` points at."""
-    subprocess.run([str(helm), "package", str(CHARTS / chart), "-d", str(directory)], check=True)
-    handler = functools.partial(_QuietFiles, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    subprocess.run([str(helm), "repo", "index", str(directory), "--url", url], check=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with local_chart_repository(helm, CHARTS / chart, directory) as url:
         yield url
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietFiles(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 class WebProcess:
