@@ -116,14 +116,36 @@ def test_without_its_application_the_promotion_waits_for_the_ordinary_reconcile(
     assert kube.calls == []
 
 
-def test_a_version_whose_inputs_are_incomplete_proposes_nothing() -> None:
+def test_a_version_whose_inputs_are_incomplete_proposes_nothing_and_says_why() -> None:
     async def waiting(deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
         return Plan(Action.WAIT, "ValuesSourceNotFound", "ConfigMap web-values does not exist")
 
     body = deployment_body({"promotion": {"message": "earlier"}}, version=OLD, promotion=AUTOMATIC)
     kube = with_deployment(body)
-    assert promote(kube, body, plan_for=waiting) == Promoted(waiting="earlier")
-    assert kube.calls == []
+    outcome = promote(kube, body, plan_for=waiting)
+    assert outcome.waiting == "version 1.1.0 is not proposed: ConfigMap web-values does not exist"
+    assert outcome.step is not None and outcome.step.actions.message == outcome.waiting
+    assert not outcome.wrote_version and kube.calls == []
+
+
+def test_a_version_whose_image_fails_verification_is_not_promoted_and_status_says_why() -> None:
+    """Review of issue 27's signatures: promotion chose an unsigned version, found no inputs
+    to propose and kept the previous message, so it waited without a word."""
+
+    async def refused(deployment: Deployment, snap: DeploymentSnapshot) -> Plan:
+        return Plan(Action.REFUSED, "ImageVerificationFailed", "Image 'web-1.1.0': no signature")
+
+    body = deployment_body({"promotion": {"message": "earlier"}}, version=OLD, promotion=AUTOMATIC)
+    kube = with_deployment(body)
+    outcome = promote(kube, body, plan_for=refused)
+    assert outcome.waiting == "version 1.1.0 is not proposed: Image 'web-1.1.0': no signature"
+    assert not outcome.wrote_version and kube.calls == []
+    # status.promotion names the candidate and why it waits.
+    assert outcome.step is not None
+    status = promotion_status(
+        *[getattr(outcome.step, f) for f in ("policy", "hold", "choice", "actions")], "t"
+    )
+    assert (status["candidate"], status["message"]) == ("1.1.0", outcome.waiting)
 
 
 # ----- approved: spec.version is written ----------------------------------------------------------

@@ -143,9 +143,11 @@ class Promoter:
         )
         digest = ""
         if choice.version and hold.hold is None:  # held: nothing is proposed, no inputs to read
-            digest = await self._digest(snap, deployment, choice.version, policy)
-        if choice.version and hold.hold is None and not digest:
-            return self._seen(snap)  # the version's inputs are incomplete now: look again on the next change
+            digest, why_not = await self._digest(snap, deployment, choice.version, policy)
+            if not digest:  # incomplete or refused inputs (an unsigned image): look again on the next change
+                why = f"version {choice.version} is not proposed: {why_not}"
+                facts = PromotionFacts(policy, hold, choice, Actions(message=why), now_text, handled or None)
+                return Promoted(waiting=why, step=facts)
         promotions = self.indexes.promotions_for(ns, deployment.ref.name)
         actions = act(
             policy,
@@ -295,15 +297,17 @@ class Promoter:
 
     async def _digest(
         self, snap: DeploymentSnapshot, deployment: Deployment, version: str, policy: PromotionPolicy
-    ) -> str:
+    ) -> tuple[str, str]:
         """The digest of the inputs `version` would deploy with: the fingerprint of the
         release the ordinary reconcile would make (chart, values with valuesFrom, image,
         cluster, target), and the approval mode, so that an approval the operator gave
-        under `Automatic` is not taken for a person's after a switch to `Manual`."""
+        under `Automatic` is not taken for a person's after a switch to `Manual`. ("", why)
+        when those inputs are incomplete or refused (an image failing verification)."""
         plan = await self.plan_for(replace(deployment, version=version, rollback=None), snap)
         if plan.desired is None or plan.action not in (Action.UPGRADE, Action.NOTHING, Action.HELD):
-            return ""
-        return hashlib.sha256(f"{plan.desired.fingerprint}\0{policy.approval}".encode()).hexdigest()[:32]
+            return "", plan.message or plan.reason or "its inputs are incomplete"
+        digest = hashlib.sha256(f"{plan.desired.fingerprint}\0{policy.approval}".encode()).hexdigest()[:32]
+        return digest, ""
 
 
 def _failed(status: dict[str, Any]) -> set[str]:
