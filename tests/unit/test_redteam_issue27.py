@@ -10,7 +10,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +57,14 @@ class _Quiet(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _in_thread(work: object, seconds: float) -> tuple[bool, BaseException | None]:
+def _in_thread(work: Callable[[], object], seconds: float) -> tuple[bool, BaseException | None]:
     """Run `work` in a daemon thread; (finished within `seconds`, what it raised)."""
     raised: list[BaseException | None] = [None]
 
     def run() -> None:
         try:
-            work()  # type: ignore[operator]
-        except BaseException as error:  # noqa: BLE001 (reported to the test)
+            work()
+        except BaseException as error:
             raised[0] = error
 
     thread = threading.Thread(target=run, daemon=True)
