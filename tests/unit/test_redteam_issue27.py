@@ -207,3 +207,51 @@ def test_a_registrys_token_realm_is_not_a_read_back_channel_into_the_network(
     with pytest.raises(RegistryError):
         session.get(f"manifests/{DIGEST}", "*/*", 1024)
     assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+
+
+# --- Hole 4: blob storage behind a redirect asks for a login, and gets the team's ---------------
+
+
+@pytest.fixture
+def challenging_storage(tls: Tls) -> Iterator[tuple[int, list[str]]]:
+    """A registry that redirects anonymous blob requests to storage; the storage (row 73's
+    attacker) answers 401 with a Bearer challenge naming a realm of its own."""
+    realm_saw: list[str] = []
+    ports: dict[str, int] = {}
+
+    class Storage(_Quiet):
+        def do_GET(self) -> None:
+            if self.path.startswith("/token"):
+                realm_saw.append(self.headers.get("Authorization", ""))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"token": "t"}')
+                return
+            self.send_response(401)
+            realm = f"https://127.0.0.1:{ports['storage']}/token"
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="s"')
+            self.end_headers()
+
+    class Registry(_Quiet):
+        def do_GET(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", f"https://127.0.0.1:{ports['storage']}/signed-url")
+            self.end_headers()
+
+    storage = _serve(Storage, tls.server)
+    ports["storage"] = next(storage)
+    registry = _serve(Registry, tls.server)
+    yield next(registry), realm_saw
+    for rest in (registry, storage):
+        next(rest, None)
+
+
+def test_a_redirects_target_cannot_ask_for_the_registrys_login(
+    tls: Tls, challenging_storage: tuple[int, list[str]]
+) -> None:
+    port, realm_saw = challenging_storage
+    reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+    session = RegistrySession(reference, RegistryLogin("robot", "s3cret", None, 5, tls.ca_pem))
+    with pytest.raises(RegistryError):
+        session.get(f"blobs/{DIGEST}", "*/*", 1024)
+    assert not any(seen.startswith("Basic ") for seen in realm_saw), "the storage's realm got the login"
