@@ -187,6 +187,12 @@ class RegistrySession:
                 body, headers = _read(request, self.login, limit)
             except urllib.error.HTTPError as error:
                 if error.code == 401 and not self.authorization:
+                    # Only the registry itself may ask for its login: a redirect's target
+                    # (blob storage) naming a realm would receive it there.
+                    if urllib.parse.urlsplit(error.url or url).netloc.lower() != ref.api_host.lower():
+                        raise RegistryError(
+                            f"registry {ref.registry}: the target of its redirect asked for a login: refused"
+                        ) from None
                     self.authorization = self._answer(error.headers.get("WWW-Authenticate", ""))
                     continue
                 if error.code == 404:
