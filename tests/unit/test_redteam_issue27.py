@@ -255,3 +255,48 @@ def test_a_redirects_target_cannot_ask_for_the_registrys_login(
     with pytest.raises(RegistryError):
         session.get(f"blobs/{DIGEST}", "*/*", 1024)
     assert not any(seen.startswith("Basic ") for seen in realm_saw), "the storage's realm got the login"
+
+
+# --- Hole 5: every request in time, the whole fetch not: 16 slow blobs hold a worker ----------
+
+
+@pytest.fixture
+def slow_blob_registry(tls: Tls) -> Iterator[int]:
+    """A signature manifest with the most layers read (16); each blob answered whole after
+    0.8 s, just inside a 1 s per-request deadline."""
+    layers = [
+        {
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "digest": "sha256:" + f"{i:064x}",
+            "size": 10,
+            "annotations": {"dev.cosignproject.cosign/signature": "c2ln"},
+        }
+        for i in range(16)
+    ]
+    manifest = json.dumps({"schemaVersion": 2, "layers": layers}).encode()
+
+    class Registry(_Quiet):
+        def do_GET(self) -> None:
+            if "/blobs/" in self.path:
+                time.sleep(0.8)
+                body = b"0123456789"
+            else:
+                body = manifest
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    registry = _serve(Registry, tls.server)
+    yield next(registry)
+    next(registry, None)
+
+
+def test_a_registry_cannot_hold_the_signature_fetch_much_past_its_deadline(
+    tls: Tls, slow_blob_registry: int
+) -> None:
+    reference = parse_reference(f"127.0.0.1:{slow_blob_registry}/team/web@{DIGEST}")
+    login = RegistryLogin(timeout=1.0, ca_pem=tls.ca_pem)
+    finished, raised = _in_thread(lambda: fetch_signatures(reference, login), 5.0)
+    assert finished, "16 blobs of 0.8 s each held the fetch past 5 s (1 s per request)"
+    assert isinstance(raised, RegistryError), raised
