@@ -36,6 +36,7 @@ MANIFEST_TYPES = ", ".join(
 )
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_TOKEN_BYTES = 64 * 1024
+SESSION_TIMEOUTS = 3  # a session's requests together: this many times one request's deadline
 
 
 class RegistryError(RuntimeError):
@@ -117,10 +118,12 @@ class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _read(request: urllib.request.Request, login: RegistryLogin, limit: int) -> tuple[bytes, Message]:
+def _read(
+    request: urllib.request.Request, login: RegistryLogin, limit: int, seconds: float
+) -> tuple[bytes, Message]:
     """The body (at most `limit` + 1 bytes) and headers of `request`, over https only, in full
-    within the login's timeout (redirects included); URLError (an OSError) when not."""
-    deadline = time.monotonic() + login.timeout
+    within `seconds` (redirects included); URLError (an OSError) when not."""
+    deadline = time.monotonic() + seconds
     https = _DeadlineHandler(_context(login), deadline)
     opener = urllib.request.OpenerDirector()
     for handler in (
@@ -131,7 +134,7 @@ def _read(request: urllib.request.Request, login: RegistryLogin, limit: int) -> 
     ):
         opener.add_handler(handler)
     try:
-        with opener.open(request, timeout=login.timeout) as answer:
+        with opener.open(request, timeout=seconds) as answer:
             body: bytes = answer.read(limit + 1)
             headers: Message = answer.headers
     finally:
@@ -139,11 +142,11 @@ def _read(request: urllib.request.Request, login: RegistryLogin, limit: int) -> 
             connection.cancel_deadline()
     # The deadline shuts the socket, which reads as an early end: never take that for a whole answer.
     if time.monotonic() >= deadline:
-        raise urllib.error.URLError(f"no full answer within {login.timeout:g} s")
+        raise urllib.error.URLError(f"no full answer within {seconds:.3g} s")
     return body, headers
 
 
-def _token(challenge: dict[str, str], reference: ImageReference, login: RegistryLogin) -> str:
+def _token(challenge: dict[str, str], reference: ImageReference, login: RegistryLogin, seconds: float) -> str:
     """A Bearer token from the realm the registry named (with the login, when given)."""
     realm = challenge.get("realm", "")
     if not realm.startswith("https://"):
@@ -155,7 +158,7 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
     if login.username:
         request.add_unredirected_header("Authorization", _basic(login))
     try:
-        body = json.loads(_read(request, login, MAX_TOKEN_BYTES)[0])
+        body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds)[0])
     except urllib.error.HTTPError as error:
         raise RegistryError(f"registry {reference.registry} refused a token: HTTP {error.code}") from None
     except (OSError, ValueError) as error:
@@ -169,10 +172,22 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
 class RegistrySession:
     """GETs in one repository of a registry, logging in once when it asks (Basic with the
     login, or a Bearer token from the realm it names). The Authorization header is never
-    sent on to a redirect's target (blob storage behind a registry answers signed URLs)."""
+    sent on to a redirect's target (blob storage behind a registry answers signed URLs).
+    Each request has the login's timeout, and all of them together SESSION_TIMEOUTS times
+    that: a registry answering each just in time would otherwise hold a worker for as many
+    deadlines as it names blobs."""
 
     def __init__(self, reference: ImageReference, login: RegistryLogin) -> None:
         self.reference, self.login, self.authorization = reference, login, ""
+        self.ends_at = time.monotonic() + SESSION_TIMEOUTS * login.timeout
+
+    def _seconds(self) -> float:
+        """What the next request may take: its own deadline, within the session's."""
+        remaining = self.ends_at - time.monotonic()
+        if remaining <= 0:
+            total = SESSION_TIMEOUTS * self.login.timeout
+            raise RegistryError(f"registry {self.reference.registry}: no full answer within {total:g} s")
+        return min(self.login.timeout, remaining)
 
     def get(self, path: str, accept: str, limit: int) -> tuple[bytes, Message] | None:
         """The body (at most `limit` bytes) and headers at /v2/<repository>/<path>; None on
@@ -184,7 +199,7 @@ class RegistrySession:
             if self.authorization:
                 request.add_unredirected_header("Authorization", self.authorization)
             try:
-                body, headers = _read(request, self.login, limit)
+                body, headers = _read(request, self.login, limit, self._seconds())
             except urllib.error.HTTPError as error:
                 if error.code == 401 and not self.authorization:
                     # Only the registry itself may ask for its login: a redirect's target
@@ -209,7 +224,7 @@ class RegistrySession:
     def _answer(self, header: str) -> str:
         challenge = parse_challenge(header)
         if challenge.scheme == "bearer":
-            return "Bearer " + _token(challenge.params, self.reference, self.login)
+            return "Bearer " + _token(challenge.params, self.reference, self.login, self._seconds())
         if self.login.username:
             return _basic(self.login)
         raise LoginRequiredError(f"registry {self.reference.registry} asks for a login and none was given")
