@@ -300,3 +300,31 @@ def test_a_registry_cannot_hold_the_signature_fetch_much_past_its_deadline(
     finished, raised = _in_thread(lambda: fetch_signatures(reference, login), 5.0)
     assert finished, "16 blobs of 0.8 s each held the fetch past 5 s (1 s per request)"
     assert isinstance(raised, RegistryError), raised
+
+
+# --- Hole 7 (not fixed): the status tells a tenant which internal ports are open ---------------
+
+
+@pytest.mark.xfail(
+    strict=True, reason="hole 7 of the issue 27 red team: connection errors are shown as they are"
+)
+def test_a_tenant_cannot_tell_an_open_internal_port_from_a_closed_one(tls: Tls) -> None:
+    """An Image may name any host:port as its registry; with spec.verify the operator connects
+    from inside the cluster and the Deployment's status carries the error: refused, timed out
+    and a non-TLS answer read differently, a port scanner of the cluster network."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    messages = []
+    try:
+        for port in (closed_port, plain.server_address[1]):
+            reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+            with pytest.raises(RegistryError) as raised:
+                fetch_signatures(reference, RegistryLogin(timeout=2, ca_pem=tls.ca_pem))
+            messages.append(str(raised.value).replace(str(port), "PORT"))
+    finally:
+        plain.shutdown()
+        plain.server_close()
+    assert messages[0] == messages[1], messages
