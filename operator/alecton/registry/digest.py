@@ -127,6 +127,7 @@ def _read(
     https = _DeadlineHandler(_context(login), deadline)
     opener = urllib.request.OpenerDirector()
     for handler in (
+        urllib.request.ProxyHandler(),  # HTTPS_PROXY and NO_PROXY, as urlopen honoured them
         https,
         _HttpsRedirectsOnly(),
         urllib.request.HTTPDefaultErrorHandler(),
