@@ -7,9 +7,14 @@ Synchronous and bounded: `alecton image create --resolve-digest` runs it once pe
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import http.client
 import json
+import socket
 import ssl
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +36,7 @@ MANIFEST_TYPES = ", ".join(
 )
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_TOKEN_BYTES = 64 * 1024
+SESSION_TIMEOUTS = 3  # a session's requests together: this many times one request's deadline
 
 
 class RegistryError(RuntimeError):
@@ -60,11 +66,88 @@ def _basic(login: RegistryLogin) -> str:
     return "Basic " + base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
 
 
-def _open(request: urllib.request.Request, login: RegistryLogin) -> Any:
-    return urllib.request.urlopen(request, timeout=login.timeout, context=_context(login))  # noqa: S310
+class _DeadlineConnection(http.client.HTTPSConnection):
+    """An HTTPS connection whose socket is shut down at a deadline: a socket timeout bounds
+    each read only, and a registry that sends a byte at a time would hold a worker forever."""
+
+    def __init__(self, host: str, deadline: float, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.deadline = deadline
+        self._expiry: threading.Timer | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        sock = self.sock
+        self._expiry = threading.Timer(max(self.deadline - time.monotonic(), 0.0), _shut, (sock,))
+        self._expiry.daemon = True
+        self._expiry.start()
+
+    def cancel_deadline(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
 
 
-def _token(challenge: dict[str, str], reference: ImageReference, login: RegistryLogin) -> str:
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already: the request ended in time
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlineHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext, deadline: float) -> None:
+        super().__init__(context=context)
+        self.deadline = deadline  # one for a request and its redirects
+        self.connections: list[_DeadlineConnection] = []
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        def connection(host: str, **kwargs: Any) -> _DeadlineConnection:
+            self.connections.append(_DeadlineConnection(host, self.deadline, **kwargs))
+            return self.connections[-1]
+
+        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """A registry (whoever runs it) may send the operator to blob storage over https, never to
+    plain http or ftp: those reach metadata services and cluster-internal endpoints."""
+
+    def redirect_request(  # type: ignore[override]
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Message, newurl: str
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
+            raise urllib.error.URLError("the registry redirected to a URL that is not https: refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _read(
+    request: urllib.request.Request, login: RegistryLogin, limit: int, seconds: float
+) -> tuple[bytes, Message]:
+    """The body (at most `limit` + 1 bytes) and headers of `request`, over https only, in full
+    within `seconds` (redirects included); URLError (an OSError) when not."""
+    deadline = time.monotonic() + seconds
+    https = _DeadlineHandler(_context(login), deadline)
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),  # HTTPS_PROXY and NO_PROXY, as urlopen honoured them
+        https,
+        _HttpsRedirectsOnly(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    try:
+        with opener.open(request, timeout=seconds) as answer:
+            body: bytes = answer.read(limit + 1)
+            headers: Message = answer.headers
+    finally:
+        for connection in https.connections:
+            connection.cancel_deadline()
+    # The deadline shuts the socket, which reads as an early end: never take that for a whole answer.
+    if time.monotonic() >= deadline:
+        raise urllib.error.URLError(f"no full answer within {seconds:.3g} s")
+    return body, headers
+
+
+def _token(challenge: dict[str, str], reference: ImageReference, login: RegistryLogin, seconds: float) -> str:
     """A Bearer token from the realm the registry named (with the login, when given)."""
     realm = challenge.get("realm", "")
     if not realm.startswith("https://"):
@@ -76,8 +159,7 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
     if login.username:
         request.add_unredirected_header("Authorization", _basic(login))
     try:
-        with _open(request, login) as answer:
-            body = json.loads(answer.read(MAX_TOKEN_BYTES))
+        body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds)[0])
     except urllib.error.HTTPError as error:
         raise RegistryError(f"registry {reference.registry} refused a token: HTTP {error.code}") from None
     except (OSError, ValueError) as error:
@@ -91,10 +173,22 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
 class RegistrySession:
     """GETs in one repository of a registry, logging in once when it asks (Basic with the
     login, or a Bearer token from the realm it names). The Authorization header is never
-    sent on to a redirect's target (blob storage behind a registry answers signed URLs)."""
+    sent on to a redirect's target (blob storage behind a registry answers signed URLs).
+    Each request has the login's timeout, and all of them together SESSION_TIMEOUTS times
+    that: a registry answering each just in time would otherwise hold a worker for as many
+    deadlines as it names blobs."""
 
     def __init__(self, reference: ImageReference, login: RegistryLogin) -> None:
         self.reference, self.login, self.authorization = reference, login, ""
+        self.ends_at = time.monotonic() + SESSION_TIMEOUTS * login.timeout
+
+    def _seconds(self) -> float:
+        """What the next request may take: its own deadline, within the session's."""
+        remaining = self.ends_at - time.monotonic()
+        if remaining <= 0:
+            total = SESSION_TIMEOUTS * self.login.timeout
+            raise RegistryError(f"registry {self.reference.registry}: no full answer within {total:g} s")
+        return min(self.login.timeout, remaining)
 
     def get(self, path: str, accept: str, limit: int) -> tuple[bytes, Message] | None:
         """The body (at most `limit` bytes) and headers at /v2/<repository>/<path>; None on
@@ -106,11 +200,15 @@ class RegistrySession:
             if self.authorization:
                 request.add_unredirected_header("Authorization", self.authorization)
             try:
-                with _open(request, self.login) as answer:
-                    body: bytes = answer.read(limit + 1)
-                    headers: Message = answer.headers
+                body, headers = _read(request, self.login, limit, self._seconds())
             except urllib.error.HTTPError as error:
                 if error.code == 401 and not self.authorization:
+                    # Only the registry itself may ask for its login: a redirect's target
+                    # (blob storage) naming a realm would receive it there.
+                    if urllib.parse.urlsplit(error.url or url).netloc.lower() != ref.api_host.lower():
+                        raise RegistryError(
+                            f"registry {ref.registry}: the target of its redirect asked for a login: refused"
+                        ) from None
                     self.authorization = self._answer(error.headers.get("WWW-Authenticate", ""))
                     continue
                 if error.code == 404:
@@ -127,7 +225,7 @@ class RegistrySession:
     def _answer(self, header: str) -> str:
         challenge = parse_challenge(header)
         if challenge.scheme == "bearer":
-            return "Bearer " + _token(challenge.params, self.reference, self.login)
+            return "Bearer " + _token(challenge.params, self.reference, self.login, self._seconds())
         if self.login.username:
             return _basic(self.login)
         raise LoginRequiredError(f"registry {self.reference.registry} asks for a login and none was given")
