@@ -305,9 +305,6 @@ def test_a_registry_cannot_hold_the_signature_fetch_much_past_its_deadline(
 # --- Hole 7 (not fixed): the status tells a tenant which internal ports are open ---------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hole 7 of the issue 27 red team: connection errors are shown as they are"
-)
 def test_a_tenant_cannot_tell_an_open_internal_port_from_a_closed_one(tls: Tls) -> None:
     """An Image may name any host:port as its registry; with spec.verify the operator connects
     from inside the cluster and the Deployment's status carries the error: refused, timed out

@@ -25,7 +25,7 @@ from alecton.cli.session import (
 )
 from alecton.kube.client import ApiException, KubeClient
 from alecton.reconcile.image_ref import DIGEST_RE, ImageReferenceError, parse_reference
-from alecton.registry.digest import LoginRequiredError, RegistryError, RegistryLogin
+from alecton.registry.digest import LoginRequiredError, RegistryError, RegistryLogin, RegistryUnreachableError
 from alecton.registry.digest import resolve_digest as resolve_manifest_digest
 from alecton.service.applications import create_application, list_applications, replace_application
 from alecton.service.images import create_image, image_source, list_images
@@ -150,6 +150,8 @@ def image_digest(
         return resolve_manifest_digest(reference, login)
     except LoginRequiredError as error:
         raise CliError(f"{error}: pass --username and --password-stdin") from None
+    except RegistryUnreachableError as error:
+        raise CliError(f"{error}: {error.detail}") from None
     except RegistryError as error:
         raise CliError(str(error)) from None
 

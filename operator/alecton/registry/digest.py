@@ -43,6 +43,17 @@ class RegistryError(RuntimeError):
     """The registry could not say: unreachable, refused the login, no such tag."""
 
 
+class RegistryUnreachableError(RegistryError):
+    """No answer over TLS. The message is the same whatever the cause (refused, timed out, not
+    TLS): it lands in a Deployment's status, and a tenant naming host:port after host:port
+    must not learn which ports of the cluster network are open. `detail` says which, for
+    the operator's log and for the CLI (a person's own call)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class LoginRequiredError(RegistryError):
     """The registry answers only with a login, and none was given."""
 
@@ -114,7 +125,8 @@ class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
         self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Message, newurl: str
     ) -> urllib.request.Request | None:
         if urllib.parse.urlsplit(newurl).scheme.lower() != "https":
-            raise urllib.error.URLError("the registry redirected to a URL that is not https: refused")
+            # Not an OSError: a refusal of ours, worded as such (not "could not be reached").
+            raise RegistryError("the registry redirected to a URL that is not https: refused")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -162,8 +174,12 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
         body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds)[0])
     except urllib.error.HTTPError as error:
         raise RegistryError(f"registry {reference.registry} refused a token: HTTP {error.code}") from None
-    except (OSError, ValueError) as error:
+    except ValueError as error:
         raise RegistryError(f"registry {reference.registry}: no token from its realm: {error}") from None
+    except OSError as error:
+        raise RegistryUnreachableError(
+            f"registry {reference.registry}: its token realm could not be reached over TLS", str(error)
+        ) from None
     token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryError(f"registry {reference.registry}: its realm answered without a token")
@@ -215,8 +231,12 @@ class RegistrySession:
                     return None
                 words = "the login was refused" if error.code in (401, 403) else f"HTTP {error.code}"
                 raise RegistryError(f"registry {ref.registry}: {words}") from None
-            except (OSError, ValueError) as error:
+            except ValueError as error:
                 raise RegistryError(f"registry {ref.registry} could not be asked: {error}") from None
+            except OSError as error:
+                raise RegistryUnreachableError(
+                    f"registry {ref.registry} could not be reached over TLS", str(error)
+                ) from None
             if len(body) > limit:
                 raise RegistryError(f"registry {ref.registry}: {path} is larger than {limit} bytes")
             return body, headers

@@ -11,6 +11,7 @@ may be signed since).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -32,7 +33,9 @@ from alecton.reconcile.signatures import (
     signature_tag,
     verify,
 )
-from alecton.registry.digest import RegistryError, RegistryLogin, RegistrySession
+from alecton.registry.digest import RegistryError, RegistryLogin, RegistrySession, RegistryUnreachableError
+
+log = logging.getLogger("alecton.signatures")
 
 SIGNATURE_MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -105,6 +108,8 @@ class ImageVerifier:
         try:
             fetched = await asyncio.to_thread(fetch_signatures, reference, login)
         except (RegistryError, ValueError) as error:
+            if isinstance(error, RegistryUnreachableError):  # the cause for the operator's log only
+                log.info("signatures of %s: %s: %s", image.image, error, error.detail)
             return Verdict(
                 False, f"the signatures of {image.image} could not be read: {error}", cacheable=False
             )
