@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,20 +13,9 @@ from alecton.local import pki
 from alecton.reconcile.image_ref import parse_reference
 from alecton.registry.digest import LoginRequiredError, RegistryLogin, RegistrySession, resolve_digest
 
+from tests.unit.test_redteam_issue27 import _serve
+
 SEEN: list[tuple[str, str]] = []  # (server, Authorization) per request
-
-
-def _server(
-    name: str, handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext
-) -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -73,9 +61,9 @@ def servers(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    storage = _server("storage", Storage, tls)
+    storage = _serve(Storage, tls)
     storage_port.append(next(storage))
-    registry = _server("registry", Registry, tls)
+    registry = _serve(Registry, tls)
     port = next(registry)
     yield port, storage_port[0], tmp_path / "ca.crt"
     for rest in (registry, storage):
