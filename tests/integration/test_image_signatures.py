@@ -2,7 +2,9 @@
 registry, signed by the real cosign (key pairs, no transparency log), and the operator's
 own check of those signatures before helm runs. The correctly signed image deploys; an
 unsigned one, one signed by another key, a re-tagged one and one whose signature was copied
-from another digest are Failed with ImageVerificationFailed, and helm never runs for them."""
+from another digest are Failed with ImageVerificationFailed, and helm never runs for them.
+Each Image says the same in its own status: a `Verified` condition and one entry per
+Application whose policy judged it."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pytest
 from alecton.local.configuration import REGISTRY_USER
 
 from tests.integration import resources as r
-from tests.integration.harness import OperatorProcess, events, wait_phase
+from tests.integration.harness import Cluster, OperatorProcess, events, wait_for, wait_phase
 from tests.integration.test_cli import alecton
 from tests.integration.test_oci_registry import Registry, push_image
 
@@ -87,8 +89,8 @@ def signed_image(version: str, ref: str, digest: str) -> dict[str, Any]:
     return image
 
 
-def verify_secret(registry: Registry, keys: Path) -> dict[str, Any]:
-    secret = registry.secret(name="cosign")
+def verify_secret(registry: Registry, keys: Path, name: str = "cosign") -> dict[str, Any]:
+    secret = registry.secret(name=name)
     secret["type"] = "Opaque"
     secret["data"]["cosign.pub"] = base64.b64encode((keys / "cosign.pub").read_bytes()).decode()
     return secret
@@ -96,6 +98,22 @@ def verify_secret(registry: Registry, keys: Path) -> dict[str, Any]:
 
 def ready_condition(deployment: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in deployment["status"]["conditions"] if c["type"] == "Ready")
+
+
+def image_verified(cluster: Cluster, ns: str, name: str, status: str) -> dict[str, Any]:
+    """The Image's status once its Verified condition is `status`."""
+
+    def check() -> dict[str, Any] | None:
+        image = cluster.get("Image", name, ns) or {}
+        conditions = (image.get("status") or {}).get("conditions") or []
+        verified = next((c for c in conditions if c.get("type") == "Verified"), None)
+        return image["status"] if verified and verified["status"] == status else None
+
+    return wait_for(check, timeout=60, what=f"Image {name} Verified={status}")
+
+
+def verified_condition(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == "Verified")
 
 
 @pytest.fixture(scope="module")
@@ -137,14 +155,23 @@ def test_only_images_signed_by_the_policys_key_are_deployed(
         *(signed_image(version, image, digest) for version, image, digest in images.values()),
         *(r.application(name, target_ns, verify=policy) for name in images),
         *(r.deployment(name, version) for name, (version, _, _) in images.items()),
+        # A second team's Application trusts the other key: the same Image, judged twice.
+        r.application(
+            "theirs", f"{ns}-theirs", verify={"provider": "cosign", "secretRef": {"name": "theirs"}}
+        ),
+        r.deployment("theirs", "2.0.0"),
         namespace=ns,
     )
     # The policy's Secret is not there yet: every Deployment waits for it, helm never runs.
     waiting = wait_phase(cluster, ns, "good-staging", "Pending", timeout=60)
     assert ready_condition(waiting)["reason"] == "VerificationSecretNotFound", waiting["status"]
     assert "Secret 'cosign' (spec.verify.secretRef) does not exist" in ready_condition(waiting)["message"]
+    # The Image says so too: not judged yet (Unknown), and which Application waits for what.
+    unjudged = verified_condition(image_verified(cluster, ns, "web-1.0.0", "Unknown"))
+    assert unjudged["reason"] == "VerificationSecretNotFound", unjudged
+    assert "Application good" in unjudged["message"] and "Secret 'cosign'" in unjudged["message"], unjudged
 
-    cluster.apply(verify_secret(registry, ours), namespace=ns)
+    cluster.apply(verify_secret(registry, ours), verify_secret(registry, theirs, "theirs"), namespace=ns)
     deployed = wait_phase(cluster, ns, "good-staging", "Deployed", timeout=120)
     assert deployed["status"]["release"]["image"] == f"{ref}:1.0.0@{good}"  # pinned to what was verified
     expected = {
@@ -167,6 +194,59 @@ def test_only_images_signed_by_the_policys_key_are_deployed(
         assert history.returncode != 0 and "not found" in history.stderr, (name, history.stdout)
     text = json.dumps(cluster.get("Deployment", "unsigned-staging", ns)) + json.dumps(events(cluster, ns))
     assert registry.password not in text
+
+    # Each Image says why in its own status, naming the Application and its Secret (never a key).
+    verified = image_verified(cluster, ns, "web-1.0.0", "True")
+    assert verified_condition(verified)["reason"] == "Verified", verified
+    assert "Application good" in verified_condition(verified)["message"], verified
+    assert verified["verifications"] == [
+        {
+            "application": "good",
+            "secret": "cosign",
+            "verified": True,
+            "reason": "Verified",
+            "message": verified["verifications"][0]["message"],
+        }
+    ], verified
+    assert "is signed by key cosign.pub" in verified["verifications"][0]["message"], verified
+    for name, version in (("other-key", "2.0.0"), ("unsigned", "3.0.0")):
+        refused = image_verified(cluster, ns, f"web-{version}", "False")
+        condition = verified_condition(refused)
+        assert condition["reason"] == "ImageVerificationFailed", (name, condition)
+        assert f"Application {name} (Secret 'cosign')" in condition["message"], (name, condition)
+        assert expected[name] in condition["message"], (name, condition)
+    # Judged by two policies: each says its verdict, and the condition is False while one refuses.
+    wait_phase(cluster, ns, "theirs-staging", "Deployed", timeout=120)
+    twice = wait_for(
+        lambda: (
+            len((s := image_verified(cluster, ns, "web-2.0.0", "False")).get("verifications") or []) == 2
+            and s
+        ),
+        what="web-2.0.0 judged by both Applications",
+    )
+    assert [(v["application"], v["secret"], v["verified"]) for v in twice["verifications"]] == [
+        ("other-key", "cosign", False),
+        ("theirs", "theirs", True),
+    ], twice
+    assert "Application theirs" not in verified_condition(twice)["message"], twice
+    public_key = (ours / "cosign.pub").read_text().splitlines()[1]
+    images_text = json.dumps([cluster.get("Image", f"web-{v}", ns) for v, _, _ in images.values()])
+    assert public_key not in images_text and registry.password not in images_text
+    # Written on change only: a further pass (the refused ones are checked again after 30 s)
+    # leaves the Image as it was.
+    before = cluster.get("Image", "web-3.0.0", ns)
+    cluster.patch_spec(ns, "unsigned-staging", {"retryRequestId": "again"})
+    wait_for(
+        lambda: (
+            (d := cluster.get("Deployment", "unsigned-staging", ns))
+            and d["status"].get("observedGeneration") == d["metadata"]["generation"]
+        ),
+        what="unsigned-staging observed again",
+    )
+    assert (
+        cluster.get("Image", "web-3.0.0", ns)["metadata"]["resourceVersion"]
+        == before["metadata"]["resourceVersion"]
+    )
 
     # A diff checks the signature too (with the caller's rights on the Secret).
     diff = alecton(cluster, ns, "diff", "unsigned", "staging", "3.0.0")
