@@ -207,6 +207,35 @@ def test_rbac_is_sufficient_and_minimal(sa_operator: OperatorProcess) -> None:
         lambda: freeze_active("clusterfreezes", f"{ns}-audit", ""), 30, "the status of the ClusterFreeze"
     )
     cluster.kubectl("delete", "clusterfreezes.alecton.dev", f"{ns}-audit")
+
+    # spec.verify (issue 27): the verdict on an Image is read, changed and written into its
+    # status (here its policy's Secret is missing: not judged, Unknown).
+    signed = r.image("signed", "1.0.0", "r/signed:1")
+    signed["spec"]["digest"] = "sha256:" + "a" * 64
+    policy = {"provider": "cosign", "secretRef": {"name": "cosign"}}
+    cluster.apply(
+        signed,
+        r.application("signed", target_ns, image_name="signed", verify=policy),
+        r.deployment("signed", "1.0.0"),
+        namespace=ns,
+    )
+    wait_for(
+        lambda: (
+            "VerificationSecretNotFound"
+            in cluster.kubectl(
+                "get",
+                "images.alecton.dev",
+                "signed-1.0.0",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.status.conditions[*].reason}",
+            ).stdout
+        ),
+        30,
+        "the Image's Verified condition",
+    )
+    cluster.kubectl("delete", "deployments.alecton.dev", "signed-staging", "-n", ns, "--timeout=60s")
     assert "forbidden" not in sa_operator.log_since_start().lower(), sa_operator.log_since_start()
 
     # Notifiers and ClusterNotifiers: watched, their status written (here: a refused address).

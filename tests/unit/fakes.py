@@ -229,14 +229,24 @@ class FakeKube:
         self.objects[(kind, namespace, name)] = stored
         return copy.deepcopy(stored)
 
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        self.calls.append(("get", kind, namespace, name))
+        self._maybe_fail("get")
+        current = self.objects.get((kind, namespace, name))
+        if current is None:
+            raise api_error(404, "Not Found", f'{kind.lower()}s "{name}" not found')
+        return copy.deepcopy(current)
+
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self, kind: str, namespace: str, name: str, status: dict[str, Any], resource_version: str = ""
     ) -> dict[str, Any]:
         self.calls.append(("patch_status", kind, namespace, name, copy.deepcopy(status)))
         self._maybe_fail("patch_status")
         current = self.objects.get((kind, namespace, name))
         if current is None:
             raise api_error(404, "Not Found", f'{kind.lower()}s "{name}" not found')
+        if resource_version and resource_version != current["metadata"].get("resourceVersion"):
+            raise api_error(409, "Conflict", "the object has been modified")
         current["status"] = _merge(current.get("status") or {}, status)
         current["metadata"]["resourceVersion"] = self._next_version()
         return copy.deepcopy(current)

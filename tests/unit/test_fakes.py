@@ -20,7 +20,15 @@ PAIRS = [
     (
         FakeKube,
         KubeClient,
-        ["patch", "create", "patch_status", "read_secret_key", "read_or_create_secret_key", "post_event"],
+        [
+            "get",
+            "patch",
+            "create",
+            "patch_status",
+            "read_secret_key",
+            "read_or_create_secret_key",
+            "post_event",
+        ],
     ),
     (FakeStorage, ReleaseStorage, ["lookup"]),
     (FakeMonitor, HealthMonitor, ["track", "untrack", "tracked", "verdict"]),

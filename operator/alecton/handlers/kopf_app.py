@@ -267,7 +267,10 @@ def _register_events(
     async def image_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
         bind(kwargs)
         namespace = body["metadata"]["namespace"]
-        controller.namespace_changed(namespace)
+        # An Image's spec is immutable: a change is its status (the operator's own verdict
+        # on its signature), which no Deployment's plan reads.
+        if type != "MODIFIED":
+            controller.namespace_changed(namespace)
         # Only the unsharded operator reports duplicates: every shard sees every Image.
         spec = body.get("spec") or {}
         if type != "DELETED" and not config.shard:

@@ -12,6 +12,7 @@ from alecton.api.models import Application, Deployment, InvalidResourceError
 from alecton.handlers.actions.drift import DriftClients
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.health_monitor import HealthMonitor
+from alecton.handlers.images import ImageVerifications
 from alecton.handlers.indexes import DeploymentSnapshot, Indexes
 from alecton.kube.client import KubeClient
 from alecton.kube.values_sources import fetch_values_sources
@@ -32,6 +33,7 @@ from alecton.reconcile.plan import (
     RecordedStatus,
     Resolved,
     ValuesRefusedError,
+    ValuesSources,
     owner_of,
     plan_release,
     resolve,
@@ -63,6 +65,7 @@ class Observer:
         self.monitor = monitor
         self.drift = drift
         self.verifier = ImageVerifier()
+        self.image_verifications = ImageVerifications(kube)
 
     async def observe(
         self,
@@ -125,6 +128,7 @@ class Observer:
             try:
                 sources = await fetch_values_sources(self.kube, resolution)
                 sources = await self.verifier.with_verdict(resolution, sources)
+                await self._record_verdict(resolution, sources)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
@@ -136,6 +140,14 @@ class Observer:
             self.config.charts,
             sources,
         )
+
+    async def _record_verdict(self, resolution: Resolved, sources: ValuesSources | None) -> None:
+        """The Image's status says the verdict its Application's policy made (for a deploy,
+        or for a version promotion considers)."""
+        policy, verdict = resolution.application.verify, sources.image_verdict if sources else None
+        if policy is not None and verdict is not None:
+            app = resolution.application.ref.name
+            await self.image_verifications.record(resolution.image, app, policy, verdict)
 
 
 def _promotion_goes_on(observed: Observed, deployment: Deployment) -> bool:

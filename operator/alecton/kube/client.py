@@ -235,15 +235,20 @@ class KubeClient:
         )
 
     async def patch_status(
-        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self, kind: str, namespace: str, name: str, status: dict[str, Any], resource_version: str = ""
     ) -> dict[str, Any]:
+        """A JSON merge patch of status; `resource_version`: only onto that version of the
+        object (409 otherwise), for a status several writers read, change and write."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         if kind in CLUSTER_SCOPED:
             return await self._custom.patch_cluster_custom_object_status(
                 GROUP,
                 VERSION,
                 PLURALS[kind],
                 name,
-                {"status": status},
+                body,
                 _content_type="application/merge-patch+json",
                 _request_timeout=self.timeout,
             )
@@ -253,7 +258,7 @@ class KubeClient:
             namespace,
             PLURALS[kind],
             name,
-            {"status": status},
+            body,
             _content_type="application/merge-patch+json",
             _request_timeout=self.timeout,
         )

@@ -173,6 +173,7 @@ class Verdict:
     message: str
     waiting: bool = False  # the policy's Secret is not there yet: Pending, not Failed
     cacheable: bool = True  # a registry that could not be asked is asked again next pass
+    judged: bool = True  # False: the registry could not be asked, nothing is said of the image
 
 
 # A signed payload as fetched: its layer and the blob's bytes (None: the blob was missing

@@ -111,7 +111,10 @@ class ImageVerifier:
             if isinstance(error, RegistryUnreachableError):  # the cause for the operator's log only
                 log.info("signatures of %s: %s: %s", image.image, error, error.detail)
             return Verdict(
-                False, f"the signatures of {image.image} could not be read: {error}", cacheable=False
+                False,
+                f"the signatures of {image.image} could not be read: {error}",
+                cacheable=False,
+                judged=False,
             )
         verdict = verify(image.image, image.digest, keys, fetched)
         self._remember(key, verdict)
