@@ -248,6 +248,11 @@ def test_only_images_signed_by_the_policys_key_are_deployed(
         == before["metadata"]["resourceVersion"]
     )
 
+    # `alecton image list` shows it.
+    listed = alecton(cluster, ns, "image", "list", "--name", "web")
+    rows = {line.split()[1]: line for line in listed.stdout.splitlines()[1:]}
+    assert "False (ImageVerificationFailed)" in rows["3.0.0"] and " True " in rows["1.0.0"], listed.stdout
+
     # A diff checks the signature too (with the caller's rights on the Secret).
     diff = alecton(cluster, ns, "diff", "unsigned", "staging", "3.0.0")
     assert diff.returncode != 0 and "has no cosign signature" in diff.stderr, diff.stdout + diff.stderr

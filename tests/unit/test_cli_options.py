@@ -106,7 +106,7 @@ def test_output_format_before_the_command(targets: list[Target]) -> None:
     assert json.loads(alecton("-o", "json", "image", "list").stdout) == []
     assert json.loads(alecton("image", "-o", "json", "list").stdout) == []
     table = alecton("-o", "json", "image", "list", "-o", "table").stdout
-    assert table.split() == ["NAME", "VERSION", "IMAGE", "DIGEST", "REVISION", "OBJECT", "AGE"]
+    assert table.split() == ["NAME", "VERSION", "IMAGE", "DIGEST", "VERIFIED", "REVISION", "OBJECT", "AGE"]
 
 
 def test_deploy_takes_the_options_before_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from alecton.reconcile.image_verification import (
     verification_status,
 )
 from alecton.reconcile.signatures import Verdict
+from alecton.web.views import image_message
 
 from tests.unit.fakes import NS, FakeKube, run
 
@@ -184,3 +185,15 @@ def test_a_deleted_or_replaced_image_is_not_written() -> None:
     kube.add("Image", replaced)
     run(writer.record(Image.parse(image_body()), "web", COSIGN, SIGNED))
     assert writes(kube) == []
+
+
+def test_list_images_shows_the_verified_condition() -> None:
+    good = judgement("web", COSIGN, SIGNED)
+    assert good is not None
+    body = image_body(verification_status({}, good, 1, NOW))
+    assert image_message(body)["verified"] == {
+        "status": "True",
+        "reason": "Verified",
+        "message": f"Application web (Secret 'cosign'): {SIGNED.message}",
+    }
+    assert "verified" not in image_message(image_body())  # no policy judged it

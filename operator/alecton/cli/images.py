@@ -25,6 +25,7 @@ from alecton.cli.session import (
 )
 from alecton.kube.client import ApiException, KubeClient
 from alecton.reconcile.image_ref import DIGEST_RE, ImageReferenceError, parse_reference
+from alecton.reconcile.image_verification import recorded_verdict
 from alecton.registry.digest import LoginRequiredError, RegistryError, RegistryLogin, RegistryUnreachableError
 from alecton.registry.digest import resolve_digest as resolve_manifest_digest
 from alecton.service.applications import create_application, list_applications, replace_application
@@ -172,17 +173,27 @@ def image_list(
     _show(
         images,
         output,
-        ["NAME", "VERSION", "IMAGE", "DIGEST", "REVISION", "OBJECT", "AGE"],
+        ["NAME", "VERSION", "IMAGE", "DIGEST", "VERIFIED", "REVISION", "OBJECT", "AGE"],
         lambda i: [
             i["spec"]["name"],
             i["spec"]["version"],
             i["spec"]["image"],
             str(i["spec"].get("digest") or "")[:19],
+            _verified_column(i),
             str((i["spec"].get("source") or {}).get("revision") or "")[:12],
             i["metadata"]["name"],
             age(i["metadata"].get("creationTimestamp")),
         ],
     )
+
+
+def _verified_column(obj: dict[str, Any]) -> str:
+    """True, or False/Unknown with the reason (the message is in `-o yaml`); blank when no
+    Application checks this Image's signature."""
+    verdict = recorded_verdict(obj)
+    if verdict is None:
+        return ""
+    return verdict["status"] if verdict["status"] == "True" else f"{verdict['status']} ({verdict['reason']})"
 
 
 def _load_application(path: Path, namespace: str) -> dict[str, Any]:

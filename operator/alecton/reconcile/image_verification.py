@@ -113,6 +113,16 @@ def verification_status(
     return {"verifications": [e.as_dict() for e in ordered], "conditions": conditions}
 
 
+def recorded_verdict(obj: dict[str, Any]) -> dict[str, str] | None:
+    """The Image's Verified condition as `alecton image list` and ListImages show it
+    (status, reason, message), or None when no policy has judged the Image."""
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    for found in status.get("conditions") or []:
+        if isinstance(found, dict) and found.get("type") == VERIFIED:
+            return {key: str(found.get(key) or "") for key in ("status", "reason", "message")}
+    return None
+
+
 def _has_condition(status: dict[str, Any], entries: dict[str, ImageJudgement], generation: int) -> bool:
     """Does status carry the condition its entries make, for this generation?"""
     wanted = verified_condition([entries[name] for name in sorted(entries)])

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from alecton.api.models import API_VERSION, ImageSource
+from alecton.reconcile.image_verification import recorded_verdict
 from alecton.reconcile.promotion_hold import Hold
 from alecton.service.images import image_refs, image_sources
 from alecton.service.outcomes import WaitOutcome
@@ -45,6 +46,9 @@ def image_message(obj: Mapping[str, Any]) -> dict[str, Any]:
         message["source"] = source.as_dict()
     if spec.get("digest"):
         message["digest"] = str(spec["digest"])
+    verdict = recorded_verdict(dict(obj))
+    if verdict is not None:  # the Image's Verified condition (Applications with spec.verify)
+        message["verified"] = verdict
     return message
 
 
