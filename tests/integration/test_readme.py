@@ -1,4 +1,4 @@
-"""The README's "Use it from CI", "HTTP API" and "OCI charts" blocks, run exactly as a user would paste them.
+"""The README's "Use it from CI", "HTTP API", "OCI charts" and "Signed images" blocks, run exactly as a user would paste them.
 
 Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
 command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
@@ -90,3 +90,13 @@ def test_readme_oci_example_passes(bin_dir: Path, tmp_path: Path) -> None:
     output = run_example(example("oci-example"), tmp_path)
     assert "Login Succeeded" in output and "Pushed: 127.0.0.1:" in output
     assert re.search(r"web-staging\s+web-staging\s+1\s+.*deployed\s+webapp-1\.0\.0", output), output
+
+
+def test_readme_signed_images_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+    assert (bin_dir / "cosign").exists(), "the block needs cosign: `make tools` builds it"
+    output = run_example(example("signed-example"), tmp_path)
+    assert "deployed version 1.0.0 as web-staging revision 1" in output, output
+    assert "ImageVerificationFailed" in output and "1.0.1 was refused" in output, output
+    assert "image.alecton.dev/web-1.0.1 condition met" in output, output
+    assert re.search(r"web\s+1\.0\.0\s+\S+\s+sha256:\S+\s+True\s", output), output
+    assert re.search(r"web\s+1\.0\.1\s+\S+\s+sha256:\S+\s+False \(ImageVerificationFailed\)", output), output
