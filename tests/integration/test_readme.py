@@ -1,4 +1,5 @@
-"""The README's "Use it from CI", "HTTP API", "OCI charts" and "Signed images" blocks, run exactly as a user would paste them.
+"""The README's "Use it from CI", "HTTP API", "OCI charts" and "Signed images" blocks, run exactly
+as a user would paste them.
 
 Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
 command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
