@@ -1,5 +1,5 @@
-"""The README's "Use it from CI", "HTTP API", "OCI charts" and "Signed images" blocks, run exactly
-as a user would paste them.
+"""The README's "Use it from CI", "HTTP API", "OCI charts", "Signed images" and "With Flux" blocks,
+run exactly as a user would paste them.
 
 Not here: the "With kind" test command (the kind-tests block). `kind` needs Docker, and the
 command is itself a pytest run of the e2e subset; `make test-external` (hack/test-external.sh)
@@ -37,7 +37,7 @@ def run_example(block: str, tmp_path: Path) -> str:
     env.pop("KUBECONFIG", None)
     env.pop("ALECTON_DASHBOARD_TOKEN", None)
     script = "set -euo pipefail\ncd " + str(REPO) + "\n" + block
-    for log in ("operator.log", "dashboard.log"):
+    for log in ("operator.log", "dashboard.log", "flux-source.log", "flux-kustomize.log"):
         script = script.replace(f"> {log}", f"> {tmp_path}/{log}")
     proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr
@@ -101,3 +101,12 @@ def test_readme_signed_images_example_passes(bin_dir: Path, tmp_path: Path) -> N
     assert "image.alecton.dev/web-1.0.1 condition met" in output, output
     assert re.search(r"web\s+1\.0\.0\s+\S+\s+sha256:\S+\s+True\s", output), output
     assert re.search(r"web\s+1\.0\.1\s+\S+\s+sha256:\S+\s+False \(ImageVerificationFailed\)", output), output
+
+
+def test_readme_flux_example_passes(bin_dir: Path, tmp_path: Path) -> None:
+    for tool in ("cosign", "flux-source-controller", "flux-kustomize-controller"):
+        assert (bin_dir / tool).exists(), f"the block needs {tool}: `make tools` builds it"
+    block = example("flux-example").replace("9790", str(free_port()))
+    output = run_example(block, tmp_path)
+    assert "kustomization.kustomize.toolkit.fluxcd.io/web condition met" in output, output
+    assert re.search(r"web\s+staging\s+local-b\s+1\.0\.0\s+Deployed\s+1", output), output
