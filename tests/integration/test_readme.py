@@ -8,9 +8,11 @@ tests/unit/test_external_pair.py checks it names the variables the suite reads."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -39,8 +41,19 @@ def run_example(block: str, tmp_path: Path) -> str:
     script = "set -euo pipefail\ncd " + str(REPO) + "\n" + block
     for log in ("operator.log", "dashboard.log", "flux-source.log", "flux-kustomize.log"):
         script = script.replace(f"> {log}", f"> {tmp_path}/{log}")
-    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)
-    output = proc.stdout + proc.stderr
+    proc = subprocess.Popen(
+        ["bash", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its background jobs (operator, controllers) are this group
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        # A block that stopped half way leaves its background jobs and its control plane.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        if proc.returncode != 0 and state_dir.exists():
+            subprocess.run(["alecton", "local", "down"], env=env, capture_output=True, timeout=120)
+    output = stdout + stderr
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
     assert proc.returncode == 0, output + logs
     assert not state_dir.exists()  # `alecton local down` ran and cleaned up
