@@ -30,6 +30,7 @@ from tests.unit.test_image_signatures import DIGEST, OTHER, fetched, image, keys
 
 CHART = "oci://registry.example:5000/charts/webapp"
 POLICY = {"provider": "cosign", "secretRef": {"name": "cosign"}, "chart": True}
+ANY_HOST = ChartPolicy()
 
 
 def application(ref: str = CHART, version: str = "1.0.0", **verify: Any) -> Application:
@@ -188,29 +189,33 @@ def test_the_verifier_resolves_the_tag_with_the_charts_login_then_checks_that_di
     monkeypatch.setattr(fetching, "fetch_signatures", fake_fetch)
     verifier = ImageVerifier()
     data = {"cosign.pub": pem(ours)}
-    good = asyncio.run(verifier.chart_verdict(application(), sources(data)))
+    good = asyncio.run(verifier.chart_verdict(application(), sources(data), ANY_HOST))
     assert good.verdict.verified and good.digest == DIGEST, good
-    unsigned = asyncio.run(verifier.chart_verdict(application(version="2.0.0"), sources(data)))
+    unsigned = asyncio.run(verifier.chart_verdict(application(version="2.0.0"), sources(data), ANY_HOST))
     assert not unsigned.verdict.verified and unsigned.digest == OTHER
     assert f"chart {CHART}@{OTHER} has no cosign signature" in unsigned.verdict.message
     # The tag is asked every time (it may move); a verified digest's signatures only once.
-    asyncio.run(verifier.chart_verdict(application(), sources(data)))
+    asyncio.run(verifier.chart_verdict(application(), sources(data), ANY_HOST))
     assert asked == [("tag", "1.0.0"), ("signatures", DIGEST), ("tag", "2.0.0"), ("signatures", OTHER),
                      ("tag", "1.0.0")]  # fmt: skip
 
     # Nothing is asked of the registry for a policy that cannot be used.
     asked.clear()
-    missing = asyncio.run(verifier.chart_verdict(application(), sources(None)))
+    missing = asyncio.run(verifier.chart_verdict(application(), sources(None), ANY_HOST))
     assert missing.verdict.waiting and "spec.verify.secretRef" in missing.verdict.message
     for app, data_, words in [
         (application(version="^1"), data, "a range?"),
         (application(), {"cosign.pub": b"nope"}, "not a PEM public key"),
     ]:
-        refused = asyncio.run(verifier.chart_verdict(app, sources(data_)))
+        refused = asyncio.run(verifier.chart_verdict(app, sources(data_), ANY_HOST))
         assert not refused.verdict.verified and words in refused.verdict.message
         assert not refused.verdict.cacheable
-    no_login = asyncio.run(verifier.chart_verdict(application(), sources(data, login=False)))
+    no_login = asyncio.run(verifier.chart_verdict(application(), sources(data, login=False), ANY_HOST))
     assert "Secret 'registry' (spec.repositorySecretRef) does not exist" in no_login.verdict.message
+    # A registry host the chart policy does not allow is never asked (not even for a digest).
+    elsewhere = ChartPolicy(repository_hosts=frozenset({"charts.example.com"}))
+    disallowed = asyncio.run(verifier.chart_verdict(application(), sources(data), elsewhere))
+    assert "is not in the repository hosts the operator allows" in disallowed.verdict.message
     assert asked == []
 
 
@@ -226,7 +231,7 @@ def test_a_registry_that_cannot_say_the_digest_is_a_refusal_not_cached(
     monkeypatch.setattr(fetching, "resolve_digest", fake_resolve)
     verdict = asyncio.run(
         ImageVerifier().chart_verdict(
-            application(), sources({"cosign.pub": pem(ec.generate_private_key(ec.SECP256R1()))})
+            application(), sources({"cosign.pub": pem(ec.generate_private_key(ec.SECP256R1()))}), ANY_HOST
         )
     )
     assert not verdict.verdict.verified and not verdict.verdict.cacheable and verdict.digest == ""

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from alecton.api.models import Application, Image, VerifyPolicy
-from alecton.reconcile.chart import ChartRefusedError
+from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, resolve_chart
 from alecton.reconcile.chart_signature import CHART_ADVICE, ChartVerdict, chart_reference
 from alecton.reconcile.image_ref import ImageReference, ImageReferenceError, parse_reference
 from alecton.reconcile.plan import Resolved, ValuesSources
@@ -97,14 +97,17 @@ class ImageVerifier:
         self._cache: OrderedDict[tuple[str, str, str], tuple[Verdict, float]] = OrderedDict()
         self.fetches = 0  # registry round trips made (the tests and metrics read it)
 
-    async def with_verdict(self, resolved: Resolved, sources: ValuesSources | None) -> ValuesSources | None:
-        """`sources` with the verdict on the Image's signature, when the Application asks."""
+    async def with_verdict(
+        self, resolved: Resolved, sources: ValuesSources | None, charts: ChartPolicy
+    ) -> ValuesSources | None:
+        """`sources` with the verdicts on the Image's signature and the chart's, when the
+        Application asks (`charts`: where this process may fetch charts from)."""
         policy = resolved.application.verify
         if policy is None:
             return sources
         sources = sources or ValuesSources()
         verdict = await self.verdict(resolved.image, policy, sources.verify_secret)
-        chart = await self.chart_verdict(resolved.application, sources) if policy.chart else None
+        chart = await self.chart_verdict(resolved.application, sources, charts) if policy.chart else None
         return replace(sources, image_verdict=verdict, chart_verdict=chart)
 
     async def verdict(self, image: Image, policy: VerifyPolicy, data: dict[str, bytes] | None) -> Verdict:
@@ -120,13 +123,17 @@ class ImageVerifier:
             return Verdict(False, str(error), cacheable=False)
         return await self._checked(image.image, reference, keys, self._login(credentials))
 
-    async def chart_verdict(self, app: Application, sources: ValuesSources) -> ChartVerdict:
+    async def chart_verdict(
+        self, app: Application, sources: ValuesSources, charts: ChartPolicy
+    ) -> ChartVerdict:
         """The verdict on the signature of the digest `app`'s oci:// chart tag names now, read
-        with the login helm pulls the chart with (spec.repositorySecretRef, else anonymous)."""
+        with the login helm pulls the chart with (spec.repositorySecretRef, else anonymous).
+        A registry the chart policy refuses (`--allow-repository-host`) is never asked."""
         assert app.verify is not None
         if sources.verify_secret is None:
             return ChartVerdict(_missing_secret(app.verify))
         try:
+            resolve_chart(app, charts)
             keys = parse_public_keys(app.verify.secret, sources.verify_secret)
             reference = chart_reference(app.chart, app.chart_version)
             credentials = repository_credentials(app.chart, app.repository_secret, sources.repository_secret)
