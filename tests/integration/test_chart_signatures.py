@@ -122,3 +122,16 @@ def test_only_oci_charts_signed_by_the_policys_key_are_installed(
     assert ready["reason"] == "ChartVerificationFailed" and pushed_over in ready["message"], ready
     history_b = cluster.helm_json(operator.helm, "history", "good-staging", "--namespace", target_ns)
     assert [h["revision"] for h in history_b] == [1], history_b
+
+
+def test_verify_chart_is_for_oci_charts_only(operator: OperatorProcess) -> None:
+    cluster = operator.cluster
+    ns = cluster.new_namespace("chartsig-cel")
+    policy = {"provider": "cosign", "secretRef": {"name": "cosign"}, "chart": True}
+    for chart, extra in (("webapp", {}), ("webapp", {"repository": "https://charts.example.com"})):
+        app = r.application("web", f"{ns}-web", chart=chart, verify=policy, **extra)
+        refused = cluster.kubectl("apply", "-n", ns, "-f", "-", check=False, stdin=json.dumps(app))
+        assert refused.returncode != 0, refused.stdout
+        assert "verify.chart checks the cosign signature of an oci:// chart" in refused.stderr, refused.stderr
+    policy["chart"] = False  # off: any chart
+    cluster.apply(r.application("web", f"{ns}-web", verify=policy), namespace=ns)
