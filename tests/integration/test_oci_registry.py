@@ -19,6 +19,8 @@ import httpx
 import pytest
 from alecton.local.configuration import REGISTRY_USER
 from alecton.local.controlplane import State
+from alecton.reconcile.image_ref import parse_reference
+from alecton.registry.digest import RegistryLogin, resolve_digest
 
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, events, wait_for, wait_phase
@@ -59,18 +61,28 @@ class Registry:
         }
 
 
-def push_chart(cluster: Cluster, registry: Registry, work: Path) -> None:
-    """`helm registry login` + `helm package` + `helm push`, as a chart's author does."""
+def push_chart(
+    cluster: Cluster,
+    registry: Registry,
+    work: Path,
+    chart: Path = REPO / "charts" / "webapp",
+    to: str = "charts",
+) -> str:
+    """`helm registry login` + `helm package` + `helm push` of `chart` to repository `to` of
+    the registry, as a chart's author does (`work`: a directory of its own); the manifest
+    digest its tag names then."""
     config = work / "registry.json"
     env = ["--registry-config", str(config)]
     cluster.run(
         "helm", "registry", "login", registry.host, "--username", REGISTRY_USER, "--password-stdin",
         "--ca-file", str(registry.ca_file), *env, stdin=registry.password,
     )  # fmt: skip
-    cluster.run("helm", "package", str(REPO / "charts" / "webapp"), "--destination", str(work))
+    cluster.run("helm", "package", str(chart), "--destination", str(work))
     package = next(work.glob("webapp-*.tgz"))
-    target = f"oci://{registry.host}/charts"
+    target = f"oci://{registry.host}/{to}"
     cluster.run("helm", "push", str(package), target, "--ca-file", str(registry.ca_file), *env)
+    login = RegistryLogin(REGISTRY_USER, registry.password, registry.ca_file)
+    return resolve_digest(parse_reference(f"{registry.host}/{to}/webapp:1.0.0"), login)
 
 
 @pytest.fixture(scope="module")

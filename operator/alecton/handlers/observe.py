@@ -124,7 +124,7 @@ class Observer:
         if isinstance(resolution, Resolved) and not deployment.deleting:
             try:
                 sources = await fetch_values_sources(self.kube, resolution)
-                sources = await self.verifier.with_verdict(resolution, sources)
+                sources = await self.verifier.with_verdict(resolution, sources, self.config.charts)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
