@@ -194,6 +194,11 @@ class TenantServer:
                 self.end_headers()
                 self.wfile.write(b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":403}')
 
+            def do_HEAD(self) -> None:  # a registry client resolves a tag with HEAD first
+                seen.append(self.headers.get("Authorization") or "")
+                self.send_response(403)
+                self.end_headers()
+
             def log_message(self, *_args: Any) -> None:
                 pass
 
