@@ -315,7 +315,7 @@ def test_images_are_recorded_and_deployed_by_digest(operator: OperatorProcess, r
     assert [h["revision"] for h in history] == [1]
 
 
-def _trusting(secret: dict[str, Any], also: bytes) -> dict[str, Any]:
+def trusting(secret: dict[str, Any], also: bytes) -> dict[str, Any]:
     """`secret` whose ca.crt trusts `also` too: the tenant's registry is then trusted as a
     registry with a public certificate is by a Secret without ca.crt (system CAs)."""
     bundle = base64.b64decode(secret["data"]["ca.crt"]) + also
@@ -347,7 +347,7 @@ def test_a_tenant_never_gets_another_teams_registry_login(
     team_a = cluster.new_namespace("oci-team-a")
     tenant_registry = TenantServer(tmp_path)
     try:
-        cluster.apply(_trusting(registry.secret(), tenant_registry.ca.cert_pem), namespace=team_a)
+        cluster.apply(trusting(registry.secret(), tenant_registry.ca.cert_pem), namespace=team_a)
         team_b = cluster.new_namespace("oci-team-b")
         deployer = as_tenant(cluster, team_b, "alecton-deployer")
         assert not deployer.can("get", "secrets", namespace=team_a)
@@ -383,11 +383,11 @@ def test_a_deployer_cannot_send_its_teams_registry_login_to_a_registry_of_its_ow
     team = cluster.new_namespace("oci-deployer")
     tenant_registry = TenantServer(tmp_path)
     try:
-        trusting = _trusting(registry.secret(), tenant_registry.ca.cert_pem)
-        ca_only = _trusting(registry.secret(name="ca-only"), tenant_registry.ca.cert_pem)
+        team_login = trusting(registry.secret(), tenant_registry.ca.cert_pem)
+        ca_only = trusting(registry.secret(name="ca-only"), tenant_registry.ca.cert_pem)
         del ca_only["data"]["username"], ca_only["data"]["password"], ca_only["data"]["registry"]
         ca_only["type"] = "Opaque"
-        cluster.apply(trusting, ca_only, namespace=team)  # the team's admin
+        cluster.apply(team_login, ca_only, namespace=team)  # the team's admin
         deployer = as_tenant(cluster, team, "alecton-deployer")
         assert not deployer.can("get", "secrets")
         theirs = f"oci://127.0.0.1:{tenant_registry.server.server_port}/charts/webapp"
