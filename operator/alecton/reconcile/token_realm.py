@@ -3,10 +3,9 @@
 A registry answers 401 with `WWW-Authenticate: Bearer realm="https://..."`; the client GETs a
 token there and sends it back to the registry as `Authorization: Bearer <token>`. ORAS-go
 (helm's registry client) asks whatever realm is named, with the login kept for the registry
-host. For
-alecton the registry may be a tenant's, and the realm's answer goes back to it: a realm inside
-the cluster network (an internal https service answering JSON with a `token`) would be read
-by the tenant through the operator. So:
+host. For alecton the registry may be a tenant's, and the realm's answer goes back to it: a
+realm inside the cluster network (an internal https service answering JSON with a `token`)
+would be read by the tenant through the operator. So:
 
 - the realm's host:port is the registry's own (GHCR, Quay, Harbor, ACR, GCR, a registry in
   the cluster): always allowed;
