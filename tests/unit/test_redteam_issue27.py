@@ -253,6 +253,36 @@ def test_a_realm_on_the_registrys_own_host_cannot_redirect_into_the_network(
     assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
 
 
+def _realm_naming_registry(tls: Tls, realm_host: str) -> Iterator[int]:
+    """A tenant's registry whose challenge names `https://<realm_host>/token` as its realm."""
+
+    class Registry(_Quiet):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="https://{realm_host}/token",service="x"')
+            self.end_headers()
+
+    return _serve(Registry, tls.server)
+
+
+def test_a_tenant_cannot_tell_which_internal_names_resolve_from_the_realm_refusal(tls: Tls) -> None:
+    """Realm after realm, a tenant would map the cluster's DNS (another namespace's Services)
+    if a realm resolving inside the network read differently in status from one that does
+    not resolve: both are "could not be reached", the cause in the operator's log only."""
+    messages = []
+    for realm_host in ("localhost", "no-such-service.invalid"):
+        registry = _realm_naming_registry(tls, realm_host)
+        port = next(registry)
+        try:
+            reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+            with pytest.raises(RegistryError) as raised:
+                fetch_signatures(reference, RegistryLogin(timeout=2, ca_pem=tls.ca_pem))
+        finally:
+            next(registry, None)
+        messages.append(str(raised.value).replace(str(port), "PORT"))
+    assert messages[0] == messages[1], messages
+
+
 # --- Hole 4: blob storage behind a redirect asks for a login, and gets the team's ---------------
 
 

@@ -233,17 +233,20 @@ def _token(challenge: dict[str, str], reference: ImageReference, login: Registry
     request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}")  # noqa: S310
     if login.username:
         request.add_unredirected_header("Authorization", _basic(login))
+    unreachable = f"registry {reference.registry}: its token realm could not be reached over TLS"
     try:
         check = functools.partial(realm_address_refusal, reference.api_host)
         body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds, check)[0])
+    except RealmRefusedError as error:
+        # Worded as a name that does not resolve: realm after realm, a tenant would otherwise
+        # read from status which internal names exist (another namespace's Services).
+        raise RegistryUnreachableError(unreachable, str(error)) from None
     except urllib.error.HTTPError as error:
         raise RegistryError(f"registry {reference.registry} refused a token: HTTP {error.code}") from None
     except ValueError as error:
         raise RegistryError(f"registry {reference.registry}: no token from its realm: {error}") from None
     except OSError as error:
-        raise RegistryUnreachableError(
-            f"registry {reference.registry}: its token realm could not be reached over TLS", str(error)
-        ) from None
+        raise RegistryUnreachableError(unreachable, str(error)) from None
     token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryError(f"registry {reference.registry}: its realm answered without a token")
