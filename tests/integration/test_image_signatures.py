@@ -23,7 +23,7 @@ from tests.integration import resources as r
 from tests.integration.harness import OperatorProcess, events, wait_phase
 from tests.integration.tenant import as_tenant
 from tests.integration.test_cli import alecton
-from tests.integration.test_oci_registry import Registry, push_image, trusting
+from tests.integration.test_oci_registry import ASKS_FOR_A_LOGIN, Registry, push_image, trusting
 from tests.integration.test_redteam_issue26 import TenantServer
 
 pytestmark = pytest.mark.local_plane("signatures are pushed to the registry of `alecton local up`")
@@ -193,7 +193,7 @@ def test_a_tenant_cannot_verify_with_another_teams_keys_nor_send_the_policys_log
     keys = cosign.key_pair(f"keys-{team_a}")
     good = push_image(registry, repository, "1.0.0", "signed by team a")
     cosign.sign(keys, f"{ref}@{good}")
-    tenant_registry = TenantServer(tmp_path)
+    tenant_registry = TenantServer(tmp_path, ASKS_FOR_A_LOGIN)
     try:
         policy = {"provider": "cosign", "secretRef": {"name": "cosign"}}
         secret = trusting(verify_secret(registry, keys), tenant_registry.ca.cert_pem)
@@ -214,9 +214,9 @@ def test_a_tenant_cannot_verify_with_another_teams_keys_nor_send_the_policys_log
         a_deployer.apply(signed_image("1.0.0", elsewhere, good), r.deployment("web", "1.0.0"))
         failed = wait_phase(cluster, team_a, "web-staging", "Failed", timeout=60)
         assert ready_condition(failed)["reason"] == "ImageVerificationFailed", failed["status"]
+        assert not any("Basic" in header for header in tenant_registry.authorizations), "the login was sent"
         assert "never sent to another registry" in ready_condition(failed)["message"], failed["status"]
         assert cluster.helm_json(operator.helm, "list", "--namespace", f"{team_a}-web") == []
-        assert not any("Basic" in header for header in tenant_registry.authorizations)
         text = json.dumps(events(cluster, team_a)) + json.dumps(events(cluster, team_b))
         assert registry.password not in text + json.dumps(failed) + operator.log_since_start()
     finally:
