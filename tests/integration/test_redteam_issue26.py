@@ -181,7 +181,8 @@ class TenantServer:
     would to be sent one; else 403."""
 
     def __init__(self, workdir: Path, challenge: str = "") -> None:
-        self.ca = CertificateAuthority()
+        # A name of its own: beside the local CA in one bundle, OpenSSL picks an issuer by name.
+        self.ca = CertificateAuthority("tenant-ca")
         serving = self.ca.serving("tenant")
         (workdir / "tls.crt").write_bytes(serving.cert_pem)
         (workdir / "tls.key").write_bytes(serving.key_pem)
