@@ -44,7 +44,12 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke version")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks-results.json")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="the results' JSON (default: docs/benchmarks-results.json for a full run, "
+        "test-artifacts/bench-partial.json for --only-* runs, which must not replace the full run's)",
+    )
     parser.add_argument(
         "--only-overhead", action="store_true", help="only the overhead and cost measurements (for A/B runs)"
     )
@@ -79,6 +84,10 @@ def parse_args() -> argparse.Namespace:
         help="the operators' --helm-driver: a helm process per action, or one long-lived helmd",
     )
     args = parser.parse_args()
+    if args.output is None:
+        partial = args.only_pairs or args.only_throughput or args.only_overhead or args.only_overhead_health
+        name = "test-artifacts/bench-partial.json" if partial else "docs/benchmarks-results.json"
+        args.output = REPO / name
     # The operators this benchmark starts inherit it (`alecton operator run` reads it).
     os.environ["ALECTON_HELM_DRIVER"] = args.helm_driver
     return args
@@ -100,6 +109,7 @@ def show(measurement: dict[str, Any]) -> dict[str, Any]:
 
 
 def save(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -18,12 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from alecton.local.configuration import REGISTRY_USER
 
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, events, wait_for, wait_phase
+from tests.integration.tenant import as_tenant
 from tests.integration.test_cli import alecton
-from tests.integration.test_oci_registry import Registry, push_image
+from tests.integration.test_oci_registry import ASKS_FOR_A_LOGIN, Registry, push_image, trusting
+from tests.integration.test_redteam_issue26 import TenantServer
 
 pytestmark = pytest.mark.local_plane("signatures are pushed to the registry of `alecton local up`")
 
@@ -150,15 +153,17 @@ def test_only_images_signed_by_the_policys_key_are_deployed(
         "copied": ("5.0.0", f"{ref}:5.0.0", copied),
     }
     policy = {"provider": "cosign", "secretRef": {"name": "cosign"}}
-    cluster.apply(
-        r.cluster(),
+    # The team's admin sets the policy; the Images and Deployments are a deployer's (the
+    # shipped role, which cannot read the Secret): no account writes Images only.
+    applications = [r.application(name, target_ns, verify=policy) for name in images]
+    # A second team's Application trusts the other key: the same Image, judged twice.
+    theirs_policy = {"provider": "cosign", "secretRef": {"name": "theirs"}}
+    applications.append(r.application("theirs", f"{ns}-theirs", verify=theirs_policy))
+    cluster.apply(r.cluster(), *applications, namespace=ns)
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+    deployer.apply(
         *(signed_image(version, image, digest) for version, image, digest in images.values()),
-        *(r.application(name, target_ns, verify=policy) for name in images),
         *(r.deployment(name, version) for name, (version, _, _) in images.items()),
-        # A second team's Application trusts the other key: the same Image, judged twice.
-        r.application(
-            "theirs", f"{ns}-theirs", verify={"provider": "cosign", "secretRef": {"name": "theirs"}}
-        ),
         r.deployment("theirs", "2.0.0"),
         namespace=ns,
     )
@@ -249,3 +254,48 @@ def test_only_images_signed_by_the_policys_key_are_deployed(
     # A diff checks the signature too (with the caller's rights on the Secret).
     diff = alecton(cluster, ns, "diff", "unsigned", "staging", "3.0.0")
     assert diff.returncode != 0 and "has no cosign signature" in diff.stderr, diff.stdout + diff.stderr
+
+
+def test_a_tenant_cannot_verify_with_another_teams_keys_nor_send_the_policys_login_elsewhere(
+    operator: OperatorProcess, cosign: Cosign, tmp_path: Path
+) -> None:
+    """Tenant B (deployer) names team A's verification Secret: never read, B waits for a
+    Secret of its own. A deployer of team A names, in its Image, a registry of its own that
+    the policy Secret's CA trusts: the Secret's registry login is never sent there, and the
+    image is not deployed."""
+    cluster = operator.cluster
+    registry = Registry(cluster)
+    team_a, team_b = cluster.new_namespace("verify-a"), cluster.new_namespace("verify-b")
+    repository = f"team/{team_a}"
+    ref = f"{registry.host}/{repository}"
+    keys = cosign.key_pair(f"keys-{team_a}")
+    good = push_image(registry, repository, "1.0.0", "signed by team a")
+    cosign.sign(keys, f"{ref}@{good}")
+    tenant_registry = TenantServer(tmp_path, ASKS_FOR_A_LOGIN)
+    try:
+        policy = {"provider": "cosign", "secretRef": {"name": "cosign"}}
+        secret = trusting(verify_secret(registry, keys), tenant_registry.ca.cert_pem)
+        a_app = r.application("web", f"{team_a}-web", verify=policy)
+        cluster.apply(secret, r.cluster(), a_app, namespace=team_a)
+
+        b_deployer = as_tenant(cluster, team_b, "alecton-deployer")
+        b_app = r.application("web", f"{team_b}-web", verify=policy)
+        b_app["spec"]["verify"]["secretRef"]["namespace"] = team_a  # not in the schema: pruned
+        docs = [r.cluster(), b_app, signed_image("1.0.0", f"{ref}:1.0.0", good), r.deployment("web", "1.0.0")]
+        b_deployer("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump_all(docs))
+        waiting = wait_phase(cluster, team_b, "web-staging", "Pending", timeout=60)
+        assert ready_condition(waiting)["reason"] == "VerificationSecretNotFound", waiting["status"]
+        assert cluster.helm_json(operator.helm, "list", "--namespace", f"{team_b}-web") == []
+
+        a_deployer = as_tenant(cluster, team_a, "alecton-deployer")
+        elsewhere = f"127.0.0.1:{tenant_registry.server.server_port}/{repository}:1.0.0"
+        a_deployer.apply(signed_image("1.0.0", elsewhere, good), r.deployment("web", "1.0.0"))
+        failed = wait_phase(cluster, team_a, "web-staging", "Failed", timeout=60)
+        assert ready_condition(failed)["reason"] == "ImageVerificationFailed", failed["status"]
+        assert not any("Basic" in header for header in tenant_registry.authorizations), "the login was sent"
+        assert "never sent to another registry" in ready_condition(failed)["message"], failed["status"]
+        assert cluster.helm_json(operator.helm, "list", "--namespace", f"{team_a}-web") == []
+        text = json.dumps(events(cluster, team_a)) + json.dumps(events(cluster, team_b))
+        assert registry.password not in text + json.dumps(failed) + operator.log_since_start()
+    finally:
+        tenant_registry.close()

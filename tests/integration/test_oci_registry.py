@@ -17,12 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from alecton.local.configuration import REGISTRY_USER
 from alecton.local.controlplane import State
+from alecton.reconcile.image_ref import parse_reference
+from alecton.registry.digest import RegistryLogin, resolve_digest
 
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, events, wait_for, wait_phase
+from tests.integration.tenant import as_tenant
 from tests.integration.test_cli import alecton
+from tests.integration.test_redteam_issue26 import TenantServer
 
 pytestmark = pytest.mark.local_plane("the OCI registry is part of `alecton local up`")
 
@@ -59,18 +64,28 @@ class Registry:
         }
 
 
-def push_chart(cluster: Cluster, registry: Registry, work: Path) -> None:
-    """`helm registry login` + `helm package` + `helm push`, as a chart's author does."""
+def push_chart(
+    cluster: Cluster,
+    registry: Registry,
+    work: Path,
+    chart: Path = REPO / "charts" / "webapp",
+    to: str = "charts",
+) -> str:
+    """`helm registry login` + `helm package` + `helm push` of `chart` to repository `to` of
+    the registry, as a chart's author does (`work`: a directory of its own); the manifest
+    digest its tag names then."""
     config = work / "registry.json"
     env = ["--registry-config", str(config)]
     cluster.run(
         "helm", "registry", "login", registry.host, "--username", REGISTRY_USER, "--password-stdin",
         "--ca-file", str(registry.ca_file), *env, stdin=registry.password,
     )  # fmt: skip
-    cluster.run("helm", "package", str(REPO / "charts" / "webapp"), "--destination", str(work))
+    cluster.run("helm", "package", str(chart), "--destination", str(work))
     package = next(work.glob("webapp-*.tgz"))
-    target = f"oci://{registry.host}/charts"
+    target = f"oci://{registry.host}/{to}"
     cluster.run("helm", "push", str(package), target, "--ca-file", str(registry.ca_file), *env)
+    login = RegistryLogin(REGISTRY_USER, registry.password, registry.ca_file)
+    return resolve_digest(parse_reference(f"{registry.host}/{to}/webapp:1.0.0"), login)
 
 
 @pytest.fixture(scope="module")
@@ -310,3 +325,109 @@ def test_images_are_recorded_and_deployed_by_digest(operator: OperatorProcess, r
     assert ready["reason"] == "ImageDigestMissing" and "--resolve-digest" in ready["message"], ready
     history = cluster.helm_json(operator.helm, "history", "web-staging", "--namespace", target_ns)
     assert [h["revision"] for h in history] == [1]
+
+
+# A tenant's registry answers 401 asking for Basic: a client holding a login for it sends it.
+ASKS_FOR_A_LOGIN = 'Basic realm="tenant"'
+
+
+def trusting(secret: dict[str, Any], also: bytes) -> dict[str, Any]:
+    """`secret` whose ca.crt trusts `also` too: the tenant's registry is then trusted as a
+    registry with a public certificate is by a Secret without ca.crt (system CAs)."""
+    bundle = base64.b64decode(secret["data"]["ca.crt"]) + also
+    return {**secret, "data": {**secret["data"], "ca.crt": base64.b64encode(bundle).decode()}}
+
+
+def _shown_anywhere(operator: OperatorProcess, ns: str, password: str, received: list[str]) -> bool:
+    """`password` is in the namespace's Deployments or Events, the operator's log, or one of
+    the Authorization headers a tenant's registry `received` (or any Basic login reached it)."""
+    cluster = operator.cluster
+    written = cluster.kubectl("get", "deployments.alecton.dev", "-n", ns, "-o", "json").stdout
+    text = written + json.dumps(events(cluster, ns)) + operator.log_since_start()
+    return password in text or any(password in header or "Basic" in header for header in received)
+
+
+def _status_message(cluster: Cluster, ns: str, name: str) -> str:
+    status = ((cluster.get("deployments.alecton.dev", name, ns) or {}).get("status")) or {}
+    return str(status.get("message", ""))
+
+
+def test_a_tenant_never_gets_another_teams_registry_login(
+    operator: OperatorProcess, registry: Registry, tmp_path: Path
+) -> None:
+    """Tenant B (the shipped deployer role in its namespace) names team A's registry Secret,
+    with A's namespace in any field that might carry it, and points the chart at A's registry
+    and at a registry of B's own: A's Secret is never read, and A's password reaches neither
+    B's status, Events, the operator's log nor B's registry."""
+    cluster = operator.cluster
+    team_a = cluster.new_namespace("oci-team-a")
+    tenant_registry = TenantServer(tmp_path, ASKS_FOR_A_LOGIN)
+    try:
+        cluster.apply(trusting(registry.secret(), tenant_registry.ca.cert_pem), namespace=team_a)
+        team_b = cluster.new_namespace("oci-team-b")
+        deployer = as_tenant(cluster, team_b, "alecton-deployer")
+        assert not deployer.can("get", "secrets", namespace=team_a)
+        # One chart on A's registry, one on B's own; both name A's Secret, A's namespace too.
+        theirs = f"oci://127.0.0.1:{tenant_registry.server.server_port}/charts/webapp"
+        apps = [oci_application(registry, f"{team_b}-web"), oci_application(registry, f"{team_b}-web")]
+        apps[1]["metadata"]["name"], apps[1]["spec"]["chart"] = "mine", theirs
+        for app in apps:
+            app["spec"]["repositorySecretRef"]["namespace"] = team_a  # not in the schema: pruned
+        docs = [r.cluster(), r.image("web", "1.0.0", GOOD_1), *apps]
+        docs += [r.deployment("web", "1.0.0"), r.deployment("mine", "1.0.0")]
+        deployer("apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump_all(docs))
+        for name in ("web", "mine"):
+            stored = cluster.get("Application", name, team_b)
+            assert stored is not None and stored["spec"]["repositorySecretRef"] == {"name": "registry"}
+            waiting = wait_phase(cluster, team_b, f"{name}-staging", "Pending", timeout=60)
+            ready = next(c for c in waiting["status"]["conditions"] if c["type"] == "Ready")
+            assert ready["reason"] == "RepositorySecretNotFound", (name, ready)
+        assert cluster.helm_json(operator.helm, "list", "--namespace", f"{team_b}-web") == []
+        assert not _shown_anywhere(operator, team_b, registry.password, tenant_registry.authorizations)
+    finally:
+        tenant_registry.close()
+
+
+def test_a_deployer_cannot_send_its_teams_registry_login_to_a_registry_of_its_own(
+    operator: OperatorProcess, registry: Registry, tmp_path: Path
+) -> None:
+    """A deployer of the team (the shipped role: Applications, not Secrets) names the team's
+    registry Secret and points the chart at a registry of its own that the Secret's CA trusts:
+    refused before helm runs, and that registry receives no login. The same registry named with
+    a Secret that holds a CA only is asked by helm (so the refusal, not TLS, kept the login)."""
+    cluster = operator.cluster
+    team = cluster.new_namespace("oci-deployer")
+    tenant_registry = TenantServer(tmp_path, ASKS_FOR_A_LOGIN)
+    try:
+        team_login = trusting(registry.secret(), tenant_registry.ca.cert_pem)
+        ca_only = trusting(registry.secret(name="ca-only"), tenant_registry.ca.cert_pem)
+        del ca_only["data"]["username"], ca_only["data"]["password"], ca_only["data"]["registry"]
+        ca_only["type"] = "Opaque"
+        cluster.apply(team_login, ca_only, namespace=team)  # the team's admin
+        deployer = as_tenant(cluster, team, "alecton-deployer")
+        assert not deployer.can("get", "secrets")
+        theirs = f"oci://127.0.0.1:{tenant_registry.server.server_port}/charts/webapp"
+        login = r.application("web", f"{team}-web", chart=theirs, repositorySecretRef={"name": "registry"})
+        probe = r.application("probe", f"{team}-probe", chart=theirs, repositorySecretRef={"name": "ca-only"})
+        deployer.apply(
+            r.cluster(),
+            r.image("web", "1.0.0", GOOD_1),
+            login,
+            probe,
+            r.deployment("web", "1.0.0"),
+            r.deployment("probe", "1.0.0"),
+        )
+        refused = "never sent to another registry"
+        wait_for(
+            lambda: (
+                refused in _status_message(cluster, team, "web-staging")
+                or any("Basic" in header for header in tenant_registry.authorizations)
+            ),
+            60,
+            "the refusal to send the team's login to the deployer's registry (or the login sent)",
+        )
+        wait_for(lambda: tenant_registry.authorizations, 120, "helm to ask the deployer's registry (CA only)")
+        assert not _shown_anywhere(operator, team, registry.password, tenant_registry.authorizations)
+        assert refused in _status_message(cluster, team, "web-staging")
+    finally:
+        tenant_registry.close()

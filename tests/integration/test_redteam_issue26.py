@@ -176,10 +176,13 @@ def test_a_tenant_kubeconfig_never_makes_helmd_act_as_the_operator(
 
 class TenantServer:
     """The tenant's own HTTPS "API server" (its CA in the kubeconfig, as a tenant may give):
-    it writes down the credentials each request brings and refuses it."""
+    it writes down the credentials each request brings and refuses it. With `challenge` (a
+    `WWW-Authenticate` value) it answers 401 asking for a login, as a tenant's registry
+    would to be sent one; else 403."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.ca = CertificateAuthority()
+    def __init__(self, workdir: Path, challenge: str = "") -> None:
+        # A name of its own: beside the local CA in one bundle, OpenSSL picks an issuer by name.
+        self.ca = CertificateAuthority("tenant-ca")
         serving = self.ca.serving("tenant")
         (workdir / "tls.crt").write_bytes(serving.cert_pem)
         (workdir / "tls.key").write_bytes(serving.key_pem)
@@ -187,12 +190,20 @@ class TenantServer:
         seen = self.authorizations
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+            def refuse(self) -> None:
                 seen.append(self.headers.get("Authorization") or "")
-                self.send_response(403)
+                self.send_response(401 if challenge else 403)
+                if challenge:
+                    self.send_header("WWW-Authenticate", challenge)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
+
+            def do_GET(self) -> None:
+                self.refuse()
                 self.wfile.write(b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":403}')
+
+            def do_HEAD(self) -> None:  # a registry client resolves a tag with HEAD first
+                self.refuse()
 
             def log_message(self, *_args: Any) -> None:
                 pass

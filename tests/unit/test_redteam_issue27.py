@@ -164,7 +164,7 @@ def test_a_registry_cannot_redirect_the_operator_to_plain_http(
     assert internal_hits == [], "the operator followed an https registry's redirect to plain http"
 
 
-# --- Hole 3 (not fixed): the token realm reads an internal https endpoint for the tenant -------
+# --- Hole 3: the token realm reads an internal https endpoint for the tenant -------
 
 
 @pytest.fixture
@@ -197,7 +197,6 @@ def realm_reading_registry(tls: Tls) -> Iterator[tuple[int, list[str]]]:
         next(rest, None)
 
 
-@pytest.mark.xfail(strict=True, reason="hole 3 of the issue 27 red team: the realm is any https URL")
 def test_a_registrys_token_realm_is_not_a_read_back_channel_into_the_network(
     tls: Tls, realm_reading_registry: tuple[int, list[str]]
 ) -> None:
@@ -207,6 +206,81 @@ def test_a_registrys_token_realm_is_not_a_read_back_channel_into_the_network(
     with pytest.raises(RegistryError):
         session.get(f"manifests/{DIGEST}", "*/*", 1024)
     assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+
+
+@pytest.fixture
+def realm_redirecting_registry(tls: Tls) -> Iterator[tuple[int, list[str]]]:
+    """A tenant's registry whose realm is on its own host:port (allowed) and redirects the
+    token request to an internal https service named `localhost` (a name, not a literal)."""
+    received: list[str] = []
+    internal_port: list[int] = []
+
+    class Internal(_Quiet):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps({"token": "internal-only-value"}).encode())
+
+    class Registry(_Quiet):
+        def do_GET(self) -> None:
+            if self.path.startswith("/token"):
+                self.send_response(307)
+                self.send_header("Location", f"https://localhost:{internal_port[0]}/internal/token")
+                self.end_headers()
+                return
+            received.append(self.headers.get("Authorization", ""))
+            self.send_response(401)
+            realm = f"https://127.0.0.1:{self.server.server_address[1]}/token"
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')
+            self.end_headers()
+
+    internal = _serve(Internal, tls.server)
+    internal_port.append(next(internal))
+    registry = _serve(Registry, tls.server)
+    yield next(registry), received
+    for rest in (registry, internal):
+        next(rest, None)
+
+
+def test_a_realm_on_the_registrys_own_host_cannot_redirect_into_the_network(
+    tls: Tls, realm_redirecting_registry: tuple[int, list[str]]
+) -> None:
+    port, received = realm_redirecting_registry
+    reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+    session = RegistrySession(reference, RegistryLogin(timeout=5, ca_pem=tls.ca_pem))
+    with pytest.raises(RegistryError, match="token realm"):
+        session.get(f"manifests/{DIGEST}", "*/*", 1024)
+    assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+
+
+def _realm_naming_registry(tls: Tls, realm_host: str) -> Iterator[int]:
+    """A tenant's registry whose challenge names `https://<realm_host>/token` as its realm."""
+
+    class Registry(_Quiet):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="https://{realm_host}/token",service="x"')
+            self.end_headers()
+
+    return _serve(Registry, tls.server)
+
+
+def test_a_tenant_cannot_tell_which_internal_names_resolve_from_the_realm_refusal(tls: Tls) -> None:
+    """Realm after realm, a tenant would map the cluster's DNS (another namespace's Services)
+    if a realm resolving inside the network read differently in status from one that does
+    not resolve: both are "could not be reached", the cause in the operator's log only."""
+    messages = []
+    for realm_host in ("localhost", "no-such-service.invalid"):
+        registry = _realm_naming_registry(tls, realm_host)
+        port = next(registry)
+        try:
+            reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+            with pytest.raises(RegistryError) as raised:
+                fetch_signatures(reference, RegistryLogin(timeout=2, ca_pem=tls.ca_pem))
+        finally:
+            next(registry, None)
+        messages.append(str(raised.value).replace(str(port), "PORT"))
+    assert messages[0] == messages[1], messages
 
 
 # --- Hole 4: blob storage behind a redirect asks for a login, and gets the team's ---------------

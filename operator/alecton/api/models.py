@@ -160,6 +160,7 @@ class Image:
 class VerifyPolicy:  # spec.verify: only images signed by a key of the Secret are deployed
     secret: str
     provider: str = "cosign"
+    chart: bool = False  # spec.verify.chart: the oci:// chart's signature is checked too
 
 
 def _verify_policy(raw: Any) -> VerifyPolicy | None:
@@ -167,7 +168,10 @@ def _verify_policy(raw: Any) -> VerifyPolicy | None:
         return None
     if not isinstance(raw, dict) or raw.get("provider", "cosign") != "cosign":
         raise InvalidResourceError("spec.verify must be an object with provider cosign (the only one)")
-    return VerifyPolicy(_secret_name(raw.get("secretRef"), "spec.verify.secretRef"))
+    chart = raw.get("chart", False)
+    if not isinstance(chart, bool):
+        raise InvalidResourceError("spec.verify.chart must be true or false")
+    return VerifyPolicy(_secret_name(raw.get("secretRef"), "spec.verify.secretRef"), chart=chart)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from alecton.api.models import (
     InvalidResourceError,
     ObjectRef,
 )
+from alecton.handlers import kopf_readiness
 from alecton.handlers.audit import AuditTrail, start_audit
 from alecton.handlers.config import OperatorConfig
 from alecton.handlers.controller import Controller
@@ -400,6 +401,7 @@ async def run_operator(config: OperatorConfig, stop: asyncio.Event | None = None
                 return  # asked to stop while standing by
             log.info("leading: lease %s/%s", config.leader_election_namespace, config.lease_name)
             holding = asyncio.ensure_future(elector.hold(lambda: asyncio.ensure_future(step_down())))
+        kopf_readiness.install()  # before kopf builds its start-up gate
         await kopf.operator(
             registry=registry,
             standalone=True,

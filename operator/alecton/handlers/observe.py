@@ -127,7 +127,7 @@ class Observer:
         if isinstance(resolution, Resolved) and not deployment.deleting:
             try:
                 sources = await fetch_values_sources(self.kube, resolution)
-                sources = await self.verifier.with_verdict(resolution, sources)
+                sources = await self.verifier.with_verdict(resolution, sources, self.config.charts)
                 await self._record_verdict(resolution, sources)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)

@@ -37,8 +37,10 @@ UNSERVED_PREFIX = "Error: helmd does not serve"
 MAX_LINE = 256 * 1024 * 1024
 
 # helmd lives long: the GC target of a short-lived helm (runner.HELM_GOGC) would let its heap
-# grow four times over between collections, for good.
-HELMD_GOGC = "100"
+# grow four times over between collections, for good. 50, not Go's 100: a wave of 1000
+# releases (health on) peaked at 263 MiB for operator + helmd with 100, 243 MiB with 50 and
+# 227 MiB with 25, for about 10 % and then 50 % more CPU (docs/benchmarks.md).
+HELMD_GOGC = "50"
 
 DRIVERS = ("cli", "server")
 

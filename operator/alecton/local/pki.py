@@ -62,9 +62,9 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.
 class CertificateAuthority:
     """A throwaway CA that signs the apiserver serving certs and client certs."""
 
-    def __init__(self) -> None:
+    def __init__(self, common_name: str = "alecton-local-ca") -> None:
         self._key = _new_key()
-        self._name = _name("alecton-local-ca")
+        self._name = _name(common_name)
         self._cert = (
             _builder(self._name, self._name, self._key.public_key())
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

@@ -39,16 +39,18 @@ class ImageReference:
         return self.digest or self.tag or "latest"
 
 
-def parse_reference(text: str) -> ImageReference:
+def parse_reference(text: str, host_first: bool = False) -> ImageReference:
     """Docker's rules: the first component is a registry when it has a '.' or ':' or is
-    `localhost`; otherwise the image is on Docker Hub (`library/` for one component)."""
+    `localhost`; otherwise the image is on Docker Hub (`library/` for one component).
+    `host_first`: the first component is the registry whatever it looks like, as in an
+    `oci://` reference (helm's rule)."""
     if not text or text != text.strip() or len(text) > 512:
         raise ImageReferenceError(f"image reference {text!r} is empty, too long or has spaces")
     rest, _, digest = text.partition("@")
     if digest and not DIGEST_RE.match(digest):
         raise ImageReferenceError(f"image reference {text!r}: the digest must be sha256: and 64 hex digits")
     first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
+    if slash and (host_first or "." in first or ":" in first or first == "localhost"):
         registry, path = first.lower(), remainder
     else:
         registry, path = DOCKER_HUB, rest

@@ -16,6 +16,12 @@ from typing import Any
 
 from alecton.api.models import Application, Cluster, Deployment, Image, ObjectRef, Target
 from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, ChartSource, resolve_chart
+from alecton.reconcile.chart_signature import (
+    CHART_VERIFICATION_FAILED,
+    ChartVerdict,
+    ChartVerificationFailedError,
+    checked_chart,
+)
 from alecton.reconcile.image_policy import (
     IMAGE_VERIFICATION_FAILED,
     VERIFICATION_SECRET_NOT_FOUND,
@@ -61,13 +67,14 @@ FetchedValues = list[tuple[ValuesReference, str | None]]
 class ValuesSources:
     """What the Application's and the target's valuesFrom read, in order, and the data of
     the Secrets spec.repositorySecretRef and spec.verify name (None: not there, or none
-    named), and the verdict on the Image's signature (alecton.registry.signatures)."""
+    named), and the verdicts on the Image's and the chart's signatures (alecton.registry.signatures)."""
 
     application: FetchedValues = field(default_factory=list)
     target: FetchedValues = field(default_factory=list)
     repository_secret: dict[str, bytes] | None = field(default=None, repr=False)
     verify_secret: dict[str, bytes] | None = field(default=None, repr=False)
     image_verdict: Verdict | None = None
+    chart_verdict: ChartVerdict | None = None  # spec.verify.chart only
 
     @property
     def redactor(self) -> Redactor:
@@ -330,14 +337,15 @@ def desired_release(
 ) -> DesiredRelease:
     app, target = resolved.application, resolved.target
     sources = sources or ValuesSources()
+    chart = resolve_chart(app, charts)
+    credentials = repository_credentials(app.chart, app.repository_secret, sources.repository_secret)
+    chart = replace(chart, credentials=credentials)
     return DesiredRelease(
         name=deployment.release_name,
         namespace=target.namespace,
         cluster=resolved.cluster,
-        chart=replace(
-            resolve_chart(app, charts),
-            credentials=repository_credentials(app.chart, app.repository_secret, sources.repository_secret),
-        ),
+        # spec.verify.chart: pinned to the digest whose signature verified
+        chart=checked_chart(app, chart, sources.chart_verdict),
         values=merged_values(resolved, sources),
         image=deployed_image(resolved, sources),
         version=deployment.version,
@@ -376,6 +384,8 @@ def _desired_or_refusal(
         return Plan(Action.REFUSED, "ImageDigestMissing", str(error), resolved=resolution)
     except ImageVerificationFailedError as error:
         return Plan(Action.REFUSED, IMAGE_VERIFICATION_FAILED, str(error), resolved=resolution)
+    except ChartVerificationFailedError as error:
+        return Plan(Action.REFUSED, CHART_VERIFICATION_FAILED, str(error), resolved=resolution)
     except VerificationSecretMissingError as error:
         return Plan(Action.WAIT, VERIFICATION_SECRET_NOT_FOUND, str(error), resolved=resolution)
     except ValueError as error:  # ValuesRefusedError, or a valuesFrom text that is not a map

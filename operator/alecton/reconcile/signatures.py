@@ -181,16 +181,27 @@ class Verdict:
 Fetched = tuple[SignatureLayer, bytes | None]
 
 
-def verify(image: str, digest: str, keys: tuple[PublicKey, ...], signed: list[Fetched] | None) -> Verdict:
+IMAGE_ADVICE = "sign it with `cosign sign --key cosign.key` and record it again"
+
+
+def verify(
+    image: str,
+    digest: str,
+    keys: tuple[PublicKey, ...],
+    signed: list[Fetched] | None,
+    subject: str = "image",
+    advice: str = IMAGE_ADVICE,
+) -> Verdict:
     """Is `image` (recorded with manifest digest `digest`) signed by one of `keys`?
-    `signed` is None when the registry has no signature tag for the digest."""
+    `signed` is None when the registry has no signature tag for the digest. `subject` names
+    what was signed in the messages (an image, or a chart: cosign signs both alike), and
+    `advice` says what to do when there is no signature."""
     where = f"{image.partition('@')[0]}@{digest}"
     tag = signature_tag(digest)
     if not signed:
         return Verdict(
             False,
-            f"image {where} has no cosign signature (no simple-signing layer at tag {tag}): "
-            "sign it with `cosign sign --key cosign.key` and record it again",
+            f"{subject} {where} has no cosign signature (no simple-signing layer at tag {tag}): {advice}",
         )
     other_digests: set[str] = set()
     by_other_key = 0
@@ -204,20 +215,20 @@ def verify(image: str, digest: str, keys: tuple[PublicKey, ...], signed: list[Fe
         elif names != digest:
             other_digests.add(names or "no digest")
         else:
-            return Verdict(True, f"image {where} is signed by key {valid[0].short}")
+            return Verdict(True, f"{subject} {where} is signed by key {valid[0].short}")
     if other_digests:
         return Verdict(
             False,
             f"the signature at tag {tag} of {where} is a signature for another digest "
-            f"({', '.join(sorted(other_digests))}), not this image's: refused",
+            f"({', '.join(sorted(other_digests))}), not this {subject}'s: refused",
         )
     known = ", ".join(k.short for k in keys)
     if by_other_key:
         return Verdict(
             False,
-            f"image {where} is signed by another key: no signature at tag {tag} verifies with the "
+            f"{subject} {where} is signed by another key: no signature at tag {tag} verifies with the "
             f"policy's keys ({known})",
         )
     return Verdict(
-        False, f"image {where}: no signature at tag {tag} could be read (payload missing, altered)"
+        False, f"{subject} {where}: no signature at tag {tag} could be read (payload missing, altered)"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import http.client
 import json
@@ -18,12 +19,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from alecton.reconcile.image_ref import ImageReference, parse_challenge
+from alecton.reconcile.token_realm import realm_address_refusal, realm_url_refusal
 
 # Every manifest kind a tag may name: a multi-platform index is pinned as a whole.
 MANIFEST_TYPES = ", ".join(
@@ -77,14 +80,67 @@ def _basic(login: RegistryLogin) -> str:
     return "Basic " + base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
 
 
+# Why a connection to (host, port) at an IP address is refused; None: connect.
+AddressCheck = Callable[[str, int, str], "str | None"]
+
+
+class RealmRefusedError(RegistryError):
+    """A token realm the operator does not ask (token_realm's rule)."""
+
+
+def _checked_connection(
+    host: str, port: int, check: AddressCheck, timeout: float, source: tuple[str, int] | None
+) -> socket.socket:
+    """A socket to `host`:`port`, connected only to addresses `check` allows, judged all
+    before the first connect (a refused one reads the same whether its port is open or not)
+    and connected to as judged (a name re-resolving elsewhere, DNS rebinding, changes nothing)."""
+    addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in addresses:
+        why = check(host, port, str(sockaddr[0]))
+        if why:
+            raise RealmRefusedError(why)
+    last: OSError = OSError(f"{host} resolved to no address")
+    for family, kind, proto, _, sockaddr in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(sockaddr)
+        except OSError as error:
+            sock.close()
+            last = error
+            continue
+        return sock
+    raise last
+
+
 class _DeadlineConnection(http.client.HTTPSConnection):
     """An HTTPS connection whose socket is shut down at a deadline: a socket timeout bounds
-    each read only, and a registry that sends a byte at a time would hold a worker forever."""
+    each read only, and a registry that sends a byte at a time would hold a worker forever.
+    With `check`, it connects only to the addresses it allows (through a proxy: those the
+    target's name resolves to here; the proxy resolves it again)."""
 
-    def __init__(self, host: str, deadline: float, **kwargs: Any) -> None:
+    def __init__(self, host: str, deadline: float, check: AddressCheck | None = None, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
         self.deadline = deadline
         self._expiry: threading.Timer | None = None
+        self.check = check
+        if check is not None:
+            self._create_connection = self._connect_checked  # type: ignore[method-assign]
+
+    def _connect_checked(
+        self, address: tuple[str, int], timeout: float, source: tuple[str, int] | None = None
+    ) -> socket.socket:
+        assert self.check is not None
+        tunnel_host: str | None = self._tunnel_host  # type: ignore[attr-defined]
+        if not tunnel_host:
+            return _checked_connection(address[0], address[1], self.check, timeout, source)
+        tunnel_port: int = self._tunnel_port or 443  # type: ignore[attr-defined]
+        for *_, sockaddr in socket.getaddrinfo(tunnel_host, tunnel_port, type=socket.SOCK_STREAM):
+            if why := self.check(tunnel_host, tunnel_port, str(sockaddr[0])):
+                raise RealmRefusedError(why)
+        return socket.create_connection(address, timeout, source)
 
     def connect(self) -> None:
         super().connect()
@@ -104,14 +160,15 @@ def _shut(sock: socket.socket) -> None:
 
 
 class _DeadlineHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext, deadline: float) -> None:
+    def __init__(self, context: ssl.SSLContext, deadline: float, check: AddressCheck | None) -> None:
         super().__init__(context=context)
         self.deadline = deadline  # one for a request and its redirects
+        self.check = check  # for every connection, redirects included
         self.connections: list[_DeadlineConnection] = []
 
     def https_open(self, req: urllib.request.Request) -> Any:
         def connection(host: str, **kwargs: Any) -> _DeadlineConnection:
-            self.connections.append(_DeadlineConnection(host, self.deadline, **kwargs))
+            self.connections.append(_DeadlineConnection(host, self.deadline, self.check, **kwargs))
             return self.connections[-1]
 
         return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
@@ -131,12 +188,17 @@ class _HttpsRedirectsOnly(urllib.request.HTTPRedirectHandler):
 
 
 def _read(
-    request: urllib.request.Request, login: RegistryLogin, limit: int, seconds: float
+    request: urllib.request.Request,
+    login: RegistryLogin,
+    limit: int,
+    seconds: float,
+    check: AddressCheck | None = None,
 ) -> tuple[bytes, Message]:
     """The body (at most `limit` + 1 bytes) and headers of `request`, over https only, in full
-    within `seconds` (redirects included); URLError (an OSError) when not."""
+    within `seconds` (redirects included); URLError (an OSError) when not; RealmRefusedError
+    when `check` refuses an address of it or of a redirect's target."""
     deadline = time.monotonic() + seconds
-    https = _DeadlineHandler(_context(login), deadline)
+    https = _DeadlineHandler(_context(login), deadline, check)
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),  # HTTPS_PROXY and NO_PROXY, as urlopen honoured them
@@ -160,26 +222,31 @@ def _read(
 
 
 def _token(challenge: dict[str, str], reference: ImageReference, login: RegistryLogin, seconds: float) -> str:
-    """A Bearer token from the realm the registry named (with the login, when given)."""
+    """A Bearer token from the realm the registry named (with the login, when given), if
+    token_realm's rule allows it: its answer goes back to the registry."""
     realm = challenge.get("realm", "")
-    if not realm.startswith("https://"):
-        raise RegistryError(f"registry {reference.registry} names a token realm that is not https: {realm!r}")
+    if why := realm_url_refusal(reference.api_host, realm, with_login=bool(login.username)):
+        raise RealmRefusedError(why)
     query = {"scope": challenge.get("scope") or f"repository:{reference.repository}:pull"}
     if service := challenge.get("service"):
         query["service"] = service
     request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}")  # noqa: S310
     if login.username:
         request.add_unredirected_header("Authorization", _basic(login))
+    unreachable = f"registry {reference.registry}: its token realm could not be reached over TLS"
     try:
-        body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds)[0])
+        check = functools.partial(realm_address_refusal, reference.api_host)
+        body = json.loads(_read(request, login, MAX_TOKEN_BYTES, seconds, check)[0])
+    except RealmRefusedError as error:
+        # Worded as a name that does not resolve: realm after realm, a tenant would otherwise
+        # read from status which internal names exist (another namespace's Services).
+        raise RegistryUnreachableError(unreachable, str(error)) from None
     except urllib.error.HTTPError as error:
         raise RegistryError(f"registry {reference.registry} refused a token: HTTP {error.code}") from None
     except ValueError as error:
         raise RegistryError(f"registry {reference.registry}: no token from its realm: {error}") from None
     except OSError as error:
-        raise RegistryUnreachableError(
-            f"registry {reference.registry}: its token realm could not be reached over TLS", str(error)
-        ) from None
+        raise RegistryUnreachableError(unreachable, str(error)) from None
     token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryError(f"registry {reference.registry}: its realm answered without a token")

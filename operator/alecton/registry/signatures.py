@@ -1,11 +1,13 @@
-"""Fetching an image's cosign signatures from its registry, and the verdict on them, cached.
+"""Fetching an image's (or an oci:// chart's) cosign signatures from its registry, and the
+verdict on them, cached.
 
 The signature manifest (tag `sha256-<hex>.sig`) and its payload blobs are read with the
 login of the policy's Secret, each request with a deadline and a size bound, in a worker
 thread (the registry client is synchronous). The checks are reconcile.signatures'. A digest
 verified against a set of keys stays verified (a digest never changes what it names), so
 it is not fetched again each pass; a refusal is asked again after a short while (the image
-may be signed since).
+may be signed since). A chart's tag is resolved to its digest on every pass (one manifest
+request): the digest checked is the one helm is given.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ import time
 from collections import OrderedDict
 from dataclasses import replace
 
-from alecton.api.models import Image, VerifyPolicy
-from alecton.reconcile.chart import ChartRefusedError
+from alecton.api.models import Application, Image, VerifyPolicy
+from alecton.reconcile.chart import ChartPolicy, ChartRefusedError, resolve_chart
+from alecton.reconcile.chart_signature import CHART_ADVICE, ChartVerdict, chart_reference
 from alecton.reconcile.image_ref import ImageReference, ImageReferenceError, parse_reference
 from alecton.reconcile.plan import Resolved, ValuesSources
-from alecton.reconcile.registry_auth import secret_credentials
+from alecton.reconcile.registry_auth import (
+    RegistryCredentials,
+    RepositorySecretMissingError,
+    repository_credentials,
+    secret_credentials,
+)
 from alecton.reconcile.signatures import (
+    IMAGE_ADVICE,
     MAX_PAYLOAD_BYTES,
     MAX_SIGNATURE_LAYERS,
     Fetched,
+    PublicKey,
     Verdict,
     VerificationPolicyError,
     keys_fingerprint,
@@ -33,7 +43,13 @@ from alecton.reconcile.signatures import (
     signature_tag,
     verify,
 )
-from alecton.registry.digest import RegistryError, RegistryLogin, RegistrySession, RegistryUnreachableError
+from alecton.registry.digest import (
+    RegistryError,
+    RegistryLogin,
+    RegistrySession,
+    RegistryUnreachableError,
+    resolve_digest,
+)
 
 log = logging.getLogger("alecton.signatures")
 
@@ -63,31 +79,40 @@ def fetch_signatures(reference: ImageReference, login: RegistryLogin) -> list[Fe
     return fetched
 
 
+def _missing_secret(policy: VerifyPolicy) -> Verdict:
+    return Verdict(
+        False,
+        f"Secret {policy.secret!r} (spec.verify.secretRef) does not exist: create it in this "
+        "namespace with the public key as cosign.pub",
+        waiting=True,
+    )
+
+
 class ImageVerifier:
-    """Verdicts per (repository, digest, key fingerprints), kept in memory."""
+    """Verdicts per (repository, digest, key fingerprints), kept in memory: on Images, and on
+    oci:// charts where spec.verify.chart asks."""
 
     def __init__(self, timeout: float = REQUEST_TIMEOUT) -> None:
         self.timeout = timeout
         self._cache: OrderedDict[tuple[str, str, str], tuple[Verdict, float]] = OrderedDict()
         self.fetches = 0  # registry round trips made (the tests and metrics read it)
 
-    async def with_verdict(self, resolved: Resolved, sources: ValuesSources | None) -> ValuesSources | None:
-        """`sources` with the verdict on the Image's signature, when the Application asks."""
+    async def with_verdict(
+        self, resolved: Resolved, sources: ValuesSources | None, charts: ChartPolicy
+    ) -> ValuesSources | None:
+        """`sources` with the verdicts on the Image's signature and the chart's, when the
+        Application asks (`charts`: where this process may fetch charts from)."""
         policy = resolved.application.verify
         if policy is None:
             return sources
         sources = sources or ValuesSources()
         verdict = await self.verdict(resolved.image, policy, sources.verify_secret)
-        return replace(sources, image_verdict=verdict)
+        chart = await self.chart_verdict(resolved.application, sources, charts) if policy.chart else None
+        return replace(sources, image_verdict=verdict, chart_verdict=chart)
 
     async def verdict(self, image: Image, policy: VerifyPolicy, data: dict[str, bytes] | None) -> Verdict:
         if data is None:
-            return Verdict(
-                False,
-                f"Secret {policy.secret!r} (spec.verify.secretRef) does not exist: create it in this "
-                "namespace with the public key as cosign.pub",
-                waiting=True,
-            )
+            return _missing_secret(policy)
         if not image.digest:
             return Verdict(False, f"Image {image.ref.name!r} records no digest", cacheable=False)
         try:
@@ -96,27 +121,70 @@ class ImageVerifier:
             credentials = secret_credentials(reference.registry, policy.secret, data, required=False)
         except (VerificationPolicyError, ImageReferenceError, ChartRefusedError) as error:
             return Verdict(False, str(error), cacheable=False)
-        key = (f"{reference.registry}/{reference.repository}", image.digest, keys_fingerprint(keys))
+        return await self._checked(image.image, reference, keys, self._login(credentials))
+
+    async def chart_verdict(
+        self, app: Application, sources: ValuesSources, charts: ChartPolicy
+    ) -> ChartVerdict:
+        """The verdict on the signature of the digest `app`'s oci:// chart tag names now, read
+        with the login helm pulls the chart with (spec.repositorySecretRef, else anonymous).
+        A registry the chart policy refuses (`--allow-repository-host`) is never asked."""
+        assert app.verify is not None
+        if sources.verify_secret is None:
+            return ChartVerdict(_missing_secret(app.verify))
+        try:
+            resolve_chart(app, charts)
+            keys = parse_public_keys(app.verify.secret, sources.verify_secret)
+            reference = chart_reference(app.chart, app.chart_version)
+            credentials = repository_credentials(app.chart, app.repository_secret, sources.repository_secret)
+        except (VerificationPolicyError, ChartRefusedError, RepositorySecretMissingError) as error:
+            return ChartVerdict(Verdict(False, str(error), cacheable=False))
+        login = self._login(credentials)
+        where = f"oci://{reference.registry}/{reference.repository}"
+        digest = reference.digest
+        if not digest:
+            self.fetches += 1
+            try:
+                digest = await asyncio.to_thread(resolve_digest, reference, login)
+            except (RegistryError, ValueError) as error:
+                if isinstance(error, RegistryUnreachableError):  # the cause for the operator's log only
+                    log.info("chart %s:%s: %s: %s", where, reference.tag, error, error.detail)
+                message = f"the digest of chart {where}:{reference.tag} could not be read: {error}"
+                return ChartVerdict(Verdict(False, message, cacheable=False))
+        checked = replace(reference, digest=digest)
+        return ChartVerdict(await self._checked(where, checked, keys, login, "chart", CHART_ADVICE), digest)
+
+    def _login(self, credentials: RegistryCredentials | None) -> RegistryLogin:
+        if credentials is None:
+            return RegistryLogin(timeout=self.timeout)
+        ca = credentials.ca_pem.decode("ascii", "replace")
+        return RegistryLogin(credentials.username, credentials.password, None, self.timeout, ca)
+
+    async def _checked(
+        self,
+        name: str,
+        reference: ImageReference,
+        keys: tuple[PublicKey, ...],
+        login: RegistryLogin,
+        subject: str = "image",
+        advice: str = IMAGE_ADVICE,
+    ) -> Verdict:
+        """The (cached) verdict on the signatures of `reference`'s digest; `name` is how
+        messages call it (the image as recorded, or the chart)."""
+        key = (f"{reference.registry}/{reference.repository}", reference.digest, keys_fingerprint(keys))
         cached = self._cache.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        login = RegistryLogin(timeout=self.timeout)
-        if credentials is not None:
-            ca = credentials.ca_pem.decode("ascii", "replace")
-            login = RegistryLogin(credentials.username, credentials.password, None, self.timeout, ca)
         self.fetches += 1
         try:
             fetched = await asyncio.to_thread(fetch_signatures, reference, login)
         except (RegistryError, ValueError) as error:
             if isinstance(error, RegistryUnreachableError):  # the cause for the operator's log only
-                log.info("signatures of %s: %s: %s", image.image, error, error.detail)
+                log.info("signatures of %s: %s: %s", name, error, error.detail)
             return Verdict(
-                False,
-                f"the signatures of {image.image} could not be read: {error}",
-                cacheable=False,
-                judged=False,
+                False, f"the signatures of {name} could not be read: {error}", cacheable=False, judged=False
             )
-        verdict = verify(image.image, image.digest, keys, fetched)
+        verdict = verify(name, reference.digest, keys, fetched, subject, advice)
         self._remember(key, verdict)
         return verdict
 

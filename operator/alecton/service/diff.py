@@ -108,7 +108,8 @@ async def desired_for(
         # waits for an Image (`; create it (...) and the deployment proceeds`): a diff waits for nothing.
         raise NotFoundError(resolution.message.partition(_WAITING_ADVICE)[0])
     try:
-        sources = await ImageVerifier().with_verdict(resolution, await fetch_values_sources(kube, resolution))
+        sources = await fetch_values_sources(kube, resolution)
+        sources = await ImageVerifier().with_verdict(resolution, sources, charts)
         return desired_release(resolution, deployment, charts, sources), name
     except (ChartRefusedError, ValuesRefusedError, ValueError) as error:
         raise InvalidRequestError(str(error)) from None
