@@ -167,90 +167,91 @@ def test_a_registry_cannot_redirect_the_operator_to_plain_http(
 # --- Hole 3: the token realm reads an internal https endpoint for the tenant -------
 
 
-@pytest.fixture
-def realm_reading_registry(tls: Tls) -> Iterator[tuple[int, list[str]]]:
-    """A tenant's registry whose challenge names, as its token realm, an https service
-    inside the network that answers JSON with a `token` (an internal token endpoint)."""
+class _InternalTokenService(_Quiet):
+    """An https service inside the network that answers JSON with a `token` (what the
+    tenant wants read through the operator)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps({"token": "internal-only-value"}).encode())
+
+
+def _challenge(handler: http.server.BaseHTTPRequestHandler, received: list[str], realm: str) -> None:
+    """Record what the client sent, and answer 401 naming `realm` as the token realm."""
+    received.append(handler.headers.get("Authorization", ""))
+    handler.send_response(401)
+    handler.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')
+    handler.end_headers()
+
+
+RegistryFor = Callable[[int, list[str]], type[http.server.BaseHTTPRequestHandler]]
+
+
+def _beside_an_internal_service(tls: Tls, registry_for: RegistryFor) -> Iterator[tuple[int, list[str]]]:
+    """A tenant's registry (made knowing the internal service's port, and recording the
+    Authorization it receives) served beside an internal token service."""
     received: list[str] = []
-    internal_port: list[int] = []
-
-    class Internal(_Quiet):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(json.dumps({"token": "internal-only-value"}).encode())
-
-    class Registry(_Quiet):
-        def do_GET(self) -> None:
-            authorization = self.headers.get("Authorization", "")
-            received.append(authorization)
-            self.send_response(401)
-            realm = f"https://127.0.0.1:{internal_port[0]}/internal/token"
-            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')
-            self.end_headers()
-
-    internal = _serve(Internal, tls.server)
-    internal_port.append(next(internal))
-    registry = _serve(Registry, tls.server)
+    internal = _serve(_InternalTokenService, tls.server)
+    registry = _serve(registry_for(next(internal), received), tls.server)
     yield next(registry), received
     for rest in (registry, internal):
         next(rest, None)
+
+
+def _read_through_the_registry(tls: Tls, port: int, received: list[str], match: str | None = None) -> None:
+    """Ask the tenant's registry for a manifest: refused, and the internal answer never sent back."""
+    reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
+    session = RegistrySession(reference, RegistryLogin(timeout=5, ca_pem=tls.ca_pem))
+    with pytest.raises(RegistryError, match=match):
+        session.get(f"manifests/{DIGEST}", "*/*", 1024)
+    assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+
+
+@pytest.fixture
+def realm_reading_registry(tls: Tls) -> Iterator[tuple[int, list[str]]]:
+    """A tenant's registry whose challenge names the internal service as its token realm."""
+
+    def registry_for(internal_port: int, received: list[str]) -> type[http.server.BaseHTTPRequestHandler]:
+        class Registry(_Quiet):
+            def do_GET(self) -> None:
+                _challenge(self, received, f"https://127.0.0.1:{internal_port}/internal/token")
+
+        return Registry
+
+    yield from _beside_an_internal_service(tls, registry_for)
 
 
 def test_a_registrys_token_realm_is_not_a_read_back_channel_into_the_network(
     tls: Tls, realm_reading_registry: tuple[int, list[str]]
 ) -> None:
-    port, received = realm_reading_registry
-    reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
-    session = RegistrySession(reference, RegistryLogin(timeout=5, ca_pem=tls.ca_pem))
-    with pytest.raises(RegistryError):
-        session.get(f"manifests/{DIGEST}", "*/*", 1024)
-    assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+    _read_through_the_registry(tls, *realm_reading_registry)
 
 
 @pytest.fixture
 def realm_redirecting_registry(tls: Tls) -> Iterator[tuple[int, list[str]]]:
     """A tenant's registry whose realm is on its own host:port (allowed) and redirects the
-    token request to an internal https service named `localhost` (a name, not a literal)."""
-    received: list[str] = []
-    internal_port: list[int] = []
+    token request to the internal service named `localhost` (a name, not a literal)."""
 
-    class Internal(_Quiet):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(json.dumps({"token": "internal-only-value"}).encode())
+    def registry_for(internal_port: int, received: list[str]) -> type[http.server.BaseHTTPRequestHandler]:
+        class Registry(_Quiet):
+            def do_GET(self) -> None:
+                if self.path.startswith("/token"):
+                    self.send_response(307)
+                    self.send_header("Location", f"https://localhost:{internal_port}/internal/token")
+                    self.end_headers()
+                    return
+                _challenge(self, received, f"https://127.0.0.1:{self.server.server_address[1]}/token")
 
-    class Registry(_Quiet):
-        def do_GET(self) -> None:
-            if self.path.startswith("/token"):
-                self.send_response(307)
-                self.send_header("Location", f"https://localhost:{internal_port[0]}/internal/token")
-                self.end_headers()
-                return
-            received.append(self.headers.get("Authorization", ""))
-            self.send_response(401)
-            realm = f"https://127.0.0.1:{self.server.server_address[1]}/token"
-            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="x"')
-            self.end_headers()
+        return Registry
 
-    internal = _serve(Internal, tls.server)
-    internal_port.append(next(internal))
-    registry = _serve(Registry, tls.server)
-    yield next(registry), received
-    for rest in (registry, internal):
-        next(rest, None)
+    yield from _beside_an_internal_service(tls, registry_for)
 
 
 def test_a_realm_on_the_registrys_own_host_cannot_redirect_into_the_network(
     tls: Tls, realm_redirecting_registry: tuple[int, list[str]]
 ) -> None:
-    port, received = realm_redirecting_registry
-    reference = parse_reference(f"127.0.0.1:{port}/team/web@{DIGEST}")
-    session = RegistrySession(reference, RegistryLogin(timeout=5, ca_pem=tls.ca_pem))
-    with pytest.raises(RegistryError, match="token realm"):
-        session.get(f"manifests/{DIGEST}", "*/*", 1024)
-    assert "Bearer internal-only-value" not in received, "the internal answer reached the tenant"
+    _read_through_the_registry(tls, *realm_redirecting_registry, match="token realm")
 
 
 def _realm_naming_registry(tls: Tls, realm_host: str) -> Iterator[int]:
@@ -258,9 +259,7 @@ def _realm_naming_registry(tls: Tls, realm_host: str) -> Iterator[int]:
 
     class Registry(_Quiet):
         def do_GET(self) -> None:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", f'Bearer realm="https://{realm_host}/token",service="x"')
-            self.end_headers()
+            _challenge(self, [], f"https://{realm_host}/token")
 
     return _serve(Registry, tls.server)
 
