@@ -197,3 +197,33 @@ def test_list_images_shows_the_verified_condition() -> None:
         "message": f"Application web (Secret 'cosign'): {SIGNED.message}",
     }
     assert "verified" not in image_message(image_body())  # no policy judged it
+
+
+def test_a_flood_of_unjudged_entries_never_pushes_a_refusal_out() -> None:
+    """Red team: a deployer makes MAX_ENTRIES Applications whose policy names a missing Secret
+    (each an Unknown entry) to push the team's refusal out of the bound: Verified would go
+    False -> Unknown. Refusals are kept first."""
+    kube = FakeKube()
+    kube.add("Image", image_body())
+    writer = ImageVerifications(kube)  # type: ignore[arg-type]
+    image = Image.parse(image_body())
+    run(writer.record(image, "web", COSIGN, OTHER_KEY))
+    for n in range(MAX_ENTRIES):
+        run(writer.record(image, f"a{n:03}", VerifyPolicy("nope"), NO_SECRET))
+    status = kube.object("Image", NS, "web-1.0.0")["status"]
+    assert "web" in [e.application for e in judgements(status)]
+    assert condition(status)["status"] == "False"
+
+
+def test_an_image_deleted_and_created_again_gets_its_refusal_written_again() -> None:
+    """Red team: `kubectl delete image` then apply it again (same spec, empty status): the
+    writer's memory of what it wrote is per Image object, not per name."""
+    kube = FakeKube()
+    kube.add("Image", image_body())
+    writer = ImageVerifications(kube)  # type: ignore[arg-type]
+    run(writer.record(Image.parse(image_body()), "web", COSIGN, OTHER_KEY))
+    again = image_body()
+    again["metadata"]["creationTimestamp"] = "2026-01-01T00:01:00Z"
+    kube.add("Image", again)  # replaces the stored object: no status
+    run(writer.record(Image.parse(again), "web", COSIGN, OTHER_KEY))
+    assert condition(kube.object("Image", NS, "web-1.0.0")["status"])["status"] == "False"

@@ -61,13 +61,15 @@ class ImageVerifications:
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self._written: OrderedDict[tuple[str, str, str], ImageJudgement] = OrderedDict()
+        self._written: OrderedDict[tuple[str, str, str, str], ImageJudgement] = OrderedDict()
 
     async def record(self, image: Image, application: str, policy: VerifyPolicy, verdict: Verdict) -> None:
         judged = judgement(application, policy, verdict)
         if judged is None:
             return
-        key = (image.ref.namespace, image.ref.name, application)
+        # Per Image object (its creation time), not per name: an Image deleted and created
+        # again has an empty status, which the verdict must be written into again.
+        key = (image.ref.namespace, image.ref.name, image.created, application)
         if self._written.get(key) == judged:
             return
         for _ in range(_WRITE_ATTEMPTS):
@@ -106,7 +108,7 @@ class ImageVerifications:
             )
         return True
 
-    def _remember(self, key: tuple[str, str, str], judged: ImageJudgement) -> None:
+    def _remember(self, key: tuple[str, str, str, str], judged: ImageJudgement) -> None:
         self._written[key] = judged
         self._written.move_to_end(key)
         while len(self._written) > _MAX_REMEMBERED:

@@ -106,11 +106,25 @@ def verification_status(
     if entries.get(judged.application) == judged and _has_condition(status, entries, generation):
         return None
     entries[judged.application] = judged
-    ordered = [entries[name] for name in sorted(entries)][:MAX_ENTRIES]
-    if judged not in ordered:  # over the bound: ours still counts
-        ordered = [*ordered[:-1], judged]
+    ordered = sorted(_bounded(entries, judged), key=lambda e: e.application)
     conditions = merge_conditions(status.get("conditions"), [verified_condition(ordered)], generation, now)
     return {"verifications": [e.as_dict() for e in ordered], "conditions": conditions}
+
+
+# Which entries the bound keeps first: refusals, then the unjudged, then the accepted, so
+# that entries anyone can add (an Application naming a missing Secret) never push a
+# refusal out of the status and turn the condition from False to Unknown or True.
+_KEEP_FIRST = {False: 0, None: 1, True: 2}
+
+
+def _bounded(entries: dict[str, ImageJudgement], judged: ImageJudgement) -> list[ImageJudgement]:
+    """At most MAX_ENTRIES of `entries`, refusals first; the new verdict stays unless every
+    entry kept weighs more than it."""
+    by_weight = sorted(entries.values(), key=lambda e: (_KEEP_FIRST[e.verified], e.application))
+    kept = by_weight[:MAX_ENTRIES]
+    if judged not in kept and _KEEP_FIRST[judged.verified] <= _KEEP_FIRST[kept[-1].verified]:
+        kept[-1] = judged  # over the bound: ours still counts
+    return kept
 
 
 def recorded_verdict(obj: dict[str, Any]) -> dict[str, str] | None:

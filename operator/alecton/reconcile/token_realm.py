@@ -13,8 +13,10 @@ would be read by the tenant through the operator. So:
   gitlab.com for registry.gitlab.com), judged for every address a name resolves to and for
   every connection of the token request, redirects included;
 - the registry's login goes only to a realm on the registry's own host name or a name under
-  the registry's parent domain (registry-1.docker.io -> auth.docker.io), never to another
-  organisation's host a registry names.
+  the registry's parent domain (registry-1.docker.io -> auth.docker.io). The parent domain
+  is not checked against the public suffix list: under a shared suffix (team.azurecr.io,
+  registry.co.uk) the login may go to another organisation's host, when the registry the
+  login is bound to names it (red team; not fixed).
 
 Pure: host names, ports and IP addresses in, the reason for a refusal (or None) out.
 """
