@@ -260,3 +260,34 @@ def test_a_keyless_verdict_is_cached_no_longer_than_the_certificate() -> None:
     expires = verifier._cache[("r", DIGEST, "f")][1] - time.monotonic()
     assert 0 < expires <= 60
     assert Trust(()).fingerprint == ""
+
+
+def test_the_issuer_is_read_from_either_fulcio_extension_and_two_that_differ_match_nothing(
+    fulcio: pki.CertificateAuthority,
+) -> None:
+    cert = x509.load_pem_x509_certificate(fulcio.code_signing(SIGNER, ISSUER).cert_pem)
+    current = cert.extensions.get_extension_for_oid(pki.FULCIO_ISSUER_OID)
+    legacy = cert.extensions.get_extension_for_oid(pki.FULCIO_LEGACY_ISSUER_OID)
+    assert certificate_issuer(cert) == ISSUER
+
+    def only(*extensions: x509.Extension[x509.ExtensionType]) -> x509.Certificate:
+        private = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(x509.Name([]))
+            .public_key(private.public_key())
+            .serial_number(1)
+            .not_valid_before(NOW)
+            .not_valid_after(NOW + dt.timedelta(minutes=10))
+        )
+        for extension in extensions:
+            builder = builder.add_extension(extension.value, extension.critical)
+        return builder.sign(private, hashes.SHA256())
+
+    assert certificate_issuer(only(legacy)) == ISSUER
+    assert certificate_issuer(only(current)) == ISSUER
+    other = x509.UnrecognizedExtension(pki.FULCIO_LEGACY_ISSUER_OID, b"https://evil.example")
+    both = only(current, x509.Extension(pki.FULCIO_LEGACY_ISSUER_OID, False, other))
+    assert certificate_issuer(both) != ISSUER and "https://evil.example" in certificate_issuer(both)
+    assert certificate_issuer(only()) == ""

@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = dt.timedelta(days=30)
-# Fulcio writes the OIDC issuer that vouched for the signer in this extension (a UTF8String).
+# Fulcio writes the OIDC issuer that vouched for the signer twice: as a DER UTF8String, and
+# as raw bytes in the older extension (the only one cosign 2.6 reads).
 FULCIO_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+FULCIO_LEGACY_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class CertificateAuthority:
     ) -> KeyPair:
         """A signing certificate as Fulcio issues one: no subject name, the identity as SAN
         (an email, or a URI when it has a scheme), EKU codeSigning, the OIDC issuer in
-        Fulcio's extension."""
+        Fulcio's two extensions."""
         key = _new_key()
         start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         san: x509.GeneralName = (
@@ -172,6 +174,9 @@ class CertificateAuthority:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(
                 x509.UnrecognizedExtension(FULCIO_ISSUER_OID, _der_utf8_string(oidc_issuer)), critical=False
+            )
+            .add_extension(
+                x509.UnrecognizedExtension(FULCIO_LEGACY_ISSUER_OID, oidc_issuer.encode()), critical=False
             )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False

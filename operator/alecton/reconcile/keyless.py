@@ -92,14 +92,18 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def certificate_issuer(cert: x509.Certificate) -> str:
-    """The OIDC issuer Fulcio wrote in the certificate ("" when none)."""
-    for ext in cert.extensions:
-        if ext.oid == ISSUER_OID and isinstance(ext.value, x509.UnrecognizedExtension):
-            return _der_utf8_string(ext.value.value)
-    for ext in cert.extensions:
-        if ext.oid == LEGACY_ISSUER_OID and isinstance(ext.value, x509.UnrecognizedExtension):
-            return ext.value.value.decode("utf-8", "replace")
-    return ""
+    """The OIDC issuer Fulcio wrote in the certificate ("" when none). Fulcio writes both
+    extensions alike; should they differ, the text names both and so matches no identity."""
+    values = {
+        ext.oid: ext.value.value
+        for ext in cert.extensions
+        if isinstance(ext.value, x509.UnrecognizedExtension)
+    }
+    current = _der_utf8_string(values[ISSUER_OID]) if ISSUER_OID in values else ""
+    legacy = values[LEGACY_ISSUER_OID].decode("utf-8", "replace") if LEGACY_ISSUER_OID in values else ""
+    if current and legacy and current != legacy:
+        return f"{current} (and {legacy} in extension {LEGACY_ISSUER_OID.dotted_string})"
+    return current or legacy
 
 
 def _der_utf8_string(der: bytes) -> str:
