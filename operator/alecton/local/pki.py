@@ -51,7 +51,9 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: object, not_before: dt.datetime | None = None
+) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
@@ -59,7 +61,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: object) -> x509.
         .issuer_name(issuer)
         .public_key(public_key)  # type: ignore[arg-type]
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(not_before or now - dt.timedelta(minutes=5))
         .not_valid_after(now + _VALIDITY)
     )
 
@@ -74,16 +76,20 @@ def _der_utf8_string(text: str) -> bytes:
 
 class CertificateAuthority:
     """A throwaway CA that signs the apiserver serving certs and client certs; with a
-    `parent`, an intermediate CA signed by it."""
+    `parent`, an intermediate CA signed by it; `not_before` for a CA that must have been valid
+    in the past (certificates of a signing time gone by)."""
 
     def __init__(
-        self, common_name: str = "alecton-local-ca", parent: CertificateAuthority | None = None
+        self,
+        common_name: str = "alecton-local-ca",
+        parent: CertificateAuthority | None = None,
+        not_before: dt.datetime | None = None,
     ) -> None:
         self._key = _new_key()
         self._name = _name(common_name)
         self._parent = parent
         issuer_name, signing_key = (parent._name, parent._key) if parent else (self._name, self._key)
-        builder = _builder(self._name, issuer_name, self._key.public_key())
+        builder = _builder(self._name, issuer_name, self._key.public_key(), not_before)
         if parent is not None:
             builder = builder.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(parent._key.public_key()), critical=False
