@@ -80,10 +80,15 @@ def fetch_signatures(reference: ImageReference, login: RegistryLogin) -> list[Fe
 
 
 def _missing_secret(policy: VerifyPolicy) -> Verdict:
+    holding = (
+        "the Fulcio root certificate as fulcio-root.pem"
+        if policy.identities
+        else "the public key as cosign.pub"
+    )
     return Verdict(
         False,
         f"Secret {policy.secret!r} (spec.verify.secretRef) does not exist: create it in this "
-        "namespace with the public key as cosign.pub",
+        f"namespace with {holding}",
         waiting=True,
     )
 
