@@ -224,10 +224,10 @@ class Verdict:
     verified: bool
     message: str
     waiting: bool = False  # the policy's Secret is not there yet: Pending, not Failed
-    # A keyless verdict holds until its certificate expires (then the next check refuses it).
-    valid_until: dt.datetime | None = None
     cacheable: bool = True  # a registry that could not be asked is asked again next pass
     judged: bool = True  # False: the registry could not be asked, nothing is said of the image
+    # A keyless verdict holds until its certificate expires (then the next check refuses it).
+    valid_until: dt.datetime | None = None
 
 
 # A signed payload as fetched: its layer and the blob's bytes (None: the blob was missing
