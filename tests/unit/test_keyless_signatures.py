@@ -291,3 +291,22 @@ def test_the_issuer_is_read_from_either_fulcio_extension_and_two_that_differ_mat
     both = only(current, x509.Extension(pki.FULCIO_LEGACY_ISSUER_OID, False, other))
     assert certificate_issuer(both) != ISSUER and "https://evil.example" in certificate_issuer(both)
     assert certificate_issuer(only()) == ""
+
+
+def test_an_unreadable_certificate_is_a_refusal_and_long_names_stay_bounded(
+    fulcio: pki.CertificateAuthority,
+) -> None:
+    judged = certified_signer(
+        "-----BEGIN CERTIFICATE-----\nnot\n-----END CERTIFICATE-----\n", "", keyless(fulcio), NOW
+    )
+    assert isinstance(judged, CertificateRefusal) and judged.kind == "malformed", judged
+    long_name = "https://x.example/" + "a" * 2000
+    judged = certified_signer(
+        fulcio.code_signing(long_name, ISSUER).cert_pem.decode(),
+        fulcio.chain_pem.decode(),
+        keyless(fulcio),
+        NOW,
+    )
+    assert (
+        isinstance(judged, CertificateRefusal) and judged.kind == "identity" and len(judged.message) < 700
+    ), judged

@@ -22,6 +22,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import verification
@@ -174,6 +175,7 @@ def _load(certificate_pem: str, chain_pem: str) -> tuple[x509.Certificate, list[
     if len(certificate_pem) > MAX_CERTIFICATE_CHARS or len(chain_pem) > MAX_CHAIN_CHARS:
         raise ValueError("the certificate or its chain is too large")
     leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
+    _ = leaf.extensions  # parsed lazily: a malformed extension is a ValueError here, not later
     chain = list(x509.load_pem_x509_certificates(chain_pem.encode())) if chain_pem.strip() else []
     if len(chain) > MAX_CHAIN_CERTIFICATES:
         raise ValueError(f"the chain holds more than {MAX_CHAIN_CERTIFICATES} certificates")
@@ -193,7 +195,8 @@ def certified_signer(
         leaf, chain = _load(certificate_pem, chain_pem)
     except ValueError as error:
         return CertificateRefusal("malformed", f"its certificate cannot be read ({error})")
-    names = ", ".join(certificate_subjects(leaf)) or "no email or URI"
+    # What the signer's certificate says goes into status: bounded, as the rest of it.
+    names = _short(", ".join(certificate_subjects(leaf)) or "no email or URI")
     if now < leaf.not_valid_before_utc:
         return CertificateRefusal(
             "expired", f"its certificate ({names}) is not valid before {_stamp(leaf.not_valid_before_utc)}"
@@ -207,7 +210,7 @@ def certified_signer(
     intermediates = [cert for cert in chain if cert.subject != cert.issuer]  # roots come from the Secret
     try:
         _verifier(keyless.roots, now).verify(leaf, intermediates)
-    except (verification.VerificationError, ValueError) as error:
+    except (verification.VerificationError, ValueError, TypeError, UnsupportedAlgorithm) as error:
         return CertificateRefusal(
             "untrusted",
             f"its certificate ({names}) does not chain to a root of {ROOTS_KEY} ({_short(str(error))})",
@@ -223,7 +226,7 @@ def certified_signer(
     accepted = "; ".join(i.described for i in keyless.identities)
     return CertificateRefusal(
         "identity",
-        f"its certificate names {names} from issuer {issuer or '(none)'}, not an identity of "
+        f"its certificate names {names} from issuer {_short(issuer) or '(none)'}, not an identity of "
         f"spec.verify.identities ({accepted})",
     )
 
