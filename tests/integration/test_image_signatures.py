@@ -4,11 +4,15 @@ own check of those signatures before helm runs. The correctly signed image deplo
 unsigned one, one signed by another key, a re-tagged one and one whose signature was copied
 from another digest are Failed with ImageVerificationFailed, and helm never runs for them.
 Each Image says the same in its own status: a `Verified` condition and one entry per
-Application whose policy judged it."""
+Application whose policy judged it. Keyless identities (spec.verify.identities): images signed
+by the real cosign with Fulcio-like certificates of a local CA (no Fulcio, no Rekor); the
+accepted identity deploys, another identity, another issuer, another CA's certificate and an
+expired one are refused."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import ssl
@@ -19,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from alecton.local import pki
 from alecton.local.configuration import REGISTRY_USER
 
 from tests.integration import resources as r
@@ -64,6 +69,22 @@ class Cosign:
 
     def sign(self, keys: Path, reference: str) -> None:
         self.run("sign", "--key", str(keys / "cosign.key"), "--tlog-upload=false", "--yes", reference)
+
+    def sign_with_certificate(
+        self, name: str, certificate: pki.KeyPair, chain: bytes, reference: str
+    ) -> None:
+        """A keyless-style signature without Fulcio: the certificate's key imported into
+        cosign's format, and the certificate and its chain attached to the signature."""
+        where = self.work / name
+        where.mkdir()
+        pki.write_private(where / "leaf.key", certificate.key_pem)
+        (where / "leaf.pem").write_bytes(certificate.cert_pem)
+        (where / "chain.pem").write_bytes(chain)
+        self.run("import-key-pair", "--key", "leaf.key", "--output-key-prefix", "cosign", cwd=where)
+        self.run(
+            "sign", "--key", "cosign.key", "--certificate", "leaf.pem", "--certificate-chain", "chain.pem",
+            "--tlog-upload=false", "--yes", reference, cwd=where,
+        )  # fmt: skip
 
 
 def signature_tag(digest: str) -> str:
@@ -299,3 +320,107 @@ def test_a_tenant_cannot_verify_with_another_teams_keys_nor_send_the_policys_log
         assert registry.password not in text + json.dumps(failed) + operator.log_since_start()
     finally:
         tenant_registry.close()
+
+
+ISSUER = "https://oidc.team.example"
+SIGNER = "release@team.example"
+
+
+def test_keyless_signatures_deploy_only_for_an_accepted_identity_of_the_secrets_ca(
+    operator: OperatorProcess, cosign: Cosign
+) -> None:
+    """Certificates from a Fulcio-like CA (root in the Secret's fulcio-root.pem, an
+    intermediate in each signature's chain) as the real cosign attaches them; the Secret
+    holds no public key. The Images and Deployments are a deployer's (the shipped role)."""
+    cluster = operator.cluster
+    registry = Registry(cluster)
+    ns = cluster.new_namespace("keyless")
+    target_ns = f"{ns}-web"
+    repository = f"team/{ns}"
+    ref = f"{registry.host}/{repository}"
+    expired_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    # The CAs were valid before the expired certificate was: cosign checks the chain at its notBefore.
+    since = expired_at - dt.timedelta(days=1)
+    root = pki.CertificateAuthority("team-fulcio-root", not_before=since)
+    fulcio = pki.CertificateAuthority("team-fulcio", parent=root, not_before=since)
+    stranger = pki.CertificateAuthority("team-fulcio", parent=pki.CertificateAuthority("team-fulcio-root"))
+    workflow = f"https://git.team.example/{ns}/.github/workflows/release.yaml@refs/heads/main"
+    signers = {  # Application: (version, certificate, its chain)
+        "good": ("1.0.0", fulcio.code_signing(SIGNER, ISSUER), fulcio.chain_pem),
+        "workflow": ("2.0.0", fulcio.code_signing(workflow, ISSUER), fulcio.chain_pem),
+        "other-identity": ("3.0.0", fulcio.code_signing("intern@team.example", ISSUER), fulcio.chain_pem),
+        "other-issuer": ("4.0.0", fulcio.code_signing(SIGNER, "https://oidc.else.example"), fulcio.chain_pem),
+        "other-ca": ("5.0.0", stranger.code_signing(SIGNER, ISSUER), stranger.chain_pem),
+        "expired": (
+            "6.0.0",
+            fulcio.code_signing(
+                SIGNER, ISSUER, expired_at - dt.timedelta(minutes=10), dt.timedelta(minutes=10)
+            ),
+            fulcio.chain_pem,
+        ),
+    }
+    digests = {}
+    for name, (version, certificate, chain) in signers.items():
+        digests[name] = push_image(registry, repository, version, f"keyless {name}")
+        cosign.sign_with_certificate(f"{ns}-{name}", certificate, chain, f"{ref}@{digests[name]}")
+
+    secret = registry.secret(name="fulcio")
+    secret["type"] = "Opaque"
+    secret["data"]["fulcio-root.pem"] = base64.b64encode(root.cert_pem).decode()
+    exact = {
+        "provider": "cosign",
+        "secretRef": {"name": "fulcio"},
+        "identities": [{"issuer": ISSUER, "subject": SIGNER}],
+    }
+    pattern = {
+        "provider": "cosign",
+        "secretRef": {"name": "fulcio"},
+        "identities": [
+            {"issuer": ISSUER, "subjectRegExp": r"https://git\.team\.example/[^/]+/\.github/workflows/.*"}
+        ],
+    }
+    applications = [
+        r.application(name, target_ns, verify=pattern if name == "workflow" else exact) for name in signers
+    ]
+    cluster.apply(secret, r.cluster(), *applications, namespace=ns)
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+    deployer.apply(
+        *(
+            signed_image(version, f"{ref}:{version}", digests[name])
+            for name, (version, _, _) in signers.items()
+        ),
+        *(r.deployment(name, version) for name, (version, _, _) in signers.items()),
+        namespace=ns,
+    )
+
+    for name in ("good", "workflow"):
+        release = wait_phase(cluster, ns, f"{name}-staging", "Deployed", timeout=120)["status"]["release"]
+        assert release["image"] == f"{ref}:{signers[name][0]}@{digests[name]}", release  # what was verified
+    verification = image_verified(cluster, ns, "web-1.0.0", "True")["verifications"][0]
+    assert f"is signed by {SIGNER} from {ISSUER} (keyless" in verification["message"], verification
+    expected = {
+        "other-identity": f"names intern@team.example from issuer {ISSUER}, not an identity of spec.verify",
+        "other-issuer": f"names {SIGNER} from issuer https://oidc.else.example, not an identity",
+        "other-ca": "does not chain to a root of fulcio-root.pem",
+        "expired": "expired at",
+    }
+    for name, words in expected.items():
+        failed = wait_phase(cluster, ns, f"{name}-staging", "Failed", timeout=60)
+        ready = ready_condition(failed)
+        assert ready["reason"] == "ImageVerificationFailed", (name, ready)
+        assert words in ready["message"] and digests[name] in ready["message"], (name, ready)
+    releases = cluster.helm_json(operator.helm, "list", "--namespace", target_ns)
+    assert sorted(x["name"] for x in releases) == ["good-staging", "workflow-staging"], releases
+    text = json.dumps(cluster.get("Deployment", "other-ca-staging", ns)) + json.dumps(events(cluster, ns))
+    assert registry.password not in text
+
+    # Without fulcio-root.pem the policy cannot be used: a clear refusal, nothing deployed.
+    broken = {**exact, "secretRef": {"name": "no-roots"}}
+    no_roots = registry.secret(name="no-roots")
+    no_roots["type"] = "Opaque"
+    cluster.apply(no_roots, r.application("rootless", f"{ns}-rootless", verify=broken), namespace=ns)
+    deployer.apply(r.deployment("rootless", "1.0.0"), namespace=ns)
+    refused = ready_condition(wait_phase(cluster, ns, "rootless-staging", "Failed", timeout=60))
+    assert (
+        refused["reason"] == "ImageVerificationFailed" and "has no fulcio-root.pem" in refused["message"]
+    ), refused

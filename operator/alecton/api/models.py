@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alecton.api.durations import parse_duration
+from alecton.api.identities import Identity, parse_identities
 from alecton.api.ignore import IgnoreRule, parse_rules
 
 GROUP = "alecton.dev"
@@ -161,6 +162,8 @@ class VerifyPolicy:  # spec.verify: only images signed by a key of the Secret ar
     secret: str
     provider: str = "cosign"
     chart: bool = False  # spec.verify.chart: the oci:// chart's signature is checked too
+    # spec.verify.identities: keyless signers whose certificates chain to the Secret's roots
+    identities: tuple[Identity, ...] = ()
 
 
 def _verify_policy(raw: Any) -> VerifyPolicy | None:
@@ -171,7 +174,13 @@ def _verify_policy(raw: Any) -> VerifyPolicy | None:
     chart = raw.get("chart", False)
     if not isinstance(chart, bool):
         raise InvalidResourceError("spec.verify.chart must be true or false")
-    return VerifyPolicy(_secret_name(raw.get("secretRef"), "spec.verify.secretRef"), chart=chart)
+    try:
+        identities = parse_identities(raw.get("identities"), "spec.verify.identities")
+    except ValueError as error:
+        raise InvalidResourceError(str(error)) from None
+    return VerifyPolicy(
+        _secret_name(raw.get("secretRef"), "spec.verify.secretRef"), chart=chart, identities=identities
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ request): the digest checked is the one helm is given.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections import OrderedDict
@@ -34,11 +35,10 @@ from alecton.reconcile.signatures import (
     MAX_PAYLOAD_BYTES,
     MAX_SIGNATURE_LAYERS,
     Fetched,
-    PublicKey,
+    Trust,
     Verdict,
     VerificationPolicyError,
-    keys_fingerprint,
-    parse_public_keys,
+    parse_trust,
     signature_layers,
     signature_tag,
     verify,
@@ -80,10 +80,15 @@ def fetch_signatures(reference: ImageReference, login: RegistryLogin) -> list[Fe
 
 
 def _missing_secret(policy: VerifyPolicy) -> Verdict:
+    holding = (
+        "the Fulcio root certificate as fulcio-root.pem"
+        if policy.identities
+        else "the public key as cosign.pub"
+    )
     return Verdict(
         False,
         f"Secret {policy.secret!r} (spec.verify.secretRef) does not exist: create it in this "
-        "namespace with the public key as cosign.pub",
+        f"namespace with {holding}",
         waiting=True,
     )
 
@@ -116,12 +121,12 @@ class ImageVerifier:
         if not image.digest:
             return Verdict(False, f"Image {image.ref.name!r} records no digest", cacheable=False)
         try:
-            keys = parse_public_keys(policy.secret, data)
+            trust = parse_trust(policy.secret, data, policy.identities)
             reference = replace(parse_reference(image.image), digest=image.digest)
             credentials = secret_credentials(reference.registry, policy.secret, data, required=False)
         except (VerificationPolicyError, ImageReferenceError, ChartRefusedError) as error:
             return Verdict(False, str(error), cacheable=False)
-        return await self._checked(image.image, reference, keys, self._login(credentials))
+        return await self._checked(image.image, reference, trust, self._login(credentials))
 
     async def chart_verdict(
         self, app: Application, sources: ValuesSources, charts: ChartPolicy
@@ -134,7 +139,7 @@ class ImageVerifier:
             return ChartVerdict(_missing_secret(app.verify))
         try:
             resolve_chart(app, charts)
-            keys = parse_public_keys(app.verify.secret, sources.verify_secret)
+            trust = parse_trust(app.verify.secret, sources.verify_secret, app.verify.identities)
             reference = chart_reference(app.chart, app.chart_version)
             credentials = repository_credentials(app.chart, app.repository_secret, sources.repository_secret)
         except (VerificationPolicyError, ChartRefusedError, RepositorySecretMissingError) as error:
@@ -152,7 +157,7 @@ class ImageVerifier:
                 message = f"the digest of chart {where}:{reference.tag} could not be read: {error}"
                 return ChartVerdict(Verdict(False, message, cacheable=False))
         checked = replace(reference, digest=digest)
-        return ChartVerdict(await self._checked(where, checked, keys, login, "chart", CHART_ADVICE), digest)
+        return ChartVerdict(await self._checked(where, checked, trust, login, "chart", CHART_ADVICE), digest)
 
     def _login(self, credentials: RegistryCredentials | None) -> RegistryLogin:
         if credentials is None:
@@ -164,14 +169,14 @@ class ImageVerifier:
         self,
         name: str,
         reference: ImageReference,
-        keys: tuple[PublicKey, ...],
+        trust: Trust,
         login: RegistryLogin,
         subject: str = "image",
         advice: str = IMAGE_ADVICE,
     ) -> Verdict:
         """The (cached) verdict on the signatures of `reference`'s digest; `name` is how
         messages call it (the image as recorded, or the chart)."""
-        key = (f"{reference.registry}/{reference.repository}", reference.digest, keys_fingerprint(keys))
+        key = (f"{reference.registry}/{reference.repository}", reference.digest, trust.fingerprint)
         cached = self._cache.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
@@ -184,12 +189,15 @@ class ImageVerifier:
             return Verdict(
                 False, f"the signatures of {name} could not be read: {error}", cacheable=False, judged=False
             )
-        verdict = verify(name, reference.digest, keys, fetched, subject, advice)
+        now = dt.datetime.now(dt.UTC)
+        verdict = verify(name, reference.digest, trust.keys, fetched, subject, advice, trust.keyless, now)
         self._remember(key, verdict)
         return verdict
 
     def _remember(self, key: tuple[str, str, str], verdict: Verdict) -> None:
         ttl = VERIFIED_TTL if verdict.verified else REFUSED_TTL
+        if verdict.valid_until is not None:  # keyless: no longer than the certificate is valid
+            ttl = max(0.0, min(ttl, (verdict.valid_until - dt.datetime.now(dt.UTC)).total_seconds()))
         self._cache[key] = (verdict, time.monotonic() + ttl)
         self._cache.move_to_end(key)
         while len(self._cache) > MAX_CACHED:
