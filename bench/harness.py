@@ -138,11 +138,17 @@ class ConditionWatch:
                     self.changed.notify_all()
 
     def wait_count(self, phase: str, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         with self.changed:
-            if not self.changed.wait_for(
-                lambda: sum(p == phase for p in self.phases.values()) >= count, timeout
+            # A line a minute on long waves, so a 10k run can be followed (the watch's own
+            # counts: no extra request to the API server).
+            while not self.changed.wait_for(
+                lambda: sum(p == phase for p in self.phases.values()) >= count,
+                min(60.0, max(0.0, deadline - time.monotonic())),
             ):
-                raise TimeoutError(f"{count} Deployments {phase} not reached: {self.summary()}")
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{count} Deployments {phase} not reached: {self.summary()}")
+                print(f"  waiting for {count} {phase}: {self.summary()}", flush=True)
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}

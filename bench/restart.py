@@ -9,10 +9,11 @@ from harness import Bench, Operator
 from machine import rss_mib, tree_rss_mib
 
 
-def restart(bench: Bench, namespace: str, count: int, health: bool) -> dict[str, Any]:
-    """Restart with `count` Deployed resources: helm upgrades run and time to idle."""
+def restart(bench: Bench, namespace: str, count: int, health: bool, shard: str = "") -> dict[str, Any]:
+    """Restart with `count` Deployed resources: helm upgrades run and time to idle. `shard`:
+    the operator of that shard alone, on its share of the namespace."""
     started = time.monotonic()
-    operator = Operator(bench, 4, namespace)
+    operator = Operator(bench, 4, namespace, shard)
     try:
         bench.wait(lambda: operator.metric("alecton_reconciles_total", result="unchanged") >= count, 120, 0.1)
         checked = time.monotonic() - started  # process start to every Deployment checked
@@ -29,6 +30,7 @@ def restart(bench: Bench, namespace: str, count: int, health: bool) -> dict[str,
             "idle_rss_mib": tree_rss_mib([operator.proc.pid]),  # with any helm process it keeps
             "peak_rss_mib": rss_mib(operator.proc.pid, "VmHWM"),
             "health": health,
+            "shard": shard,
             "history_entries": sum(
                 len(status.get("history") or []) for status in bench.phases(namespace).values()
             ),

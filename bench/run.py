@@ -127,7 +127,17 @@ def only_throughput(bench: Bench, results: Results, runs: str, then_restart: boo
         )
     if then_restart:
         last = results["throughput"][-1]
-        results["restart"] = show(restart(bench, last["namespace"], last["count"], last["health"]))
+        # With shards: one shard's operator restarted on its share (each shard restarts alone).
+        shards = last.get("shards") or 0
+        results["restart"] = show(
+            restart(
+                bench,
+                last["namespace"],
+                last["count"] // max(1, shards),
+                last["health"],
+                "s0" if shards else "",
+            )
+        )
 
 
 def measure_overhead_and_cost(bench: Bench, results: Results, quick: bool) -> None:
