@@ -145,7 +145,9 @@ def apiserver_args(
         # lift it is off (kwok's nodes send no heartbeats).
         "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
         f"--cert-dir={pki_dir / ('certs-' + cluster)}",
-        "--profiling=false",
+        # ALECTON_LOCAL_PROFILING=1 serves /debug/pprof (to the admin only) for benchmark
+        # investigations; off otherwise, as a hardened server would be.
+        f"--profiling={'true' if os.environ.get('ALECTON_LOCAL_PROFILING') == '1' else 'false'}",
         f"--audit-policy-file={state_dir / 'audit-policy.yaml'}",
         f"--audit-log-path={audit_log_path(state_dir, cluster)}",
         "--audit-log-mode=batch",
