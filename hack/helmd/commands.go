@@ -153,6 +153,7 @@ func (c *call) configure() (*action.Configuration, error) {
 	if err := cfg.Init(getter, namespace, c.req.Env["HELM_DRIVER"]); err != nil {
 		return nil, err
 	}
+	rememberReleaseLists(cfg, c.req.Env["HELM_DRIVER"], namespace)
 	cfg.SetHookOutputFunc(func(_, _, _ string) io.Writer { return &c.stderr })
 	options := []registry.ClientOption{
 		registry.ClientOptEnableCache(true),
