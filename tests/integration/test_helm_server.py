@@ -92,6 +92,44 @@ def test_the_same_release_through_the_cli_and_through_helmd(
     assert results["cli"]["labels"][0]["alecton.dev/deployment"] == "web-staging"
 
 
+def secret_lists(cluster: Cluster) -> float:
+    """How many namespaced LISTs of Secrets cluster b's API server has answered."""
+    metrics = cluster.kubectl("get", "--raw", "/metrics", context="alecton-b").stdout
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("apiserver_request_total{")
+        and 'resource="secrets"' in line
+        and 'scope="namespace"' in line
+        and 'verb="LIST"' in line
+    )
+
+
+def test_helmd_lists_a_new_releases_history_once(
+    cluster: Cluster, namespaces: list[str], tmp_path: Path
+) -> None:
+    """helm lists the history of the release two or three times in a first `upgrade --install`, and
+    the API server matches each list against every Secret of the namespace (a quarter of its
+    CPU with 10,000 releases, docs/benchmarks.md); helmd asks once per action until it
+    writes. The CLI's count is measured the same way, beside it."""
+    kube = target(cluster)
+    lists = {}
+    for driver in ("cli", "server"):
+        namespace = f"helmd-lists-{driver}"
+        namespaces.append(namespace)
+        actions = actions_for(cluster, driver, tmp_path)
+
+        async def install(actions: HelmActions = actions, namespace: str = namespace) -> None:
+            await actions.upgrade("web", namespace, WEBAPP, {}, kube, "first", LABELS)
+            await actions.runner.stop_all()
+
+        before = secret_lists(cluster)
+        asyncio.run(install())
+        lists[driver] = secret_lists(cluster) - before
+    assert lists["cli"] >= 2  # helm's own: is there a release, is the name free (, prune)
+    assert lists["server"] == 1, lists
+
+
 def failing_chart(path: Path) -> ChartSource:
     (path / "templates").mkdir(parents=True)
     (path / "Chart.yaml").write_text("apiVersion: v2\nname: failing\nversion: 0.1.0\n")
