@@ -30,6 +30,7 @@ from tests.integration.harness import REPO, Cluster, wait_for
 SHIPPED_ROLES = {
     "alecton-deployer": REPO / "deploy" / "tenant-roles.yaml",
     "alecton-viewer": REPO / "deploy" / "tenant-roles.yaml",
+    "alecton-image-publisher": REPO / "deploy" / "tenant-roles.yaml",
     "alecton-approver": REPO / "deploy" / "promotion-approvals.yaml",
 }
 
