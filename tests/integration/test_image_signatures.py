@@ -494,7 +494,9 @@ def test_a_rollback_under_the_policy_restores_only_a_revision_whose_image_passes
 
     refused = deployer.alecton("rollback", "web", "staging", "1", "--wait", "--timeout", "90")
     assert refused.returncode != 0, refused.stdout
-    assert "rollback refused: rollback to revision 1 refused" in refused.stderr, refused.stderr
+    assert "RollbackRefused: rollback to revision 1 refused" in refused.stdout, (
+        refused.stdout + refused.stderr
+    )
     status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
     ready = ready_condition({"status": status})
     assert (status["phase"], ready["reason"]) == ("Failed", "RollbackRefused"), status

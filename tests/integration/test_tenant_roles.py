@@ -165,7 +165,7 @@ def test_ci_with_the_image_publisher_records_images_and_nothing_else(
     for spec in ('{"spec":{"version":"2.0.0"}}', '{"spec":{"rollback":{"revision":1}}}'):
         ci.forbidden("patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p", spec)
     refused = ci.alecton("deploy", "web", "staging", "2.0.0")
-    assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
+    assert refused.returncode != 0 and "forbidden" in (refused.stdout + refused.stderr).lower(), refused
     # Nor what a version deploys with, or whether it must be signed.
     ci.forbidden("patch", "applications.alecton.dev", "web", "--type=merge", "-p", '{"spec":{"verify":null}}')
     ci.forbidden("apply", "-f", "-", stdin=json.dumps(r.application("evil", f"{ns}-evil")))

@@ -211,6 +211,10 @@ def test_a_refused_rollback_ends_the_wait_of_alecton_rollback() -> None:
         },
     }
     outcome = rollback_outcome(refused, 1, "r")
-    assert outcome.done and not outcome.ok and outcome.message.startswith("rollback refused: ")
+    assert (
+        outcome.done
+        and not outcome.ok
+        and outcome.message.startswith("RollbackRefused: rollback to revision 1 refused")
+    )
     older = {**refused, "metadata": {"generation": 6}}  # the refusal of an earlier request
     assert not rollback_outcome(older, 1, "r").done

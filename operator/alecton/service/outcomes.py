@@ -62,7 +62,7 @@ def rollback_outcome(obj: dict[str, Any], revision: int, request_id: str) -> Wai
         )
         if refused and int(status.get("observedGeneration") or 0) >= generation:
             # spec.verify refused the revision this generation asks for: helm did not run.
-            return WaitOutcome(True, False, f"rollback refused: {status.get('message', '')}")
+            return WaitOutcome(True, False, f"{ROLLBACK_REFUSED}: {status.get('message', '')}")
         return WaitOutcome(False, message=f"{phase}: {status.get('message', '')}")
     if last.get("result") == "Succeeded":
         phase = status.get("phase")
