@@ -5,6 +5,7 @@ with a RoleBinding, and kubectl with that account's token (never the admin's cer
     deployer("apply", "-f", "-", stdin=manifest)       # kubectl as the tenant, in `ns`
     deployer.apply(r.deployment("web", "1.0.0"))        # the same for resource dicts
     deployer.forbidden("patch", "adep", "web-staging", "--subresource=status", ...)
+    deployer.alecton("rollback", "web", "staging", "1", "--wait")  # the CLI as the tenant
 
 The roles alecton ships (deploy/tenant-roles.yaml, deploy/promotion-approvals.yaml) are
 applied to the cluster first; any other ClusterRole (`edit`, `view`) is bound as it is.
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from tests.integration.harness import REPO, Cluster, wait_for
 SHIPPED_ROLES = {
     "alecton-deployer": REPO / "deploy" / "tenant-roles.yaml",
     "alecton-viewer": REPO / "deploy" / "tenant-roles.yaml",
+    "alecton-image-publisher": REPO / "deploy" / "tenant-roles.yaml",
     "alecton-approver": REPO / "deploy" / "promotion-approvals.yaml",
 }
 
@@ -68,6 +71,16 @@ class Tenant:
                 f"kubectl {' '.join(args)} as {self.user} failed ({proc.returncode}):\n{proc.stderr}"
             )
         return proc
+
+    def alecton(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """The `alecton` CLI with the tenant's own kubeconfig (its token), in its namespace."""
+        return subprocess.run(
+            [sys.executable, "-m", "alecton", *args, "-n", self.namespace],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
 
     def apply(self, *docs: dict[str, Any], namespace: str | None = None) -> str:
         """`kubectl apply` of resource dicts as the tenant; its output."""

@@ -70,3 +70,33 @@ def test_application_without_targets_is_accepted(crds: Cluster) -> None:
     application = r.application("web", "web")
     del application["spec"]["targets"]
     crds.kubectl("apply", "-n", "default", "--dry-run=server", "-f", "-", stdin=json.dumps(application))
+
+
+def test_a_chart_digest_with_a_chart_version_is_refused_saying_which_to_remove(crds: Cluster) -> None:
+    """helm pulls `oci://...@sha256:` whatever spec.chartVersion says: the pair is refused
+    when applied, and each alone is accepted."""
+    pinned = "oci://registry.example/charts/webapp@sha256:" + "c" * 64
+
+    def applied(chart: str, **spec: str) -> Any:
+        application = r.application("web", "web", chart=chart, **spec)
+        return crds.kubectl(
+            "apply",
+            "-n",
+            "default",
+            "--dry-run=server",
+            "-f",
+            "-",
+            stdin=json.dumps(application),
+            check=False,
+        )
+
+    refused = applied(pinned, chartVersion="1.2.3")
+    assert refused.returncode != 0, refused.stdout
+    assert "spec.chartVersion: Invalid value" in refused.stderr, refused.stderr
+    assert (
+        "spec.chart pins a digest (oci://...@sha256:...), which helm pulls whatever chartVersion says: "
+        "remove chartVersion, or remove the @sha256:... from spec.chart to deploy chartVersion"
+    ) in refused.stderr, refused.stderr
+    for chart, spec in ((pinned, {}), ("oci://registry.example/charts/webapp", {"chartVersion": "1.2.3"})):
+        accepted = applied(chart, **spec)
+        assert accepted.returncode == 0, (chart, accepted.stderr)

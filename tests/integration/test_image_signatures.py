@@ -7,7 +7,8 @@ Each Image says the same in its own status: a `Verified` condition and one entry
 Application whose policy judged it. Keyless identities (spec.verify.identities): images signed
 by the real cosign with Fulcio-like certificates of a local CA (no Fulcio, no Rekor); the
 accepted identity deploys, another identity, another issuer, another CA's certificate and an
-expired one are refused."""
+expired one are refused. Rollbacks under the policy (a person's and the automatic one) restore
+only a revision whose recorded image passes it now."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from alecton.local.configuration import REGISTRY_USER
 
 from tests.integration import resources as r
 from tests.integration.harness import Cluster, OperatorProcess, events, wait_for, wait_phase
-from tests.integration.tenant import as_tenant
+from tests.integration.tenant import Tenant, as_tenant
 from tests.integration.test_cli import alecton
 from tests.integration.test_oci_registry import ASKS_FOR_A_LOGIN, Registry, push_image, trusting
 from tests.integration.test_redteam_issue26 import TenantServer
@@ -424,3 +425,130 @@ def test_keyless_signatures_deploy_only_for_an_accepted_identity_of_the_secrets_
     assert (
         refused["reason"] == "ImageVerificationFailed" and "has no fulcio-root.pem" in refused["message"]
     ), refused
+
+
+# ----- rollbacks under the policy ----------------------------------------------------------------
+
+
+def live_image(cluster: Cluster, target_ns: str) -> str:
+    """The image the release's workload runs in cluster b (what an attacker wants to change)."""
+    workload = cluster.kubectl(
+        "get", "deployment", "web-staging", "-n", target_ns, "-o", "json", context="alecton-b"
+    )
+    return str(json.loads(workload.stdout)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def helm_revisions(operator: OperatorProcess, target_ns: str) -> list[int]:
+    history = operator.cluster.helm_json(operator.helm, "history", "web-staging", "--namespace", target_ns)
+    return sorted(h["revision"] for h in history)
+
+
+def deployed_before_the_policy(
+    operator: OperatorProcess, cosign: Cosign, prefix: str, **app: Any
+) -> tuple[str, str, dict[str, str], Tenant]:
+    """Version 1.0.0 (never signed) deployed by tag as revision 1 while the Application had no
+    policy, by the shipped deployer; 2.0.0 and 3.0.0 pushed and signed by the team's key,
+    whose Secret is in place. The namespace, the repository reference, the digests by version
+    and the deployer."""
+    cluster = operator.cluster
+    registry = Registry(cluster)
+    ns = cluster.new_namespace(prefix)
+    repository = f"team/{ns}"
+    ref = f"{registry.host}/{repository}"
+    keys = cosign.key_pair(f"keys-{ns}")
+    digests = {"1.0.0": push_image(registry, repository, "1.0.0", f"{ns} built before the policy")}
+    for version in ("2.0.0", "3.0.0"):
+        digests[version] = push_image(registry, repository, version, f"{ns} signed {version}")
+        cosign.sign(keys, f"{ref}@{digests[version]}")
+    cluster.apply(
+        verify_secret(registry, keys), r.cluster(), r.application("web", f"{ns}-web", **app), namespace=ns
+    )
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+    deployer.apply(
+        *(signed_image(version, f"{ref}:{version}", digest) for version, digest in digests.items()),
+        r.deployment("web", "1.0.0"),
+    )
+    deployed = wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    assert deployed["status"]["release"]["image"] == f"{ref}:1.0.0", deployed["status"]  # by tag
+    return ns, ref, digests, deployer
+
+
+POLICY = {"provider": "cosign", "secretRef": {"name": "cosign"}}
+
+
+def test_a_rollback_under_the_policy_restores_only_a_revision_whose_image_passes_it(
+    operator: OperatorProcess, cosign: Cosign
+) -> None:
+    """A deployer asks (`alecton rollback`, the shipped role) to go back to the unsigned
+    revision deployed before the policy was switched on: refused, the release stays at the
+    signed revision in cluster b. A rollback to a verified revision still goes ahead."""
+    cluster = operator.cluster
+    ns, ref, digests, deployer = deployed_before_the_policy(operator, cosign, "rollback-verify")
+    target_ns = f"{ns}-web"
+    # The team's admin switches the policy on; the deployer deploys the signed 2.0.0.
+    cluster.apply(r.application("web", target_ns, verify=POLICY), namespace=ns)
+    deployer.apply(r.deployment("web", "2.0.0"))
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    signed_2 = f"{ref}:2.0.0@{digests['2.0.0']}"
+    assert live_image(cluster, target_ns) == signed_2
+
+    refused = deployer.alecton("rollback", "web", "staging", "1", "--wait", "--timeout", "90")
+    assert refused.returncode != 0, refused.stdout
+    assert "RollbackRefused: rollback to revision 1 refused" in refused.stdout, (
+        refused.stdout + refused.stderr
+    )
+    status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
+    ready = ready_condition({"status": status})
+    assert (status["phase"], ready["reason"]) == ("Failed", "RollbackRefused"), status
+    assert f"revision 1 (version 1.0.0) runs {ref}:1.0.0, a tag not pinned to a digest" in ready["message"]
+    assert (
+        "the release stays at revision 2" in ready["message"]
+        and "alecton deploy web staging" in ready["message"]
+    )
+    # What the attacker wanted, in cluster b: the unsigned build running again. It is not.
+    assert helm_revisions(operator, target_ns) == [1, 2]
+    assert live_image(cluster, target_ns) == signed_2
+    assert status["release"]["revision"] == 2 and status["release"]["image"] == signed_2, status
+    assert any(e["reason"] == "RollbackRefused" for e in events(cluster, ns))
+
+    # A new signed version ends the request; a rollback to a verified revision goes ahead and
+    # records the image it runs again (its digest, from revision 2).
+    deployed = deployer.alecton("deploy", "web", "staging", "3.0.0", "--wait", "--timeout", "90")
+    assert deployed.returncode == 0, deployed.stderr
+    rolled = deployer.alecton("rollback", "web", "staging", "2", "--wait", "--timeout", "90")
+    assert rolled.returncode == 0, rolled.stderr
+    assert helm_revisions(operator, target_ns) == [1, 2, 3, 4]
+    assert live_image(cluster, target_ns) == signed_2
+    history = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]["history"]
+    assert [(h["revision"], h.get("image")) for h in history] == [
+        (4, signed_2),
+        (3, f"{ref}:3.0.0@{digests['3.0.0']}"),
+        (2, signed_2),
+        (1, f"{ref}:1.0.0"),
+    ], history
+
+
+def test_an_automatic_rollback_under_the_policy_to_an_unverified_revision_is_not_made_and_says_why(
+    operator: OperatorProcess, cosign: Cosign
+) -> None:
+    """The signed 2.0.0 fails its health check (its pods cannot be scheduled); the newest
+    healthy revision is the unsigned 1.0.0 deployed before the policy: it is not rolled back
+    to, and the status says why."""
+    cluster = operator.cluster
+    health = {"onFailure": "Rollback", "healthTimeout": "20s"}
+    ns, ref, digests, deployer = deployed_before_the_policy(operator, cosign, "autorollback-verify", **health)
+    target_ns = f"{ns}-web"
+    unschedulable = {"resources": {"requests": {"cpu": "100000"}}}
+    app = r.application("web", target_ns, verify=POLICY, target_values=unschedulable, **health)
+    cluster.apply(app, namespace=ns)
+    deployer.apply(r.deployment("web", "2.0.0"))
+    failed = wait_phase(cluster, ns, "web-staging", "Failed", timeout=120)
+    ready = ready_condition(failed)
+    assert ready["reason"] == "HealthCheckFailed", failed["status"]
+    assert "version 2.0.0 (revision 2) failed its health check" in ready["message"], ready
+    assert (
+        f"the automatic rollback to revision 1 is refused: revision 1 (version 1.0.0) runs {ref}:1.0.0, "
+        "a tag not pinned to a digest" in ready["message"]
+    ), ready
+    assert helm_revisions(operator, target_ns) == [1, 2]
+    assert live_image(cluster, target_ns) == f"{ref}:2.0.0@{digests['2.0.0']}"

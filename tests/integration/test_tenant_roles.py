@@ -1,7 +1,8 @@
 """The roles alecton ships for teams (deploy/tenant-roles.yaml), as the API server enforces
 them: a deployer manages its team's alecton objects, but writes no status (which the
 operator trusts), approves nothing and sees no other namespace; a viewer only reads; an
-approver approves; Kubernetes' own `edit` grants nothing on alecton.dev."""
+approver approves; CI bound to the image publisher records Images and nothing else; Kubernetes'
+own `edit` grants nothing on alecton.dev."""
 
 from __future__ import annotations
 
@@ -126,6 +127,60 @@ def test_a_viewer_reads_and_an_approver_approves(crds: Cluster, namespaces: tupl
     approver(*approve)
     approval = (cluster.get("promotions.alecton.dev", "web-prod-1-1-0", ns) or {})["spec"]["approval"]
     assert approval["by"] == approver.user, approval  # stamped by the API server
+
+
+def test_ci_with_the_image_publisher_records_images_and_nothing_else(
+    crds: Cluster, namespaces: tuple[str, str]
+) -> None:
+    """A CI ServiceAccount bound to alecton-image-publisher: `alecton image create` works in its
+    namespace (again, unchanged: CI retries); it cannot deploy, change an Application (its
+    spec.verify), read a Secret, or record an Image in another team's namespace."""
+    cluster = crds
+    ns, other = namespaces
+    cluster.apply(
+        r.cluster(),
+        r.application("web", f"{ns}-web"),
+        r.deployment("web", "1.0.0"),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "cosign"},
+            "stringData": {"cosign.pub": "k"},
+        },
+        namespace=ns,
+    )
+    ci = as_tenant(cluster, ns, "alecton-image-publisher")
+    digest = "sha256:" + "d" * 64
+    for result in ("created", "unchanged"):
+        made = ci.alecton("image", "create", "web", "2.0.0", "registry.example/web:2.0.0", "--digest", digest)
+        assert made.returncode == 0 and f"image web 2.0.0 {result}" in made.stdout, made.stdout + made.stderr
+    image = cluster.get("images.alecton.dev", "web-2.0.0", ns) or {}
+    assert image["spec"]["digest"] == digest, image
+    ci("get", "images.alecton.dev", "web-2.0.0")
+    ci.apply(r.image("web", "2.1.0", "registry.example/web:2.1.0"))  # kubectl apply, as CI may
+    ci.apply(r.image("web", "2.1.0", "registry.example/web:2.1.0"))
+
+    # Deploying is not its job: no Deployment created or changed, no rollback asked.
+    ci.forbidden("apply", "-f", "-", stdin=json.dumps(r.deployment("web", "2.0.0", name="web-ci")))
+    for spec in ('{"spec":{"version":"2.0.0"}}', '{"spec":{"rollback":{"revision":1}}}'):
+        ci.forbidden("patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p", spec)
+    refused = ci.alecton("deploy", "web", "staging", "2.0.0")
+    assert refused.returncode != 0 and "forbidden" in (refused.stdout + refused.stderr).lower(), refused
+    # Nor what a version deploys with, or whether it must be signed.
+    ci.forbidden("patch", "applications.alecton.dev", "web", "--type=merge", "-p", '{"spec":{"verify":null}}')
+    ci.forbidden("apply", "-f", "-", stdin=json.dumps(r.application("evil", f"{ns}-evil")))
+    ci.forbidden("get", "secrets", "cosign")
+    ci.forbidden("get", "secrets")
+    # No status (Verified is the operator's), no delete, nothing in another namespace.
+    ci.forbidden(
+        "patch", "images.alecton.dev", "web-2.0.0", "--subresource=status", "--type=merge",
+        "-p", '{"status":{"conditions":[]}}',
+    )  # fmt: skip
+    ci.forbidden("delete", "images.alecton.dev", "web-2.0.0")
+    ci.forbidden("apply", "-n", other, "-f", "-", stdin=json.dumps(r.image("web", "9.9.9", "r/web:9")))
+    ci.forbidden("get", "images.alecton.dev", "-n", other)
+    assert (cluster.get("deployments.alecton.dev", "web-staging", ns) or {})["spec"]["version"] == "1.0.0"
+    assert cluster.get("images.alecton.dev", "web-9.9.9", other) is None
 
 
 def test_kubernetes_edit_grants_nothing_on_alecton(crds: Cluster, namespaces: tuple[str, str]) -> None:

@@ -51,6 +51,25 @@ def test_oci_and_repository_charts() -> None:
         resolve_chart(app("webapp"), ChartPolicy())
 
 
+DIGEST = "sha256:" + "c" * 64
+
+
+def test_a_chart_digest_with_a_chart_version_is_refused_not_silently_one_of_them() -> None:
+    """helm pulls `oci://...@sha256:` and drops spec.chartVersion without a word: the two
+    disagree (or the version says nothing), so the pair is refused saying which to remove
+    (the CRD refuses it too; objects stored before that rule reach this)."""
+    pinned = f"oci://r.example.com/c/web@{DIGEST}"
+    with pytest.raises(ChartRefusedError) as refused:
+        resolve_chart(app(pinned, chartVersion="1.2.3"), ChartPolicy())
+    assert str(refused.value) == (
+        f"spec.chart {pinned!r} pins a digest, which helm pulls whatever spec.chartVersion ('1.2.3') "
+        "says: remove chartVersion, or remove the @sha256:... from spec.chart to deploy chartVersion"
+    )
+    assert resolve_chart(app(pinned), ChartPolicy()).chart == pinned  # the digest alone
+    alone = resolve_chart(app("oci://r.example.com/c/web", chartVersion="1.2.3"), ChartPolicy())
+    assert (alone.chart, alone.version) == ("oci://r.example.com/c/web", "1.2.3")  # the version alone
+
+
 def test_flags_plain_http_and_unlisted_hosts_are_refused() -> None:
     with pytest.raises(ChartRefusedError, match="must not start with '-'"):
         resolve_chart(app("--post-renderer=/bin/sh"), ChartPolicy())

@@ -43,6 +43,7 @@ def test_tenant_roles_are_installed_with_the_operator() -> None:
     assert set(cluster_roles(docs(TENANT_ROLES))) == {
         "alecton-deployer",
         "alecton-viewer",
+        "alecton-image-publisher",
         "alecton-clusterfreeze-reader",
     }
 
@@ -77,6 +78,16 @@ def test_the_viewer_only_reads() -> None:
         *(("alecton.dev", kind) for kind in kinds),
         *(("alecton.dev", f"{kind}/status") for kind in kinds),
         ("alecton.dev", "releaserecords"),  # the audit trail has no status
+    }
+
+
+def test_the_image_publisher_records_images_and_nothing_else() -> None:
+    """CI that records Images needs neither the deployer's Deployments and Applications
+    (deploying, switching spec.verify off) nor Secrets, nor any status (Verified is the
+    operator's); Images are immutable, and removing a build is a person's decision."""
+    publisher = cluster_roles(docs(TENANT_ROLES))["alecton-image-publisher"]
+    assert grants(publisher) == {
+        ("alecton.dev", "images", verb) for verb in (*READ, "create", "update", "patch")
     }
 
 

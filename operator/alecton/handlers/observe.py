@@ -24,6 +24,7 @@ from alecton.reconcile.decide import (
     Observed,
     PromotionSeen,
     drift_policy,
+    rollback_candidates,
 )
 from alecton.reconcile.drift import correction_failed
 from alecton.reconcile.plan import (
@@ -38,6 +39,7 @@ from alecton.reconcile.plan import (
     plan_release,
     resolve,
 )
+from alecton.reconcile.rollback_policy import pinned_digest
 from alecton.registry.signatures import ImageVerifier
 
 
@@ -129,6 +131,7 @@ class Observer:
                 sources = await fetch_values_sources(self.kube, resolution)
                 sources = await self.verifier.with_verdict(resolution, sources, self.config.charts)
                 await self._record_verdict(resolution, sources)
+                sources = await self._rollback_verdicts(deployment, snap.status, resolution, sources)
             except ValuesRefusedError as error:
                 return Plan(Action.REFUSED, "ValuesRefused", str(error), resolved=resolution)
         owner = owner_of(self.indexes.deployments_for_pair(ns, deployment.application, deployment.target))
@@ -140,6 +143,27 @@ class Observer:
             self.config.charts,
             sources,
         )
+
+    async def _rollback_verdicts(
+        self,
+        deployment: Deployment,
+        status: dict[str, Any],
+        resolution: Resolved,
+        sources: ValuesSources | None,
+    ) -> ValuesSources | None:
+        """spec.verify: the verdicts on the pinned images status.history recorded for the
+        revisions a rollback may restore in this pass (reconcile.rollback_policy decides)."""
+        policy = resolution.application.verify
+        if policy is None or sources is None:
+            return sources
+        verdicts = {
+            entry.revision: await self.verifier.reference_verdict(
+                entry.image, digest, policy, sources.verify_secret
+            )
+            for entry in rollback_candidates(deployment, status, resolution)
+            if (digest := pinned_digest(entry.image))
+        }
+        return replace(sources, rollback_verdicts=verdicts) if verdicts else sources
 
     async def _record_verdict(self, resolution: Resolved, sources: ValuesSources | None) -> None:
         """The Image's status says the verdict its Application's policy made (for a deploy,

@@ -7,10 +7,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from alecton.reconcile.release import HistoryEntry, ReleaseInfo, history_entry, owner_match
-
-# A rollback's description; its revision's Image version is the source revision's.
-_ROLLBACK_RE = re.compile(r"^Rollback to (?P<revision>\d+)$")
+from alecton.reconcile.release import HistoryEntry, ReleaseInfo, history_entry, owner_match, rollback_source
 
 
 class HelmOutputError(ValueError):
@@ -67,8 +64,8 @@ def parse_history(text: str) -> list[HistoryEntry]:
         version = ""
         if match := owner_match(entry.description):
             version = match["version"]
-        elif match := _ROLLBACK_RE.match(entry.description):
-            version = versions.get(int(match["revision"]), "")
+        elif (source := rollback_source(entry.description)) is not None:
+            version = versions.get(source, "")
         versions[entry.revision] = version
         resolved.append(replace(entry, version=version))
     return list(reversed(resolved))

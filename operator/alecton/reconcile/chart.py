@@ -85,6 +85,14 @@ def host_refusal(host: str, allowed: frozenset[str], fetcher: ChartFetcher) -> s
     )
 
 
+def digest_and_version_refusal(chart: str, version: str) -> str:
+    return (
+        f"spec.chart {chart!r} pins a digest, which helm pulls whatever spec.chartVersion "
+        f"({version!r}) says: remove chartVersion, or remove the @sha256:... from spec.chart to "
+        "deploy chartVersion"
+    )
+
+
 def repository_hosts(given: Iterable[str]) -> frozenset[str]:
     """The hosts `--allow-repository-host` names (repeatable, or space-separated in the
     environment variable), compared as URL hosts are: lower case."""
@@ -124,6 +132,10 @@ def resolve_chart(app: Application, policy: ChartPolicy) -> ChartSource:
         return ChartSource(chart, app.repository, app.chart_version)
     if chart.startswith("oci://"):
         policy.check_remote(chart)
+        if "@" in chart and app.chart_version:
+            # helm pulls the digest and would drop the version without a word (the CRD
+            # refuses this too; objects stored before that rule are refused here).
+            raise ChartRefusedError(digest_and_version_refusal(chart, app.chart_version))
         return ChartSource(chart, "", app.chart_version)
     if "://" in chart:
         raise ChartRefusedError(

@@ -30,11 +30,13 @@ from alecton.reconcile.freeze import (
     override_reason,
 )
 from alecton.reconcile.health import ReleaseHealth, release_health
-from alecton.reconcile.history import history_from_status, newest_healthy
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
+from alecton.reconcile.history import newest_healthy
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation, Resolved, rollback_pending
+from alecton.reconcile.release import HistoryEntry
 from alecton.reconcile.retry import retry_wait
+from alecton.reconcile.rollback_policy import rollback_refusal
 from alecton.reconcile.times import epoch
-from alecton.reconcile.verdict import HEALTH_PHASES, Outcome, health_outcome
+from alecton.reconcile.verdict import HEALTH_PHASES, VERIFYING, Outcome, health_outcome
 
 # Phase names, as `reconcile.summary` writes them (kept here too: the decision reads them).
 HEALTH_CHECK_FAILED = "HealthCheckFailed"
@@ -270,19 +272,52 @@ def _health_failed(
     failure = health_failure(observed.health.verdict, revision, recorded_version(status, plan), timed_out)
     # A rolled-back revision that fails too is not rolled back again (no loops).
     if policy.rollback_on_failure and status.get("settledPhase") != _ROLLED_BACK:
-        target = newest_healthy(history_from_status(status.get("history") or []), revision)
-        if target is not None:
-            rollback = replace(
-                plan,
-                action=Action.ROLLBACK,
-                reason=HEALTH_CHECK_FAILED,
-                rollback_to=target.revision,
-                health_failure=failure,
-            )
-            return Step(Do.RELEASE, rollback, result="rollback")
-        no_rollback = "no earlier revision became healthy, so there is nothing to roll back to"
-        return Step(Do.FAIL_HEALTH, plan, failure=failure, no_rollback=no_rollback, result="failed")
+        target = automatic_rollback_target(status)
+        if target is None:
+            no_rollback = "no earlier revision became healthy, so there is nothing to roll back to"
+            return Step(Do.FAIL_HEALTH, plan, failure=failure, no_rollback=no_rollback, result="failed")
+        assert plan.resolved is not None
+        if refusal := rollback_refusal(
+            plan.resolved.application, target.revision, target, plan.rollback_verdicts
+        ):
+            # spec.verify: the release stays as it is, and the status says why it did not roll back.
+            no_rollback = f"the automatic rollback to revision {target.revision} is refused: {refusal}"
+            return Step(Do.FAIL_HEALTH, plan, failure=failure, no_rollback=no_rollback, result="failed")
+        rollback = replace(
+            plan,
+            action=Action.ROLLBACK,
+            reason=HEALTH_CHECK_FAILED,
+            rollback_to=target.revision,
+            health_failure=failure,
+        )
+        return Step(Do.RELEASE, rollback, result="rollback")
     return Step(Do.FAIL_HEALTH, plan, failure=failure, timed_out=timed_out, result="failed")
+
+
+def automatic_rollback_target(status: dict[str, Any]) -> HistoryEntry | None:
+    """Where a failed health check of the recorded revision rolls back to (onFailure:
+    Rollback): the newest older revision that became healthy. A rolled-back revision that
+    fails too is not rolled back again (no loops): the caller checks settledPhase."""
+    recorded = RecordedStatus.parse(status)
+    return newest_healthy(list(recorded.history), recorded.release_revision)
+
+
+def rollback_candidates(
+    deployment: Deployment, status: dict[str, Any], resolved: Resolved
+) -> list[HistoryEntry]:
+    """The recorded revisions a rollback may restore in this pass, for `handlers.observe` to
+    have their images' signatures checked (spec.verify): the one an unanswered spec.rollback
+    asks for, and, while a release with onFailure: Rollback is Verifying, where a failed
+    check would roll back to."""
+    recorded = RecordedStatus.parse(status)
+    wanted: set[int] = set()
+    if deployment.rollback is not None and rollback_pending(deployment, recorded):
+        wanted.add(deployment.rollback.revision)
+    policy = resolved.application.health_policy(resolved.target)
+    verifying = status.get("phase") == VERIFYING and status.get("settledPhase") != _ROLLED_BACK
+    if policy.rollback_on_failure and verifying and (target := automatic_rollback_target(status)):
+        wanted.add(target.revision)
+    return [entry for entry in recorded.history if entry.revision in wanted]
 
 
 def recorded_version(status: dict[str, Any], plan: Plan) -> str:

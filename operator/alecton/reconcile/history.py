@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from alecton.reconcile.release import Correction, HistoryEntry, ReleaseInfo, history_entry
+from alecton.reconcile.release import Correction, HistoryEntry, ReleaseInfo, history_entry, rollback_source
 
 _MAX_CORRECTIONS = 5
 
@@ -41,15 +41,25 @@ def history_after_upgrade(
 
 
 def carry_recorded(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
-    """Helm knows nothing of health, drift corrections or causes: keep what status recorded
-    per revision."""
+    """Helm knows nothing of health, drift corrections, causes or the image alecton gave the
+    chart: keep what status recorded per revision. A rollback's revision (one status has not
+    recorded yet) runs its source revision's image."""
     known = {entry.revision: entry for entry in recorded}
-    return [
-        replace(entry, healthy=old.healthy, corrections=old.corrections, cause=old.cause)
+    carried = [
+        replace(entry, healthy=old.healthy, corrections=old.corrections, cause=old.cause, image=old.image)
         if (old := known.get(entry.revision))
         else entry
         for entry in history
     ]
+    images: dict[int, str] = {}
+    restored: list[HistoryEntry] = []
+    for entry in reversed(carried):  # oldest first, so a rollback finds its source's image
+        source = rollback_source(entry.description)
+        if not entry.image and source is not None and images.get(source):
+            entry = replace(entry, image=images[source])
+        images[entry.revision] = entry.image
+        restored.append(entry)
+    return restored[::-1]
 
 
 def record_correction(
@@ -68,6 +78,16 @@ def mark_cause(history: list[HistoryEntry], revision: int, cause: str) -> list[H
     """Record what made `revision` (helm's description says only "Upgrade complete" or
     "Rollback to 2", not whether a person, a promotion or a failed health check did it)."""
     return [replace(e, cause=cause) if e.revision == revision and cause else e for e in history]
+
+
+def mark_image(history: list[HistoryEntry], revision: int, image: str) -> list[HistoryEntry]:
+    """Record the image reference the chart was given for `revision` (helm keeps it only
+    inside the values): what a rollback to it would run again."""
+    return [replace(e, image=image) if e.revision == revision and image else e for e in history]
+
+
+def find_revision(history: list[HistoryEntry], revision: int) -> HistoryEntry | None:
+    return next((e for e in history if e.revision == revision), None)
 
 
 def mark_health(history: list[HistoryEntry], revision: int, healthy: bool) -> list[HistoryEntry]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from alecton.reconcile.chart_signature import (
     ChartVerificationFailedError,
     checked_chart,
 )
+from alecton.reconcile.history import find_revision, history_from_status
 from alecton.reconcile.image_policy import (
     IMAGE_VERIFICATION_FAILED,
     VERIFICATION_SECRET_NOT_FOUND,
@@ -33,6 +34,8 @@ from alecton.reconcile.image_policy import (
 )
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
+from alecton.reconcile.release import HistoryEntry
+from alecton.reconcile.rollback_policy import ROLLBACK_REFUSED, refused_rollback_message, rollback_refusal
 from alecton.reconcile.signatures import Verdict
 from alecton.reconcile.times import epoch
 from alecton.reconcile.values import (
@@ -67,7 +70,9 @@ FetchedValues = list[tuple[ValuesReference, str | None]]
 class ValuesSources:
     """What the Application's and the target's valuesFrom read, in order, and the data of
     the Secrets spec.repositorySecretRef and spec.verify name (None: not there, or none
-    named), and the verdicts on the Image's and the chart's signatures (alecton.registry.signatures)."""
+    named), and the verdicts on the Image's and the chart's signatures (alecton.registry.signatures),
+    and on the recorded images of the revisions a rollback may restore in this pass, by revision
+    (spec.verify only: reconcile.rollback_policy)."""
 
     application: FetchedValues = field(default_factory=list)
     target: FetchedValues = field(default_factory=list)
@@ -75,6 +80,7 @@ class ValuesSources:
     verify_secret: dict[str, bytes] | None = field(default=None, repr=False)
     image_verdict: Verdict | None = None
     chart_verdict: ChartVerdict | None = None  # spec.verify.chart only
+    rollback_verdicts: Mapping[int, Verdict] = field(default_factory=dict)
 
     @property
     def redactor(self) -> Redactor:
@@ -158,6 +164,7 @@ class RecordedStatus:
     retry_request_id: str = ""  # the spec.retryRequestId last acted on
     # status.promotion.promoted: the spec.version the operator wrote itself for a promotion
     promoted_version: str = ""
+    history: tuple[HistoryEntry, ...] = field(default=(), hash=False)  # status.history, newest first
 
     @property
     def release_name(self) -> str:
@@ -187,6 +194,7 @@ class RecordedStatus:
             promoted_version=str((status.get("promotion") or {}).get("promoted") or "")
             if isinstance(status.get("promotion"), dict)
             else "",
+            history=tuple(history_from_status(status.get("history") or [])),
         )
 
 
@@ -238,6 +246,8 @@ class Plan:
     resolved: Resolved | None = None
     rollback_to: int | None = None  # an automatic rollback's revision (spec.rollback has its own)
     health_failure: str = ""  # why the revision rolled back from failed its health check
+    # spec.verify: verdicts on the recorded images of revisions a rollback may restore now
+    rollback_verdicts: Mapping[int, Verdict] = field(default_factory=dict, hash=False)
 
 
 def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
@@ -438,6 +448,19 @@ def plan_release(
     desired = _desired_or_refusal(resolution, deployment, charts, sources)
     if isinstance(desired, Plan):
         return desired
+    verdicts = sources.rollback_verdicts if sources is not None else {}
+    plan = _helm_plan(deployment, recorded, resolution, desired, verdicts)
+    return replace(plan, rollback_verdicts=verdicts) if verdicts else plan
+
+
+def _helm_plan(
+    deployment: Deployment,
+    recorded: RecordedStatus,
+    resolution: Resolved,
+    desired: DesiredRelease,
+    verdicts: Mapping[int, Verdict],
+) -> Plan:
+    """The helm action for inputs that resolved: rollback, retry, upgrade or nothing."""
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version
     if rollback_pending(deployment, recorded):
         if version_changed:
@@ -450,6 +473,8 @@ def plan_release(
                 desired=desired,
                 resolved=resolution,
             )
+        if refused := refused_rollback(deployment, recorded, resolution, verdicts):
+            return refused
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
     if retry_pending(deployment, recorded):
         return Plan(Action.UPGRADE, "RetryRequested", desired=desired, resolved=resolution)
@@ -463,6 +488,24 @@ def plan_release(
             return held_plan(desired, recorded, resolution)
         return Plan(Action.UPGRADE, desired=desired, resolved=resolution)
     return Plan(Action.NOTHING, desired=desired, resolved=resolution)
+
+
+def refused_rollback(
+    deployment: Deployment, recorded: RecordedStatus, resolution: Resolved, verdicts: Mapping[int, Verdict]
+) -> Plan | None:
+    """spec.verify: a requested rollback to a revision whose recorded image does not pass the
+    policy now is refused (nothing runs); it stays refused while spec.rollback asks for it."""
+    assert deployment.rollback is not None
+    revision = deployment.rollback.revision
+    entry = find_revision(list(recorded.history), revision)
+    why = rollback_refusal(resolution.application, revision, entry, verdicts)
+    if not why:
+        return None
+    hint = (
+        f"alecton deploy {deployment.application} {deployment.target} VERSION -n {deployment.ref.namespace}"
+    )
+    message = refused_rollback_message(revision, why, recorded.release_revision, hint)
+    return Plan(Action.REFUSED, ROLLBACK_REFUSED, message, resolved=resolution)
 
 
 def rolled_back_fingerprint(fingerprint: str) -> str:

@@ -27,6 +27,17 @@ def owner_match(description: str) -> re.Match[str] | None:
     return _OWNER_RE.match(description)
 
 
+# The description helm gives a rollback's revision ("Rollback to 2"): it runs its source's
+# Image version and image, as helm restores that revision's values.
+_ROLLBACK_RE = re.compile(r"^Rollback to (?P<revision>\d{1,9})$")
+
+
+def rollback_source(description: str) -> int | None:
+    """The revision a rollback's revision restored, from helm's description; None otherwise."""
+    match = _ROLLBACK_RE.match(description)
+    return int(match["revision"]) if match else None
+
+
 def owner_from_description(description: str) -> str | None:
     """The owner a release made before owner labels recorded in its description."""
     match = owner_match(description)
@@ -68,6 +79,9 @@ class HistoryEntry:
     healthy: bool | None = None  # did the revision become healthy (None: not checked yet)
     corrections: tuple[Correction, ...] = ()  # newest first; helm never sees them
     cause: str = ""  # what made the revision (CAUSES); "" when not known
+    # The image reference the chart was given (a rollback's: its source's), as alecton
+    # recorded it; "" when alecton did not make the revision or made it before recording them.
+    image: str = ""
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -86,6 +100,8 @@ class HistoryEntry:
             entry["corrections"] = [c.as_status() for c in self.corrections]
         if self.cause:
             entry["cause"] = self.cause
+        if self.image:
+            entry["image"] = self.image
         return entry
 
 
@@ -121,6 +137,7 @@ def history_entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
             if isinstance(c, dict)
         ),
         cause=str(item.get("cause") or ""),
+        image=str(item.get("image") or ""),
     )
 
 

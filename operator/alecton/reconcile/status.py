@@ -72,7 +72,8 @@ def release_status(
             chart=latest.chart,
             appVersion=latest.app_version,
             version=version,
-            image=image_for_version(version) if latest.version else desired.image,
+            # What the revision was given, as recorded; else the Image of its version now.
+            image=latest.image or (image_for_version(version) if latest.version else desired.image),
             lastDeployed=latest.updated,
         )
     return release

@@ -120,13 +120,22 @@ class ImageVerifier:
             return _missing_secret(policy)
         if not image.digest:
             return Verdict(False, f"Image {image.ref.name!r} records no digest", cacheable=False)
+        return await self.reference_verdict(image.image, image.digest, policy, data)
+
+    async def reference_verdict(
+        self, image: str, digest: str, policy: VerifyPolicy, data: dict[str, bytes] | None
+    ) -> Verdict:
+        """The verdict on `image` (a reference, as an Image or a revision of status.history
+        recorded it) at `digest`."""
+        if data is None:
+            return _missing_secret(policy)
         try:
             trust = parse_trust(policy.secret, data, policy.identities)
-            reference = replace(parse_reference(image.image), digest=image.digest)
+            reference = replace(parse_reference(image), digest=digest)
             credentials = secret_credentials(reference.registry, policy.secret, data, required=False)
         except (VerificationPolicyError, ImageReferenceError, ChartRefusedError) as error:
             return Verdict(False, str(error), cacheable=False)
-        return await self._checked(image.image, reference, trust, self._login(credentials))
+        return await self._checked(image, reference, trust, self._login(credentials))
 
     async def chart_verdict(
         self, app: Application, sources: ValuesSources, charts: ChartPolicy

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alecton.reconcile.freeze import FROZEN_REASON
+from alecton.reconcile.rollback_policy import ROLLBACK_REFUSED
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,14 @@ def rollback_outcome(obj: dict[str, Any], revision: int, request_id: str) -> Wai
     last = status.get("lastRollback") or {}
     if last.get("requestId") != request_id or last.get("revision") != revision:
         phase = status.get("phase") or "Pending"
+        generation = int((obj.get("metadata") or {}).get("generation") or 0)
+        refused = any(
+            c.get("type") == "Ready" and c.get("reason") == ROLLBACK_REFUSED
+            for c in status.get("conditions") or []
+        )
+        if refused and int(status.get("observedGeneration") or 0) >= generation:
+            # spec.verify refused the revision this generation asks for: helm did not run.
+            return WaitOutcome(True, False, f"{ROLLBACK_REFUSED}: {status.get('message', '')}")
         return WaitOutcome(False, message=f"{phase}: {status.get('message', '')}")
     if last.get("result") == "Succeeded":
         phase = status.get("phase")

@@ -1,0 +1,65 @@
+"""Rollbacks under spec.verify. `helm rollback` restores an older revision's values, and with
+them the image that revision ran, without the check a deploy gets. Under an active policy a
+rollback (asked in spec.rollback, or automatic after a failed health check) restores only a
+revision whose image, as status.history recorded it, is pinned to a digest whose signature
+passes the policy now: a revision deployed before the policy was switched on (by tag), or
+signed by a key since removed from the Secret, is refused. Pure: the verdicts come from
+`handlers.observe` (registry.signatures)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alecton.api.models import Application
+from alecton.reconcile.release import HistoryEntry
+from alecton.reconcile.signatures import Verdict
+
+ROLLBACK_REFUSED = "RollbackRefused"
+
+
+def pinned_digest(image: str) -> str:
+    """The digest a recorded reference is pinned to ("" for a tag)."""
+    _, at, digest = image.partition("@")
+    return digest if at else ""
+
+
+def rollback_refusal(
+    app: Application, revision: int, entry: HistoryEntry | None, verdicts: Mapping[int, Verdict]
+) -> str:
+    """Why `app`'s spec.verify forbids restoring `revision` ("" when it may be restored, or
+    when the Application verifies nothing). `entry` is the revision as status.history recorded
+    it; `verdicts` the signature verdicts on the recorded images, by revision."""
+    if app.verify is None:
+        return ""
+    if entry is None:
+        return (
+            f"revision {revision} is not in the release history the operator records "
+            "(status.history), so the image it would run again is not known"
+        )
+    which = f"revision {revision}" + (f" (version {entry.version})" if entry.version else "")
+    if not entry.image:
+        return (
+            f"{which} records no image (it was not made by alecton, or before alecton recorded "
+            "images per revision), so the image it would run again is not known"
+        )
+    if not pinned_digest(entry.image):
+        return (
+            f"{which} runs {entry.image}, a tag not pinned to a digest: what the tag names now "
+            "cannot be checked against a signature"
+        )
+    verdict = verdicts.get(revision)
+    if verdict is None:
+        return f"{which} runs {entry.image}, whose signature was not checked"
+    if not verdict.verified:
+        return f"{which} runs {entry.image}: {verdict.message}"
+    return ""
+
+
+def refused_rollback_message(revision: int, why: str, running: int, deploy_hint: str) -> str:
+    """status.message of a spec.rollback the policy refuses: the revision, the image, the fix."""
+    stays = f"the release stays at revision {running}" if running else "the release is left as it is"
+    return (
+        f"rollback to revision {revision} refused: spec.verify lets a rollback restore only an "
+        f"image that passes it now, and {why}; {stays}. Deploy a verified version instead "
+        f"(`{deploy_hint}`, which checks and pins its digest), or remove spec.rollback"
+    )

@@ -1,0 +1,220 @@
+"""Rollbacks under spec.verify (reconcile/rollback_policy.py): a rollback restores an older
+revision's image, so under an active policy it restores only a revision whose image, as
+status.history recorded it, is pinned to a digest that passes the policy now. A requested
+rollback to any other revision is refused (RollbackRefused, naming the revision, the image and
+the fix); an automatic rollback after a failed health check is not made, and the status says
+why. The history records each revision's image (a rollback's revision: its source's)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from alecton.api.models import Application, Deployment, Image
+from alecton.api.objects import ObjectKey
+from alecton.reconcile.decide import Do, HealthSeen, Observed, decide, rollback_candidates
+from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
+from alecton.reconcile.history import carry_recorded, history_from_status, mark_image
+from alecton.reconcile.plan import Action, Plan, RecordedStatus, Resolved, ValuesSources, plan_release
+from alecton.reconcile.release import HistoryEntry
+from alecton.reconcile.rollback_policy import ROLLBACK_REFUSED, rollback_refusal
+from alecton.reconcile.signatures import Verdict
+from alecton.reconcile.status import release_status
+from alecton.service.outcomes import rollback_outcome
+
+from tests.unit.fakes import (
+    CHARTS,
+    CLUSTER,
+    HERE,
+    LONG_AGO,
+    NS,
+    RELEASE_NAMESPACE,
+    application,
+    deployment_body,
+    entry,
+    released_status,
+)
+
+REPO = "registry.example/web"
+SIGNED = "sha256:" + "a" * 64
+OLD = "sha256:" + "b" * 64
+POLICY = {"provider": "cosign", "secretRef": {"name": "cosign"}}
+VERIFYING = application(verify=POLICY)
+ROLLS_BACK = application(verify=POLICY, onFailure="Rollback")
+SIGNED_BY_US = Verdict(True, f"image {REPO}@{SIGNED} is signed by key cosign.pub")
+UNSIGNED = Verdict(False, f"image {REPO}@{OLD} has no cosign signature (no simple-signing layer at tag x)")
+
+
+def recorded(
+    revision: int, version: str, image: str, status: str = "superseded", **fields: Any
+) -> HistoryEntry:
+    return replace(entry(revision, status, version, **fields), image=image)
+
+
+# Revision 1: version 1.0 by tag, before spec.verify; 2: 2.0 by a digest a removed key signed;
+# 3: 3.0, signed and verified, running now.
+HISTORY = [
+    recorded(3, "3.0", f"{REPO}:3.0@{SIGNED}", "deployed", healthy=True),
+    recorded(2, "2.0", f"{REPO}:2.0@{OLD}", healthy=True),
+    recorded(1, "1.0", f"{REPO}:1.0", healthy=True),
+]
+
+
+def resolved(app: Application, version: str = "3.0") -> Resolved:
+    target = app.target("staging")
+    assert target is not None
+    image = Image.parse(
+        {
+            "metadata": {"namespace": NS, "name": f"web-{version}", "creationTimestamp": LONG_AGO},
+            "spec": {"name": "web", "version": version, "image": f"{REPO}:{version}", "digest": SIGNED},
+        }
+    )
+    return Resolved(app, target, CLUSTER, image)
+
+
+def body(history: list[HistoryEntry] = HISTORY, **spec: Any) -> dict[str, Any]:
+    status = released_status(3, history=history, appliedVersion="3.0")
+    return deployment_body(status, version="3.0", **spec)
+
+
+def plan(
+    doc: dict[str, Any], app: Application = VERIFYING, verdicts: dict[int, Verdict] | None = None
+) -> Plan:
+    deployment = Deployment.parse(doc)
+    sources = ValuesSources(
+        verify_secret={"cosign.pub": b"k"}, image_verdict=SIGNED_BY_US, rollback_verdicts=verdicts or {}
+    )
+    status = RecordedStatus.parse(doc["status"])
+    return plan_release(deployment, status, resolved(app), deployment.ref, CHARTS, sources)
+
+
+def test_only_a_revision_whose_recorded_image_passes_the_policy_now_may_be_restored() -> None:
+    verdicts = {3: SIGNED_BY_US, 2: UNSIGNED}
+    assert rollback_refusal(VERIFYING, 3, HISTORY[0], verdicts) == ""
+    assert rollback_refusal(application(), 1, HISTORY[2], {}) == ""  # no policy, nothing to check
+    assert rollback_refusal(VERIFYING, 2, HISTORY[1], verdicts) == (
+        f"revision 2 (version 2.0) runs {REPO}:2.0@{OLD}: {UNSIGNED.message}"
+    )
+    assert rollback_refusal(VERIFYING, 1, HISTORY[2], verdicts) == (
+        f"revision 1 (version 1.0) runs {REPO}:1.0, a tag not pinned to a digest: what the tag "
+        "names now cannot be checked against a signature"
+    )
+    assert "whose signature was not checked" in rollback_refusal(VERIFYING, 2, HISTORY[1], {})
+    unrecorded = entry(1, version="1.0")  # made before images were recorded per revision
+    assert "records no image" in rollback_refusal(VERIFYING, 1, unrecorded, verdicts)
+    assert "is not in the release history the operator records" in rollback_refusal(VERIFYING, 9, None, {})
+
+
+def test_a_requested_rollback_to_an_unverified_revision_is_refused_naming_revision_image_and_fix() -> None:
+    refused = plan(body(rollback={"revision": 1, "requestId": "r1"}), verdicts={})
+    assert (refused.action, refused.reason) == (Action.REFUSED, ROLLBACK_REFUSED)
+    assert refused.message == (
+        "rollback to revision 1 refused: spec.verify lets a rollback restore only an image that "
+        f"passes it now, and revision 1 (version 1.0) runs {REPO}:1.0, a tag not pinned to a digest: "
+        "what the tag names now cannot be checked against a signature; the release stays at revision 3. "
+        f"Deploy a verified version instead (`alecton deploy web staging VERSION -n {NS}`, which checks "
+        "and pins its digest), or remove spec.rollback"
+    )
+    # A digest a key since removed from the Secret signed: the verdict's words.
+    refused = plan(body(rollback={"revision": 2, "requestId": "r2"}), verdicts={2: UNSIGNED})
+    assert refused.reason == ROLLBACK_REFUSED and "has no cosign signature" in refused.message
+    step = decide(Observed(Deployment.parse(body()), {}, 0.0, plan=refused))
+    assert step.do is Do.REPORT and step.final  # no helm
+
+
+def test_a_requested_rollback_to_a_verified_revision_goes_ahead_and_without_a_policy_as_before() -> None:
+    history = [
+        recorded(3, "3.0", f"{REPO}:3.0@{OLD}", "deployed"),
+        recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}"),
+    ]
+    allowed = plan(body(history, rollback={"revision": 2, "requestId": "r"}), verdicts={2: SIGNED_BY_US})
+    assert allowed.action is Action.ROLLBACK
+    unchecked = plan(body(rollback={"revision": 1, "requestId": "r"}), app=application())
+    assert unchecked.action is Action.ROLLBACK
+
+
+WEB = ObjectKey("apps/v1", "Deployment", RELEASE_NAMESPACE, "web")
+
+
+def failed_check(history: list[HistoryEntry], verdicts: dict[int, Verdict]) -> Observed:
+    doc = deployment_body(
+        released_status(
+            3, history=history, appliedVersion="3.0", phase="Verifying", health={"deadline": LONG_AGO}
+        ),
+        version="3.0",
+    )
+    in_place = plan(doc, ROLLS_BACK, verdicts)
+    fingerprint = in_place.desired.fingerprint if in_place.desired else ""
+    doc["status"]["appliedFingerprint"] = fingerprint
+    in_place = plan(doc, ROLLS_BACK, verdicts)
+    assert in_place.action is Action.NOTHING
+    verdict: ReleaseHealth = release_health([ObjectHealth(WEB, State.FAILED, "CrashLoopBackOff")])
+    return Observed(
+        Deployment.parse(doc), doc["status"], 0.0, 3, plan=in_place, health=HealthSeen(True, verdict)
+    )
+
+
+def test_an_automatic_rollback_to_an_unverified_revision_is_not_made_and_the_status_says_why() -> None:
+    failing = [recorded(3, "3.0", f"{REPO}:3.0@{SIGNED}", "deployed"), *HISTORY[1:]]
+    step = decide(failed_check(failing, {2: UNSIGNED}))
+    assert step.do is Do.FAIL_HEALTH
+    assert step.no_rollback == (
+        f"the automatic rollback to revision 2 is refused: revision 2 (version 2.0) runs {REPO}:2.0@{OLD}: "
+        f"{UNSIGNED.message}"
+    )
+    rolled = decide(failed_check(failing, {2: SIGNED_BY_US}))
+    assert (rolled.do, rolled.plan and rolled.plan.rollback_to) == (Do.RELEASE, 2)
+
+
+def test_the_revisions_whose_images_are_checked_are_the_requested_one_and_the_automatic_target() -> None:
+    requested = body(rollback={"revision": 1, "requestId": "r"})
+    assert [
+        e.revision
+        for e in rollback_candidates(Deployment.parse(requested), requested["status"], resolved(VERIFYING))
+    ] == [1]
+    answered = body(rollback={"revision": 1, "requestId": "r"})
+    answered["status"]["lastRollback"] = {"revision": 1, "requestId": "r", "result": "Succeeded"}
+    assert rollback_candidates(Deployment.parse(answered), answered["status"], resolved(VERIFYING)) == []
+    verifying = body()
+    verifying["status"]["phase"] = "Verifying"
+    assert [
+        e.revision
+        for e in rollback_candidates(Deployment.parse(verifying), verifying["status"], resolved(ROLLS_BACK))
+    ] == [2]
+    assert rollback_candidates(Deployment.parse(verifying), verifying["status"], resolved(VERIFYING)) == []
+
+
+def test_the_history_records_each_revisions_image_and_a_rollback_runs_its_sources() -> None:
+    before = [recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}", "deployed"), recorded(1, "1.0", f"{REPO}:1.0")]
+    from_helm = [
+        entry(3, "deployed", version="1.0", description="Rollback to 1"),
+        entry(2, version="2.0"),
+        entry(1, version="1.0"),
+    ]
+    after = carry_recorded(from_helm, before)
+    assert [e.image for e in after] == [f"{REPO}:1.0", f"{REPO}:2.0@{SIGNED}", f"{REPO}:1.0"]
+    assert [e.image for e in mark_image(after, 3, "x")] == ["x", *[e.image for e in after[1:]]]
+    assert history_from_status([e.as_status() for e in after]) == after  # status keeps it
+    # status.release.image says what the revision runs, not what the Image of its version says now.
+    release = release_status(plan(body()).desired, after, lambda _v: "the Image now", HERE)  # type: ignore[arg-type]
+    assert release["image"] == f"{REPO}:1.0"
+
+
+def test_a_refused_rollback_ends_the_wait_of_alecton_rollback() -> None:
+    refused = {
+        "metadata": {"generation": 5},
+        "status": {
+            "observedGeneration": 5,
+            "phase": "Failed",
+            "message": "rollback to revision 1 refused: ...",
+            "conditions": [{"type": "Ready", "status": "False", "reason": ROLLBACK_REFUSED}],
+        },
+    }
+    outcome = rollback_outcome(refused, 1, "r")
+    assert (
+        outcome.done
+        and not outcome.ok
+        and outcome.message.startswith("RollbackRefused: rollback to revision 1 refused")
+    )
+    older = {**refused, "metadata": {"generation": 6}}  # the refusal of an earlier request
+    assert not rollback_outcome(older, 1, "r").done
