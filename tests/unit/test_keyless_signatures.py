@@ -51,6 +51,14 @@ SIGNER = "ci@team.example"
 NOW = dt.datetime.now(dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _checked_now() -> None:
+    """The time of each check is the test's own: certificates are issued a minute before the
+    test runs, and the whole suite runs for most of an hour after this module is imported."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC)
+
+
 @pytest.fixture(scope="module")
 def fulcio() -> pki.CertificateAuthority:
     """An intermediate under a root, as Fulcio issues from (the root goes in the Secret)."""
