@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.argocd_lua import ARGOCD, FIXTURES, health, script_path, trimmed
 from tests.integration import resources as r
 from tests.integration.harness import REPO, Cluster, OperatorProcess, module_operator, wait_for, wait_phase
 from tests.integration.test_cli import alecton, ok
+from tests.integration.test_readme import example
 
 GOOD = "ghcr.io/stefanprodan/podinfo:6.7.0"
 CRASH = "ghcr.io/stefanprodan/podinfo:6.9.0-crash"
@@ -220,10 +222,11 @@ def test_the_shipped_configmap_carries_exactly_the_scripts(crds: Cluster, tmp_pa
         "data": {"url": "x"},
     }
     crds.apply(stand_in, namespace=ns)
-    crds.kubectl(
-        "patch", "configmap", "argocd-cm", "-n", ns, "--type", "merge",
-        "--patch-file", str(ARGOCD / "argocd-cm-patch.yaml"),
-    )  # fmt: skip
+    # The README's command as pasted at the root of a checkout, in this test's namespace.
+    command = shlex.split(example("argocd-example"), comments=True)
+    assert command[:2] == ["kubectl", "patch"] and command[command.index("-n") + 1] == "argocd", command
+    command[command.index("-n") + 1] = ns
+    crds.kubectl(*[str(REPO / arg) if arg.startswith("deploy/") else arg for arg in command[1:]])
     patched = crds.get("configmap", "argocd-cm", ns) or {}
     assert patched["data"] == {"url": "x", **scripts}
 
