@@ -7,13 +7,14 @@ own `edit` grants nothing on alecton.dev."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import Cluster, wait_for
-from tests.integration.tenant import as_tenant
+from tests.integration.harness import REPO, Cluster, wait_for
+from tests.integration.tenant import Tenant, as_tenant
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,7 @@ def test_ci_with_the_image_publisher_records_images_and_nothing_else(
         namespace=ns,
     )
     ci = as_tenant(cluster, ns, "alecton-image-publisher")
+    install_the_image_deletion_policy(cluster, ci)  # as shipped: CI's own work passes it
     digest = "sha256:" + "d" * 64
     for result in ("created", "unchanged"):
         made = ci.alecton("image", "create", "web", "2.0.0", "registry.example/web:2.0.0", "--digest", digest)
@@ -197,3 +199,118 @@ def test_kubernetes_edit_grants_nothing_on_alecton(crds: Cluster, namespaces: tu
         ("patch", "promotions.alecton.dev"),
     ]:
         assert not editor.can(verb, resource), f"edit may {verb} {resource}"
+
+
+def install_the_image_deletion_policy(cluster: Cluster, ci: Tenant) -> None:
+    """deploy/image-deletion.yaml, waited for until the API server refuses `ci` with it."""
+    cluster.kubectl("apply", "-f", str(REPO / "deploy" / "image-deletion.yaml"))
+    held = r.image("policy-probe", "0", "registry.example/probe:0")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+
+    def refused_dry_run() -> bool:
+        # A server-side dry run passes admission without storing anything.
+        proc = ci("create", "--dry-run=server", "-f", "-", stdin=json.dumps(held), check=False)
+        return proc.returncode != 0 and "needs the right to delete" in proc.stderr
+
+    wait_for(refused_dry_run, 30, "the image deletion policy to be in force")
+
+
+def an_owner_that_does_not_exist() -> dict[str, str]:
+    """An ownerReference the garbage collector finds absent (no ConfigMap has this uid)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": str(uuid.uuid4())}
+
+
+def test_ci_with_the_image_publisher_cannot_have_the_garbage_collector_delete_a_recorded_build(
+    crds: Cluster, namespaces: tuple[str, str]
+) -> None:
+    """Red team R27B-5: the publisher has no `delete` on Images, but ownerReferences and
+    finalizers decide when an object is deleted. A leaked CI token pointing the team's Image
+    at an owner that does not exist has the garbage collector delete it; a shadow Image the
+    attacker recorded for the same version is then the oldest, the one deployed. Only who may
+    delete an Image changes them (deploy/image-deletion.yaml)."""
+    cluster = crds
+    ns, _ = namespaces
+    cluster.apply(r.image("api", "1.0.0", "registry.example/api:1.0.0"), namespace=ns)
+    team_image = cluster.get("images.alecton.dev", "api-1.0.0", ns) or {}
+    ci = as_tenant(cluster, ns, "alecton-image-publisher")
+    install_the_image_deletion_policy(cluster, ci)
+    ci.apply(r.image("api", "1.0.0", "evil.example/api:1.0.0", object_name="api-1.0.0-shadow"))
+
+    owner = an_owner_that_does_not_exist()
+    orphaned = json.dumps({"metadata": {"ownerReferences": [owner]}})
+    attack = ci("patch", "images.alecton.dev", "api-1.0.0", "--type=merge", "-p", orphaned, check=False)
+    # The garbage collector's chance: a control Image the admin points at the same absent
+    # owner is deleted; by then the team's Image would have been too.
+    control = r.image("api", "0.0.0-control", "registry.example/api:control")
+    control["metadata"]["ownerReferences"] = [owner]
+    cluster.apply(control, namespace=ns)
+    wait_for(
+        lambda: cluster.get("images.alecton.dev", "api-0.0.0-control", ns) is None,
+        60,
+        "the garbage collector to delete the control Image",
+    )
+    kept = cluster.get("images.alecton.dev", "api-1.0.0", ns)
+    assert kept is not None, "the garbage collector deleted the team's Image: the shadow one is now deployed"
+    assert kept["metadata"]["uid"] == team_image["metadata"]["uid"]
+    assert "ownerReferences" not in kept["metadata"], kept["metadata"]
+    assert attack.returncode != 0 and "needs the right to delete" in attack.stderr, attack.stderr
+
+
+def test_ci_with_the_image_publisher_cannot_set_or_strip_an_images_finalizers(
+    crds: Cluster, namespaces: tuple[str, str]
+) -> None:
+    """R27B-5 too: a finalizer CI adds blocks a person's deletion of the Image; one it strips
+    skips what the finalizer guards. Nor may CI create an Image that already carries owners
+    or finalizers. Labels and re-applying stay CI's; a deployer (who may delete) may change
+    them."""
+    cluster = crds
+    ns, _ = namespaces
+    cluster.apply(r.image("api", "2.0.0", "registry.example/api:2.0.0"), namespace=ns)
+    ci = as_tenant(cluster, ns, "alecton-image-publisher")
+    install_the_image_deletion_policy(cluster, ci)
+    try:
+        finalizers_of_an_image_are_changed_only_by_who_may_delete_it(cluster, ns, ci)
+    finally:  # a finalizer left behind would hold the namespace's deletion
+        for name in ("api-2.0.0", "api-2.0.0-finalizers"):
+            unheld = json.dumps({"metadata": {"finalizers": None}})
+            cluster.kubectl("patch", "aimg", name, "-n", ns, "--type=merge", "-p", unheld, check=False)
+
+
+def finalizers_of_an_image_are_changed_only_by_who_may_delete_it(
+    cluster: Cluster, ns: str, ci: Tenant
+) -> None:
+    held = json.dumps({"metadata": {"finalizers": ["attacker.example/hold"]}})
+    refused = ci("patch", "images.alecton.dev", "api-2.0.0", "--type=merge", "-p", held, check=False)
+    kept = cluster.get("images.alecton.dev", "api-2.0.0", ns) or {}
+    assert "finalizers" not in kept["metadata"], f"CI holds the team's Image: {kept['metadata']}"
+    assert refused.returncode != 0 and "needs the right to delete" in refused.stderr, refused.stderr
+    cluster.kubectl(
+        "patch", "images.alecton.dev", "api-2.0.0", "-n", ns, "--type=merge",
+        "-p", json.dumps({"metadata": {"finalizers": ["backup.example/keep"]}}),
+    )  # fmt: skip
+    stripped = json.dumps({"metadata": {"finalizers": None}})
+    refused = ci("patch", "images.alecton.dev", "api-2.0.0", "--type=merge", "-p", stripped, check=False)
+    kept = cluster.get("images.alecton.dev", "api-2.0.0", ns) or {}
+    assert kept["metadata"].get("finalizers") == ["backup.example/keep"], (
+        f"CI stripped it: {kept['metadata']}"
+    )
+    assert refused.returncode != 0 and "needs the right to delete" in refused.stderr, refused.stderr
+
+    # Nor at creation (an Image born owned by the team's objects, or undeletable).
+    for field, value in (
+        ("ownerReferences", [an_owner_that_does_not_exist()]),
+        ("finalizers", ["attacker.example/hold"]),
+    ):
+        born = r.image("api", f"2.0.0-{field.lower()}", "evil.example/api:2.0.0")
+        born["metadata"][field] = value
+        refused = ci("apply", "-f", "-", stdin=json.dumps(born), check=False)
+        assert refused.returncode != 0 and "needs the right to delete" in refused.stderr, refused.stderr
+
+    # Everything else stays CI's: labels, and re-applying unchanged.
+    ci.apply(r.image("api", "2.1.0", "registry.example/api:2.1.0"))
+    ci("label", "images.alecton.dev", "api-2.1.0", "built-by=ci")
+    ci.apply(r.image("api", "2.1.0", "registry.example/api:2.1.0"))
+    # Whoever may delete the Image may change them (a deployer: removing the finalizer).
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+    deployer("patch", "images.alecton.dev", "api-2.0.0", "--type=merge", "-p", stripped)
+    assert "finalizers" not in (cluster.get("images.alecton.dev", "api-2.0.0", ns) or {})["metadata"]
