@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.integration import resources as r
-from tests.integration.harness import REPO, OperatorProcess, wait_phase
+from tests.integration.harness import REPO, OperatorProcess, wait_for, wait_phase
+from tests.integration.tenant import as_tenant
 from tests.integration.test_cli import alecton
 from tests.integration.test_image_signatures import Cosign, ready_condition, signed_image, verify_secret
 from tests.integration.test_oci_registry import Registry, push_chart, push_image
@@ -135,3 +136,126 @@ def test_verify_chart_is_for_oci_charts_only(operator: OperatorProcess) -> None:
         assert "verify.chart checks the cosign signature of an oci:// chart" in refused.stderr, refused.stderr
     policy["chart"] = False  # off: any chart
     cluster.apply(r.application("web", f"{ns}-web", verify=policy), namespace=ns)
+
+
+def chart_with_a_marker(work: Path) -> Path:
+    """charts/webapp 1.0.0 plus a ConfigMap `<release>-unsigned-chart`: while it exists in
+    the target cluster, this chart's manifest is what runs there."""
+    chart = work / "webapp"
+    shutil.copytree(REPO / "charts" / "webapp", chart)
+    (chart / "templates" / "unsigned-chart.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-unsigned-chart\n"
+        "data:\n  chart: never signed\n"
+    )
+    return chart
+
+
+def test_a_rollback_under_verify_chart_restores_only_a_revision_whose_chart_digest_passes_now(
+    operator: OperatorProcess, cosign: Cosign, tmp_path: Path
+) -> None:
+    """Red team R27B-1. Revision 1 ran an unsigned chart, pulled by tag before the team
+    switched spec.verify.chart on (its image pinned and signed, so only the chart is in
+    question); revision 2 runs the signed chart. A deployer (the shipped role, its own token)
+    asks `alecton rollback` to 1: refused, naming the revision, the chart and the fix; helm
+    makes no revision and the unsigned chart does not run again in cluster b. A rollback to a
+    revision whose recorded chart digest verifies still goes ahead, and records that digest."""
+    cluster = operator.cluster
+    registry = Registry(cluster)
+    ns = cluster.new_namespace("chartsig-rollback")
+    target_ns = f"{ns}-web"
+    keys = cosign.key_pair(f"keys-{ns}")
+    unsigned = chart_with_a_marker(tmp_path / "marked")
+    before = push_chart(cluster, registry, _work(tmp_path, "before"), unsigned, to=f"{ns}/before")
+    signed = push_chart(cluster, registry, _work(tmp_path, "signed"), to=f"{ns}/signed")
+    signed_chart = f"oci://{registry.host}/{ns}/signed/webapp"
+    cosign.sign(keys, f"{registry.host}/{ns}/signed/webapp@{signed}")
+    image_ref = f"{registry.host}/{ns}/image"
+    image_digest = push_image(registry, f"{ns}/image", "1.0.0", f"{ns} signed build")
+    cosign.sign(keys, f"{image_ref}@{image_digest}")
+
+    def app(chart: str, **spec: Any) -> dict[str, Any]:
+        return r.application("web", target_ns, chart=chart, chartVersion="1.0.0", pinImageDigest=True,
+                             repositorySecretRef={"name": "registry"}, **spec)  # fmt: skip
+
+    # Revision 1: the chart by its tag, before the policy (the image pinned to its signed digest).
+    cluster.apply(registry.secret(), verify_secret(registry, keys), r.cluster(),
+                  app(f"oci://{registry.host}/{ns}/before/webapp"), namespace=ns)  # fmt: skip
+    deployer = as_tenant(cluster, ns, "alecton-deployer")
+    deployer.apply(signed_image("1.0.0", f"{image_ref}:1.0.0", image_digest), r.deployment("web", "1.0.0"))
+    wait_phase(cluster, ns, "web-staging", "Deployed", timeout=120)
+    marker = (
+        "get",
+        "configmap",
+        "web-staging-unsigned-chart",
+        "-n",
+        target_ns,
+        "-o",
+        "name",
+        "--ignore-not-found",
+    )
+    assert cluster.kubectl(*marker, context="alecton-b").stdout.strip(), "revision 1 runs the unsigned chart"
+    # Revision 2: the team's admin switches verify.chart on, with the signed chart.
+    policy = {"provider": "cosign", "secretRef": {"name": "cosign"}, "chart": True}
+    cluster.apply(app(signed_chart, verify=policy), namespace=ns)
+    deployed = wait_for(
+        lambda: (
+            (d := cluster.get("deployments.alecton.dev", "web-staging", ns))
+            and (d.get("status") or {}).get("release", {}).get("revision") == 2
+            and d["status"].get("phase") == "Deployed"
+            and d
+        ),
+        timeout=120,
+    )
+    assert not cluster.kubectl(*marker, context="alecton-b").stdout.strip()
+
+    refused = deployer.alecton("rollback", "web", "staging", "1", "--wait", "--timeout", "90")
+    assert refused.returncode != 0, refused.stdout
+    assert "RollbackRefused: rollback to revision 1 refused" in refused.stdout, (
+        refused.stdout + refused.stderr
+    )
+    status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
+    ready = ready_condition({"status": status})
+    assert (status["phase"], ready["reason"]) == ("Failed", "RollbackRefused"), status
+    assert "revision 1 (version 1.0.0) records no chart digest" in ready["message"], ready
+    assert (
+        "the release stays at revision 2" in ready["message"]
+        and "alecton deploy web staging" in ready["message"]
+    )
+    # What the attacker wanted, in cluster b: the unsigned chart running again. It is not.
+    helm_history = cluster.helm_json(operator.helm, "history", "web-staging", "--namespace", target_ns)
+    assert [h["revision"] for h in helm_history] == [1, 2], helm_history
+    assert not cluster.kubectl(*marker, context="alecton-b").stdout.strip()
+    assert before != signed
+    history = deployed["status"]["history"]
+    assert [(h["revision"], h.get("chartReference")) for h in history] == [
+        (2, f"{signed_chart}@{signed}"),
+        (1, None),  # pulled by tag: which manifest ran is not known
+    ], history
+
+    # Revision 3 (new values), then a rollback to 2, whose recorded chart digest verifies now:
+    # it goes ahead, and revision 4 records the digest it runs again.
+    deployer("patch", "deployments.alecton.dev", "web-staging", "--type=json",
+             "-p", '[{"op": "remove", "path": "/spec/rollback"}]')  # fmt: skip
+    cluster.apply(app(signed_chart, verify=policy, values={"replicaCount": 2}), namespace=ns)
+    wait_for(
+        lambda: (
+            (cluster.get("deployments.alecton.dev", "web-staging", ns).get("status") or {})
+            .get("release", {})
+            .get("revision")
+            == 3
+        ),
+        timeout=120,
+    )
+    rolled = deployer.alecton("rollback", "web", "staging", "2", "--wait", "--timeout", "90")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    history = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]["history"]
+    assert [(h["revision"], h.get("chartReference")) for h in history][:2] == [
+        (4, f"{signed_chart}@{signed}"),
+        (3, f"{signed_chart}@{signed}"),
+    ], history
+
+
+def _work(tmp_path: Path, name: str) -> Path:
+    work = tmp_path / name
+    work.mkdir()
+    return work

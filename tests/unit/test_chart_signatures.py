@@ -219,6 +219,50 @@ def test_the_verifier_resolves_the_tag_with_the_charts_login_then_checks_that_di
     assert asked == []
 
 
+def test_the_chart_a_revision_recorded_is_checked_by_its_digest_with_the_keys_and_login_of_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rollback under verify.chart (R27B-1): the pinned chart status.history recorded is
+    checked as the deploy's is, its digest as recorded (no tag is resolved), with the
+    current keys and the chart's login; a host the chart policy refuses is never asked."""
+    from alecton.registry import signatures as fetching
+
+    ours, removed = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    body = payload()
+    signatures = {DIGEST: fetched((body, sign(ours, body))), OTHER: fetched((body, sign(removed, body)))}
+    asked: list[str] = []
+
+    def fake_fetch(reference: Any, login: Any) -> list[Fetched] | None:
+        asked.append(reference.digest)
+        assert reference.repository == "charts/webapp" and login.username == "robot"
+        return signatures[reference.digest]
+
+    monkeypatch.setattr(fetching, "resolve_digest", lambda *_: pytest.fail("no tag is resolved"))
+    monkeypatch.setattr(fetching, "fetch_signatures", fake_fetch)
+    verifier = ImageVerifier()
+    data = {"cosign.pub": pem(ours)}
+
+    def verdict(chart: str, policy: ChartPolicy = ANY_HOST) -> Verdict:
+        return asyncio.run(verifier.pinned_chart_verdict(application(), chart, sources(data), policy))
+
+    assert verdict(f"{CHART}@{DIGEST}").verified
+    refused = verdict(f"{CHART}@{OTHER}")  # signed by a key since removed from the Secret
+    assert not refused.verified and f"chart {CHART}@{OTHER} is signed by another key" in refused.message
+    assert asked == [DIGEST, OTHER]
+    asked.clear()
+    assert "not pinned to a digest" in verdict(f"{CHART}:1.0.0").message
+    elsewhere = ChartPolicy(repository_hosts=frozenset({"charts.example.com"}))
+    assert (
+        "is not in the repository hosts the operator allows"
+        in verdict(f"{CHART}@{DIGEST}", elsewhere).message
+    )
+    missing = asyncio.run(
+        verifier.pinned_chart_verdict(application(), f"{CHART}@{DIGEST}", sources(None), ANY_HOST)
+    )
+    assert missing.waiting and not missing.verified
+    assert asked == []
+
+
 def test_a_registry_that_cannot_say_the_digest_is_a_refusal_not_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

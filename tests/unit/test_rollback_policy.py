@@ -3,7 +3,10 @@ revision's image, so under an active policy it restores only a revision whose im
 status.history recorded it, is pinned to a digest that passes the policy now. A requested
 rollback to any other revision is refused (RollbackRefused, naming the revision, the image and
 the fix); an automatic rollback after a failed health check is not made, and the status says
-why. The history records each revision's image (a rollback's revision: its source's)."""
+why. The history records each revision's image (a rollback's revision: its source's). Under
+spec.verify.chart the same holds for the chart: each revision records the oci:// chart
+reference pinned to the digest helm pulled, and a rollback restores only a revision whose
+recorded chart digest passes the policy now (red team R27B-1)."""
 
 from __future__ import annotations
 
@@ -12,15 +15,18 @@ from typing import Any
 
 from alecton.api.models import Application, Deployment, Image
 from alecton.api.objects import ObjectKey
+from alecton.reconcile.chart import ChartSource
+from alecton.reconcile.chart_signature import ChartVerdict
 from alecton.reconcile.decide import Do, HealthSeen, Observed, decide, rollback_candidates
 from alecton.reconcile.health import ObjectHealth, ReleaseHealth, State, release_health
-from alecton.reconcile.history import carry_recorded, history_from_status, mark_image
+from alecton.reconcile.history import carry_recorded, history_from_status, mark_given, pinned_chart_reference
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, Resolved, ValuesSources, plan_release
 from alecton.reconcile.release import HistoryEntry
 from alecton.reconcile.rollback_policy import ROLLBACK_REFUSED, rollback_refusal
 from alecton.reconcile.signatures import Verdict
 from alecton.reconcile.status import release_status
 from alecton.service.outcomes import rollback_outcome
+from alecton.web import views
 
 from tests.unit.fakes import (
     CHARTS,
@@ -193,7 +199,7 @@ def test_the_history_records_each_revisions_image_and_a_rollback_runs_its_source
     ]
     after = carry_recorded(from_helm, before)
     assert [e.image for e in after] == [f"{REPO}:1.0", f"{REPO}:2.0@{SIGNED}", f"{REPO}:1.0"]
-    assert [e.image for e in mark_image(after, 3, "x")] == ["x", *[e.image for e in after[1:]]]
+    assert [e.image for e in mark_given(after, 3, "x", "")] == ["x", *[e.image for e in after[1:]]]
     assert history_from_status([e.as_status() for e in after]) == after  # status keeps it
     # status.release.image says what the revision runs, not what the Image of its version says now.
     release = release_status(plan(body()).desired, after, lambda _v: "the Image now", HERE)  # type: ignore[arg-type]
@@ -218,3 +224,157 @@ def test_a_refused_rollback_ends_the_wait_of_alecton_rollback() -> None:
     )
     older = {**refused, "metadata": {"generation": 6}}  # the refusal of an earlier request
     assert not rollback_outcome(older, 1, "r").done
+
+
+# ----- the chart of the revision (spec.verify.chart) ---------------------------------------------
+
+CHART = "oci://registry.example/charts/web"
+SIGNED_CHART = f"{CHART}@{SIGNED}"
+OLD_CHART = f"{CHART}@{OLD}"
+CHART_POLICY = {**POLICY, "chart": True}
+VERIFYING_CHARTS = application(chart=CHART, chartVersion="3.0.0", verify=CHART_POLICY)
+ROLLS_BACK_CHARTS = application(chart=CHART, chartVersion="3.0.0", verify=CHART_POLICY, onFailure="Rollback")
+CHART_SIGNED_BY_US = Verdict(True, f"chart {CHART}@{SIGNED} is signed by key cosign.pub")
+CHART_UNSIGNED = Verdict(False, f"chart {CHART}@{OLD} is signed by another key")
+
+# Revision 1: chart 1.0.0 by tag, before spec.verify.chart (no chart digest recorded); 2: a chart
+# digest a removed key signed; 3: signed and verified, running now. Every image is signed.
+CHART_HISTORY = [
+    recorded(3, "3.0", f"{REPO}:3.0@{SIGNED}", "deployed", healthy=True),
+    recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}", healthy=True),
+    recorded(1, "1.0", f"{REPO}:1.0@{SIGNED}", healthy=True),
+]
+IMAGES_SIGNED = {1: SIGNED_BY_US, 2: SIGNED_BY_US, 3: SIGNED_BY_US}
+
+
+def with_chart(history_entry: HistoryEntry, chart: str) -> HistoryEntry:
+    return replace(history_entry, chart_reference=chart)
+
+
+def chart_plan(
+    doc: dict[str, Any], app: Application = VERIFYING_CHARTS, chart_verdicts: dict[int, Verdict] | None = None
+) -> Plan:
+    """The plan under spec.verify.chart: the chart of spec verified (pinned), the recorded
+    images all signed; `chart_verdicts` the verdicts on the recorded charts, by revision."""
+    deployment = Deployment.parse(doc)
+    sources = ValuesSources(
+        verify_secret={"cosign.pub": b"k"},
+        image_verdict=SIGNED_BY_US,
+        chart_verdict=ChartVerdict(CHART_SIGNED_BY_US, SIGNED),
+        rollback_verdicts=IMAGES_SIGNED,
+        **({"rollback_chart_verdicts": chart_verdicts} if chart_verdicts is not None else {}),
+    )
+    return plan_release(
+        deployment, RecordedStatus.parse(doc["status"]), resolved(app), deployment.ref, CHARTS, sources
+    )
+
+
+def test_a_requested_rollback_to_a_revision_recording_no_chart_digest_is_refused_under_verify_chart() -> None:
+    """Revision 1 was deployed before verify.chart was switched on: which chart manifest helm
+    pulled then is not known, so restoring it cannot be checked (R27B-1)."""
+    refused = chart_plan(body(CHART_HISTORY, rollback={"revision": 1, "requestId": "r1"}))
+    assert (refused.action, refused.reason) == (Action.REFUSED, ROLLBACK_REFUSED)
+    assert refused.message == (
+        "rollback to revision 1 refused: spec.verify lets a rollback restore only an image and a "
+        "chart that pass it now, and revision 1 (version 1.0) records no chart digest (it was "
+        "deployed before spec.verify.chart, when helm pulled the chart by its tag, or not by "
+        "alecton), so the chart it would run again cannot be checked against a signature; the "
+        f"release stays at revision 3. Deploy a verified version instead (`alecton deploy web "
+        f"staging VERSION -n {NS}`, which checks and pins its digest), or remove spec.rollback"
+    )
+    # spec.verify without chart: true does not ask for the chart's digest (as before).
+    images_only = application(chart=CHART, chartVersion="3.0.0", verify=POLICY)
+    allowed = plan(
+        body(CHART_HISTORY, rollback={"revision": 1, "requestId": "r1"}), images_only, IMAGES_SIGNED
+    )
+    assert allowed.action is Action.ROLLBACK
+
+
+def test_an_automatic_rollback_to_a_revision_that_records_no_chart_digest_is_not_made() -> None:
+    doc = deployment_body(
+        released_status(
+            3, history=CHART_HISTORY, appliedVersion="3.0", phase="Verifying", health={"deadline": LONG_AGO}
+        ),
+        version="3.0",
+    )
+    in_place = chart_plan(doc, ROLLS_BACK_CHARTS)
+    doc["status"]["appliedFingerprint"] = in_place.desired.fingerprint if in_place.desired else ""
+    in_place = chart_plan(doc, ROLLS_BACK_CHARTS)
+    assert in_place.action is Action.NOTHING
+    verdict = release_health([ObjectHealth(WEB, State.FAILED, "CrashLoopBackOff")])
+    step = decide(
+        Observed(
+            Deployment.parse(doc), doc["status"], 0.0, 3, plan=in_place, health=HealthSeen(True, verdict)
+        )
+    )
+    assert step.do is Do.FAIL_HEALTH, step
+    assert step.no_rollback.startswith(
+        "the automatic rollback to revision 2 is refused: revision 2 (version 2.0) records no chart digest"
+    ), step.no_rollback
+
+
+def test_under_verify_chart_only_a_revision_whose_recorded_chart_passes_now_may_be_restored() -> None:
+    signed = with_chart(CHART_HISTORY[1], SIGNED_CHART)
+    removed_key = with_chart(CHART_HISTORY[1], OLD_CHART)
+    by_tag = with_chart(CHART_HISTORY[1], f"{CHART}:2.0.0")  # a reference not pinned: no digest
+    assert rollback_refusal(VERIFYING_CHARTS, 2, signed, IMAGES_SIGNED, {2: CHART_SIGNED_BY_US}) == ""
+    assert rollback_refusal(VERIFYING_CHARTS, 2, removed_key, IMAGES_SIGNED, {2: CHART_UNSIGNED}) == (
+        f"revision 2 (version 2.0) runs chart {OLD_CHART}: {CHART_UNSIGNED.message}"
+    )
+    assert rollback_refusal(VERIFYING_CHARTS, 2, signed, IMAGES_SIGNED, {}) == (
+        f"revision 2 (version 2.0) runs chart {SIGNED_CHART}, whose signature was not checked"
+    )
+    assert "records no chart digest" in rollback_refusal(VERIFYING_CHARTS, 2, by_tag, IMAGES_SIGNED, {})
+    unrecorded = CHART_HISTORY[1]  # deployed before verify.chart: nothing recorded
+    assert "records no chart digest" in rollback_refusal(VERIFYING_CHARTS, 2, unrecorded, IMAGES_SIGNED, {})
+    # The image is still checked first; without verify.chart the chart is not asked about.
+    assert "has no cosign signature" in rollback_refusal(
+        VERIFYING_CHARTS, 2, signed, {2: UNSIGNED}, {2: CHART_SIGNED_BY_US}
+    )
+    assert rollback_refusal(VERIFYING, 2, CHART_HISTORY[1], IMAGES_SIGNED, {}) == ""
+
+
+def test_a_rollback_to_a_chart_a_removed_key_signed_is_refused_and_to_a_verified_one_goes_ahead() -> None:
+    history = [
+        CHART_HISTORY[0],
+        with_chart(CHART_HISTORY[1], OLD_CHART),
+        with_chart(CHART_HISTORY[2], SIGNED_CHART),
+    ]
+    refused = chart_plan(
+        body(history, rollback={"revision": 2, "requestId": "r2"}), chart_verdicts={2: CHART_UNSIGNED}
+    )
+    assert refused.reason == ROLLBACK_REFUSED
+    assert f"revision 2 (version 2.0) runs chart {OLD_CHART}: {CHART_UNSIGNED.message}" in refused.message
+    allowed = chart_plan(
+        body(history, rollback={"revision": 1, "requestId": "r1"}), chart_verdicts={1: CHART_SIGNED_BY_US}
+    )
+    assert allowed.action is Action.ROLLBACK
+    assert allowed.rollback_chart_verdicts == {1: CHART_SIGNED_BY_US}
+
+
+def test_the_history_records_each_revisions_pinned_chart_and_a_rollback_runs_its_sources() -> None:
+    before = [
+        with_chart(recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}", "deployed"), SIGNED_CHART),
+        recorded(1, "1.0", f"{REPO}:1.0"),
+    ]
+    from_helm = [
+        entry(4, "deployed", version="2.0", description="Rollback to 2"),
+        entry(3, version="1.0", description="Rollback to 1"),
+        entry(2, version="2.0"),
+        entry(1, version="1.0"),
+    ]
+    after = carry_recorded(from_helm, before)
+    charts = [e.chart_reference for e in after]
+    assert charts == [SIGNED_CHART, "", SIGNED_CHART, ""]
+    marked = mark_given(after, 4, "x", OLD_CHART)
+    assert (marked[0].image, marked[0].chart_reference) == ("x", OLD_CHART)
+    assert history_from_status([e.as_status() for e in after]) == after  # status keeps it
+    assert after[0].as_status()["chartReference"] == SIGNED_CHART
+    assert "chartReference" not in after[1].as_status()
+    # What is recorded: the oci:// chart helm was given, when pinned to a digest; else nothing.
+    assert pinned_chart_reference(ChartSource(SIGNED_CHART)) == SIGNED_CHART
+    assert pinned_chart_reference(ChartSource(CHART, version="1.0.0")) == ""
+    assert pinned_chart_reference(ChartSource("webapp")) == ""
+    # The dashboard's release history shows it beside the image.
+    shown = views.release_message(after[0].as_status(), {})
+    assert shown["chartReference"] == SIGNED_CHART

@@ -16,6 +16,7 @@ from alecton.handlers.images import ImageVerifications
 from alecton.handlers.indexes import DeploymentSnapshot, Indexes
 from alecton.kube.client import KubeClient
 from alecton.kube.values_sources import fetch_values_sources
+from alecton.reconcile.chart_signature import verifies_chart
 from alecton.reconcile.decide import (
     SETTLED_PHASES,
     Do,
@@ -27,6 +28,7 @@ from alecton.reconcile.decide import (
     rollback_candidates,
 )
 from alecton.reconcile.drift import correction_failed
+from alecton.reconcile.image_ref import pinned_digest
 from alecton.reconcile.plan import (
     Action,
     Missing,
@@ -39,7 +41,6 @@ from alecton.reconcile.plan import (
     plan_release,
     resolve,
 )
-from alecton.reconcile.rollback_policy import pinned_digest
 from alecton.registry.signatures import ImageVerifier
 
 
@@ -151,19 +152,34 @@ class Observer:
         resolution: Resolved,
         sources: ValuesSources | None,
     ) -> ValuesSources | None:
-        """spec.verify: the verdicts on the pinned images status.history recorded for the
-        revisions a rollback may restore in this pass (reconcile.rollback_policy decides)."""
+        """spec.verify: the verdicts on the pinned images (and, under spec.verify.chart, the
+        pinned charts) status.history recorded for the revisions a rollback may restore in
+        this pass (reconcile.rollback_policy decides)."""
         policy = resolution.application.verify
         if policy is None or sources is None:
             return sources
+        candidates = rollback_candidates(deployment, status, resolution)
         verdicts = {
             entry.revision: await self.verifier.reference_verdict(
                 entry.image, digest, policy, sources.verify_secret
             )
-            for entry in rollback_candidates(deployment, status, resolution)
+            for entry in candidates
             if (digest := pinned_digest(entry.image))
         }
-        return replace(sources, rollback_verdicts=verdicts) if verdicts else sources
+        chart_verdicts = (
+            {
+                entry.revision: await self.verifier.pinned_chart_verdict(
+                    resolution.application, entry.chart_reference, sources, self.config.charts
+                )
+                for entry in candidates
+                if pinned_digest(entry.chart_reference)
+            }
+            if verifies_chart(resolution.application)
+            else {}
+        )
+        if not verdicts and not chart_verdicts:
+            return sources
+        return replace(sources, rollback_verdicts=verdicts, rollback_chart_verdicts=chart_verdicts)
 
     async def _record_verdict(self, resolution: Resolved, sources: ValuesSources | None) -> None:
         """The Image's status says the verdict its Application's policy made (for a deploy,

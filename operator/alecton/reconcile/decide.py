@@ -278,7 +278,11 @@ def _health_failed(
             return Step(Do.FAIL_HEALTH, plan, failure=failure, no_rollback=no_rollback, result="failed")
         assert plan.resolved is not None
         if refusal := rollback_refusal(
-            plan.resolved.application, target.revision, target, plan.rollback_verdicts
+            plan.resolved.application,
+            target.revision,
+            target,
+            plan.rollback_verdicts,
+            plan.rollback_chart_verdicts,
         ):
             # spec.verify: the release stays as it is, and the status says why it did not roll back.
             no_rollback = f"the automatic rollback to revision {target.revision} is refused: {refusal}"
@@ -306,9 +310,9 @@ def rollback_candidates(
     deployment: Deployment, status: dict[str, Any], resolved: Resolved
 ) -> list[HistoryEntry]:
     """The recorded revisions a rollback may restore in this pass, for `handlers.observe` to
-    have their images' signatures checked (spec.verify): the one an unanswered spec.rollback
-    asks for, and, while a release with onFailure: Rollback is Verifying, where a failed
-    check would roll back to."""
+    have their images' (and charts') signatures checked (spec.verify): the one an unanswered
+    spec.rollback asks for, and, while a release with onFailure: Rollback is Verifying, where
+    a failed check would roll back to."""
     recorded = RecordedStatus.parse(status)
     wanted: set[int] = set()
     if deployment.rollback is not None and rollback_pending(deployment, recorded):

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from alecton.reconcile.chart import ChartSource
+from alecton.reconcile.chart_signature import OCI_SCHEME
+from alecton.reconcile.image_ref import pinned_digest
 from alecton.reconcile.release import Correction, HistoryEntry, ReleaseInfo, history_entry, rollback_source
 
 _MAX_CORRECTIONS = 5
@@ -41,23 +44,30 @@ def history_after_upgrade(
 
 
 def carry_recorded(history: list[HistoryEntry], recorded: list[HistoryEntry]) -> list[HistoryEntry]:
-    """Helm knows nothing of health, drift corrections, causes or the image alecton gave the
-    chart: keep what status recorded per revision. A rollback's revision (one status has not
-    recorded yet) runs its source revision's image."""
+    """Helm knows nothing of health, drift corrections, causes or the image and pinned chart
+    alecton gave it: keep what status recorded per revision. A rollback's revision (one status
+    has not recorded yet) runs its source revision's image and chart."""
     known = {entry.revision: entry for entry in recorded}
     carried = [
-        replace(entry, healthy=old.healthy, corrections=old.corrections, cause=old.cause, image=old.image)
+        replace(
+            entry,
+            healthy=old.healthy,
+            corrections=old.corrections,
+            cause=old.cause,
+            image=old.image,
+            chart_reference=old.chart_reference,
+        )
         if (old := known.get(entry.revision))
         else entry
         for entry in history
     ]
-    images: dict[int, str] = {}
+    by_revision: dict[int, HistoryEntry] = {}
     restored: list[HistoryEntry] = []
-    for entry in reversed(carried):  # oldest first, so a rollback finds its source's image
-        source = rollback_source(entry.description)
-        if not entry.image and source is not None and images.get(source):
-            entry = replace(entry, image=images[source])
-        images[entry.revision] = entry.image
+    for entry in reversed(carried):  # oldest first, so a rollback finds its source's
+        source = by_revision.get(rollback_source(entry.description) or 0)
+        if source is not None and not entry.image and not entry.chart_reference:
+            entry = replace(entry, image=source.image, chart_reference=source.chart_reference)
+        by_revision[entry.revision] = entry
         restored.append(entry)
     return restored[::-1]
 
@@ -80,10 +90,25 @@ def mark_cause(history: list[HistoryEntry], revision: int, cause: str) -> list[H
     return [replace(e, cause=cause) if e.revision == revision and cause else e for e in history]
 
 
-def mark_image(history: list[HistoryEntry], revision: int, image: str) -> list[HistoryEntry]:
-    """Record the image reference the chart was given for `revision` (helm keeps it only
-    inside the values): what a rollback to it would run again."""
-    return [replace(e, image=image) if e.revision == revision and image else e for e in history]
+def mark_given(
+    history: list[HistoryEntry], revision: int, image: str, chart_reference: str
+) -> list[HistoryEntry]:
+    """Record what the chart was given for `revision` (helm keeps the image only inside the
+    values, and the chart's digest nowhere): the image reference, and the oci:// chart pinned
+    to its digest (`pinned_chart_reference`). What a rollback to it would run again."""
+    return [
+        replace(e, image=image or e.image, chart_reference=chart_reference or e.chart_reference)
+        if e.revision == revision
+        else e
+        for e in history
+    ]
+
+
+def pinned_chart_reference(source: ChartSource) -> str:
+    """The chart a revision records: an oci:// chart pinned to its manifest digest (as
+    spec.verify.chart pins it, or as spec.chart names it), else "" (pulled by tag or version,
+    which may name another manifest by now; or not an oci:// chart)."""
+    return source.chart if source.chart.startswith(OCI_SCHEME) and pinned_digest(source.chart) else ""
 
 
 def find_revision(history: list[HistoryEntry], revision: int) -> HistoryEntry | None:

@@ -70,6 +70,12 @@ def pinned(image: str, digest: str) -> str:
     return f"{base}@{digest}"
 
 
+def pinned_digest(reference: str) -> str:
+    """The digest a recorded reference (an image, or an oci:// chart) is pinned to ("" for a tag)."""
+    _, at, digest = reference.partition("@")
+    return digest if at else ""
+
+
 @dataclass(frozen=True)
 class Challenge:
     """A registry's `WWW-Authenticate` answer to an anonymous request."""

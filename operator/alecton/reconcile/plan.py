@@ -71,8 +71,8 @@ class ValuesSources:
     """What the Application's and the target's valuesFrom read, in order, and the data of
     the Secrets spec.repositorySecretRef and spec.verify name (None: not there, or none
     named), and the verdicts on the Image's and the chart's signatures (alecton.registry.signatures),
-    and on the recorded images of the revisions a rollback may restore in this pass, by revision
-    (spec.verify only: reconcile.rollback_policy)."""
+    and on the recorded images (and, under spec.verify.chart, charts) of the revisions a rollback
+    may restore in this pass, by revision (spec.verify only: reconcile.rollback_policy)."""
 
     application: FetchedValues = field(default_factory=list)
     target: FetchedValues = field(default_factory=list)
@@ -81,6 +81,7 @@ class ValuesSources:
     image_verdict: Verdict | None = None
     chart_verdict: ChartVerdict | None = None  # spec.verify.chart only
     rollback_verdicts: Mapping[int, Verdict] = field(default_factory=dict)
+    rollback_chart_verdicts: Mapping[int, Verdict] = field(default_factory=dict)  # verify.chart only
 
     @property
     def redactor(self) -> Redactor:
@@ -246,8 +247,10 @@ class Plan:
     resolved: Resolved | None = None
     rollback_to: int | None = None  # an automatic rollback's revision (spec.rollback has its own)
     health_failure: str = ""  # why the revision rolled back from failed its health check
-    # spec.verify: verdicts on the recorded images of revisions a rollback may restore now
+    # spec.verify: verdicts on the recorded images (and charts, under spec.verify.chart) of
+    # the revisions a rollback may restore now
     rollback_verdicts: Mapping[int, Verdict] = field(default_factory=dict, hash=False)
+    rollback_chart_verdicts: Mapping[int, Verdict] = field(default_factory=dict, hash=False)
 
 
 def owner_of(candidates: Iterable[Deployment]) -> Deployment | None:
@@ -449,8 +452,11 @@ def plan_release(
     if isinstance(desired, Plan):
         return desired
     verdicts = sources.rollback_verdicts if sources is not None else {}
-    plan = _helm_plan(deployment, recorded, resolution, desired, verdicts)
-    return replace(plan, rollback_verdicts=verdicts) if verdicts else plan
+    chart_verdicts = sources.rollback_chart_verdicts if sources is not None else {}
+    plan = _helm_plan(deployment, recorded, resolution, desired, verdicts, chart_verdicts)
+    if not verdicts and not chart_verdicts:
+        return plan
+    return replace(plan, rollback_verdicts=verdicts, rollback_chart_verdicts=chart_verdicts)
 
 
 def _helm_plan(
@@ -459,6 +465,7 @@ def _helm_plan(
     resolution: Resolved,
     desired: DesiredRelease,
     verdicts: Mapping[int, Verdict],
+    chart_verdicts: Mapping[int, Verdict],
 ) -> Plan:
     """The helm action for inputs that resolved: rollback, retry, upgrade or nothing."""
     version_changed = bool(recorded.applied_version) and deployment.version != recorded.applied_version
@@ -473,7 +480,7 @@ def _helm_plan(
                 desired=desired,
                 resolved=resolution,
             )
-        if refused := refused_rollback(deployment, recorded, resolution, verdicts):
+        if refused := refused_rollback(deployment, recorded, resolution, verdicts, chart_verdicts):
             return refused
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
     if retry_pending(deployment, recorded):
@@ -491,20 +498,25 @@ def _helm_plan(
 
 
 def refused_rollback(
-    deployment: Deployment, recorded: RecordedStatus, resolution: Resolved, verdicts: Mapping[int, Verdict]
+    deployment: Deployment,
+    recorded: RecordedStatus,
+    resolution: Resolved,
+    verdicts: Mapping[int, Verdict],
+    chart_verdicts: Mapping[int, Verdict],
 ) -> Plan | None:
-    """spec.verify: a requested rollback to a revision whose recorded image does not pass the
-    policy now is refused (nothing runs); it stays refused while spec.rollback asks for it."""
+    """spec.verify: a requested rollback to a revision whose recorded image (or, under
+    spec.verify.chart, chart) does not pass the policy now is refused (nothing runs); it stays
+    refused while spec.rollback asks for it."""
     assert deployment.rollback is not None
     revision = deployment.rollback.revision
     entry = find_revision(list(recorded.history), revision)
-    why = rollback_refusal(resolution.application, revision, entry, verdicts)
+    why = rollback_refusal(resolution.application, revision, entry, verdicts, chart_verdicts)
     if not why:
         return None
     hint = (
         f"alecton deploy {deployment.application} {deployment.target} VERSION -n {deployment.ref.namespace}"
     )
-    message = refused_rollback_message(revision, why, recorded.release_revision, hint)
+    message = refused_rollback_message(resolution.application, revision, why, recorded.release_revision, hint)
     return Plan(Action.REFUSED, ROLLBACK_REFUSED, message, resolved=resolution)
 
 

@@ -82,6 +82,10 @@ class HistoryEntry:
     # The image reference the chart was given (a rollback's: its source's), as alecton
     # recorded it; "" when alecton did not make the revision or made it before recording them.
     image: str = ""
+    # The oci:// chart helm was given pinned to its manifest digest (`oci://host/repo@sha256:..`,
+    # as spec.verify.chart pins it; a rollback's: its source's); "" when the chart was pulled by
+    # tag or version, or the revision was made before alecton recorded charts per revision.
+    chart_reference: str = ""
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -102,6 +106,8 @@ class HistoryEntry:
             entry["cause"] = self.cause
         if self.image:
             entry["image"] = self.image
+        if self.chart_reference:
+            entry["chartReference"] = self.chart_reference
         return entry
 
 
@@ -138,6 +144,7 @@ def history_entry(item: dict[str, Any], app_version_key: str) -> HistoryEntry:
         ),
         cause=str(item.get("cause") or ""),
         image=str(item.get("image") or ""),
+        chart_reference=str(item.get("chartReference") or ""),
     )
 
 

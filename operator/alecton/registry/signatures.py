@@ -148,12 +148,10 @@ class ImageVerifier:
             return ChartVerdict(_missing_secret(app.verify))
         try:
             resolve_chart(app, charts)
-            trust = parse_trust(app.verify.secret, sources.verify_secret, app.verify.identities)
             reference = chart_reference(app.chart, app.chart_version)
-            credentials = repository_credentials(app.chart, app.repository_secret, sources.repository_secret)
+            trust, login = self._chart_trust(app, app.chart, sources)
         except (VerificationPolicyError, ChartRefusedError, RepositorySecretMissingError) as error:
             return ChartVerdict(Verdict(False, str(error), cacheable=False))
-        login = self._login(credentials)
         where = f"oci://{reference.registry}/{reference.repository}"
         digest = reference.digest
         if not digest:
@@ -167,6 +165,37 @@ class ImageVerifier:
                 return ChartVerdict(Verdict(False, message, cacheable=False))
         checked = replace(reference, digest=digest)
         return ChartVerdict(await self._checked(where, checked, trust, login, "chart", CHART_ADVICE), digest)
+
+    async def pinned_chart_verdict(
+        self, app: Application, chart: str, sources: ValuesSources, charts: ChartPolicy
+    ) -> Verdict:
+        """The verdict on an oci:// chart pinned to a digest (`oci://host/repo@sha256:...`, as
+        a revision of status.history recorded it), checked as `chart_verdict` checks `app`'s
+        chart now: the policy's keys, the login spec.repositorySecretRef binds to that registry,
+        and never a registry the chart policy refuses."""
+        assert app.verify is not None
+        if sources.verify_secret is None:
+            return _missing_secret(app.verify)
+        try:
+            charts.check_remote(chart)
+            reference = chart_reference(chart, "")
+            trust, login = self._chart_trust(app, chart, sources)
+        except (VerificationPolicyError, ChartRefusedError, RepositorySecretMissingError) as error:
+            return Verdict(False, str(error), cacheable=False)
+        if not reference.digest:
+            return Verdict(False, f"chart {chart} is not pinned to a digest", cacheable=False)
+        where = f"oci://{reference.registry}/{reference.repository}"
+        return await self._checked(where, reference, trust, login, "chart", CHART_ADVICE)
+
+    def _chart_trust(
+        self, app: Application, chart: str, sources: ValuesSources
+    ) -> tuple[Trust, RegistryLogin]:
+        """The policy's keys, and the login for `chart`'s registry: the one helm pulls charts
+        with (spec.repositorySecretRef), else anonymous."""
+        assert app.verify is not None and sources.verify_secret is not None
+        trust = parse_trust(app.verify.secret, sources.verify_secret, app.verify.identities)
+        credentials = repository_credentials(chart, app.repository_secret, sources.repository_secret)
+        return trust, self._login(credentials)
 
     def _login(self, credentials: RegistryCredentials | None) -> RegistryLogin:
         if credentials is None:

@@ -87,6 +87,8 @@ def release_message(
         "version": version,
         "image": refs.get(version, ""),
         "chart": entry.get("chart", ""),
+        # the oci:// chart pinned to the digest helm pulled (spec.verify.chart); "" by tag
+        "chartReference": entry.get("chartReference", ""),
         "appVersion": entry.get("appVersion", ""),
         "updated": entry.get("updated", ""),
         "description": entry.get("description", ""),

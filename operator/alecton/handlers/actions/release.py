@@ -31,8 +31,9 @@ from alecton.reconcile.history import (
     history_after_upgrade,
     history_from_status,
     mark_cause,
+    mark_given,
     mark_health,
-    mark_image,
+    pinned_chart_reference,
 )
 from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Outcome, Released, ReleaseFailed
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
@@ -124,8 +125,9 @@ async def _run_helm(
         if pending is not None:  # written before any later status
             await pending
     history = await _history(ctx, request, claimed.location, released, repaired, access)
-    if released is not None:  # a rollback's revision has its source's image (carry_recorded)
-        history = mark_image(history, released.revision, plan.desired.image)
+    if released is not None:  # a rollback's revision has its source's (carry_recorded)
+        chart = pinned_chart_reference(plan.desired.chart)
+        history = mark_given(history, released.revision, plan.desired.image, chart)
     if plan.health_failure:
         history = mark_health(history, RecordedStatus.parse(request.snap.status).release_revision, False)
     if released is not None or plan.action is Action.ROLLBACK:

@@ -10,10 +10,18 @@ function corrections(list) {
   return `${list.length}×, last ${String(list[0].result || '').toLowerCase() || 'unknown'}`;
 }
 
+// The chart (name-version); a chart pinned to its digest (spec.verify.chart) shows the digest
+// too: what a rollback to the revision pulls again, and what the policy checks then.
+function chart(release) {
+  const digest = String(release.chartReference || '').split('@')[1] || '';
+  const text = digest ? `${dash(release.chart)} @${digest.slice(0, 19)}…` : dash(release.chart);
+  return el('span', { title: release.chartReference || null, text });
+}
+
 export function renderHistory(releases) {
   const body = $('#history tbody');
   if (!releases.length) {
-    body.replaceChildren(placeholderRow(10, 'No release yet.'));
+    body.replaceChildren(placeholderRow(11, 'No release yet.'));
     return;
   }
   body.replaceChildren(...releases.map((release) => {
@@ -29,6 +37,7 @@ export function renderHistory(releases) {
       cell('status', 'Status', dash(release.status)),
       cell('version', 'Version', dash(release.version), release.source ? ' ' : null, commitLink(release.source)),
       cell('image', 'Image', dash(release.image)),
+      cell('chart', 'Chart', chart(release)),
       cell('cause', 'Cause', release.cause in CAUSES ? CAUSES[release.cause] : dash(release.cause)),
       cell('healthy', 'Healthy', release.healthy === true ? 'yes' : release.healthy === false ? 'no' : '—'),
       cell('corrections', 'Drift corrections', corrections(release.corrections)),
