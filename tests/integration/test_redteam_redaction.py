@@ -10,6 +10,7 @@ writes and FAILS when it leaks.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
@@ -85,3 +86,51 @@ def test_a_numeric_secret_value_is_redacted_too(redaction_operator: OperatorProc
     written = json.dumps(obj) + json.dumps(events(cluster, ns)) + redaction_operator.log_since_start()
     leaked = [form for form in forms(PIN) if form in written]
     assert not leaked, f"the Secret's value {PIN} leaked as {leaked}: {message(obj)}"
+
+
+def test_a_secret_value_a_chart_encodes_is_redacted_in_every_form(
+    redaction_operator: OperatorProcess,
+) -> None:
+    """Red team R27B-7: a chart renders a Secret's value transformed (`b64enc`, inside a
+    longer `printf "user:%s" | b64enc` as for a basic-auth header, `toJson`, `upper`) and
+    helm's error quotes it: the Redactor knew only the value and its plain base64."""
+    cluster = redaction_operator.cluster
+    ns = redaction_operator.namespace_under_test  # type: ignore[attr-defined]
+    target = f"{ns}-enc"
+    cluster.onboard(target, tenant=ns)
+    password = f"pw&{uuid.uuid4().hex[:12]}<x"
+    tenant_apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "enc-secrets"},
+            "stringData": {"values.yaml": f"password: {json.dumps(password)}\n"},
+        },
+        namespace=ns,
+    )
+    sources = [{"kind": "Secret", "name": "enc-secrets"}]
+    tenant_apply(
+        cluster,
+        r.cluster(),
+        probe_app("enc", target, values={"failEncoded": "password"}, valuesFrom=sources),
+        r.image("enc", "1", "r/enc:1"),
+        r.deployment("enc", "1"),
+        namespace=ns,
+    )
+    obj = wait_phase(cluster, ns, "enc-staging", "Failed")
+    assert "[redacted] (basic auth" in message(obj), message(obj)
+    written = json.dumps(obj) + json.dumps(events(cluster, ns)) + redaction_operator.log_since_start()
+    basic_auth = base64.b64encode(f"user:{password}".encode()).decode()
+    forms = {
+        "the value": password,
+        "b64enc": base64.b64encode(password.encode()).decode(),
+        # From the third group on, "user:" + value encodes the value's bytes alone.
+        "b64enc of user:value": basic_auth[8:24],
+        "toJson": json.dumps(password)[1:-1].replace("&", "\\u0026").replace("<", "\\u003c"),
+        "upper": password.upper(),
+    }
+    # The status, Events and log are JSON (once more, for the log's records): look in the
+    # decoded text as well as in the text as written.
+    leaked = [how for how, form in forms.items() if form in written or form in written.replace("\\\\", "\\")]
+    assert not leaked, f"the Secret's value leaked as {leaked}: {message(obj)}"

@@ -507,6 +507,50 @@ def test_moving_a_target_installs_there_and_removes_the_old_release(
     assert any(e["reason"] == "ReleaseMoved" for e in events(cluster, ns))
 
 
+def test_moving_back_to_a_kept_release_carries_none_of_the_other_places_record(
+    tenancy: OperatorProcess, tenants: Tenants
+) -> None:
+    """R27B-3: a release at another place is another release, numbered from 1 again. Moving back
+    to a place whose release was kept (deletionPolicy Orphan) makes its revision 2 there; the
+    history helm gives was merged by revision number with the record of the place left, so
+    revision 1 here showed that place's revision 1 as healthy, with its image and cause (what a
+    rollback under spec.verify trusts)."""
+    cluster, ns = tenancy.cluster, tenants.owner
+    one, two = f"{ns}-back-one", f"{ns}-back-two"
+    for target_ns in (one, two):
+        cluster.onboard(target_ns, tenant=ns)
+    tenant_apply(
+        cluster,
+        r.cluster(),
+        probe_app("returner", one),
+        r.image("returner", "1", "r/returner:1"),
+        r.deployment("returner", "1", deletionPolicy="Orphan"),
+        namespace=ns,
+    )
+    wait_phase(cluster, ns, "returner-staging", "Deployed")
+
+    def recorded() -> dict[str, Any]:
+        return (cluster.get("deployments.alecton.dev", "returner-staging", ns) or {}).get("status") or {}
+
+    def released_healthy_at(target_ns: str, revision: int) -> bool:
+        status = recorded()
+        newest = (status.get("history") or [{}])[0]
+        at = (status.get("release") or {}).get("namespace") == target_ns
+        return at and newest.get("revision") == revision and newest.get("healthy") is True
+
+    tenant_apply(cluster, probe_app("returner", two), namespace=ns)
+    wait_for(lambda: released_healthy_at(two, 1), 120, "revision 1 at the second place, healthy")
+    assert [h["status"] for h in history(cluster, "returner-staging", one)] == ["deployed"]  # kept
+
+    tenant_apply(cluster, probe_app("returner", one), namespace=ns)
+    wait_for(lambda: released_healthy_at(one, 2), 120, "revision 2 back at the first place, healthy")
+    newest, *older = recorded()["history"]
+    assert newest["image"] == "r/returner:1" and newest["cause"] == "deploy"
+    assert [e["revision"] for e in older] == [1]
+    carried = [key for e in older for key in ("image", "healthy", "cause", "corrections") if key in e]
+    assert carried == [], older
+
+
 def test_uninstall_happens_only_where_the_release_lives(tenancy: OperatorProcess, tenants: Tenants) -> None:
     cluster = tenancy.cluster
     shared = f"shared-{uuid.uuid4().hex[:5]}"

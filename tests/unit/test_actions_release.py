@@ -16,6 +16,7 @@ from alecton.reconcile.decide import Do, Step
 from alecton.reconcile.helm_failure import FailureClass, FailureKind
 from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Released, ReleaseFailed
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ValuesSources
+from alecton.reconcile.release import Correction, HistoryEntry
 from alecton.reconcile.values import ValuesReference
 
 from tests.unit.fakes import (
@@ -440,6 +441,85 @@ def test_a_move_removes_the_old_place_when_storage_names_this_deployment() -> No
     assert outcome.notes == (Note("ReleaseMoved", outcome.after),)
     # The history of the old place is not the new place's.
     assert [e.revision for e in outcome.history] == [1]
+
+
+OLD_IMAGE = "registry.example/web:0.9@sha256:" + "0" * 64
+
+
+def old_place_record(revision: int) -> list[HistoryEntry]:
+    """What status recorded of the old place: every revision healthy, run from a pinned image,
+    made by a deploy and corrected once."""
+    fixed = Correction("2026-01-01T00:00:00Z", 1, "Succeeded")
+    return [
+        replace(
+            entry(r, "deployed" if r == revision else "superseded", "0.9", healthy=True),
+            image=OLD_IMAGE,
+            cause="deploy",
+            corrections=(fixed,),
+        )
+        for r in range(revision, 0, -1)
+    ]
+
+
+def not_carried(history: list[HistoryEntry], newest_image: str) -> None:
+    """The new place's revisions carry nothing of the old place's record (R27B-3)."""
+    newest, *older = history
+    assert newest.image == newest_image and newest.healthy is None and newest.corrections == ()
+    for old in older:
+        assert (old.image, old.healthy, old.cause, old.corrections) == ("", None, "", ()), old
+
+
+def test_a_move_to_a_place_with_revisions_carries_none_of_the_old_places_record() -> None:
+    """R27B-3: helm's history at the new place is merged by revision number with what status
+    recorded; the old place's revisions 1..3 are not the new place's (another release)."""
+    f = fakes()
+    f.storage.put(OWNER)  # this Deployment's earlier release here (moved back to a place it left)
+    f.storage.put(OWNER, context=OLD_CONTEXT)
+    f.helm.revision = 3
+    f.helm.histories = [[entry(3, "deployed", "1.1"), entry(2, version="0.8"), entry(1, version="0.7")]]
+    body = deployment_body(released_status(3, OLD_PLACE, old_place_record(3)), version="1.1")
+
+    outcome, _ = act(f, body)
+
+    assert isinstance(outcome, Released) and outcome.location == HERE
+    assert f.helm.actions() == ["upgrade", "history", "uninstall"]
+    assert [e.revision for e in outcome.history] == [3, 2, 1]
+    not_carried(outcome.history, "registry.example/web:1.1")
+
+
+def test_a_retried_move_after_a_failed_first_install_carries_none_of_the_old_places_record() -> None:
+    """R27B-3: the claim of the new place is in status (revision cleared) while status.history
+    is still the old place's; the retry's revision 2 must not be put on top of it."""
+    f = fakes()
+    f.helm.revision = 2  # revision 1 here failed
+    f.helm.histories = [[entry(2, "deployed", "1.1"), entry(1, "failed", "1.1")]]
+    status = released_status(1, OLD_PLACE, old_place_record(1), movedFrom=OLD_PLACE.as_status())
+    status["release"] = {**HERE.as_status(), "revision": None, "status": None, "version": None}
+    body = deployment_body(status, version="1.1")
+
+    outcome, _ = act(f, body)
+
+    assert isinstance(outcome, Released)
+    assert f.helm.actions()[:2] == ["upgrade", "history"]
+    assert [(e.revision, e.status) for e in outcome.history] == [(2, "deployed"), (1, "failed")]
+    not_carried(outcome.history, "registry.example/web:1.1")
+
+
+def test_an_automatic_rollback_at_another_place_marks_none_of_its_revisions_unhealthy() -> None:
+    """The failed revision is the old place's: its number at the new place is another revision."""
+    f = fakes()
+    f.storage.put(OWNER)
+    f.helm.histories = [
+        [entry(4, "deployed", description="Rollback to 2"), entry(3, version="1.1"), entry(2), entry(1)]
+    ]
+    body = deployment_body(released_status(3, OLD_PLACE, old_place_record(3)), version="1.1")
+    failure = "version 1.1 (revision 3) failed its health check: Deployment web: CrashLoopBackOff"
+    plan = replace(plan_of(body), action=Action.ROLLBACK, rollback_to=2, health_failure=failure)
+
+    outcome, _ = act(f, body, plan)
+
+    assert isinstance(outcome, Released)
+    assert [(e.revision, e.healthy) for e in outcome.history] == [(4, None), (3, None), (2, None), (1, None)]
 
 
 def test_a_move_leaves_an_old_place_that_storage_gives_another_owner() -> None:

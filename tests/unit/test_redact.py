@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import pickle
 from typing import Any
 
@@ -183,3 +184,61 @@ def test_a_number_from_a_secret_is_redacted_as_helm_prints_it(value: int | float
     message = f"execution error: value %!s(float64={printed}) is not accepted"
     assert printed not in redactor.redact(message)
     assert redactor.redact("replicas: 1, enabled: true") == "replicas: 1, enabled: true"  # short, bool
+
+
+# ----- R27B-7: a chart may render a secret transformed ---------------------------------------
+
+SECRET = "Tr0ub4'dor&3\"x?>"  # quotes and HTML characters to escape; base64 with / (URL-safe: _)
+
+
+def b64(text: str, alphabet: str = "standard") -> str:
+    encoded = base64.b64encode(text.encode()).decode()
+    return encoded.translate(str.maketrans("+/", "-_")) if alphabet == "url" else encoded
+
+
+@pytest.mark.parametrize(
+    ("how", "shown"),
+    [
+        ("b64enc", b64(SECRET)),
+        ("URL-safe base64", b64(SECRET, "url")),
+        # printf "%s:%s" .Values.user .Values.password | b64enc (a basic-auth header, a
+        # registry's auth): the secret's bytes start at each of the three offsets of a group.
+        ("b64enc of admin:SECRET", b64(f"admin:{SECRET}")),
+        ("b64enc of user:SECRET", b64(f"user:{SECRET}")),
+        ("b64enc of me:SECRET@host", b64(f"me:{SECRET}@host")),
+        ("b64enc of SECRET:admin, URL-safe", b64(f"{SECRET}:admin", "url")),
+        ("toJson", json.dumps(SECRET)),
+        ("toJson (Go escapes <, > and & in JSON)", '"Tr0ub4\'dor\\u00263\\"x?\\u003e"'),
+        ("quote (Go %q)", '"Tr0ub4\'dor&3\\"x?>"'),
+        ("YAML single-quoted", "'Tr0ub4''dor&3\"x?>'"),
+        ("upper", SECRET.upper()),
+        ("lower", SECRET.lower()),
+        ("urlquery", "Tr0ub4%27dor%263%22x%3F%3E"),
+        ("b32enc", base64.b32encode(SECRET.encode()).decode()),
+    ],
+)
+def test_a_secret_rendered_transformed_is_redacted(how: str, shown: str) -> None:
+    """R27B-7: a chart that renders a Secret's value through a template function (into a
+    ConfigMap, an annotation, or a helm error) showed it in diffs and status unredacted."""
+    redactor = Redactor([SECRET])
+    text = f"+  token: {shown}\n"
+    redacted = redactor.redact(text)
+    assert REDACTED in redacted, how
+    # Gone: all the characters that encode the secret's bytes (base64: 4 per 3 bytes) but the
+    # 2 or 3 at each end that also encode the bytes around it.
+    removed = len(shown) - len(redacted.replace(REDACTED, "").replace("+  token: ", "").strip())
+    assert removed >= min(len(shown), len(SECRET.encode()) * 4 // 3 - 6), (how, redacted)
+
+
+def test_a_multi_line_secret_in_json_is_redacted_whole() -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END KEY-----\n"
+    assert Redactor([key]).redact(f"config: {json.dumps({'key': key})}") == f'config: {{"key": "{REDACTED}"}}'
+
+
+def test_the_encoded_fragments_of_a_short_secret_are_not_searched_for() -> None:
+    """A secret's bytes inside a longer base64 text give only a fragment of its encoding; for a
+    short secret that fragment is a few characters that turn up in any base64 text."""
+    redactor = Redactor(["abcde"])
+    assert redactor.redact(b64("abcde")) == REDACTED  # the encoding of the value itself still is
+    inside = b64("x:abcde")
+    assert redactor.redact(inside) == inside

@@ -34,6 +34,7 @@ from tests.unit.fakes import (
     HERE,
     LONG_AGO,
     NS,
+    OLD_PLACE,
     RELEASE_NAMESPACE,
     application,
     deployment_body,
@@ -137,6 +138,39 @@ def test_a_requested_rollback_to_a_verified_revision_goes_ahead_and_without_a_po
     assert allowed.action is Action.ROLLBACK
     unchecked = plan(body(rollback={"revision": 1, "requestId": "r"}), app=application())
     assert unchecked.action is Action.ROLLBACK
+
+
+def test_a_requested_rollback_after_a_move_trusts_no_image_the_old_place_recorded() -> None:
+    """R27B-3: status.history is the record of the release at status.release. After the target
+    moved (or while the new place is only claimed), revision 2 there is another release's: its
+    verified image never ran at the new place, so the rollback is refused under spec.verify."""
+    history = [
+        recorded(3, "3.0", f"{REPO}:3.0@{OLD}", "deployed"),
+        recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}"),
+    ]
+    moved = body(history, rollback={"revision": 2, "requestId": "r"})
+    moved["status"]["release"].update(OLD_PLACE.as_status())
+    refused = plan(moved, verdicts={2: SIGNED_BY_US})
+    assert (refused.action, refused.reason) == (Action.REFUSED, ROLLBACK_REFUSED)
+    assert "revision 2 is not in the release history the operator records" in refused.message
+    claimed = body(history, rollback={"revision": 2, "requestId": "r"})
+    claimed["status"]["release"]["revision"] = None  # the new place claimed, nothing released there yet
+    assert plan(claimed, verdicts={2: SIGNED_BY_US}).reason == ROLLBACK_REFUSED
+    # At the place the history records, the same request goes ahead.
+    here = body(history, rollback={"revision": 2, "requestId": "r"})
+    assert plan(here, verdicts={2: SIGNED_BY_US}).action is Action.ROLLBACK
+
+
+def test_status_history_is_the_record_of_the_place_status_release_names_once_released_there() -> None:
+    history = [recorded(2, "2.0", f"{REPO}:2.0@{SIGNED}", "deployed"), recorded(1, "1.0", f"{REPO}:1.0")]
+    status = RecordedStatus.parse(released_status(2, HERE, history))
+    assert status.history_at(HERE) == tuple(history)
+    assert status.history_at(OLD_PLACE) == ()
+    assert status.history_at(replace(HERE, identity="")) == tuple(history)  # identity not known yet
+    assert status.history_at(replace(HERE, identity="server:https://elsewhere")) == ()
+    claimed = released_status(2, HERE, history)
+    claimed["release"]["revision"] = None
+    assert RecordedStatus.parse(claimed).history_at(HERE) == ()
 
 
 WEB = ObjectKey("apps/v1", "Deployment", RELEASE_NAMESPACE, "web")

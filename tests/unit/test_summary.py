@@ -302,6 +302,26 @@ def test_a_release_under_verification_is_verifying_until_its_deadline() -> None:
     assert result.events == [Event("Normal", "UpgradeSucceeded", status["message"])]
 
 
+def test_a_release_at_a_new_place_drops_the_drift_record_of_the_old_places_revision() -> None:
+    """R27B-3: status.drift is keyed by revision number, and a moved release starts at revision 1
+    again: the old place's record (drifted objects, a failed correction's retry time) is not the
+    new revision's."""
+    drift = {
+        "revision": 1,
+        "drifted": True,
+        "failures": 2,
+        "retryAt": at(60),
+        "objects": [{"kind": "Service"}],
+    }
+    moved = deployment_body(released_status(1, OLD_PLACE, drift=drift), version="1.1")
+    body, step = release_of(moved)
+    result = summary(body, step, released(revision=1))
+    assert result.status is not None and result.status["drift"] is None
+    body, step = release_of(deployment_body(released_status(2, HERE, drift=drift), version="1.1"))
+    result = summary(body, step, released(revision=3))
+    assert result.status is not None and "drift" not in result.status  # the same place keeps it
+
+
 def test_a_release_without_health_checks_is_deployed_and_the_notes_come_first() -> None:
     body, step = upgrade()
     repaired = "release was stuck in pending-upgrade: rolled back to revision 2"

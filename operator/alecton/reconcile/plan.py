@@ -102,6 +102,11 @@ class DesiredRelease:
     # Secret strings in the values: kept out of every message alecton writes.
     redactor: Redactor = field(default_factory=Redactor, hash=False, compare=False)
 
+    def location(self, identity: str = "") -> ReleaseLocation:
+        """Where this release goes; `identity` (which cluster the Cluster reaches) is known
+        once connected (an empty one matches any)."""
+        return ReleaseLocation(self.cluster.ref.name, identity, self.namespace, self.name)
+
     def inputs(self) -> dict[str, str]:
         """A short digest per input, so a held rollback can say what changed."""
         material: dict[str, Any] = {
@@ -170,6 +175,20 @@ class RecordedStatus:
     @property
     def release_name(self) -> str:
         return self.release.name if self.release else ""
+
+    def revision_at(self, location: ReleaseLocation) -> int:
+        """The recorded revision of the release at `location`; 0 when status names another
+        place, or only claims this one (the claim of a new place clears the revision, not the
+        history)."""
+        here = self.release is not None and self.release.same_place(location)
+        return self.release_revision if here else 0
+
+    def history_at(self, location: ReleaseLocation) -> tuple[HistoryEntry, ...]:
+        """status.history when it is the record of the release at `location`, else nothing. A
+        release at another place is another release: its revisions are numbered from 1 again,
+        so revision N there has none of the image, health, causes or corrections recorded for
+        revision N here."""
+        return self.history if self.revision_at(location) else ()
 
     @classmethod
     def parse(cls, status: dict[str, Any] | None) -> RecordedStatus:
@@ -480,7 +499,7 @@ def _helm_plan(
                 desired=desired,
                 resolved=resolution,
             )
-        if refused := refused_rollback(deployment, recorded, resolution, verdicts, chart_verdicts):
+        if refused := refused_rollback(deployment, recorded, resolution, desired, verdicts, chart_verdicts):
             return refused
         return Plan(Action.ROLLBACK, desired=desired, resolved=resolution)
     if retry_pending(deployment, recorded):
@@ -501,6 +520,7 @@ def refused_rollback(
     deployment: Deployment,
     recorded: RecordedStatus,
     resolution: Resolved,
+    desired: DesiredRelease,
     verdicts: Mapping[int, Verdict],
     chart_verdicts: Mapping[int, Verdict],
 ) -> Plan | None:
@@ -509,7 +529,8 @@ def refused_rollback(
     refused while spec.rollback asks for it."""
     assert deployment.rollback is not None
     revision = deployment.rollback.revision
-    entry = find_revision(list(recorded.history), revision)
+    # Only the record of the place the rollback runs at says what its revision ran (R27B-3).
+    entry = find_revision(list(recorded.history_at(desired.location())), revision)
     why = rollback_refusal(resolution.application, revision, entry, verdicts, chart_verdicts)
     if not why:
         return None

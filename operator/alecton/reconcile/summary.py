@@ -190,6 +190,9 @@ def _released(observed: Observed, plan: Plan, outcome: Released, ctx: cond.Statu
         rolled_back_to=plan.rollback_to,
     )
     status["movedFrom"] = None
+    if not recorded.revision_at(outcome.location):
+        # status.drift is keyed by revision number; a release at a new place counts from 1 again.
+        status["drift"] = None
     if plan.action is Action.UPGRADE:
         status["unhealthyFingerprint"] = None  # these inputs are verified afresh
         if deployment.retry_request_id:

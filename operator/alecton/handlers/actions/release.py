@@ -29,14 +29,13 @@ from alecton.reconcile.helm_failure import FailureClass, FailureKind, classify_h
 from alecton.reconcile.history import (
     carry_recorded,
     history_after_upgrade,
-    history_from_status,
     mark_cause,
     mark_given,
     mark_health,
     pinned_chart_reference,
 )
 from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Outcome, Released, ReleaseFailed
-from alecton.reconcile.plan import Action, Plan, RecordedStatus, ReleaseLocation
+from alecton.reconcile.plan import Action, DesiredRelease, Plan, RecordedStatus
 from alecton.reconcile.release import HistoryEntry, ReleaseInfo
 from alecton.reconcile.retry import is_unreachable
 
@@ -76,7 +75,7 @@ async def release(
     try:
         await prepare()
         async with cluster_access(desired.cluster, desired.namespace, ctx.config, ctx.kube) as access:
-            location = ReleaseLocation(cluster.name, access.identity, desired.namespace, desired.name)
+            location = desired.location(access.identity)
             previous_place = moved_from(request.snap.status, location)
             claimed = await claim(ctx, request, location, previous_place, access)
             if isinstance(claimed, Conflict):
@@ -124,14 +123,18 @@ async def _run_helm(
     finally:
         if pending is not None:  # written before any later status
             await pending
-    history = await _history(ctx, request, claimed.location, released, repaired, access)
+    recorded = RecordedStatus.parse(request.snap.status)
+    history = await _history(
+        ctx, plan.desired, recorded.history_at(claimed.location), released, repaired, access
+    )
     if released is not None:  # a rollback's revision has its source's (carry_recorded)
         chart = pinned_chart_reference(plan.desired.chart)
         history = mark_given(history, released.revision, plan.desired.image, chart)
-    if plan.health_failure:
-        history = mark_health(history, RecordedStatus.parse(request.snap.status).release_revision, False)
+    # The revision that failed its check is the recorded one of this place (after a move, its
+    # number here is another release's revision).
+    if plan.health_failure and (failed := recorded.revision_at(claimed.location)):
+        history = mark_health(history, failed, False)
     if released is not None or plan.action is Action.ROLLBACK:
-        recorded = RecordedStatus.parse(request.snap.status)
         history = mark_cause(history, history[0].revision, cause_of(plan, deployment, recorded))
     return history, repaired
 
@@ -176,28 +179,17 @@ async def _helm(
 
 async def _history(
     ctx: ActionContext,
-    request: Request,
-    location: ReleaseLocation,
+    desired: DesiredRelease,
+    recorded: tuple[HistoryEntry, ...],
     released: ReleaseInfo | None,
     repaired: str,
     access: KubeAccess,
 ) -> list[HistoryEntry]:
     """An upgrade's JSON output extends the recorded history; a rollback or a repair (or a
-    gap in what was recorded) costs one `helm history`."""
-    plan = request.step.plan
-    assert plan is not None and plan.desired is not None
-    desired, status = plan.desired, request.snap.status
+    gap in what was recorded) costs one `helm history`. `recorded` is what status recorded of
+    this place's release (RecordedStatus.history_at: nothing after a move)."""
     if released is not None and not repaired:
-        # The recorded history is of this place only (a move starts afresh).
-        recorded = RecordedStatus.parse(status).release
-        same_place = recorded is not None and recorded.same_place(location)
-        recorded_history = (status.get("history") or []) if same_place else []
-        history = history_after_upgrade(
-            history_from_status(recorded_history), released, desired.version, ctx.helm.history_max
-        )
+        history = history_after_upgrade(list(recorded), released, desired.version, ctx.helm.history_max)
         if history is not None:
             return history
-    return carry_recorded(
-        await ctx.helm.history(desired.name, desired.namespace, access),
-        history_from_status(status.get("history") or []),
-    )
+    return carry_recorded(await ctx.helm.history(desired.name, desired.namespace, access), list(recorded))
