@@ -301,6 +301,22 @@ def test_a_keyless_verdict_is_cached_no_longer_than_the_certificate() -> None:
     assert Trust(()).fingerprint == ""
 
 
+def test_identity_lists_that_differ_never_share_a_cached_verdict() -> None:
+    # R27B-4: the fields were joined with "|" and ";" unescaped, so this tenant's list of two
+    # identities (the second one its own) and a list of one whose subject spells both out had
+    # one fingerprint, and one cached verdict.
+    two = Keyless((), (Identity(ISSUER, SIGNER), Identity("https://oidc.evil", "me@evil")))
+    one = Keyless((), (Identity(ISSUER, f"{SIGNER}|;https://oidc.evil|me@evil"),))
+    assert two.fingerprint != one.fingerprint
+
+    def fingerprint(*identities: Identity) -> str:
+        return Keyless((), identities).fingerprint
+
+    assert fingerprint(Identity(f"{ISSUER}|{SIGNER}", "x")) != fingerprint(Identity(ISSUER, f"{SIGNER}|x"))
+    assert fingerprint(Identity(ISSUER, SIGNER)) != fingerprint(Identity(ISSUER, "", SIGNER))
+    assert fingerprint(*two.identities) == two.fingerprint
+
+
 def test_the_issuer_is_read_from_either_fulcio_extension_and_two_that_differ_match_nothing(
     fulcio: pki.CertificateAuthority,
 ) -> None:
