@@ -114,7 +114,7 @@ def image_warning(image: Image, same_version: Iterable[Image]) -> tuple[str, str
     another build. None when it is the one, or alone (`same_version` not indexed yet)."""
     chosen = authoritative_image([image, *same_version])
     if isinstance(chosen, AmbiguousVersion):
-        return (IMAGE_AMBIGUOUS, chosen.message) if image in chosen.images else None
+        return (IMAGE_AMBIGUOUS, chosen.message) if any(i.ref == image.ref for i in chosen.images) else None
     if chosen is None or chosen.ref == image.ref:
         return None
     return DUPLICATE_VERSION, (
