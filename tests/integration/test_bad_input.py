@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import json
 import os
 import threading
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from tests.integration import resources as r
 from tests.integration.harness import Cluster as HarnessCluster
 from tests.integration.harness import OperatorProcess, events, wait_for, wait_phase
+from tests.integration.tenant import as_tenant
 
 SECRET_MARKER = f"SUPERSECRET-{uuid.uuid4().hex}"
 LOAD_DEPLOYMENTS = int(os.environ.get("ALECTON_LOAD_DEPLOYMENTS", "200"))
@@ -168,9 +170,12 @@ def test_operator_survives_accepted_odd_resources(guarded: OperatorProcess) -> N
         r.deployment("nope", "1", target="x"),
         r.deployment("web", "1", target="missing"),
         r.image("web", "1", "r/web:1"),
-        r.image("web", "1", "r/web:other", object_name="web-1-dup"),
     ]
     cluster.apply(r.cluster(), *odd, namespace=ns)
+    # The duplicate in a later second: one created in the same second with another build
+    # would make the version ambiguous (test_a_same_second_shadow_image_...).
+    _after_the_creation_second_of(cluster, ns, "web-1")
+    cluster.apply(r.image("web", "1", "r/web:other", object_name="web-1-dup"), namespace=ns)
     wait_phase(cluster, ns, "nope-x", "Pending")
     missing = wait_phase(cluster, ns, "web-missing", "Pending")
     assert "has no target 'missing'" in missing["status"]["message"]
@@ -186,6 +191,81 @@ def test_operator_survives_accepted_odd_resources(guarded: OperatorProcess) -> N
     assert [(e["type"], e["reason"]) for e in duplicate] == [("Warning", "DuplicateVersion")]
     assert "already recorded by Image web-1 (r/web:1)" in duplicate[0]["message"]
     assert not [e for e in events(cluster, ns) if e["involvedObject"]["name"] == "web-1"]
+    assert alive(guarded)
+
+
+def _created_epoch(cluster: HarnessCluster, ns: str, name: str) -> float:
+    created = (cluster.get("images.alecton.dev", name, ns) or {})["metadata"]["creationTimestamp"]
+    return dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+
+
+def _after_the_creation_second_of(cluster: HarnessCluster, ns: str, image: str) -> None:
+    second = _created_epoch(cluster, ns, image)
+    wait_for(lambda: time.time() >= second + 1.05, 5, f"the second Image {image} was created in to pass")
+
+
+def test_a_same_second_shadow_image_makes_the_version_ambiguous_not_deployed(
+    guarded: OperatorProcess,
+) -> None:
+    """R27B-8: CI bound to alecton-image-publisher (a leaked token) records a shadow of the
+    team's next version in the same second as the team's Image, named to sort first, pointing
+    at its own build. The version is ambiguous: nothing is deployed (the running release stays
+    the team's), the Deployment says which Images and to delete the wrong one; once the team
+    deletes it, the team's build deploys."""
+    cluster = guarded.cluster
+    ns = cluster.new_namespace("shadow")
+    cluster.apply(r.cluster(), r.application("web", f"{ns}-web"), namespace=ns)
+    team = as_tenant(cluster, ns, "alecton-deployer")
+    attacker = as_tenant(cluster, ns, "alecton-image-publisher")
+    team.apply(r.image("web", "1", "r/web:1"), r.deployment("web", "1"))
+    wait_phase(cluster, ns, "web-staging", "Deployed")
+
+    # Creation in one second is not controllable: both start just after a second begins, in
+    # parallel; a pair that straddles a second is deleted and the next version tried.
+    for attempt in range(2, 8):
+        version = str(attempt)
+        wait_for(lambda: time.time() % 1 < 0.1, 2, "a second to begin", interval=0.01)
+        writes = [
+            threading.Thread(target=team.apply, args=(r.image("web", version, f"r/web:{version}"),)),
+            threading.Thread(
+                target=attacker.apply,
+                args=(
+                    r.image("web", version, f"evil.example/web:{version}", object_name=f"a-shadow-{version}"),
+                ),
+            ),
+        ]
+        for write in writes:
+            write.start()
+        for write in writes:
+            write.join()
+        if _created_epoch(cluster, ns, f"web-{version}") == _created_epoch(
+            cluster, ns, f"a-shadow-{version}"
+        ):
+            break
+        team("delete", "images.alecton.dev", f"a-shadow-{version}")
+    else:
+        pytest.skip("no two Images were created in one second in 6 attempts")
+
+    team("patch", "deployments.alecton.dev", "web-staging", "--type=merge", "-p",
+         json.dumps({"spec": {"version": version}}))  # fmt: skip
+    failed = wait_phase(cluster, ns, "web-staging", "Failed")
+    ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ImageAmbiguous", ready
+    for named in (f"a-shadow-{version} (evil.example/web:{version})", f"web-{version} (r/web:{version})"):
+        assert named in ready["message"], ready["message"]
+    assert "delete the wrong one" in ready["message"]
+    assert failed["status"]["release"]["image"] == "r/web:1"  # the team's release runs on
+    warned = wait_for(
+        lambda: [e for e in events(cluster, ns) if e["reason"] == "ImageAmbiguous"],
+        30,
+        "an ImageAmbiguous Event",
+    )
+    assert "Image" in {e["involvedObject"]["kind"] for e in warned}  # and the Deployment's own
+
+    attacker.forbidden("delete", "images.alecton.dev", f"web-{version}")  # it cannot settle it its way
+    team("delete", "images.alecton.dev", f"a-shadow-{version}")
+    deployed = wait_phase(cluster, ns, "web-staging", "Deployed")
+    assert deployed["status"]["release"]["image"] == f"r/web:{version}"
     assert alive(guarded)
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from alecton.api.identities import Identity, check_subject_pattern, parse_identities
+from alecton.api.identities import MAX_FIELD_CHARS, Identity, check_subject_pattern, parse_identities
 from alecton.api.models import InvalidResourceError
 from alecton.local import pki
 from alecton.reconcile.keyless import (
@@ -246,18 +246,49 @@ def test_identities_parse_with_errors_that_say_what_to_fix() -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["(a+)+$", "(a|aa)*$", "(.*a){2}", r"(\w+\s?)*$", "(a)\\1", "a*b*c*d*", "(?:x+)+"],
+    [
+        "(a+)+$",
+        "(a|aa)*$",
+        "(.*a){2}",
+        r"(\w+\s?)*$",
+        "(a)\\1",
+        "a*b*c*d*",
+        "(?:x+)+",
+        # Bounded and optional repeats are choice points too: each of these stalls on 255 "a"
+        # for 0.6 s (five a{0,60}) to far beyond 20 s (the rest), R27B-2.
+        "a{0,60}a{0,60}a{0,60}a{0,60}a{0,60}b",
+        "a?" * 40 + "b",
+        "a{0,2}" * 30 + "[bc]",
+        "a*b?c{1,5}d+",
+        # So are alternatives one after another: 32 of them stall beyond 20 s.
+        "(?:a|aa)" * 32 + "b",
+        "(?:a|aa)(?:b|bb)(?:c|cc)d*",
+    ],
 )
 def test_patterns_whose_matching_time_can_explode_are_refused(pattern: str) -> None:
     with pytest.raises(ValueError, match="refused"):
         check_subject_pattern(pattern)
 
 
-def test_an_accepted_pattern_on_a_long_subject_answers_at_once() -> None:
-    identity = Identity(ISSUER, subject_pattern=r".*a.*b.*c")
+@pytest.mark.parametrize(
+    "pattern",
+    [r"https://git\.example/(?:team|ops)/[^/]+/\.github/workflows/.*", "a{5}b{3}x{200}", "a?b{2,4}c*"],
+)
+def test_fixed_repeats_are_free_and_three_choice_points_are_accepted(pattern: str) -> None:
+    check_subject_pattern(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    # The slowest shapes of three choice points found (about 30 ms on 256 "a"): a subject that
+    # almost matches makes every split of it be tried.
+    [r".*a.*b.*c", r"\w*\w*\w*\d", "a{0,256}a{0,256}a{0,256}[bc]", ".*.*.*[bc]", "(?:a|aa)a*a*[bc]"],
+)
+def test_an_accepted_pattern_on_a_long_subject_answers_at_once(pattern: str) -> None:
+    identity = Identity(ISSUER, subject_pattern=pattern)
     check_subject_pattern(identity.subject_pattern)
     started = time.monotonic()
-    assert not identity.matches(ISSUER, ("a" * 255,))
+    assert not identity.matches(ISSUER, ("a" * MAX_FIELD_CHARS,))
     assert time.monotonic() - started < 1.0
 
 
@@ -268,6 +299,22 @@ def test_a_keyless_verdict_is_cached_no_longer_than_the_certificate() -> None:
     expires = verifier._cache[("r", DIGEST, "f")][1] - time.monotonic()
     assert 0 < expires <= 60
     assert Trust(()).fingerprint == ""
+
+
+def test_identity_lists_that_differ_never_share_a_cached_verdict() -> None:
+    # R27B-4: the fields were joined with "|" and ";" unescaped, so this tenant's list of two
+    # identities (the second one its own) and a list of one whose subject spells both out had
+    # one fingerprint, and one cached verdict.
+    two = Keyless((), (Identity(ISSUER, SIGNER), Identity("https://oidc.evil", "me@evil")))
+    one = Keyless((), (Identity(ISSUER, f"{SIGNER}|;https://oidc.evil|me@evil"),))
+    assert two.fingerprint != one.fingerprint
+
+    def fingerprint(*identities: Identity) -> str:
+        return Keyless((), identities).fingerprint
+
+    assert fingerprint(Identity(f"{ISSUER}|{SIGNER}", "x")) != fingerprint(Identity(ISSUER, f"{SIGNER}|x"))
+    assert fingerprint(Identity(ISSUER, SIGNER)) != fingerprint(Identity(ISSUER, "", SIGNER))
+    assert fingerprint(*two.identities) == two.fingerprint
 
 
 def test_the_issuer_is_read_from_either_fulcio_extension_and_two_that_differ_match_nothing(

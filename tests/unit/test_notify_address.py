@@ -28,13 +28,42 @@ LOOPBACK = parse_networks(["127.0.0.0/8"])
         ("fe80::1", "link-local"),
         ("fd00::1", "private"),
         ("::ffff:169.254.169.254", "link-local"),  # IPv4-mapped: judged as the IPv4 address
-        ("100.64.0.1", "not publicly routable"),
         ("224.0.0.1", "multicast"),
     ],
 )
 def test_internal_addresses_are_refused_by_default(address: str, kind: str) -> None:
     why = refusal(address, (), plain_http=False)
     assert why is not None and kind in why and "--notify-allow-cidr" in why
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        # Python 3.11's ipaddress calls these global; none is reachable on the internet (R27B-6).
+        ("fec0::1", "site-local"),
+        ("fec0::ffff:808:808", "site-local"),
+        ("feff:ffff::1", "site-local"),
+        ("3fff::1", "documentation"),
+        ("5f00::1", "segment routing"),
+        ("100:0:0:1::1", "dummy"),
+        ("64:ff9b:1::808:808", "local-use NAT64"),
+        ("192.88.99.1", "6to4 relay"),
+        # Not global to ipaddress either, now named for what they are.
+        ("100.64.0.1", "shared address space"),
+        ("::ffff:100.64.0.1", "shared address space"),
+        ("2002:6440:1::1", "embeds 100.64.0.1, in 100.64.0.0/10, the shared address space"),
+        ("64:ff9b::6440:1", "embeds 100.64.0.1"),
+        ("2001:db8::1", "documentation"),
+        ("192.0.2.1", "documentation"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo"),
+        ("2001:0:a00:1::1", "Teredo"),
+        ("2002:a00:1::1", "embeds 10.0.0.1, a private"),
+    ],
+)
+def test_every_address_that_is_not_global_is_refused_and_named(address: str, kind: str) -> None:
+    why = refusal(address, (), plain_http=False)
+    assert why is not None and kind in why and "--notify-allow-cidr" in why
+    assert refusal(address, parse_networks(["::/0", "0.0.0.0/0"]), plain_http=False) is None
 
 
 def test_public_addresses_are_allowed_over_https_only() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
 from alecton.reconcile.chart import ChartPolicy
-from alecton.reconcile.image_policy import duplicate_image_message, pick_image, shadowing_image
+from alecton.reconcile.image_policy import AmbiguousVersion, authoritative_image, image_warning, pick_image
 from alecton.reconcile.plan import (
     Action,
     Missing,
@@ -203,13 +203,58 @@ def test_oldest_image_of_a_pair_wins() -> None:
 def test_a_later_image_of_the_same_version_is_shadowed_and_says_by_what() -> None:
     first = image(ref="r/web:1.0", created="2026-01-01T00:00:00Z", name="web-1")
     later = image(ref="r/web:other", created="2026-01-01T00:00:05Z", name="web-1-b")
-    assert shadowing_image(later, [first, later]) is first
-    assert shadowing_image(first, [first, later]) is None
-    assert shadowing_image(first, []) is None  # not indexed yet: alone
-    assert duplicate_image_message(later, first) == (
+    assert image_warning(later, [first, later]) == (
+        "DuplicateVersion",
         "version 1.0 of image 'web' is already recorded by Image web-1 (r/web:1.0); "
-        "this Image is not used: record a new build as a new version"
+        "this Image is not used: record a new build as a new version",
     )
+    assert image_warning(first, [first, later]) is None
+    assert image_warning(first, []) is None  # not indexed yet: alone
+
+
+def test_every_caller_gets_the_one_decision_on_a_same_second_tie() -> None:
+    team = image(ref="r/web:1.0", name="web-1-0")
+    shadow = image(ref="evil.example/web:1.0", name="a-shadow")
+    later = image(ref="r/web:1.0-later", name="0-later", created="2026-01-01T00:00:09Z")
+    chosen = authoritative_image([later, team, shadow])
+    assert isinstance(chosen, AmbiguousVersion) and chosen.images == (shadow, team)
+    assert pick_image([team, shadow, later]) is None  # news, web and CLI show no guess
+    for tied in (team, shadow):  # each of the two says why, naming the other
+        warning = image_warning(tied, [team, shadow, later])
+        assert warning is not None and warning[0] == "ImageAmbiguous"
+        assert "a-shadow" in warning[1] and "web-1-0" in warning[1]
+    assert image_warning(later, [team, shadow, later]) is None  # not the one to delete
+    assert image_warning(shadow, []) is None  # alone until the other is indexed
+
+
+def test_a_same_second_image_of_another_build_makes_the_version_ambiguous_not_the_attackers() -> None:
+    # R27B-8: a CI token bound to alecton-image-publisher records a "shadow" of version 1.0 in
+    # the same second as the team's Image, named to sort first and pointing at its own build.
+    dep = deployment()
+    team = image(ref="r/web:1.0", name="web-1-0")
+    shadow = image(ref="evil.example/web:1.0", name="a-shadow")
+    resolution = resolve(dep, APP, lambda _: CLUSTER, [team, shadow])
+    assert isinstance(resolution, Missing), f"deployed {resolution.image.image}"  # type: ignore[union-attr]
+    assert resolution.reason == "ImageAmbiguous"
+    assert "a-shadow (evil.example/web:1.0)" in resolution.message
+    assert "web-1-0 (r/web:1.0)" in resolution.message
+    assert "delete the wrong one" in resolution.message
+    plan = plan_for(dep, resolution=resolution)
+    assert plan.action is Action.REFUSED and plan.desired is None and plan.reason == "ImageAmbiguous"
+    # The same reference with another digest is another build too.
+    pinned = image(ref="r/web:1.0", name="a-pinned")
+    pinned = replace(pinned, digest="sha256:" + "e" * 64)
+    assert isinstance(resolve(dep, APP, lambda _: CLUSTER, [team, pinned]), Missing)
+
+
+def test_same_second_images_of_one_build_and_a_later_one_are_not_ambiguous() -> None:
+    dep = deployment()
+    team = image(ref="r/web:1.0", name="web-1-0")
+    twin = image(ref="r/web:1.0", name="a-twin")
+    later = image(ref="evil.example/web:1.0", name="0-later", created="2026-01-01T00:00:01Z")
+    for candidates in ([team, twin, later], [later, twin, team]):
+        resolution = resolve(dep, APP, lambda _: CLUSTER, candidates)
+        assert isinstance(resolution, Resolved) and resolution.image == twin
 
 
 def test_backoff_is_exponential_and_capped() -> None:

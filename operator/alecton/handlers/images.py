@@ -1,6 +1,8 @@
 """Images need no reconcile. A duplicate (name, version) is reported, on the later Image, so
-that CI sees why its new reference is not used; and the verdict on an Image's signature, made
-when a Deployment checks it (spec.verify), is written into the Image's status."""
+that CI sees why its new reference is not used (on each of two created in the same second
+with different builds: the version is ambiguous until one is deleted); and the verdict on an
+Image's signature, made when a Deployment checks it (spec.verify), is written into the
+Image's status."""
 
 from __future__ import annotations
 
@@ -12,14 +14,13 @@ import aiohttp
 
 from alecton.api.models import Image, InvalidResourceError, VerifyPolicy
 from alecton.kube.client import ApiException, KubeClient, api_error_message
-from alecton.reconcile.image_policy import duplicate_image_message, shadowing_image
+from alecton.reconcile.image_policy import image_warning
 from alecton.reconcile.image_verification import ImageJudgement, judgement, verification_status
 from alecton.reconcile.signatures import Verdict
 from alecton.reconcile.status import now_rfc3339
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_VERSION = "DuplicateVersion"
 _WRITE_ATTEMPTS = 3  # read, change, write against others writing other Applications' verdicts
 _MAX_REMEMBERED = 16384  # (Image, Application) pairs whose written verdict is remembered
 
@@ -38,14 +39,13 @@ class DuplicateImages:
             image = Image.parse(body)
         except InvalidResourceError:
             return
-        used = shadowing_image(image, same_version)
+        warning = image_warning(image, same_version)
         uid = str((body.get("metadata") or {}).get("uid") or "")
-        if used is None or uid in self._warned:
+        if warning is None or uid in self._warned:
             return
         self._warned.add(uid)
         try:
-            message = duplicate_image_message(image, used)
-            await self.kube.post_event(body, "Warning", DUPLICATE_VERSION, message)
+            await self.kube.post_event(body, "Warning", *warning)
         except ApiException as error:  # best effort, like every Event
             log.warning("could not post an Event for the duplicate Image %s: %s", image.ref, error.reason)
 

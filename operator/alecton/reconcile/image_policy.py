@@ -5,6 +5,7 @@ one digest, and a tag could move after the check), and signed when the policy sa
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from alecton.api.models import Application, Image
 from alecton.reconcile.image_ref import pinned
@@ -57,20 +58,66 @@ def checked_image(app: Application, image: Image, verdict: Verdict | None = None
     return image_reference(app, image)
 
 
+IMAGE_AMBIGUOUS = "ImageAmbiguous"
+DUPLICATE_VERSION = "DuplicateVersion"
+
+
+@dataclass(frozen=True)
+class AmbiguousVersion:
+    """Images of one (name, version), all created in the oldest second, that deploy different
+    builds: none of them records the version."""
+
+    images: tuple[Image, ...]  # by name
+
+    @property
+    def message(self) -> str:
+        first = self.images[0]
+        recorded = ", ".join(f"{i.ref.name} ({_build(i)})" for i in self.images)
+        return (
+            f"version {first.version} of image {first.name!r} is ambiguous: Images {recorded} "
+            f"were created in the same second with different builds, so nothing is deployed; "
+            f"delete the wrong one (kubectl delete image NAME -n {first.ref.namespace}, as someone "
+            f"who may delete Images: the alecton-image-publisher role may not)"
+        )
+
+
+def _build(image: Image) -> str:
+    return f"{image.image}@{image.digest}" if image.digest else image.image
+
+
+def authoritative_image(candidates: Iterable[Image]) -> Image | AmbiguousVersion | None:
+    """The Image that records a (name, version): the oldest. Creation times have one-second
+    resolution, and a tie is never settled by the name, which whoever creates an Image chooses
+    (R27B-8: a publisher's shadow Image, named to sort first): tied Images that deploy different
+    builds (reference or digest) make the version ambiguous; tied copies of one build are one
+    record, and the first by name stands for them."""
+    images = list({image.ref: image for image in candidates}.values())
+    if not images:
+        return None
+    oldest = min(image.created for image in images)
+    tied = tuple(sorted((i for i in images if i.created == oldest), key=lambda i: i.ref.name))
+    if len({(image.image, image.digest) for image in tied}) > 1:
+        return AmbiguousVersion(tied)
+    return tied[0]
+
+
 def pick_image(candidates: Iterable[Image]) -> Image | None:
-    """The authoritative Image of a (name, version): the one created first."""
-    return min(candidates, key=lambda i: (i.created, i.ref.name), default=None)
+    """The authoritative Image of a (name, version); None when there is none or the version is
+    ambiguous (what shows or enriches a version then shows nothing rather than a guess)."""
+    chosen = authoritative_image(candidates)
+    return chosen if isinstance(chosen, Image) else None
 
 
-def shadowing_image(image: Image, candidates: Iterable[Image]) -> Image | None:
-    """The Image that is used instead of `image` (same name and version, created first), or
-    None when `image` is the one used."""
-    chosen = pick_image([image, *candidates])
-    return None if chosen is None or chosen.ref == image.ref else chosen
-
-
-def duplicate_image_message(image: Image, used: Image) -> str:
-    return (
-        f"version {image.version} of image {image.name!r} is already recorded by Image {used.ref.name} "
-        f"({used.image}); this Image is not used: record a new build as a new version"
+def image_warning(image: Image, same_version: Iterable[Image]) -> tuple[str, str] | None:
+    """(reason, message) of the Warning an Image gets when it is not the one its version
+    deploys: another Image recorded the version first, or one in the same second records
+    another build. None when it is the one, or alone (`same_version` not indexed yet)."""
+    chosen = authoritative_image([image, *same_version])
+    if isinstance(chosen, AmbiguousVersion):
+        return (IMAGE_AMBIGUOUS, chosen.message) if any(i.ref == image.ref for i in chosen.images) else None
+    if chosen is None or chosen.ref == image.ref:
+        return None
+    return DUPLICATE_VERSION, (
+        f"version {image.version} of image {image.name!r} is already recorded by Image {chosen.ref.name} "
+        f"({chosen.image}); this Image is not used: record a new build as a new version"
     )

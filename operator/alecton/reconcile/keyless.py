@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -56,7 +57,9 @@ class Keyless:
     def fingerprint(self) -> str:
         """With the key fingerprints and the digest, the key of a cached verdict."""
         roots = ",".join(sorted(root.fingerprint(hashes.SHA256()).hex() for root in self.roots))
-        who = ";".join(f"{i.issuer}|{i.subject}|{i.subject_pattern}" for i in self.identities)
+        # JSON, not joined text: the fields are the tenant's own strings, and two different
+        # lists must never spell the same text and share a verdict (R27B-4).
+        who = json.dumps([[i.issuer, i.subject, i.subject_pattern] for i in self.identities])
         return f"roots={roots} identities={hashlib.sha256(who.encode()).hexdigest()}"
 
 

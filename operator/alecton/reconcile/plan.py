@@ -24,13 +24,15 @@ from alecton.reconcile.chart_signature import (
 )
 from alecton.reconcile.history import find_revision, history_from_status
 from alecton.reconcile.image_policy import (
+    IMAGE_AMBIGUOUS,
     IMAGE_VERIFICATION_FAILED,
     VERIFICATION_SECRET_NOT_FOUND,
+    AmbiguousVersion,
     ImageDigestMissingError,
     ImageVerificationFailedError,
     VerificationSecretMissingError,
+    authoritative_image,
     checked_image,
-    pick_image,
 )
 from alecton.reconcile.redact import Redactor
 from alecton.reconcile.registry_auth import RepositorySecretMissingError, repository_credentials
@@ -140,6 +142,7 @@ def _digest(material: Any) -> str:
 class Missing:
     reason: str
     message: str
+    refused: bool = False  # never there by waiting: Failed (a person must act), not Pending
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,9 @@ def resolve(
             "ClusterNotFound",
             f"Cluster {target.cluster!r} (target {target.name!r}) does not exist in namespace {ns!r}",
         )
-    image = pick_image(images)
+    image = authoritative_image(images)
+    if isinstance(image, AmbiguousVersion):
+        return Missing(IMAGE_AMBIGUOUS, image.message, refused=True)
     if image is None:
         return Missing(
             "ImageNotFound",
@@ -466,7 +471,8 @@ def plan_release(
     if deployment.suspend:
         return Plan(Action.SUSPENDED, "Suspended", "spec.suspend is true: helm is not run")
     if isinstance(resolution, Missing):
-        return Plan(Action.WAIT, resolution.reason, resolution.message)
+        action = Action.REFUSED if resolution.refused else Action.WAIT
+        return Plan(action, resolution.reason, resolution.message)
     desired = _desired_or_refusal(resolution, deployment, charts, sources)
     if isinstance(desired, Plan):
         return desired
