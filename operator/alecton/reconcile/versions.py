@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import nodesemver
-import re2
+
+from alecton.api.linear_regex import LinearRegexError, compile_linear, refusal
 
 _SEMVER_FIELDS = ("semver", "prereleases")
 _PATTERN_FIELDS = ("pattern", "order")
@@ -217,9 +218,9 @@ class PatternPolicy(VersionPolicy):
         if not isinstance(pattern, str) or not pattern:
             raise ValueError(f"{field}.pattern: must be a non-empty regular expression, not {pattern!r}")
         try:
-            _compile(pattern)
-        except re2.error as exc:
-            raise ValueError(f"{field}.pattern: {pattern!r} {_refusal(exc)}") from None
+            compile_linear(pattern)
+        except LinearRegexError as exc:
+            raise ValueError(f"{field}.pattern: {pattern!r} {refusal(exc)}") from None
         order = spec.get("order", Order.LEXICAL.value)
         try:
             parsed_order = Order(order)
@@ -244,7 +245,7 @@ class PatternPolicy(VersionPolicy):
             return None
         if len(version) > MAX_VERSION_LENGTH:
             return None
-        regex = _compile(self.pattern)
+        regex = compile_linear(self.pattern)
         match = regex.search(version)
         if match is None:
             return None
@@ -264,55 +265,6 @@ class PatternPolicy(VersionPolicy):
 # The CRDs bound an Image's version (and spec.version) at 128 characters; a longer string did
 # not come from an Image and is never matched, so matching time stays bounded twice over.
 MAX_VERSION_LENGTH = 128
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # RE2 would print every refused pattern to stderr itself
-
-# What RE2 refuses that Python's `re` accepts, by the operator in its error message.
-_UNSUPPORTED_OPERATORS = {
-    "(?=": "a lookahead (?=...)",
-    "(?!": "a negative lookahead (?!...)",
-    "(?<=": "a lookbehind (?<=...)",
-    "(?<!": "a negative lookbehind (?<!...)",
-    "(?>": "an atomic group (?>...)",
-    "(?(": "a conditional group (?(...)...)",
-    "(?#": "a comment group (?#...)",
-    "(?P": "a named backreference (?P=name)",
-}
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> Any:
-    """The RE2 expression of a tenant's pattern (re2.error if RE2 refuses it); cached because
-    `newest` matches every Image against it."""
-    return re2.compile(pattern, _RE2_OPTIONS)
-
-
-def _refusal(error: Exception) -> str:
-    """Why RE2 refused `pattern`, for one line after the pattern itself: the construct RE2
-    does not support, else RE2's own words."""
-    raw = error.args[0] if error.args else ""
-    detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    detail = " ".join(detail.split())
-    construct, hint = "", ""
-    kind, _, operand = detail.partition(": ")
-    if kind == "invalid perl operator":
-        construct = _UNSUPPORTED_OPERATORS.get(operand, f"the group flag {operand}")
-    elif kind == "invalid escape sequence" and operand[1:].isdigit():
-        construct = f"a backreference ({operand})"
-    elif kind == "invalid escape sequence" and operand == "\\k":
-        construct = "a named backreference (\\k<name>)"
-    elif kind == "invalid escape sequence" and operand == "\\Z":
-        construct, hint = "\\Z", "; write $ or \\z, which in RE2 match only at the very end"
-    elif kind == "invalid escape sequence":
-        construct = f"the escape {operand}"
-    elif kind == "bad repetition operator" and operand.endswith("+"):
-        construct = f"a possessive quantifier ({operand})"
-    elif kind == "invalid repetition size":
-        construct = f"a repetition count above 1000 ({operand})"
-    if construct:
-        return f"uses {construct}, which RE2 syntax (linear-time matching) does not support{hint}"
-    return f"is not a valid regular expression: {detail}"
 
 
 def _reject_unknown(spec: Mapping[str, Any], allowed: tuple[str, ...], kind: str, field: str) -> None:
