@@ -32,6 +32,13 @@ def test_the_realms_of_the_registries_people_use_get_the_login(registry: str, re
         ("registry-1.docker.io", "https://docker.io.evil.com/token"),
         ("127.0.0.1:5000", "https://127.0.0.2/token"),
         ("10.0.0.5", "https://registry.example.com/token"),
+        # The parent of these hosts is a public suffix (the Public Suffix List, private section
+        # included): the name beside them belongs to another organisation.
+        ("registry.co.uk", "https://evil.co.uk/token"),
+        ("registry.co.uk", "https://co.uk/token"),
+        ("team.github.io", "https://evil.github.io/token"),
+        ("myteam.s3.amazonaws.com", "https://evil.s3.amazonaws.com/token"),
+        ("registry.com.au", "https://auth.com.au/token"),
     ],
 )
 def test_the_login_never_goes_to_a_realm_outside_the_registrys_domain(registry: str, realm: str) -> None:

@@ -13,20 +13,31 @@ would be read by the tenant through the operator. So:
   gitlab.com for registry.gitlab.com), judged for every address a name resolves to and for
   every connection of the token request, redirects included;
 - the registry's login goes only to a realm on the registry's own host name or a name under
-  the registry's parent domain (registry-1.docker.io -> auth.docker.io). The parent domain
-  is not checked against the public suffix list: under a shared suffix (team.azurecr.io,
-  registry.co.uk) the login may go to another organisation's host, when the registry the
-  login is bound to names it (red team; not fixed).
+  the registry's parent domain (registry-1.docker.io -> auth.docker.io), and only when that
+  parent is not a public suffix (the Public Suffix List, its private section too, as the
+  `publicsuffixlist` package bundles it): under registry.co.uk or team.github.io the name
+  beside the registry is another organisation's. A shared domain the list does not name
+  (team.azurecr.io: Azure's registries answer on their own host) still widens.
 
 Pure: host names, ports and IP addresses in, the reason for a refusal (or None) out.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
+from publicsuffixlist import PublicSuffixList
+
 from alecton.reconcile.notify_address import refusal as address_refusal
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """The list as the package bundles it (nothing is downloaded at run time); read on first
+    use, not at import (50 ms, 2 MiB), since most registries need no realm elsewhere."""
+    return PublicSuffixList()
 
 
 def origin(host_port: str) -> tuple[str, int]:
@@ -52,6 +63,8 @@ def _shares_domain(registry_host: str, realm_host: str) -> bool:
         return False
     labels = registry_host.split(".")
     domain = ".".join(labels[1:]) if len(labels) >= 3 else registry_host
+    if _public_suffixes().is_public(domain):
+        return False
     return realm_host == domain or realm_host.endswith("." + domain)
 
 
