@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alecton.api.models import Application, Cluster, Deployment, Image, InvalidResourceError, ObjectRef
+from alecton.api.models import (
+    Application,
+    Cluster,
+    Deployment,
+    Image,
+    ImageSource,
+    InvalidResourceError,
+    ObjectRef,
+)
 from alecton.reconcile.chart import ChartPolicy
 from alecton.reconcile.image_policy import AmbiguousVersion, authoritative_image, image_warning, pick_image
 from alecton.reconcile.plan import (
@@ -255,6 +263,19 @@ def test_same_second_images_of_one_build_and_a_later_one_are_not_ambiguous() -> 
     for candidates in ([team, twin, later], [later, twin, team]):
         resolution = resolve(dep, APP, lambda _: CLUSTER, candidates)
         assert isinstance(resolution, Resolved) and resolution.image == twin
+
+
+def test_same_second_twins_that_name_other_sources_are_ambiguous_too() -> None:
+    # The same build with another spec.source: whichever won would feed News, DORA and the
+    # commit statuses posted with the team's token the attacker's repository and commit.
+    dep = deployment()
+    team = replace(
+        image(ref="r/web:1.0", name="web-1-0"), source=ImageSource("github.com/team/web", "a" * 40)
+    )
+    twin = replace(image(ref="r/web:1.0", name="a-twin"), source=ImageSource("github.com/evil/x", "b" * 40))
+    resolution = resolve(dep, APP, lambda _: CLUSTER, [team, twin])
+    assert isinstance(resolution, Missing) and resolution.reason == "ImageAmbiguous"
+    assert "github.com/evil/x" in resolution.message
 
 
 def test_backoff_is_exponential_and_capped() -> None:

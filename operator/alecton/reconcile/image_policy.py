@@ -75,28 +75,32 @@ class AmbiguousVersion:
         recorded = ", ".join(f"{i.ref.name} ({_build(i)})" for i in self.images)
         return (
             f"version {first.version} of image {first.name!r} is ambiguous: Images {recorded} "
-            f"were created in the same second with different builds, so nothing is deployed; "
+            f"were created in the same second with different builds or sources, so nothing is deployed; "
             f"delete the wrong one (kubectl delete image NAME -n {first.ref.namespace}, as someone "
             f"who may delete Images: the alecton-image-publisher role may not)"
         )
 
 
 def _build(image: Image) -> str:
-    return f"{image.image}@{image.digest}" if image.digest else image.image
+    built = f"{image.image}@{image.digest}" if image.digest else image.image
+    if image.source is not None and image.source.repository:
+        return f"{built} from {image.source.repository}@{image.source.revision[:12]}"
+    return built
 
 
 def authoritative_image(candidates: Iterable[Image]) -> Image | AmbiguousVersion | None:
     """The Image that records a (name, version): the oldest. Creation times have one-second
     resolution, and a tie is never settled by the name, which whoever creates an Image chooses
     (R27B-8: a publisher's shadow Image, named to sort first): tied Images that deploy different
-    builds (reference or digest) make the version ambiguous; tied copies of one build are one
-    record, and the first by name stands for them."""
+    builds (reference or digest) or name other sources (spec.source feeds News, DORA and commit
+    statuses) make the version ambiguous; tied copies of one record are one, and the first by
+    name stands for them."""
     images = list({image.ref: image for image in candidates}.values())
     if not images:
         return None
     oldest = min(image.created for image in images)
     tied = tuple(sorted((i for i in images if i.created == oldest), key=lambda i: i.ref.name))
-    if len({(image.image, image.digest) for image in tied}) > 1:
+    if len({(image.image, image.digest, image.source) for image in tied}) > 1:
         return AmbiguousVersion(tied)
     return tied[0]
 
