@@ -1,14 +1,12 @@
 """Red team of the issue 27 fixes, on the real control plane, as a tenant (the shipped
 alecton-deployer role and its own token, tests/integration/tenant.py through tenant_apply):
-each test shows what the attacker gets and is xfail(strict) until its finding is fixed
-(/work/briefs/redteam-final27-findings.md)."""
+each test checks what the attacker wanted does not happen (R28-2: failed before the fix,
+as docs/security.md says)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-
-import pytest
 
 from tests.integration import resources as r
 from tests.integration.harness import OperatorProcess, events
@@ -16,11 +14,6 @@ from tests.integration.test_redteam_redaction import redaction_operator as redac
 from tests.integration.test_tenancy import message, probe_app, tenant_apply, wait_phase
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R28-2: a chart renders a valuesFrom Secret's value as hex (printf %x) or in two "
-    "substr halves inside fail, and status, Events and the log carry it",
-)
 def test_a_secret_value_a_chart_prints_as_hex_or_in_pieces_stays_out_of_status(
     redaction_operator: OperatorProcess,
 ) -> None:

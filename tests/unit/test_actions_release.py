@@ -16,6 +16,7 @@ from alecton.reconcile.decide import Do, Step
 from alecton.reconcile.helm_failure import FailureClass, FailureKind
 from alecton.reconcile.outcomes import Claimed, Conflict, Done, Note, Released, ReleaseFailed
 from alecton.reconcile.plan import Action, Plan, RecordedStatus, ValuesSources
+from alecton.reconcile.redact import WITHHELD
 from alecton.reconcile.release import Correction, HistoryEntry
 from alecton.reconcile.values import ValuesReference
 
@@ -307,7 +308,7 @@ def test_inputs_helm_refuses_fail_redacted_and_stalled() -> None:
     outcome, _ = act(f, body, with_secret_values(body))
     assert outcome == ReleaseFailed(
         "helm upgrade failed: UPGRADE FAILED: execution error at "
-        "(webapp/templates/deployment.yaml:5:3): the password [redacted] is too short",
+        f"(webapp/templates/deployment.yaml:5:3): {WITHHELD}",  # the chart's words (R28-2)
         reason="",
         stalled=FailureClass(FailureKind.INPUT, "TemplateError"),
         before=RecordedStatus.parse(body["status"]),

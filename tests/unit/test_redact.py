@@ -242,3 +242,68 @@ def test_the_encoded_fragments_of_a_short_secret_are_not_searched_for() -> None:
     assert redactor.redact(b64("abcde")) == REDACTED  # the encoding of the value itself still is
     inside = b64("x:abcde")
     assert redactor.redact(inside) == inside
+
+
+# What helm and the API server printed (helm template / upgrade here) for charts that print a
+# value from a Secret in forms no list of transforms covers (red team R28-2): hex, pieces,
+# one letter at a time, a hash of a short PIN, Go's upper case of ß.
+HELM_ERRORS_PRINTING_A_SECRET = {
+    "hex": (
+        "Hunter2Password",
+        "helm upgrade failed: Error: UPGRADE FAILED: execution error at "
+        "(web/templates/cm.yaml:7:9): bad value 48756e7465723250617373776f7264",
+    ),
+    "halves": (
+        "Hunter2Password",
+        "Error: execution error at (web/templates/cm.yaml:7:9): "
+        "bad value Hunter2P / assword\n\nUse --debug flag to render out invalid YAML",
+    ),
+    "split": (
+        "Hunter2Password",
+        "Error: execution error at (web/templates/cm.yaml:7:9): [H u n t e r 2 P a s s w o r d]",
+    ),
+    "sha256 of a PIN": (
+        "4821",
+        "Error: execution error at (web/templates/cm.yaml:7:9): "
+        "a388f562e286fdf28986f9253579f4d096446e01dd0c771996a51ff11b390fa2",
+    ),
+    "upper with ß": ("paßwort-geheim", "Error: execution error at (w/templates/cm.yaml:1:2): PAßWORT-GEHEIM"),
+    "include": (
+        "Hunter2Pw",
+        'Error: c/templates/a.yaml:15:51\n  executing "c/templates/a.yaml" at '
+        '<include .Values.s .>:\n    error calling include:\ntemplate: no template "Hunter2Pw" '
+        'associated with template "gotpl"',
+    ),
+    "api server": (
+        "Hunter2Pw",
+        'Error: UPGRADE FAILED: ConfigMap "x" is invalid: metadata.labels: '
+        'Invalid value: "Hunter2Pw-x": a valid label must be an empty string or ...',
+    ),
+    "yaml type": (
+        "Hunter2Pw",
+        "Error: UPGRADE FAILED: error unmarshaling JSON: json: cannot unmarshal "
+        "string into Go struct field; yaml: unmarshal errors:\n  line 3: cannot unmarshal "
+        "!!str `Hunter2Pw-x` into int32",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(HELM_ERRORS_PRINTING_A_SECRET))
+def test_a_helm_error_keeps_no_chart_printed_text_when_the_values_hold_secrets(how: str) -> None:
+    secret, error = HELM_ERRORS_PRINTING_A_SECRET[how]
+    shown = Redactor([secret]).redact_helm_error(error)
+    printed = error.split("): ", 1)[-1] if "execution error" in error else secret
+    assert printed not in shown and secret not in shown, shown
+    assert "withheld" in shown
+    # Where it failed stays: the file and line, or the object and field.
+    assert (
+        ("cm.yaml:" in shown)
+        or ("a.yaml:15:51" in shown)
+        or ("metadata.labels" in shown)
+        or ("line 3" in shown)
+    )
+
+
+def test_without_secrets_in_the_values_helms_error_is_shown_whole() -> None:
+    error = "Error: execution error at (web/templates/cm.yaml:7:9): image.tag is required"
+    assert Redactor([]).redact_helm_error(error) == error

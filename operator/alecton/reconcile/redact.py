@@ -10,6 +10,7 @@ an error: the Redactor searches for those forms of each secret too (`_forms`).
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -220,6 +221,16 @@ class Redactor:
             return other
         return Redactor(self._sources | other._sources)
 
+    def redact_helm_error(self, text: str) -> str:
+        """helm's error about a release whose values hold these secrets, fit for status and
+        Events: what the chart printed (a `fail` or `required` message, an included
+        template's name) and the values the API server quotes back are withheld, since a
+        chart may print a value in any form (hex, in pieces, hashed: red team R28-2); where
+        it failed stays. Without secrets in the values, helm's words are shown whole."""
+        if not self._needles:
+            return text
+        return self.redact(withhold_printed_values(text))
+
     def redact(self, text: str) -> str:
         """`text` with every occurrence of a secret replaced by `[redacted]`."""
         if not self._needles or not text:
@@ -256,3 +267,24 @@ def _occurrences(text: str, needles: Iterable[str]) -> list[tuple[int, int]]:
             start = text.find(needle, start + 1)
     found.sort()
     return found
+
+
+WITHHELD = (
+    "[withheld: the values hold data from Secrets, which a chart may print in any form; "
+    "`alecton diff` or `helm template`, with your own access to those Secrets, shows it]"
+)
+# What a chart prints in helm's errors: the message of `fail` or `required` after "execution
+# error at (FILE:LINE:COL):", and, in Helm 4's layout, what follows "error calling FUNC:" (an
+# include's template name). The rest of the text from there is the chart's.
+_CHART_PRINTED = re.compile(r"(execution error at \([^()\n]{0,512}\):|error calling [\w.]{1,64}:)[\s\S]*")
+# What the API server quotes back of a rendered object: `Invalid value: "..."` (Go's %q), and
+# the YAML decoder's `cannot unmarshal !!str `...``.
+_QUOTED_VALUE = re.compile(r'((?:Invalid|Unsupported|Duplicate) value: )"(?:[^"\\\n]|\\.)*"')
+_UNMARSHALED_VALUE = re.compile(r"(cannot unmarshal !!\w{1,16} )`[^`\n]*`")
+
+
+def withhold_printed_values(text: str) -> str:
+    """`text` (helm's error) without what the chart printed or the API server quoted."""
+    text = _CHART_PRINTED.sub(lambda m: f"{m.group(1)} {WITHHELD}", text, count=1)
+    text = _QUOTED_VALUE.sub(lambda m: m.group(1) + WITHHELD, text)
+    return _UNMARSHALED_VALUE.sub(lambda m: m.group(1) + WITHHELD, text)

@@ -90,7 +90,7 @@ async def release(
         if is_unreachable(str(error)):
             ctx.slots.unreachable.add(cluster)
         reason = "ClusterRefused" if isinstance(error, ClusterAccessError) else ""
-        text = desired.redactor.redact(str(error))
+        text = desired.redactor.redact_helm_error(str(error))
         return ReleaseFailed(text, reason, stalls(error), record, tuple(notes), before)
     finally:
         ctx.slots.release(namespace, cluster)
