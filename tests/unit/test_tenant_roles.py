@@ -4,13 +4,12 @@ aggregates alecton.dev into Kubernetes' admin/edit/view; the chart ships the sam
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from alecton.local.tools import ToolsMissingError, tool
+
+from tests.unit.shipped_chart import rendered_chart
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -116,15 +115,7 @@ def test_no_shipped_role_aggregates_into_admin_edit_or_view() -> None:
 
 
 def test_the_chart_ships_the_same_tenant_roles() -> None:
-    try:
-        helm = tool("helm")
-    except ToolsMissingError as error:
-        pytest.fail(str(error), pytrace=False)  # never skip: CI builds the tools
-    rendered = subprocess.run(
-        [str(helm), "template", "alecton", str(DEPLOY / "chart")], capture_output=True, text=True, timeout=60
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    chart = cluster_roles([d for d in yaml.safe_load_all(rendered.stdout) if d])
+    chart = cluster_roles(rendered_chart())
     for name, role in cluster_roles(docs(TENANT_ROLES)).items():
         assert name in chart, f"the chart has no ClusterRole {name} (release name alecton)"
         assert chart[name]["rules"] == role["rules"], f"{name}: deploy/ and the chart differ"

@@ -3,13 +3,13 @@ are installed by kustomize, and the chart ships each with the same spec and a bi
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from alecton.local.tools import ToolsMissingError, tool
+
+from tests.unit.shipped_chart import rendered_chart
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 POLICY_FILES = ("shard-label.yaml", "image-deletion.yaml")
@@ -32,15 +32,7 @@ def shipped(file: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def chart() -> list[dict[str, Any]]:
     """The chart rendered as release `alecton`, so its names are those of deploy/."""
-    try:
-        helm = tool("helm")
-    except ToolsMissingError as error:
-        pytest.fail(str(error), pytrace=False)  # never skip: CI builds the tools
-    rendered = subprocess.run(
-        [str(helm), "template", "alecton", str(DEPLOY / "chart")], capture_output=True, text=True, timeout=60
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    return list(yaml.safe_load_all(rendered.stdout))
+    return rendered_chart()
 
 
 @pytest.mark.parametrize("file", POLICY_FILES)
