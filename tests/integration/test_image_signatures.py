@@ -125,6 +125,25 @@ def ready_condition(deployment: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in deployment["status"]["conditions"] if c["type"] == "Ready")
 
 
+def rollback_to_1_refused(deployer: Tenant, cluster: Cluster, ns: str) -> tuple[dict[str, Any], str]:
+    """`alecton rollback web staging 1` as the deployer, refused under spec.verify: the CLI says
+    so, the Deployment is Failed/RollbackRefused at revision 2 with the fix in its message.
+    The status and the Ready message, for the caller's own checks."""
+    refused = deployer.alecton("rollback", "web", "staging", "1", "--wait", "--timeout", "90")
+    assert refused.returncode != 0, refused.stdout
+    assert "RollbackRefused: rollback to revision 1 refused" in refused.stdout, (
+        refused.stdout + refused.stderr
+    )
+    status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
+    ready = ready_condition({"status": status})
+    assert (status["phase"], ready["reason"]) == ("Failed", "RollbackRefused"), status
+    assert (
+        "the release stays at revision 2" in ready["message"]
+        and "alecton deploy web staging" in ready["message"]
+    )
+    return status, ready["message"]
+
+
 def image_verified(cluster: Cluster, ns: str, name: str, status: str) -> dict[str, Any]:
     """The Image's status once its Verified condition is `status`."""
 
@@ -492,19 +511,8 @@ def test_a_rollback_under_the_policy_restores_only_a_revision_whose_image_passes
     signed_2 = f"{ref}:2.0.0@{digests['2.0.0']}"
     assert live_image(cluster, target_ns) == signed_2
 
-    refused = deployer.alecton("rollback", "web", "staging", "1", "--wait", "--timeout", "90")
-    assert refused.returncode != 0, refused.stdout
-    assert "RollbackRefused: rollback to revision 1 refused" in refused.stdout, (
-        refused.stdout + refused.stderr
-    )
-    status = cluster.get("deployments.alecton.dev", "web-staging", ns)["status"]
-    ready = ready_condition({"status": status})
-    assert (status["phase"], ready["reason"]) == ("Failed", "RollbackRefused"), status
-    assert f"revision 1 (version 1.0.0) runs {ref}:1.0.0, a tag not pinned to a digest" in ready["message"]
-    assert (
-        "the release stays at revision 2" in ready["message"]
-        and "alecton deploy web staging" in ready["message"]
-    )
+    status, message = rollback_to_1_refused(deployer, cluster, ns)
+    assert f"revision 1 (version 1.0.0) runs {ref}:1.0.0, a tag not pinned to a digest" in message
     # What the attacker wanted, in cluster b: the unsigned build running again. It is not.
     assert helm_revisions(operator, target_ns) == [1, 2]
     assert live_image(cluster, target_ns) == signed_2
