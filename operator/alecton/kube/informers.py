@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from alecton.kube import json_codec
 from alecton.kube.client import deadline
 
 log = logging.getLogger("alecton.informers")
@@ -102,7 +102,7 @@ async def json_body(data: Any) -> dict[str, Any]:
             error = client.ApiException(status=data.status, reason=data.reason)
             error.body = body  # the Status, with the API server's message
             raise error
-        return dict(json.loads(body))
+        return dict(json_codec.loads(body))
     finally:
         data.release()
 
@@ -256,7 +256,7 @@ class Informer:
             async for line in stream.content:
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                event = json_codec.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     return ""  # usually 410 Gone: our version is too old

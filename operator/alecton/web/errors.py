@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alecton.kube import json_codec
 from alecton.kube.client import ApiException, api_error_message
 from alecton.service.errors import ConflictError, ForbiddenError, NotFoundError, ServiceError
 from alecton.service.freezes import FrozenError
@@ -32,7 +33,7 @@ class JSONLines(JSONResponse):
     """JSON with a final newline, so `curl` answers end their line in a terminal."""
 
     def render(self, content: Any) -> bytes:
-        return super().render(content) + b"\n"
+        return json_codec.dumps(content) + b"\n"
 
 
 def error_response(code: int, message: str, reason: str, **extra: Any) -> JSONResponse:

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from alecton import __version__
+from alecton import __version__, gc_tuning
 from alecton.service.server_settings import handed_settings
 from alecton.web.caller_views import ViewPool
 from alecton.web.errors import JSONLines, install_error_handlers
@@ -38,6 +38,7 @@ __all__ = ["WebSettings", "app_from_handed_settings", "asgi", "create_app"]
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    gc_tuning.tune()  # started: what exists now lives as long as the process
     yield
     # Stopping: end the callers' watches and close their connections.
     await app.state.views.close()
