@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -100,64 +101,132 @@ def wait_pending_upgrade(cluster: Cluster, target_ns: str) -> None:
     )
 
 
-@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
-def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -> None:
-    cluster = crds
-    ns = cluster.new_namespace("sigkill")
-    target_ns = f"{ns}-web"
-    targets = [f"t{i}" for i in range(4)]
+@dataclass
+class MigrationWeb:
+    """The web Application on several targets of one namespace, whose migration hook Job (when
+    enabled) has a pod no kwok node makes Ready: it keeps helm busy, mid-upgrade."""
 
-    def app(migration: bool) -> dict:
+    cluster: Cluster
+    ns: str
+    targets: list[str]
+
+    @property
+    def target_ns(self) -> str:
+        return f"{self.ns}-web"
+
+    def app(self, migration: bool) -> dict:
         body = r.application(
-            "web", target_ns, values={"migration": {"enabled": migration, "image": NEVER_READY}}
+            "web", self.target_ns, values={"migration": {"enabled": migration, "image": NEVER_READY}}
         )
         body["spec"]["targets"] = [
-            {"name": t, "cluster": "target-b", "namespace": target_ns} for t in targets
+            {"name": t, "cluster": "target-b", "namespace": self.target_ns} for t in self.targets
         ]
         return body
 
-    cluster.apply(
-        r.cluster(),
-        app(False),
-        r.image("web", "0", "r/web:0"),
-        *[r.deployment("web", "0", target=t) for t in targets],
-        namespace=ns,
-    )
-    # A short helm timeout and no lock grace: a killed helm's pending revision is stale
-    # (repairable) five seconds after it was written.
-    operator = start_operator(ns, "--helm-timeout", "5", "--lock-grace", "0", "--namespace-share", "1")
-    for t in targets:
-        wait_phase(cluster, ns, f"web-{t}", "Deployed")
-    for loop in range(1, FAULT_LOOPS + 1):
-        # A migration hook no node runs keeps helm busy: the kill always lands mid-helm.
-        cluster.apply(app(True), r.image("web", str(loop), f"r/web:{loop}"), namespace=ns)
-        for t in targets:
-            cluster.patch_spec(ns, f"web-{t}", {"version": str(loop)})
-        # Kill only once helm runs and has written its pending revision.
+    @classmethod
+    def applied(cls, cluster: Cluster, prefix: str, count: int) -> MigrationWeb:
+        web = cls(cluster, cluster.new_namespace(prefix), [f"t{i}" for i in range(count)])
+        cluster.apply(
+            r.cluster(),
+            web.app(False),
+            r.image("web", "0", "r/web:0"),
+            *[r.deployment("web", "0", target=t) for t in web.targets],
+            namespace=web.ns,
+        )
+        return web
+
+    def wait_deployed(self, version: str = "0") -> None:
+        for t in self.targets:
+            obj = wait_phase(self.cluster, self.ns, f"web-{t}", "Deployed", timeout=120)
+            assert obj["spec"]["version"] == version and obj["status"]["release"]["version"] == version
+        if version == "0":
+            return
+        for t in self.targets:
+            top = latest(self.cluster, f"web-{t}", self.target_ns)
+            assert top["status"] == "deployed", top
+            values = self.cluster.helm_json("helm", "get", "values", f"web-{t}", "-n", self.target_ns)
+            assert values["image"] == f"r/web:{version}"
+
+    def upgrade_behind_the_hook(self, operator: OperatorProcess, version: str) -> None:
+        """Deploy `version` with the hook on; return once helm runs and has written its
+        pending revision."""
+        self.cluster.apply(self.app(True), r.image("web", version, f"r/web:{version}"), namespace=self.ns)
+        for t in self.targets:
+            self.cluster.patch_spec(self.ns, f"web-{t}", {"version": version})
         wait_for(
             lambda: (
                 operator.metric("alecton_helm_in_flight") >= 1
                 and any(
-                    latest(cluster, f"web-{t}", target_ns)["status"] == "pending-upgrade" for t in targets
+                    latest(self.cluster, f"web-{t}", self.target_ns)["status"] == "pending-upgrade"
+                    for t in self.targets
                 )
             ),
             30,
             "helm to be running with a pending revision",
         )
+
+    def repairs(self) -> list[dict]:
+        return [e for e in events(self.cluster, self.ns) if e["reason"] == "ReleaseRepaired"]
+
+
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
+def test_sigkill_loop_during_upgrades_converges(crds: Cluster, start_operator) -> None:
+    web = MigrationWeb.applied(crds, "sigkill", 4)
+    # A short helm timeout and no lock grace: a killed helm's pending revision is stale
+    # (repairable) five seconds after it was written.
+    operator = start_operator(web.ns, "--helm-timeout", "5", "--lock-grace", "0", "--namespace-share", "1")
+    web.wait_deployed()
+    for loop in range(1, FAULT_LOOPS + 1):
+        # The hook keeps helm busy: the kill always lands mid-helm.
+        web.upgrade_behind_the_hook(operator, str(loop))
         operator.kill_group(signal.SIGKILL)
         operator.start()
-    cluster.apply(app(False), namespace=ns)
-    final = str(FAULT_LOOPS)
-    for t in targets:
-        obj = wait_phase(cluster, ns, f"web-{t}", "Deployed", timeout=120)
-        assert obj["spec"]["version"] == final and obj["status"]["release"]["version"] == final
-        top = latest(cluster, f"web-{t}", target_ns)
-        assert top["status"] == "deployed", top
-        values = cluster.helm_json("helm", "get", "values", f"web-{t}", "--namespace", target_ns)
-        assert values["image"] == f"r/web:{final}"
-    repairs = [e for e in events(cluster, ns) if e["reason"] == "ReleaseRepaired"]
+    crds.apply(web.app(False), namespace=web.ns)
+    web.wait_deployed(str(FAULT_LOOPS))
+    repairs = web.repairs()
     assert repairs, "a kill mid-helm leaves a pending release: at least one repair over the loop"
     print(f"SIGKILL loop: {FAULT_LOOPS} kills, {len(repairs)} releases repaired")
+
+
+def helmd_pids(operator: OperatorProcess) -> set[int]:
+    """The operator's helmd processes (its children named helmd)."""
+    assert operator.proc is not None
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if name == "helmd" and ppid == operator.proc.pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.local_plane(reason="a hook pod that never gets Ready (kwok's `-unready` image stage)")
+def test_a_helmd_that_dies_mid_action_is_restarted_and_its_releases_converge(
+    crds: Cluster, start_operator
+) -> None:
+    """helmd cannot recover a panic in a goroutine Helm's SDK starts: the process ends with
+    every action it was serving. The operator lives on: those actions answer like a killed
+    helm, the release helm left pending is repaired, helmd starts again and all converge."""
+    web = MigrationWeb.applied(crds, "helmd-dies", 3)
+    operator = start_operator(
+        web.ns, "--helm-driver=server", "--helm-timeout=20", "--lock-grace=0", "--namespace-share=1"
+    )
+    web.wait_deployed()
+    first = helmd_pids(operator)
+    assert len(first) == 1, first
+    web.upgrade_behind_the_hook(operator, "1")
+    os.kill(next(iter(first)), signal.SIGKILL)  # as a panic outside a request's goroutine ends it
+    crds.apply(web.app(False), namespace=web.ns)
+    web.wait_deployed("1")
+    assert operator.proc is not None and operator.proc.poll() is None, "the operator itself lives on"
+    again = helmd_pids(operator)
+    assert len(again) == 1 and again.isdisjoint(first), (first, again)
+    assert web.repairs(), "the upgrade helmd was serving left a pending revision, repaired"
+    assert "helmd exited" in operator.log_since_start()
 
 
 def test_release_stuck_pending_is_repaired(crds: Cluster, start_operator) -> None:
