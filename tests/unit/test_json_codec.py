@@ -9,9 +9,7 @@ from alecton.kube import json_codec
 
 
 def test_reads_what_the_standard_library_reads() -> None:
-    text = (
-        '{"items":[{"metadata":{"name":"web","labels":{"a":"b"}},"n":3,"f":0.5,"ok":true}],"x":null}'
-    )
+    text = '{"items":[{"metadata":{"name":"web","labels":{"a":"b"}},"n":3,"f":0.5,"ok":true}],"x":null}'
     assert json_codec.loads(text.encode()) == json.loads(text)
     assert json_codec.loads(text) == json.loads(text)
 
