@@ -120,22 +120,48 @@ class ConditionWatch:
         self.phases: dict[str, str] = {}
         self.changed = threading.Condition()
         self.phase_of = phase_of
-        url = f"{bench.server}{path}?watch=1&timeoutSeconds=3600"
-        self._response = _open_watch(url, bench)
+        self.closed = False
+        self._bench, self._url = bench, f"{bench.server}{path}"
+        self._response = _open_watch(f"{self._url}?watch=1&timeoutSeconds=3600", bench)
         threading.Thread(target=self._follow, daemon=True).start()
 
     def _follow(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            for line in self._response:
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                name = (obj.get("metadata") or {}).get("name", "")
-                with self.changed:
-                    if event.get("type") == "DELETED":
-                        self.phases.pop(name, None)
-                    else:
-                        self.phases[name] = self.phase_of(obj)
-                    self.changed.notify_all()
+        response = self._response
+        while not self.closed:
+            with contextlib.suppress(OSError, ValueError):
+                for line in response:
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":  # our version is too old: list again
+                        break
+                    obj = event.get("object") or {}
+                    name = (obj.get("metadata") or {}).get("name", "")
+                    with self.changed:
+                        if event.get("type") == "DELETED":
+                            self.phases.pop(name, None)
+                        else:
+                            self.phases[name] = self.phase_of(obj)
+                        self.changed.notify_all()
+            if self.closed:
+                return
+            # The stream ended: the API server drops a watcher that falls behind (a wave of
+            # 10,000 did) or ends it at its timeout. List once, then watch from that list's
+            # version, so no change is missed (the 2026-12-04 10k run lost its observer here).
+            print("  (the observer's watch ended: listing and watching again)", flush=True)
+            try:
+                response = self._relist()
+            except (OSError, ValueError):
+                time.sleep(1.0)
+
+    def _relist(self) -> Any:
+        with urllib.request.urlopen(self._url, context=self._bench.tls_context(), timeout=600) as answer:  # noqa: S310
+            listing = json.loads(answer.read())
+        with self.changed:
+            self.phases = {
+                item["metadata"]["name"]: self.phase_of(item) for item in listing.get("items") or []
+            }
+            self.changed.notify_all()
+        version = (listing.get("metadata") or {}).get("resourceVersion", "")
+        return _open_watch(f"{self._url}?watch=1&timeoutSeconds=3600&resourceVersion={version}", self._bench)
 
     def wait_count(self, phase: str, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
