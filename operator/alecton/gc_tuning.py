@@ -1,10 +1,12 @@
-"""The garbage collector of a long-lived alecton process (the operator, alecton web).
+"""The garbage collector of the web server (`alecton web`, `alecton dashboard`).
 
-Why: both processes read large lists (2000 Deployments are ~100k dicts and lists) and
-CPython's collector traverses every tracked object on each full collection. Measured in the
-dashboard's first overview of 2000 Deployments: two full collections took 150 and 90 ms of
-its answer, walking mostly what was imported at start (FastAPI, pydantic, the Kubernetes
-client), which lives as long as the process.
+Why: a caller's first overview lists thousands of objects (2000 Deployments are ~100k dicts
+and lists) and CPython's collector traverses every tracked object on each full collection.
+Measured in the first overview of 2000 Deployments: two full collections took 150 and 90 ms
+of its answer, walking mostly what was imported at start (FastAPI, pydantic, the Kubernetes
+client), which lives as long as the process. The operator keeps CPython's defaults: the same
+tuning there saved no CPU in a wave of 1000 releases and added 7 MiB to its peak
+(docs/benchmarks.md).
 
 So once started, what exists is frozen (never traversed again; it is not garbage), and the
 youngest generation is collected after 20k allocations instead of 700, so parsing one list
